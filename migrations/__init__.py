@@ -1,0 +1,1 @@
+"""yoyo migrations, one folder per dialect (installed as package data)."""

@@ -1,0 +1,3 @@
+"""proxyd: GitHub Copilot as an OpenAI-compatible API for a team."""
+
+__version__ = "0.1.0"

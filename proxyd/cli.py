@@ -1,0 +1,66 @@
+"""The ``proxyd`` command: serve, migrate, import-legacy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from .config import Config
+from .errors import ProxydError
+from .schema import Migrator
+
+log = logging.getLogger("proxyd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proxyd", description="GitHub Copilot as an OpenAI-compatible API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the daemon")
+    serve.add_argument("--migrate", action="store_true", help="apply pending migrations before serving")
+
+    migrate = commands.add_parser("migrate", help="manage the database schema")
+    migrate.add_argument("action", choices=("apply", "rollback", "list"))
+    migrate.add_argument("--count", type=int, default=1, help="migrations to roll back (default 1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = Config.from_env()
+        logging.basicConfig(
+            level=config.python_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        if args.command == "migrate":
+            return migrate(config, args.action, args.count)
+        from .server import serve
+
+        if args.migrate:
+            migrate(config, "apply", 0)
+        return serve(config)
+    except ProxydError as exc:
+        print(f"proxyd: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def migrate(config: Config, action: str, count: int) -> int:
+    migrator = Migrator(config.database)
+    if action == "apply":
+        applied = migrator.apply()
+        print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    elif action == "rollback":
+        rolled_back = migrator.rollback(count)
+        print(f"rolled back {len(rolled_back)} migration(s)" + (f": {', '.join(rolled_back)}" if rolled_back else ""))
+    else:
+        for status in migrator.status():
+            print(f"{'applied' if status.applied else 'pending'}  {status.id}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

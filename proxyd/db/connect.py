@@ -1,0 +1,32 @@
+"""Choosing the adapter for a ``DATABASE_URL``: a table, not a chain of ifs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Config, Dialect
+from .base import Database
+from .mysql import MysqlDatabase
+from .postgresql import PostgresDatabase
+from .sqlite import SqliteDatabase
+
+ADAPTERS: Mapping[Dialect, type[Database]] = {
+    "sqlite": SqliteDatabase,
+    "postgresql": PostgresDatabase,
+    "mysql": MysqlDatabase,
+}
+
+
+def create_database(config: Config) -> Database:
+    return ADAPTERS[config.database.dialect](
+        config.database,
+        pool_min=config.db_pool_min,
+        pool_max=config.db_pool_max,
+        timeout=config.db_timeout,
+    )
+
+
+async def open_database(config: Config) -> Database:
+    database = create_database(config)
+    await database.connect()
+    return database

@@ -1,0 +1,148 @@
+"""PostgreSQL through an asyncpg pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from ..errors import DatabaseError
+from .base import Database, Executor, IntegrityViolation, Params, Row
+from .queries import Query
+
+# Connection-level failures: the server went away, refused us, or timed out.
+_UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.exceptions.InterfaceError)
+
+
+def _bind(query: Query, params: Params | None) -> list[Any]:
+    if not query.params:
+        return []
+    if params is None:
+        raise DatabaseError(f"query {query.name!r} needs parameters {', '.join(query.params)}")
+    return [params[name] for name in query.params]
+
+
+class _PostgresExecutor(Executor):
+    def __init__(self, database: PostgresDatabase, connection: asyncpg.Connection[Any]) -> None:
+        self._database = database
+        self._connection = connection
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        try:
+            row = await self._connection.fetchrow(query.sql, *_bind(query, params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self._database.translate(exc) from None
+        return dict(row.items()) if row is not None else None
+
+    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        try:
+            rows = await self._connection.fetch(query.sql, *_bind(query, params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self._database.translate(exc) from None
+        return [dict(row.items()) for row in rows]
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        try:
+            status = await self._connection.execute(query.sql, *_bind(query, params))
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self._database.translate(exc) from None
+        # The command tag ends with the row count: "UPDATE 3", "INSERT 0 1".
+        last = status.rsplit(" ", 1)[-1]
+        return int(last) if last.isdigit() else 0
+
+    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        try:
+            await self._connection.executemany(query.sql, [_bind(query, p) for p in params])
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self._database.translate(exc) from None
+
+
+class PostgresDatabase(Database):
+    paramstyle = "numeric_dollar"
+
+    _pool: asyncpg.Pool[Any] | None = None
+
+    async def connect(self) -> None:
+        url = self.url
+        try:
+            self._pool = await asyncpg.create_pool(
+                host=url.host,
+                port=url.port or 5432,
+                user=url.user or None,
+                password=url.password or None,
+                database=url.database,
+                min_size=self.pool_min,
+                max_size=self.pool_max,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+                server_settings={"application_name": "proxyd", "timezone": "UTC"},
+            )
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self.error(exc, "connect") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def translate(self, exc: BaseException) -> DatabaseError:
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            constraint = getattr(exc, "constraint_name", "") or ""
+            return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=constraint)
+        return self.error(exc)
+
+    def pool_stats(self) -> tuple[int, int]:
+        if self._pool is None:
+            return (0, 0)
+        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+        return (size - idle, idle)
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise DatabaseError(f"{self.url.redacted()}: not connected")
+        try:
+            connection = await self._pool.acquire(timeout=self.timeout)
+        except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+            raise self.error(exc, "connect") from None
+        try:
+            yield connection
+        finally:
+            await self._pool.release(connection)
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        async with self._acquire() as connection:
+            return await _PostgresExecutor(self, connection).fetch_one(query, params)
+
+    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        async with self._acquire() as connection:
+            return await _PostgresExecutor(self, connection).fetch_all(query, params)
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        async with self._acquire() as connection:
+            return await _PostgresExecutor(self, connection).execute(query, params)
+
+    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        async with self._acquire() as connection:
+            await _PostgresExecutor(self, connection).execute_many(query, params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._acquire() as connection:
+            transaction = connection.transaction()
+            try:
+                await transaction.start()
+            except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+                raise self.translate(exc) from None
+            try:
+                yield _PostgresExecutor(self, connection)
+            except BaseException:
+                await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
+                raise self.translate(exc) from None

@@ -1,0 +1,89 @@
+"""The one exception hierarchy. ``proxyd.http.errors`` maps it onto HTTP responses."""
+
+from __future__ import annotations
+
+
+class ProxydError(Exception):
+    """Base of every error proxyd raises on purpose."""
+
+    status = 500
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class ConfigError(ProxydError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+class DatabaseError(ProxydError):
+    """A database call failed. The message names the database, never its credentials."""
+
+    status = 503
+    message = "Database unavailable"
+
+
+class SchemaOutOfDate(DatabaseError):
+    """The database schema lacks migrations this version needs."""
+
+
+class NotFoundError(ProxydError):
+    status = 404
+    message = "Not found"
+
+
+class ApiKeyNotFound(NotFoundError):
+    message = "API key not found"
+
+
+class ConflictError(ProxydError):
+    status = 409
+    message = "Conflict"
+
+
+class DuplicateKeyError(ConflictError):
+    message = "An API key with this key already exists"
+
+
+class BadRequest(ProxydError):
+    status = 400
+    message = "Bad Request"
+
+    def __init__(self, message: str | list[str] | None = None) -> None:
+        # NestJS' ValidationPipe answers with a list of messages; keep that shape.
+        self.messages = message if isinstance(message, list) else None
+        super().__init__(message if isinstance(message, str) else None)
+
+
+class PayloadTooLarge(ProxydError):
+    status = 413
+    message = "Payload Too Large"
+
+
+class Unauthorized(ProxydError):
+    status = 401
+    message = "Unauthorized"
+
+
+class Forbidden(ProxydError):
+    status = 403
+    message = "Forbidden"
+
+
+class UpstreamError(ProxydError):
+    """GitHub or Copilot could not be reached or refused us."""
+
+    status = 502
+    message = "Bad Gateway"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    message = "Gateway Timeout"
+
+
+class ServiceUnavailable(ProxydError):
+    status = 503
+    message = "Service Unavailable"

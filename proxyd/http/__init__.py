@@ -1,0 +1,1 @@
+"""The HTTP surface: proxy routes, admin routes, middleware."""

@@ -1,0 +1,51 @@
+"""The legacy wire shapes: ``ApiKey`` and ``CopilotMeta``, timestamps in epoch milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CopilotMeta:
+    token: str
+    expires_at: int
+    reset_time: int | None = None
+    chat_quota: int | None = None
+    completions_quota: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "expiresAt": self.expires_at,
+            "resetTime": self.reset_time,
+            "chatQuota": self.chat_quota,
+            "completionsQuota": self.completions_quota,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    key: str
+    created_at: int
+    usage_count: int = 0
+    last_used: int | None = None
+    is_default: bool = False
+    meta: CopilotMeta | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The legacy ``ApiKey`` record; absent optional fields are omitted, as the legacy service did."""
+        record: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "key": self.key,
+            "createdAt": self.created_at,
+            "usageCount": self.usage_count,
+        }
+        if self.last_used is not None:
+            record["lastUsed"] = self.last_used
+        if self.meta is not None:
+            record["meta"] = self.meta.to_json()
+        return record

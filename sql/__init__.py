@@ -1,0 +1,1 @@
+"""SQL named queries, one folder per dialect (installed as package data)."""

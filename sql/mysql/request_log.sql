@@ -1,0 +1,7 @@
+-- The request log: one row per proxied request, written in batches.
+
+-- name: insert_request_log
+INSERT INTO request_log
+    (time, api_key_id, endpoint, model, status, duration_ms, prompt_tokens, completion_tokens, total_tokens)
+VALUES
+    (:time, :api_key_id, :endpoint, :model, :status, :duration_ms, :prompt_tokens, :completion_tokens, :total_tokens);

@@ -1,0 +1,120 @@
+"""Shared fixtures: real databases on every dialect, configuration, a migrated store.
+
+PostgreSQL and MariaDB servers are started once per session in temporary
+directories on loopback ports (tests/dbservers.py); each test gets a database
+of its own. A dialect whose server binaries are missing is skipped with a loud
+summary line, unless PROXYD_REQUIRE_ALL_DBS=1 makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxyd.config import Config, DatabaseUrl
+from proxyd.db import Database, open_database
+from proxyd.schema import Migrator
+from proxyd.store import KeyStore
+from tests import dbservers
+
+DIALECTS = ("sqlite", "postgresql", "mysql")
+_SERVER_FACTORIES = {"postgresql": dbservers.postgres_server, "mysql": dbservers.mariadb_server}
+_UNAVAILABLE: dict[str, str] = {}
+
+
+def _require_all() -> bool:
+    return os.environ.get("PROXYD_REQUIRE_ALL_DBS", "") == "1"
+
+
+class _Servers:
+    """Starts each server on first use and keeps it for the session."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, dbservers.ServerInfo] = {}
+        self._contexts: list[AbstractContextManager[dbservers.ServerInfo]] = []
+
+    def get(self, dialect: str) -> dbservers.ServerInfo:
+        if dialect in _UNAVAILABLE:
+            _skip_or_fail(dialect, _UNAVAILABLE[dialect])
+        if dialect not in self._running:
+            context = _SERVER_FACTORIES[dialect]()
+            try:
+                self._running[dialect] = context.__enter__()
+            except dbservers.ServerUnavailable as exc:
+                _UNAVAILABLE[dialect] = str(exc)
+                _skip_or_fail(dialect, str(exc))
+            self._contexts.append(context)
+        return self._running[dialect]
+
+    def close(self) -> None:
+        for context in reversed(self._contexts):
+            context.__exit__(None, None, None)
+
+
+def _skip_or_fail(dialect: str, reason: str) -> None:
+    message = f"{dialect} server unavailable: {reason}"
+    if _require_all():
+        pytest.fail(f"{message} (PROXYD_REQUIRE_ALL_DBS=1)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def db_servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(dialect: str, db_servers: _Servers, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of the requested dialect."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path / 'proxyd.db'}"
+        return
+    server = db_servers.get(dialect)
+    name = f"proxyd_test_{uuid.uuid4().hex[:12]}"
+    url = dbservers.create_database(server, name)
+    yield url
+    dbservers.drop_database(server, name)
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    return make_config(database_url)
+
+
+def make_config(database_url: str, **overrides: Any) -> Config:
+    return Config(database=DatabaseUrl.parse(database_url), **overrides)
+
+
+@pytest.fixture
+async def database(config: Config) -> AsyncIterator[Database]:
+    await asyncio.to_thread(Migrator(config.database).apply)
+    db = await open_database(config)
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def store(database: Database) -> KeyStore:
+    return KeyStore(database)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _UNAVAILABLE:
+        terminalreporter.section("DATABASES SKIPPED", sep="!", red=True, bold=True)
+        for dialect, reason in _UNAVAILABLE.items():
+            terminalreporter.line(f"!!! {dialect}: every {dialect} test was skipped: {reason}", red=True)
+        terminalreporter.line("!!! set PROXYD_REQUIRE_ALL_DBS=1 to make this a failure", red=True)

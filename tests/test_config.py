@@ -1,0 +1,66 @@
+"""Configuration from the environment: defaults, URL forms, and errors naming their variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxyd.config import Config, DatabaseUrl
+from proxyd.errors import ConfigError
+
+
+def test_defaults() -> None:
+    config = Config.from_env({})
+    assert config.database.dialect == "sqlite" and config.database.path == "proxyd.db"
+    assert (config.host, config.port, config.api_prefix) == ("127.0.0.1", 3000, "/api")
+    assert config.legacy_mode == "off" and config.admin_token is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "dialect", "detail"),
+    [
+        ("sqlite:///rel.db", "sqlite", "rel.db"),
+        ("sqlite:////var/lib/proxyd/proxyd.db", "sqlite", "/var/lib/proxyd/proxyd.db"),
+        ("postgresql://u:p%40ss@db:5433/proxyd", "postgresql", "proxyd"),
+        ("postgres://u@db/proxyd", "postgresql", "proxyd"),
+        ("mysql://root@127.0.0.1:3307/proxyd", "mysql", "proxyd"),
+    ],
+)
+def test_database_urls(raw: str, dialect: str, detail: str) -> None:
+    url = DatabaseUrl.parse(raw)
+    assert url.dialect == dialect
+    assert detail in (url.path or url.database)
+
+
+def test_password_never_shown() -> None:
+    url = DatabaseUrl.parse("postgresql://user:s3cret@db:5432/proxyd")
+    assert url.password == "s3cret"
+    assert "s3cret" not in url.redacted() and "s3cret" not in repr(url)
+    config = Config.from_env({"DATABASE_URL": url.raw, "PROXYD_ADMIN_TOKEN": "tok3n", "PROXYD_ADMIN_PASSWORD": "pw"})
+    assert "s3cret" not in repr(config) and "tok3n" not in repr(config) and "pw'" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "oracle://x/y"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite://relative.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://host-only"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://h:notaport/db"}, "DATABASE_URL"),
+        ({"PROXYD_PORT": "http"}, "PROXYD_PORT"),
+        ({"PROXYD_PORT": "70000"}, "PROXYD_PORT"),
+        ({"PROXYD_DB_POOL_MAX": "0"}, "PROXYD_DB_POOL_MAX"),
+        ({"PROXYD_DB_POOL_MIN": "5", "PROXYD_DB_POOL_MAX": "2"}, "PROXYD_DB_POOL_MIN"),
+        ({"PROXYD_DB_TIMEOUT": "soon"}, "PROXYD_DB_TIMEOUT"),
+        ({"PROXYD_DB_TIMEOUT": "-1"}, "PROXYD_DB_TIMEOUT"),
+        ({"PROXYD_GITHUB_URL": "github.com"}, "PROXYD_GITHUB_URL"),
+        ({"PROXYD_LEGACY_MODE": "maybe"}, "PROXYD_LEGACY_MODE"),
+        ({"PROXYD_LEGACY_MODE": "fallback"}, "PROXYD_LEGACY_MODE"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"PROXYD_API_PREFIX": "api"}, "PROXYD_API_PREFIX"),
+    ],
+)
+def test_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Config.from_env(env)
+    assert str(info.value).startswith(f"{variable}:")
+    assert "\n" not in str(info.value)
