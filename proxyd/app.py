@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
-from .appkeys import CONFIG, DATABASE, STORE
+from .appkeys import CONFIG, DATABASE, GITHUB, HTTP, RESOLVER, STORE, TOKENS, USAGE
 from .config import Config
 from .db import open_database
+from .github import GitHubClient
+from .http import admin, middleware, ops, proxy
+from .keycache import KeyResolver
 from .schema import require_current_schema
 from .store import KeyStore
+from .tokens import CopilotTokens
+from .usage import UsageRecorder
 
 log = logging.getLogger("proxyd")
 
@@ -29,8 +37,35 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await database.close()
 
 
+async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    # trust_env: HTTPS_PROXY / NO_PROXY apply to GitHub and Copilot calls.
+    connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+        app[HTTP] = session
+        app[GITHUB] = GitHubClient(session, config)
+        app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
+        app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl)
+        yield
+
+
+async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
+    recorder = UsageRecorder(app[DATABASE], app[STORE])
+    app[USAGE] = recorder
+    task = asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if not await recorder.flush():
+        log.error("shutdown: %d usage entries could not be written", recorder.buffered)
+
+
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[middleware.error_middleware])
     app[CONFIG] = config
-    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.extend([database_ctx, upstream_ctx, usage_ctx])
+    ops.setup(app)
+    proxy.setup(app, config.api_prefix)
+    admin.setup(app, config.api_prefix)
     return app

@@ -195,7 +195,7 @@ class KeyStore:
             raise ApiKeyNotFound() from exc
         return await self.get(key_id)
 
-    async def record_usage(self, increments: Iterable[UsageIncrement]) -> None:
+    async def record_usage(self, increments: Iterable[UsageIncrement], *, executor: Executor | None = None) -> None:
         """Apply many usage increments in one round trip; ids of deleted keys are ignored."""
         merged: dict[str, tuple[int, int]] = {}
         for inc in increments:
@@ -204,7 +204,7 @@ class KeyStore:
         if not merged:
             return
         batch = [{"id": k, "n": n, "last_used": lu} for k, (n, lu) in merged.items()]
-        await self.db.execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
+        await (executor or self.db).execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
 
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ApiKey | None:
         row = await executor.fetch_one(self.q[query], params)

@@ -9,20 +9,26 @@ summary line, unless PROXYD_REQUIRE_ALL_DBS=1 makes that a failure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from proxyd.app import create_app
+from proxyd.appkeys import STORE
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import Database, open_database
 from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 from tests import dbservers
+from tests.fake_upstream import FakeUpstream, running_fake_upstream
 
 DIALECTS = ("sqlite", "postgresql", "mysql")
 _SERVER_FACTORIES = {"postgresql": dbservers.postgres_server, "mysql": dbservers.mariadb_server}
@@ -118,3 +124,69 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for dialect, reason in _UNAVAILABLE.items():
             terminalreporter.line(f"!!! {dialect}: every {dialect} test was skipped: {reason}", red=True)
         terminalreporter.line("!!! set PROXYD_REQUIRE_ALL_DBS=1 to make this a failure", red=True)
+
+
+@dataclass
+class RunningProxy:
+    """proxyd on a real loopback port, wired to a fake GitHub/Copilot upstream."""
+
+    url: str
+    app: web.Application
+    upstream: FakeUpstream
+    config: Config
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}{self.config.api_prefix}"
+
+    @property
+    def store(self) -> KeyStore:
+        return self.app[STORE]
+
+
+@asynccontextmanager
+async def run_proxy(config: Config, upstream: FakeUpstream) -> AsyncIterator[RunningProxy]:
+    config = dataclasses.replace(
+        config,
+        github_url=upstream.url,
+        github_api_url=upstream.url,
+        copilot_api_url=config.copilot_api_url or upstream.url,
+        host="127.0.0.1",
+        port=0,
+    )
+    await asyncio.to_thread(Migrator(config.database).apply)
+    app = create_app(config)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=config.shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield RunningProxy(f"http://127.0.0.1:{port}", app, upstream, config)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with running_fake_upstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def proxy_config(config: Config) -> Config:
+    """Override in a test module to change how proxyd is configured."""
+    return dataclasses.replace(config, usage_flush_interval=0.05, shutdown_timeout=2.0)
+
+
+@pytest.fixture
+async def proxy(proxy_config: Config, upstream: FakeUpstream) -> AsyncIterator[RunningProxy]:
+    async with run_proxy(proxy_config, upstream) as running:
+        yield running
+
+
+@pytest.fixture
+def sqlite_only(dialect: str) -> None:
+    """For tests about HTTP behaviour that does not depend on the database."""
+    if dialect != "sqlite":
+        pytest.skip("database-independent; runs on sqlite only")

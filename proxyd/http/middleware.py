@@ -1,0 +1,39 @@
+"""The one place exceptions become HTTP responses, in the NestJS error shape."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import BadRequest, ProxydError
+from .responses import json_response, nest_error
+
+log = logging.getLogger("proxyd.http")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status)
+    except ProxydError as exc:
+        if exc.status >= 500:
+            log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return json_response(nest_error(exc.status, exc.message), exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = "Cannot %s %s" % (request.method, request.path) if exc.status == 404 else exc.reason
+        return json_response(nest_error(exc.status, message), exc.status, headers=_allow(exc))
+    except Exception:
+        # Never a stack trace to the client; the log has it, with no request body.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response(nest_error(500, "Internal server error"), 500)
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None

@@ -1,0 +1,34 @@
+"""Operations routes: liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ..appkeys import CONFIG, DATABASE
+from ..errors import DatabaseError
+from ..schema import pending_migrations
+from .responses import json_response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    database = request.app[DATABASE]
+    try:
+        async with asyncio.timeout(min(2.0, request.app[CONFIG].db_timeout)):
+            missing = await pending_migrations(database)
+    except (DatabaseError, TimeoutError) as exc:
+        reason = exc.message if isinstance(exc, DatabaseError) else "database did not answer in time"
+        return json_response({"status": "unavailable", "reason": reason}, 503)
+    if missing:
+        return json_response({"status": "unavailable", "reason": f"schema out of date: {', '.join(missing)}"}, 503)
+    return json_response({"status": "ok"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

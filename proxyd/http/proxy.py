@@ -1,0 +1,9 @@
+"""OpenAI-compatible proxy routes (placeholder)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application, prefix: str) -> None:
+    pass

@@ -1,0 +1,1 @@
+"""Reading the legacy service's node-persist storage and planning its import."""

@@ -1,0 +1,73 @@
+"""Copilot tokens per API key: cached until shortly before expiry, one exchange at a time.
+
+A token survives restarts as the key's ``CopilotMeta``; concurrent requests for
+one key share a single in-flight exchange instead of each asking GitHub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .config import Config
+from .errors import DatabaseError
+from .github import CopilotToken, GitHubClient, token_from_meta
+from .models import ApiKey
+from .store import KeyStore
+
+log = logging.getLogger("proxyd.tokens")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class CopilotTokens:
+    def __init__(self, github: GitHubClient, store: KeyStore, config: Config) -> None:
+        self._github = github
+        self._store = store
+        self._config = config
+        self._cache: dict[str, CopilotToken] = {}
+        self._inflight: dict[str, asyncio.Future[CopilotToken]] = {}
+        self.exchanges = 0
+        self.cache_hits = 0
+
+    async def get(self, api_key: ApiKey, *, stale: str | None = None) -> CopilotToken:
+        """A valid Copilot token for ``api_key``.
+
+        ``stale`` is a token the Copilot API just rejected: never return it again.
+        """
+        cached = self._cache.get(api_key.id)
+        if cached is None and api_key.meta is not None:
+            cached = token_from_meta(self._config, api_key.meta)
+        if cached is not None and cached.token != stale and _now_ms() < cached.refresh_at_ms:
+            self._cache[api_key.id] = cached
+            self.cache_hits += 1
+            return cached
+        return await self._exchange_once(api_key)
+
+    def forget(self, key_id: str) -> None:
+        self._cache.pop(key_id, None)
+
+    async def _exchange_once(self, api_key: ApiKey) -> CopilotToken:
+        pending = self._inflight.get(api_key.id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._exchange(api_key))
+            self._inflight[api_key.id] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(api_key.id, None))
+        # shield: one waiting client disconnecting must not cancel everyone's exchange.
+        return await asyncio.shield(pending)
+
+    async def _exchange(self, api_key: ApiKey) -> CopilotToken:
+        token = await self._github.exchange(api_key.key)
+        self.exchanges += 1
+        self._cache[api_key.id] = token
+        try:
+            await self._store.upsert_meta(api_key.id, token.meta)
+        except DatabaseError as exc:
+            # The token is good; only its persistence failed. Serve it anyway.
+            log.warning("could not persist Copilot token meta: %s", exc.message)
+        except Exception:  # the key was deleted meanwhile
+            log.info("Copilot token meta not stored: key no longer exists")
+        return token

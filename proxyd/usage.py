@@ -1,0 +1,98 @@
+"""Usage counting and the request log, batched off the request path.
+
+Requests append to an in-memory buffer; a background task writes it every
+``PROXYD_USAGE_FLUSH_INTERVAL`` seconds in one transaction (one statement for
+all usage increments, one batch insert for the log rows) and once more at
+shutdown. If the database is away the buffer waits, bounded: past
+``max_entries`` the oldest log rows are dropped and counted, usage increments
+are folded per key so they never grow beyond the number of keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import asdict, dataclass
+
+from .db import Database
+from .errors import DatabaseError
+from .store import KeyStore, UsageIncrement
+
+log = logging.getLogger("proxyd.usage")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLogEntry:
+    time: int
+    api_key_id: str | None
+    endpoint: str
+    model: str | None
+    status: int
+    duration_ms: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class UsageRecorder:
+    def __init__(self, database: Database, store: KeyStore, *, max_entries: int = 100_000) -> None:
+        self._database = database
+        self._store = store
+        self._usage: dict[str, tuple[int, int]] = {}
+        self._log: deque[RequestLogEntry] = deque()
+        self._max_entries = max_entries
+        self._flush_lock = asyncio.Lock()
+        self.dropped = 0
+        self.flush_failures = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._log) + len(self._usage)
+
+    def record(self, entry: RequestLogEntry, *, count_usage: bool) -> None:
+        if count_usage and entry.api_key_id is not None:
+            count, last = self._usage.get(entry.api_key_id, (0, 0))
+            self._usage[entry.api_key_id] = (count + 1, max(last, entry.time))
+        if len(self._log) >= self._max_entries:
+            self._log.popleft()
+            self.dropped += 1
+        self._log.append(entry)
+
+    async def flush(self) -> bool:
+        """Write everything buffered; on failure keep it for the next attempt. True if all was written."""
+        async with self._flush_lock:
+            if not self._usage and not self._log:
+                return True
+            usage, self._usage = self._usage, {}
+            rows = list(self._log)
+            self._log.clear()
+            try:
+                async with self._database.transaction() as tx:
+                    await self._store.record_usage(
+                        [UsageIncrement(k, n, last) for k, (n, last) in usage.items()], executor=tx
+                    )
+                    if rows:
+                        await tx.execute_many(
+                            self._database.queries["insert_request_log"], [asdict(r) for r in rows]
+                        )
+            except DatabaseError as exc:
+                self.flush_failures += 1
+                self._requeue(usage, rows)
+                log.warning("usage flush failed, %d entries kept for retry: %s", self.buffered, exc.message)
+                return False
+            return True
+
+    def _requeue(self, usage: dict[str, tuple[int, int]], rows: list[RequestLogEntry]) -> None:
+        for key_id, (n, last) in usage.items():
+            count, newest = self._usage.get(key_id, (0, 0))
+            self._usage[key_id] = (count + n, max(newest, last))
+        self._log.extendleft(reversed(rows))
+        while len(self._log) > self._max_entries:
+            self._log.popleft()
+            self.dropped += 1
+
+    async def run(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.flush()

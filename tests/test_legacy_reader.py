@@ -1,0 +1,802 @@
+"""The pure part of the legacy import: reading node-persist files and planning the rows (no database)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import orjson
+import pytest
+
+import proxyd.legacy.reader as reader_module
+from proxyd.legacy.plan import ImportPlan, Merged, plan_import
+from proxyd.legacy.reader import LegacyStore, Skipped, iso_ms, read_store, store_signature
+from proxyd.masking import mask_secret
+from proxyd.models import ApiKey, CopilotMeta
+from tests.legacy_samples import samples_dir, write_datum
+
+# After every ttl in the samples, and fixed so that expiry never depends on the clock.
+NOW_MS = 1_800_000_000_000
+T0 = 1_753_546_461_000
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    rows: list[ApiKey]
+    default_id: str | None = None
+    dangling_default: str | None = None
+    merged: tuple[Merged, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+
+
+def _meta(token: str, reset_time: int | None, chat: int | None, completions: int | None) -> CopilotMeta:
+    return CopilotMeta(
+        token=token, expires_at=1756134861000, reset_time=reset_time, chat_quota=chat, completions_quota=completions
+    )
+
+
+# Every field of every row, written out from the sample files and legacy-storage/README.md.
+EXPECTED: dict[str, Expected] = {
+    "basic": Expected(
+        rows=[
+            ApiKey(
+                id="57bb528c-00bb-49ea-aaf1-3bb7a36c6292",
+                name="Work laptop",
+                key="gho_lD8UmSNhRTZqkEEawzs42QxJsladIKzkA_HY",
+                created_at=1753546461000,
+                usage_count=0,
+                last_used=None,
+                is_default=False,
+                meta=None,
+            ),
+            ApiKey(
+                id="f39a2950-f6a8-484a-a4da-3e1c46fee19a",
+                name="Key:1753543000000",
+                key="gho_zHN9xe_o8mOD9A8nPLdyu_i24xJYO9hnBctC",
+                created_at=1753550061000,
+                usage_count=0,
+                last_used=None,
+                is_default=True,
+                meta=_meta(
+                    "tid=92eb5ffee6ae2fec3ad71c777531578f;exp=1756134861;sku=free_limited_copilot;"
+                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+                    "8kp=1:103d6254a6d94bacc82e822885185f56c69cb799ec5124c0aa405e386975151b",
+                    1755270861000,
+                    50,
+                    2000,
+                ),
+            ),
+            ApiKey(
+                id="c247eefa-0da4-43af-aa17-31f20ea33e7b",
+                name="CI bot",
+                key="gho_AwBxXspVANQtTzbFoWZ7cH-Gy6iPhgNETJoc",
+                created_at=1753553661000,
+                usage_count=42,
+                last_used=1753578861000,
+                is_default=False,
+                meta=_meta(
+                    "tid=4a8a08f09d37b73795649038408b5f33;exp=1756134861;sku=free_limited_copilot;"
+                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+                    "8kp=1:355b1bbfc96725cdce8f4a2708fda310a80e6d13315aec4e5eed2a75fe8032ce",
+                    None,
+                    None,
+                    None,
+                ),
+            ),
+        ],
+        default_id="f39a2950-f6a8-484a-a4da-3e1c46fee19a",
+    ),
+    "empty": Expected(rows=[]),
+    "no-default": Expected(
+        rows=[
+            ApiKey(
+                id="40767f49-a75e-4794-a136-c0c785b5b22e",
+                name="only key",
+                key="gho_LsBYUCp4kQToSlJCiRFoHx_ZbFK5qaOkMFyd",
+                created_at=1753546461000,
+            ),
+            ApiKey(
+                id="11094081-e360-4f49-ad08-3c1c382618d7",
+                name="second key",
+                key="gho_hWBv22I2Ah9n4kOVqsGX8_wUxhnWPiOeri7Q",
+                created_at=1753550061000,
+                usage_count=0,
+                last_used=None,
+                is_default=False,
+                meta=_meta(
+                    "tid=a69913f66f2cfd4bd3f8ea75954ac476;exp=1756134861;sku=free_limited_copilot;"
+                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+                    "8kp=1:68b0f376f352cdce73701112236134dc89c6eb932c1a79e6afeed7584b859e20",
+                    1755270861000,
+                    50,
+                    2000,
+                ),
+            ),
+        ],
+    ),
+    "dangling-default": Expected(
+        rows=[
+            ApiKey(
+                id="1d79d5ee-0378-4967-a1d7-fa5d74bbebe3",
+                name="kept",
+                key="gho_HwDdPoSubojPvsXCmo_5weqfOI1E71DNcXhc",
+                created_at=1753546461000,
+            ),
+        ],
+        dangling_default="3171fdd6-5252-4a58-a560-681dace1bc9b",
+    ),
+    "mixed-shapes": Expected(
+        rows=[
+            # createdAt "2025-07-26T15:14:21.000Z", lastUsed "2025-07-26T15:14:26.000Z", isDefault: true
+            ApiKey(
+                id="2a914235-e87e-4861-ac5a-57504b2989aa",
+                name="iso dates",
+                key="gho_yHCWbkswqO6oYvAu2czAKE2PMBr5T7AdZwLX",
+                created_at=1753542861000,
+                usage_count=0,
+                last_used=1753542866000,
+                is_default=True,
+            ),
+            ApiKey(
+                id="b77f61bd-42da-4fb4-a687-f409252e9d1c",
+                name="no usageCount",
+                key="gho_Bs_QDbK0AFkc47NGSXcWnEyhvcwpOHGecpFh",
+                created_at=1753550061000,
+                usage_count=0,
+            ),
+            ApiKey(
+                id="10e07215-d188-4e00-a966-ee33a04010c4",
+                name="unknown fields",
+                key="gho_rRGNcighF_ykM7MJ4d1KDenwMXHEIKLfIICN",
+                created_at=1753553661000,
+            ),
+            ApiKey(
+                id="70c56787-3747-4aa6-a396-cea1f4cc3ee2",
+                name="\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511",
+                key="gho_pL_x6m6_U0qbcqf8ReibrFbe8UZ3_mC7p-rv",
+                created_at=1753557261000,
+            ),
+            ApiKey(
+                id="9e205cfd-a884-4ce9-ab46-22bea7b3ec3f",
+                name="meta with nulls",
+                key="gho_r65-__9hLvB4z8kNZvsrc1YPKlP4xHKCy1_Q",
+                created_at=1753560861000,
+                meta=CopilotMeta(
+                    token="tid=412566367c67448b599d1b7666f8ccfc;exp=1753542861;sku=free_limited_copilot;"
+                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+                    "8kp=1:9c6652e783281f3e1af8f71b26ce246bf73f7027f1e1515fc417718b11ff8fe1",
+                    expires_at=1753542861000,
+                    reset_time=None,
+                    chat_quota=None,
+                    completions_quota=None,
+                ),
+            ),
+        ],
+        default_id="2a914235-e87e-4861-ac5a-57504b2989aa",
+    ),
+    "corrupt": Expected(
+        rows=[
+            ApiKey(
+                id="45b401ce-7ade-4028-a83e-4cd3a8a53ad9",
+                name="good one",
+                key="gho_Mjb3N2rRzVI8yWvOZ7yEL510oY_8Uk0bJeDc",
+                created_at=1753546461000,
+                is_default=True,
+            ),
+            ApiKey(
+                id="8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8",
+                name="second good one",
+                key="gho_yEaLrGZSmcb06W6vTgv5Qnq76JgMqY3-Vjkc",
+                created_at=1753550061000,
+            ),
+        ],
+        default_id="45b401ce-7ade-4028-a83e-4cd3a8a53ad9",
+        skipped=(
+            Skipped("tokens/.DS_Store", "not a node-persist datum"),
+            Skipped("tokens/2e1cfa82b035c26cbbbdae632cea070514eb8b773f616aaeaf668e2f0be8f10d", "empty file"),
+            Skipped(
+                "tokens/65ab3b96d3f297dee36ca1a4d3c0163de11a8d6f6ec823901e9b3ea5af0d5e6a", "invalid JSON (truncated?)"
+            ),
+            Skipped(
+                "tokens/c975f4615c2e2d3ae4e9e09ab756ceb939f5e4b6fcc8a335ae872ee5e93d3bfb",
+                "expired (ttl 2025-07-26T15:14:20.999Z)",
+            ),
+            Skipped("tokens/notes.json", "not a node-persist datum"),
+        ),
+    ),
+    "duplicate-keys": Expected(
+        rows=[
+            ApiKey(
+                id="4b445913-54f1-4d0f-ae61-c68655bb76b1",
+                name="second add",
+                key="gho_RG5H8DYy1Q1i9A_OC_5tZKnjwSJNW61HWlZk",
+                created_at=1753550061000,
+                usage_count=7,
+                last_used=None,
+                is_default=True,
+                meta=_meta(
+                    "tid=0e9f1e8e40bb79e800b0cc9433830cf4;exp=1756134861;sku=free_limited_copilot;"
+                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+                    "8kp=1:b99d826fd2bc744997852995eac6dfe091e1152fe82ef0956af432bf8867a8a0",
+                    1755270861000,
+                    50,
+                    2000,
+                ),
+            ),
+            ApiKey(
+                id="a9e0407b-440f-4e61-a528-5e6ba079afa9",
+                name="unrelated",
+                key="gho__bvB3flVNAF0c_vK-VzZIaRDBFMX8ckNyzRk",
+                created_at=1753553661000,
+            ),
+        ],
+        default_id="4b445913-54f1-4d0f-ae61-c68655bb76b1",
+        merged=(
+            Merged(
+                kept_id="4b445913-54f1-4d0f-ae61-c68655bb76b1",
+                merged_ids=["71b71f2f-e535-4df9-a00a-52ba1842a9c1"],
+                key_masked="gho_RG5H8D...HWlZk",
+            ),
+        ),
+    ),
+}
+
+
+def _sample(name: str) -> Path:
+    path = samples_dir() / name
+    assert path.is_dir(), f"legacy samples not found at {path}; set PROXYD_LEGACY_SAMPLES"
+    return path
+
+
+def _plan(storage_dir: Path, now_ms: int = NOW_MS) -> ImportPlan:
+    return plan_import(read_store(storage_dir, now_ms=now_ms))
+
+
+def _key(n: int, prefix: str = "gho_") -> str:
+    return f"{prefix}{n:036d}"
+
+
+def _record(rid: str, key: str, created_at: int | str = T0, **extra: object) -> dict[str, object]:
+    return {"id": rid, "name": f"name {rid}", "key": key, "createdAt": created_at, "usageCount": 0, **extra}
+
+
+def _store_of(tmp_path: Path, *records: dict[str, object], selected: str | None = None) -> Path:
+    for record in records:
+        write_datum(tmp_path, "tokens", str(record["id"]), record)
+    if selected is not None:
+        write_datum(tmp_path, "selected-token", "selected-token-id", selected)
+    return tmp_path
+
+
+def _fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Content hash, mtime and mode of everything under ``root``, folders included."""
+    seen: dict[str, tuple[str, int, int]] = {}
+    for path in sorted(root.rglob("*")):
+        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        seen[str(path.relative_to(root))] = (digest, stat.st_mtime_ns, stat.st_mode)
+    return seen
+
+
+# --- the shared samples ------------------------------------------------------------------------------
+
+
+def test_every_sample_has_expectations() -> None:
+    names = {path.name for path in samples_dir().iterdir() if path.is_dir()}
+    assert names == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_plan(name: str) -> None:
+    expected = EXPECTED[name]
+    plan = _plan(_sample(name))
+    assert plan.rows == expected.rows
+    assert plan.default_id == expected.default_id
+    assert plan.dangling_default == expected.dangling_default
+    assert plan.merged == list(expected.merged)
+    assert plan.skipped == list(expected.skipped)
+    assert [row.is_default for row in plan.rows].count(True) == (expected.default_id is not None)
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPECTED) - {"empty"}))
+def test_sample_has_no_warnings(name: str) -> None:
+    assert _plan(_sample(name)).warnings == []
+
+
+def test_empty_sample_says_so() -> None:
+    root = _sample("empty")
+    store = read_store(root, now_ms=NOW_MS)
+    assert store == LegacyStore(
+        records=[],
+        selected_id=None,
+        skipped=[],
+        warnings=[f"no tokens/ or selected-token/ folder in {root}: nothing to import"],
+    )
+
+
+def test_store_keeps_file_names_flags_and_selection() -> None:
+    store = read_store(_sample("mixed-shapes"), now_ms=NOW_MS)
+    assert store.selected_id is None
+    flagged = [(r.file, r.api_key.id) for r in store.records if r.flagged_default]
+    assert flagged == [
+        (
+            "tokens/f5c10db646315aa7885948e2db253dc0a8a3c362303697d9716e6594001d9194",
+            "2a914235-e87e-4861-ac5a-57504b2989aa",
+        )
+    ]
+    assert not any(r.api_key.is_default for r in store.records)
+    basic = read_store(_sample("basic"), now_ms=NOW_MS)
+    assert basic.selected_id == "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
+    assert [r.file for r in basic.records] == [
+        "tokens/2efe21ee474f6b91fe99b87c0dbd798181357a803ba7717c4d071df24d22a301",
+        "tokens/bd781a5e95509ad64f78f73f984f540428614b9bc443b169e16f5aa0d9b3ff4f",
+        "tokens/94b29df82c49871bc6a8d3ee2afca56c33504a755ebdde14081d81a9b3e09033",
+    ]
+
+
+def test_ttl_in_the_future_keeps_the_datum() -> None:
+    plan = _plan(_sample("corrupt"), now_ms=1753542860999)
+    assert "c12b98ad-dd43-44c8-ad4a-cfc36506a004" in [row.id for row in plan.rows]
+    assert len(plan.skipped) == 4
+
+
+def test_reading_changes_nothing_under_the_storage_dir() -> None:
+    root = samples_dir()
+    before = _fingerprint(root)
+    for name in EXPECTED:
+        store_signature(_sample(name))
+        _plan(_sample(name))
+    assert _fingerprint(root) == before
+
+
+# --- size ----------------------------------------------------------------------------------------
+
+
+def test_twenty_thousand_records(tmp_path: Path) -> None:
+    count = 20_000
+    for n in range(count):
+        rid = f"id-{n:05d}"
+        extra: dict[str, object] = {"usageCount": 2**63 - 1 - n}
+        if n % 3 == 0:
+            extra["lastUsed"] = T0 + n
+        if n % 5 == 0:
+            extra["meta"] = {"token": f"tid={n}", "expiresAt": T0 + 1, "resetTime": None, "chatQuota": n}
+        write_datum(tmp_path, "tokens", rid, _record(rid, _key(n), T0 + (count - n) // 2, **extra))
+    write_datum(tmp_path, "selected-token", "selected-token-id", "id-12345")
+
+    store = read_store(tmp_path, now_ms=NOW_MS)
+
+    assert store.skipped == []
+    assert store.warnings == []
+    assert len(store.records) == count
+    keys = [(r.api_key.created_at, r.api_key.id) for r in store.records]
+    assert keys == sorted(keys)
+    by_id = {r.api_key.id: r.api_key for r in store.records}
+    assert by_id["id-00015"] == ApiKey(
+        id="id-00015",
+        name="name id-00015",
+        key=_key(15),
+        created_at=T0 + (count - 15) // 2,
+        usage_count=2**63 - 1 - 15,
+        last_used=T0 + 15,
+        meta=CopilotMeta(token="tid=15", expires_at=T0 + 1, reset_time=None, chat_quota=15),
+    )
+    assert by_id["id-00001"].meta is None
+    assert by_id["id-00001"].last_used is None
+    plan = plan_import(store)
+    assert len(plan.rows) == count
+    assert plan.default_id == "id-12345"
+    assert [row.id for row in plan.rows if row.is_default] == ["id-12345"]
+
+
+# --- reading edge cases ----------------------------------------------------------------------------
+
+
+def test_missing_storage_dir_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        read_store(tmp_path / "nope")
+
+
+def test_missing_selected_folder_is_empty(tmp_path: Path) -> None:
+    store = read_store(_store_of(tmp_path, _record("a", _key(1))), now_ms=NOW_MS)
+    assert store.selected_id is None
+    assert [r.api_key.id for r in store.records] == ["a"]
+    assert store.warnings == []
+
+
+def test_missing_tokens_folder_is_empty(tmp_path: Path) -> None:
+    write_datum(tmp_path, "selected-token", "selected-token-id", "ghost")
+    plan = _plan(tmp_path)
+    assert plan.rows == []
+    assert plan.dangling_default == "ghost"
+    assert plan.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("just a string", "record is not an object"),
+        ({"name": "n", "key": "k", "createdAt": 1}, "record has no id"),
+        ({"id": "", "name": "n", "key": "k", "createdAt": 1}, "record has no id"),
+        ({"id": "x", "key": "k", "createdAt": 1}, "record has no name"),
+        ({"id": "x", "name": "n", "createdAt": 1}, "record has no key"),
+        ({"id": "x", "name": "n", "key": None, "createdAt": 1}, "record has no key"),
+        ({"id": 7, "name": "n", "key": "k", "createdAt": 1}, "record id is not a string"),
+        ({"id": "x", "name": ["n"], "key": "k", "createdAt": 1}, "record name is not a string"),
+        ({"id": "x", "name": "n", "key": 12345, "createdAt": 1}, "record key is not a string"),
+        ({"id": "x", "name": "n", "key": "k", "createdAt": "yesterday"}, "record createdAt is not a date: 'yesterday'"),
+        ({"id": "x", "name": "n", "key": "k", "createdAt": True}, "record createdAt is not an integer: True"),
+        ({"id": "x", "name": "n", "key": "k", "createdAt": 1.5}, "record createdAt is not an exact integer: 1.5"),
+        (
+            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": "3"},
+            "record usageCount is not an integer: '3'",
+        ),
+        (
+            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": 2**63},
+            "record usageCount is out of the 64-bit range: 9223372036854775808",
+        ),
+        ({"id": "x", "name": "n", "key": "k", "createdAt": 1, "lastUsed": {}}, "record lastUsed is not an integer: {}"),
+    ],
+)
+def test_bad_records_are_skipped_with_a_reason(tmp_path: Path, value: object, reason: str) -> None:
+    path = write_datum(tmp_path, "tokens", "x", value)
+    _store_of(tmp_path, _record("good", _key(1)))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == [Skipped(f"tokens/{path.name}", reason)]
+    assert [r.api_key.id for r in store.records] == ["good"]
+
+
+def test_report_never_shows_the_token(tmp_path: Path) -> None:
+    write_datum(tmp_path, "tokens", "x", {"id": "x", "name": "n", "key": "gho_secret", "createdAt": "soon"})
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert "gho_secret" not in repr(store.skipped) + repr(store.warnings)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty file"),
+        (b"  \n", "empty file"),
+        (b'{"key":"x","value":{"id":"x"', "invalid JSON (truncated?)"),
+        (b"\xef\xbb\xbf{}", "invalid JSON (truncated?)"),
+        (b"\xff\xfe", "invalid JSON (truncated?)"),
+        (b"[1,2]", "not a node-persist datum"),
+        (b'{"key":"x"}', "not a node-persist datum"),
+        (b'{"key":3,"value":{}}', "not a node-persist datum"),
+        (b"null", "not a node-persist datum"),
+    ],
+)
+def test_bad_files_are_skipped_with_a_reason(tmp_path: Path, content: bytes, reason: str) -> None:
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "bad").write_bytes(content)
+    assert read_store(tmp_path, now_ms=NOW_MS).skipped == [Skipped("tokens/bad", reason)]
+
+
+def test_dotfiles_and_folders_are_reported_not_read(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / ".DS_Store").write_bytes(b'{"key":"a","value":{}}')
+    (tokens / "._resource").write_bytes(b"\x00\x05\x16\x07")
+    (tokens / "sub").mkdir()
+    assert read_store(tmp_path, now_ms=NOW_MS).skipped == [
+        Skipped("tokens/.DS_Store", "not a node-persist datum"),
+        Skipped("tokens/._resource", "not a node-persist datum"),
+        Skipped("tokens/sub", "not a regular file"),
+    ]
+
+
+def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    write_datum(tmp_path, "tokens", "b", _record("b", _key(2)))
+
+    def refuse(file: str, mode: str = "r") -> IO[bytes]:
+        if file == str(path):
+            raise PermissionError(13, "Permission denied", file)
+        return open(file, mode)
+
+    # chmod cannot stop root, which is who runs these tests in containers.
+    monkeypatch.setattr(reader_module, "open", refuse, raising=False)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == [Skipped(f"tokens/{path.name}", "unreadable (Permission denied)")]
+    assert [r.api_key.id for r in store.records] == ["b"]
+
+
+@pytest.mark.parametrize("ttl", [False, 0, NOW_MS, NOW_MS + 1, "soon"])
+def test_ttl_that_never_expires_or_has_not_passed(tmp_path: Path, ttl: object) -> None:
+    # node-persist only expires a datum whose ttl is a truthy number before now.
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "a").write_bytes(orjson.dumps({"key": "a", "value": _record("a", _key(1)), "ttl": ttl}))
+    assert [r.api_key.id for r in read_store(tmp_path, now_ms=NOW_MS).records] == ["a"]
+
+
+def test_null_ttl_and_passed_ttl(tmp_path: Path) -> None:
+    write_datum(tmp_path, "tokens", "a", _record("a", _key(1)), ttl=None)
+    (tmp_path / "tokens" / "b").write_bytes(
+        b'{"key":"b","value":{"id":"b","name":"b","key":"k","createdAt":1},"ttl":null}'
+    )
+    expired = write_datum(tmp_path, "tokens", "c", _record("c", _key(3)), ttl=NOW_MS - 1)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert sorted(r.api_key.id for r in store.records) == ["a", "b"]
+    assert store.skipped == [Skipped(f"tokens/{expired.name}", "expired (ttl 2027-01-15T07:59:59.999Z)")]
+
+
+def test_expired_selection_is_skipped(tmp_path: Path) -> None:
+    _store_of(tmp_path, _record("a", _key(1)))
+    path = write_datum(tmp_path, "selected-token", "selected-token-id", "a", ttl=T0)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.selected_id is None
+    assert store.skipped == [Skipped(f"selected-token/{path.name}", "expired (ttl 2025-07-26T16:14:21.000Z)")]
+
+
+def test_iso_dates_convert_exactly(tmp_path: Path) -> None:
+    record = _record(
+        "a",
+        _key(1),
+        "2025-07-26T15:14:21.123Z",
+        lastUsed="2025-07-26T17:14:21.999+02:00",
+        meta={"token": "t", "expiresAt": "1970-01-01T00:00:00.001Z", "resetTime": "2025-07-26T15:14:21Z"},
+    )
+    api_key = read_store(_store_of(tmp_path, record), now_ms=NOW_MS).records[0].api_key
+    assert api_key.created_at == 1753542861123
+    assert api_key.last_used == 1753542861999
+    assert api_key.meta == CopilotMeta(token="t", expires_at=1, reset_time=1753542861000)
+
+
+def test_big_counters_stay_exact(tmp_path: Path) -> None:
+    record = _record(
+        "a", _key(1), usageCount=9007199254740993, meta={"token": "t", "expiresAt": 1, "chatQuota": 2**63 - 1}
+    )
+    api_key = read_store(_store_of(tmp_path, record), now_ms=NOW_MS).records[0].api_key
+    assert api_key.usage_count == 9007199254740993
+    assert api_key.meta is not None
+    assert api_key.meta.chat_quota == 2**63 - 1
+
+
+def test_integral_float_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "a").write_bytes(
+        b'{"key":"a","value":{"id":"a","name":"n","key":"k","createdAt":1.753542861e12,"usageCount":3.0}}'
+    )
+    api_key = read_store(tmp_path, now_ms=NOW_MS).records[0].api_key
+    assert (api_key.created_at, api_key.usage_count) == (1753542861000, 3)
+
+
+def test_names_keys_and_ids_are_kept_verbatim(tmp_path: Path) -> None:
+    name = "  a very long name \t" * 200
+    key = "ghu_" + "x" * 5000
+    write_datum(tmp_path, "tokens", "not a uuid / at all", _record("not a uuid / at all", key, name=name))
+    api_key = read_store(tmp_path, now_ms=NOW_MS).records[0].api_key
+    assert (api_key.id, api_key.name, api_key.key) == ("not a uuid / at all", name, key)
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        ("nope", "meta is not an object"),
+        ({}, "meta has no token"),
+        ({"token": 5, "expiresAt": 1}, "meta token is not a string"),
+        ({"token": "t"}, "meta has no expiresAt"),
+        ({"token": "t", "expiresAt": 1, "chatQuota": "50"}, "meta chatQuota is not an integer: '50'"),
+        ({"token": "t", "expiresAt": 1, "resetTime": "tomorrow"}, "meta resetTime is not a date: 'tomorrow'"),
+    ],
+)
+def test_malformed_meta_is_dropped_with_a_warning(tmp_path: Path, meta: object, problem: str) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1), meta=meta))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [r.api_key.meta for r in store.records] == [None]
+    assert store.warnings == [f"tokens/{path.name}: meta ignored ({problem})"]
+    assert store.skipped == []
+
+
+def test_meta_null_is_no_meta(tmp_path: Path) -> None:
+    store = read_store(_store_of(tmp_path, _record("a", _key(1), meta=None)), now_ms=NOW_MS)
+    assert store.records[0].api_key.meta is None
+    assert store.warnings == []
+
+
+def test_file_name_that_is_not_the_key_digest_is_accepted(tmp_path: Path) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    path.rename(path.with_name("renamed.json"))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [(r.file, r.api_key.id) for r in store.records] == [("tokens/renamed.json", "a")]
+
+
+def test_datum_key_differing_from_id_keeps_the_id(tmp_path: Path) -> None:
+    path = write_datum(tmp_path, "tokens", "old-id", _record("a", _key(1)))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [r.api_key.id for r in store.records] == ["a"]
+    assert store.warnings == [f"tokens/{path.name}: datum key 'old-id' differs from record id 'a'; using the id"]
+
+
+def test_duplicate_id_keeps_the_canonical_file(tmp_path: Path) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    (tmp_path / "tokens" / "0-copy").write_bytes(path.read_bytes())
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [r.file for r in store.records] == [f"tokens/{path.name}"]
+    assert store.skipped == [Skipped("tokens/0-copy", f"duplicate id a (kept tokens/{path.name})")]
+
+
+def test_missing_created_at_falls_back_to_the_file_mtime(tmp_path: Path) -> None:
+    record = _record("a", _key(1))
+    del record["createdAt"]
+    path = write_datum(tmp_path, "tokens", "a", record)
+    os.utime(path, ns=(T0 * 1_000_000, T0 * 1_000_000 + 999_999))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.records[0].api_key.created_at == T0
+    assert store.warnings == [f"tokens/{path.name}: record has no createdAt; using the file's mtime {iso_ms(T0)}"]
+
+
+def test_lone_surrogate_in_name_is_replaced(tmp_path: Path) -> None:
+    # What JSON.stringify writes for a name whose emoji was cut in half.
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "a").write_bytes(
+        b'{"key":"a","value":{"id":"a","name":"key \\ud83d","key":"k","createdAt":1}}'
+    )
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.records[0].api_key.name == "key \ufffd"
+    assert store.warnings == ["tokens/a: name has a lone surrogate (a cut emoji?); replaced with U+FFFD"]
+
+
+@pytest.mark.parametrize(
+    ("content", "selected", "reason"),
+    [
+        (b'{"key":"selected-token-id","value":null}', None, None),
+        (b'{"key":"selected-token-id","value":""}', None, None),
+        (b'{"key":"selected-token-id","value":42}', None, "selected-token-id is not a string"),
+        (b'{"key":"something-else","value":"a"}', None, "not the selected-token-id datum (key 'something-else')"),
+        (b'{"key":"selected-token-id","value":"a"}', "a", None),
+    ],
+)
+def test_selected_token_shapes(tmp_path: Path, content: bytes, selected: str | None, reason: str | None) -> None:
+    (tmp_path / "selected-token").mkdir()
+    (tmp_path / "selected-token" / "f").write_bytes(content)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.selected_id == selected
+    assert store.skipped == ([] if reason is None else [Skipped("selected-token/f", reason)])
+
+
+def test_second_selected_datum_is_reported(tmp_path: Path) -> None:
+    path = write_datum(tmp_path, "selected-token", "selected-token-id", "a")
+    (tmp_path / "selected-token" / "zz-copy").write_bytes(b'{"key":"selected-token-id","value":"b"}')
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.selected_id == "a"
+    assert store.skipped == [
+        Skipped("selected-token/zz-copy", f"another selected-token-id datum is in selected-token/{path.name}")
+    ]
+
+
+def test_iso_ms_matches_javascript() -> None:
+    assert iso_ms(1753542860999) == "2025-07-26T15:14:20.999Z"
+    assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_ms(10**20) == str(10**20)
+
+
+# --- store_signature -------------------------------------------------------------------------------
+
+
+def test_signature_is_stable_and_sees_changes(tmp_path: Path) -> None:
+    assert store_signature(tmp_path) == store_signature(tmp_path)
+    empty = store_signature(tmp_path)
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    added = store_signature(tmp_path)
+    assert added != empty
+    assert store_signature(tmp_path) == added
+
+    stat = path.stat()
+    path.write_bytes(path.read_bytes().replace(b'"usageCount":0', b'"usageCount":1'))  # same size, in place
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    rewritten = store_signature(tmp_path)
+    assert rewritten != added
+
+    write_datum(tmp_path, "selected-token", "selected-token-id", "a")
+    assert store_signature(tmp_path) != rewritten
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+def test_selected_record_survives_its_duplicates(tmp_path: Path) -> None:
+    token = _key(1)
+    meta = {"token": "t-old", "expiresAt": 5}
+    _store_of(
+        tmp_path,
+        _record("old", token, T0, usageCount=2**62, lastUsed=T0 + 50, meta=meta),
+        _record("mid", token, T0 + 10, usageCount=2**62 - 1),
+        _record("new", token, T0 + 20, usageCount=1, lastUsed=T0 + 30, isDefault=True),
+        selected="mid",
+    )
+    plan = _plan(tmp_path)
+    assert plan.rows == [
+        ApiKey(
+            id="mid",
+            name="name mid",
+            key=token,
+            created_at=T0 + 10,
+            usage_count=2**63 - 1,  # 2**62 + (2**62 - 1) + 1 does not fit; capped
+            last_used=T0 + 50,
+            is_default=True,
+            meta=CopilotMeta(token="t-old", expires_at=5),
+        )
+    ]
+    assert plan.default_id == "mid"
+    assert plan.merged == [Merged("mid", ["old", "new"], mask_secret(token))]
+    assert plan.warnings == [
+        "isDefault flag ignored on new: selected-token names mid",
+        "summed usageCount of mid exceeds the 64-bit range; capped at 9223372036854775807",
+    ]
+
+
+def test_newest_survives_without_a_default_and_ties_go_to_the_larger_id(tmp_path: Path) -> None:
+    token = _key(2)
+    _store_of(
+        tmp_path,
+        _record("b", token, T0, usageCount=3, meta={"token": "newest-with-meta", "expiresAt": 9}),
+        _record("c", token, T0, usageCount=4, lastUsed=None),
+        _record("a", token, T0 - 1, usageCount=5, lastUsed=T0, meta={"token": "older", "expiresAt": 8}),
+    )
+    plan = _plan(tmp_path)
+    assert plan.rows == [
+        ApiKey(
+            id="c",
+            name="name c",
+            key=token,
+            created_at=T0,
+            usage_count=12,
+            last_used=T0,
+            is_default=False,
+            meta=CopilotMeta(token="newest-with-meta", expires_at=9),
+        )
+    ]
+    assert plan.merged == [Merged("c", ["a", "b"], "gho_000000...00002")]
+    assert plan.default_id is None
+
+
+def test_several_flagged_records_pick_the_newest(tmp_path: Path) -> None:
+    _store_of(
+        tmp_path,
+        _record("a", _key(1), T0, isDefault=True),
+        _record("b", _key(2), T0 + 1, isDefault=True),
+        _record("c", _key(3), T0 + 2, isDefault="yes"),
+    )
+    plan = _plan(tmp_path)
+    assert plan.default_id == "b"
+    assert [(row.id, row.is_default) for row in plan.rows] == [("a", False), ("b", True), ("c", False)]
+    assert plan.warnings == ["several records flagged isDefault (a, b); the newest, b, wins"]
+
+
+def test_dangling_selection_falls_back_to_the_flag(tmp_path: Path) -> None:
+    _store_of(tmp_path, _record("a", _key(1), isDefault=True), _record("b", _key(2)), selected="gone")
+    plan = _plan(tmp_path)
+    assert plan.dangling_default == "gone"
+    assert plan.default_id == "a"
+    assert [row.id for row in plan.rows if row.is_default] == ["a"]
+
+
+def test_plan_passes_skips_and_warnings_through(tmp_path: Path) -> None:
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "bad").write_bytes(b"{")
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1), meta=[]))
+    plan = _plan(tmp_path)
+    assert plan.skipped == [Skipped("tokens/bad", "invalid JSON (truncated?)")]
+    assert plan.warnings == [f"tokens/{path.name}: meta ignored (meta is not an object)"]
+
+
+# --- masking -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("secret", "masked"),
+    [
+        ("gho_RG5H8DYy1Q1i9A_OC_5tZKnjwSJNW61HWlZk", "gho_RG5H8D...HWlZk"),
+        ("abcdefghijklmnopqrst", "abcdefghij...pqrst"),
+        ("abcdefghijklmnopqrs", "abcd...rs"),
+        ("abcdefghi", "abcd...hi"),
+        ("abcdefgh", "***"),
+        ("", "***"),
+    ],
+)
+def test_mask_secret(secret: str, masked: str) -> None:
+    assert mask_secret(secret) == masked
