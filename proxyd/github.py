@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from .models import CopilotMeta
 
 DEFAULT_COPILOT_API = "https://api.githubcopilot.com"
 _PROXY_ENDPOINT = re.compile(r"(?:^|;)proxy-ep=([^;]+)")
-_GITHUB_HEADERS = {
+GITHUB_HEADERS = {
     "accept": "application/json",
     "editor-version": "vscode/1.99.3",
     "editor-plugin-version": "copilot-chat/0.26.7",
@@ -123,7 +122,7 @@ class GitHubClient:
 
     async def exchange(self, github_token: str) -> CopilotToken:
         url = f"{self._config.github_api_url}/copilot_internal/v2/token"
-        headers = {**_GITHUB_HEADERS, "authorization": f"token {github_token}"}
+        headers = {**GITHUB_HEADERS, "authorization": f"token {github_token}"}
         status, data = await self._call("GET", url, headers=headers)
         if status != 200 or not isinstance(data, dict):
             message = data.get("message") if isinstance(data, dict) else None
@@ -135,7 +134,7 @@ class GitHubClient:
     async def request_device_code(self) -> dict[str, Any]:
         url = f"{self._config.github_url}/login/device/code"
         form = {"client_id": self._config.github_client_id, "scope": "read:user"}
-        status, data = await self._call("POST", url, headers=_GITHUB_HEADERS, data=form)
+        status, data = await self._call("POST", url, headers=GITHUB_HEADERS, data=form)
         if status != 200 or not isinstance(data, dict) or "device_code" not in data:
             raise GitHubRefused(f"GitHub refused the device code request ({status})", status)
         return data
@@ -147,7 +146,7 @@ class GitHubClient:
             "device_code": device_code,
             "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
         }
-        status, data = await self._call("POST", url, headers=_GITHUB_HEADERS, data=form)
+        status, data = await self._call("POST", url, headers=GITHUB_HEADERS, data=form)
         if not isinstance(data, dict):
             raise GitHubRefused(f"GitHub answered the device poll with {status}", status)
         return data
@@ -160,7 +159,7 @@ class GitHubClient:
                     return response.status, orjson.loads(body) if body else None
                 except orjson.JSONDecodeError:
                     return response.status, None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout("GitHub did not answer in time") from None
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"GitHub unreachable: {type(exc).__name__}") from None

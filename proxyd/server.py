@@ -22,6 +22,7 @@ def serve(config: Config) -> int:
     app = create_app(config)
     web.run_app(
         app,
+        handler_cancellation=True,
         host=config.host,
         port=config.port,
         shutdown_timeout=config.shutdown_timeout,

@@ -78,7 +78,14 @@ def db_servers() -> Iterator[_Servers]:
     servers.close()
 
 
-@pytest.fixture(params=DIALECTS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every database test runs on each dialect; tests asking for ``sqlite_only`` run on SQLite alone."""
+    if "dialect" in metafunc.fixturenames:
+        dialects = ("sqlite",) if "sqlite_only" in metafunc.fixturenames else DIALECTS
+        metafunc.parametrize("dialect", dialects, indirect=True)
+
+
+@pytest.fixture
 def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -187,6 +194,4 @@ async def proxy(proxy_config: Config, upstream: FakeUpstream) -> AsyncIterator[R
 
 @pytest.fixture
 def sqlite_only(dialect: str) -> None:
-    """For tests about HTTP behaviour that does not depend on the database."""
-    if dialect != "sqlite":
-        pytest.skip("database-independent; runs on sqlite only")
+    """Marks a test whose behaviour does not depend on the database: it runs on SQLite only."""

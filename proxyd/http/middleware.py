@@ -26,7 +26,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        message = "Cannot %s %s" % (request.method, request.path) if exc.status == 404 else exc.reason
+        message = f"Cannot {request.method} {request.path}" if exc.status == 404 else exc.reason
         return json_response(nest_error(exc.status, message), exc.status, headers=_allow(exc))
     except Exception:
         # Never a stack trace to the client; the log has it, with no request body.

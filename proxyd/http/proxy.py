@@ -1,9 +1,174 @@
-"""OpenAI-compatible proxy routes (placeholder)."""
+"""The OpenAI-compatible routes: authenticate the client's key, then stream the Copilot API's answer back."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
 from aiohttp import web
+
+from ..appkeys import CONFIG, HTTP, RESOLVER, TOKENS, USAGE
+from ..errors import BadRequest, Unauthorized, UpstreamError, UpstreamTimeout
+from ..github import CopilotToken, GitHubRefused
+from ..models import ApiKey
+from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
+from ..usage import RequestLogEntry
+from .responses import read_json
+
+log = logging.getLogger("proxyd.proxy")
+
+ROUTES = (
+    ("POST", "/chat/completions"),
+    ("GET", "/models"),
+    ("POST", "/embeddings"),
+    ("POST", "/responses"),
+)
+_KEY_SCHEMES = ("bearer", "token")
+_LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"upstream_error"}}\n\n'
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or ``token <key>``; None when there is none."""
+    header = request.headers.get("Authorization", "").strip()
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() in _KEY_SCHEMES else header
+
+
+async def authenticate(request: web.Request) -> ApiKey:
+    return await request.app[RESOLVER].resolve(presented_key(request))
+
+
+async def copilot_token(request: web.Request, api_key: ApiKey, stale: str | None = None) -> CopilotToken:
+    try:
+        return await request.app[TOKENS].get(api_key, stale=stale)
+    except GitHubRefused as exc:
+        if exc.upstream_status in (401, 403, 404):
+            raise Unauthorized(f"GitHub refused this API key for Copilot ({exc.upstream_status})") from None
+        raise
+
+
+class _Forward:
+    """One proxied request: its upstream call, the streamed answer, and what gets logged."""
+
+    def __init__(self, request: web.Request, path: str) -> None:
+        self.request = request
+        self.path = path
+        self.started = time.monotonic()
+        self.api_key: ApiKey | None = None
+        self.model: str | None = None
+        self.status = 0
+        self.usage: tuple[int | None, int | None, int | None] | None = None
+
+    async def run(self) -> web.StreamResponse:
+        request = self.request
+        raw: bytes | None = None
+        payload: Any = None
+        if request.method == "POST":
+            raw, payload = await read_json(request)
+            if not isinstance(payload, dict):
+                raise BadRequest("Request body must be a JSON object")
+            model = payload.get("model")
+            self.model = model[:200] if isinstance(model, str) else None
+        self.api_key = await authenticate(request)
+        try:
+            return await self._forward(raw, payload)
+        finally:
+            self._log()
+
+    async def _forward(self, raw: bytes | None, payload: Any) -> web.StreamResponse:
+        assert self.api_key is not None
+        token = await copilot_token(self.request, self.api_key)
+        upstream = await self._send(token, raw, payload)
+        if upstream.status == 401:
+            # The token expired or was revoked early: exchange once more and replay once.
+            upstream.release()
+            token = await copilot_token(self.request, self.api_key, stale=token.token)
+            upstream = await self._send(token, raw, payload)
+        try:
+            return await self._stream_back(upstream)
+        finally:
+            # close(), not release(): if the client left mid-stream the upstream
+            # connection must be dropped so Copilot stops generating.
+            upstream.close()
+
+    async def _send(self, token: CopilotToken, raw: bytes | None, payload: Any) -> aiohttp.ClientResponse:
+        config = self.request.app[CONFIG]
+        url = token.api_base + self.path
+        headers = request_headers(token.token, payload, self.request.headers.get("Accept"))
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=config.upstream_connect_timeout, sock_read=config.upstream_timeout
+        )
+        try:
+            return await self.request.app[HTTP].request(
+                self.request.method, url, data=raw, headers=headers, params=self.request.query,
+                timeout=timeout, allow_redirects=False,
+            )
+        except TimeoutError:
+            self.status = 504
+            raise UpstreamTimeout("Copilot API did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            self.status = 502
+            raise UpstreamError(f"Copilot API unreachable ({type(exc).__name__})") from None
+
+    async def _stream_back(self, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        self.status = upstream.status
+        is_sse = upstream.content_type == "text/event-stream"
+        sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
+        response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
+        if is_sse:
+            response.headers["Cache-Control"] = "no-cache"
+            response.headers["X-Accel-Buffering"] = "no"
+        await response.prepare(self.request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                sniffer.feed(chunk)
+                await response.write(chunk)
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+            # Headers are sent; the status can no longer change. End the stream
+            # promptly, with an error event an SSE client can see.
+            log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
+            self.status = 502
+            if is_sse:
+                await response.write(_LOST_EVENT)
+        finally:
+            self.usage = sniffer.usage
+        await response.write_eof()
+        return response
+
+    def _log(self) -> None:
+        if self.api_key is None:
+            return
+        prompt, completion, total = self.usage or (None, None, None)
+        status = self.status or 499  # nothing answered: the client went away first
+        self.request.app[USAGE].record(
+            RequestLogEntry(
+                time=time.time_ns() // 1_000_000,
+                api_key_id=self.api_key.id,
+                endpoint=self.path,
+                model=self.model,
+                status=status,
+                duration_ms=int((time.monotonic() - self.started) * 1000),
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                total_tokens=total,
+            ),
+            count_usage=200 <= status < 300,
+        )
+
+
+def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _Forward(request, path).run()
+
+    return handle
 
 
 def setup(app: web.Application, prefix: str) -> None:
-    pass
+    for base in dict.fromkeys((prefix, "/v1")):
+        for method, path in ROUTES:
+            app.router.add_route(method, base + path, _handler(path))

@@ -1,0 +1,152 @@
+"""What proxyd sends to the Copilot API and what it passes back: headers, and usage found in answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .github import GITHUB_HEADERS
+
+# Only these response headers reach the client; hop-by-hop headers, cookies and
+# upstream framing (length, encoding) never do.
+_PASSED_BACK = ("content-type", "retry-after", "x-request-id", "openai-processing-ms")
+_PASSED_BACK_PREFIXES = ("x-ratelimit-",)
+_AGENT_ROLES = frozenset({"assistant", "tool"})
+_IMAGE_PARTS = frozenset({"image_url", "input_image"})
+
+
+def request_headers(copilot_token: str, payload: Any, accept: str | None) -> dict[str, str]:
+    """Headers for a Copilot API call. Nothing from the client is forwarded but ``Accept``."""
+    messages = _messages(payload)
+    headers = {
+        **GITHUB_HEADERS,
+        "authorization": f"Bearer {copilot_token}",
+        "accept": accept or "application/json",
+        "accept-encoding": "identity",
+        "copilot-integration-id": "vscode-chat",
+        "openai-intent": "conversation-panel",
+        "x-request-id": str(uuid.uuid4()),
+        "x-initiator": "agent" if any(m.get("role") in _AGENT_ROLES for m in messages) else "user",
+    }
+    if payload is not None:
+        headers["content-type"] = "application/json"
+    if any(_has_image(m) for m in messages):
+        headers["copilot-vision-request"] = "true"
+    return headers
+
+
+def _messages(payload: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(payload, dict):
+        return []
+    items = payload.get("messages")
+    if items is None:
+        items = payload.get("input")  # the Responses API
+    if not isinstance(items, list):
+        return []
+    return [m for m in items if isinstance(m, dict)]
+
+
+def _has_image(message: Mapping[str, Any]) -> bool:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return False
+    return any(isinstance(part, dict) and part.get("type") in _IMAGE_PARTS for part in content)
+
+
+def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.items():
+        lower = name.lower()
+        if lower in _PASSED_BACK or lower.startswith(_PASSED_BACK_PREFIXES):
+            headers.add(name, value)
+    return headers
+
+
+def usage_from(document: Any) -> tuple[int | None, int | None, int | None] | None:
+    """(prompt, completion, total) tokens from a chat, embeddings or Responses answer or event."""
+    if not isinstance(document, dict):
+        return None
+    usage = document.get("usage")
+    if usage is None and isinstance(document.get("response"), dict):
+        usage = document["response"].get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt = _count(usage, "prompt_tokens", "input_tokens")
+    completion = _count(usage, "completion_tokens", "output_tokens")
+    total = _count(usage, "total_tokens")
+    if total is None and prompt is not None:
+        total = prompt + (completion or 0)
+    return prompt, completion, total
+
+
+def _count(usage: Mapping[str, Any], *names: str) -> int | None:
+    for name in names:
+        value = usage.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+class SseUsageSniffer:
+    """Finds the usage chunk in an SSE stream as its bytes pass by, without holding the stream.
+
+    Only the current, incomplete line is kept; a complete line is parsed only if
+    it mentions usage, so ordinary content chunks cost one substring search.
+    """
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self.usage: tuple[int | None, int | None, int | None] | None = None
+        self.saw_done = False
+
+    def feed(self, chunk: bytes) -> None:
+        data = self._partial + chunk if self._partial else chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > 4 * 1024 * 1024:
+            self._partial = b""  # a line this long holds no usage worth the memory
+        self._scan(lines)
+
+    def _scan(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue
+            body = line[5:].strip()
+            if body == b"[DONE]":
+                self.saw_done = True
+            elif b'"usage"' in body:
+                try:
+                    found = usage_from(orjson.loads(body))
+                except orjson.JSONDecodeError:
+                    continue
+                if found is not None:
+                    self.usage = found
+
+
+class JsonUsageSniffer:
+    """Keeps a bounded copy of a JSON answer to read its usage at the end."""
+
+    _LIMIT = 8 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.saw_done = True
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self._LIMIT:
+            self._parts.append(chunk)
+
+    @property
+    def usage(self) -> tuple[int | None, int | None, int | None] | None:
+        if self._size > self._LIMIT or not self._parts:
+            return None
+        try:
+            return usage_from(orjson.loads(b"".join(self._parts)))
+        except orjson.JSONDecodeError:
+            return None
