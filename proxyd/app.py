@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from .appkeys import CONFIG, DATABASE, GITHUB, HTTP, RESOLVER, STORE, TOKENS, USAGE
+from .appkeys import CONFIG, DATABASE, GITHUB, HTTP, LIFECYCLE, METRICS, RESOLVER, STORE, TOKENS, USAGE
 from .config import Config
 from .db import open_database
 from .github import GitHubClient
-from .http import admin, middleware, ops, proxy
+from .http import admin, middleware, observe, ops, proxy
 from .keycache import KeyResolver
+from .lifecycle import Lifecycle
+from .metrics import Labels, Metrics
 from .schema import require_current_schema
 from .store import KeyStore
 from .tokens import CopilotTokens
@@ -32,6 +34,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("database ready: %s", config.database.redacted())
         app[DATABASE] = database
         app[STORE] = KeyStore(database)
+
+        def pool_connections() -> list[tuple[Labels, float]]:
+            in_use, idle = database.pool_stats()
+            return [((("state", "in_use"),), in_use), ((("state", "idle"),), idle)]
+
+        app[METRICS].sample("proxyd_db_pool_connections", "Database connections by state.", "gauge", pool_connections)
         yield
     finally:
         await database.close()
@@ -46,12 +54,44 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[GITHUB] = GitHubClient(session, config)
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl)
+        tokens, resolver = app[TOKENS], app[RESOLVER]
+        metrics = app[METRICS]
+        metrics.sample(
+            "proxyd_token_exchanges_total",
+            "Copilot token exchanges with GitHub.",
+            "counter",
+            lambda: [((), tokens.exchanges)],
+        )
+        metrics.sample(
+            "proxyd_token_cache_hits_total",
+            "Copilot tokens served from the cache.",
+            "counter",
+            lambda: [((), tokens.cache_hits)],
+        )
+        metrics.sample(
+            "proxyd_key_cache_total",
+            "API key lookups by cache outcome.",
+            "counter",
+            lambda: [((("outcome", "hit"),), resolver.hits), ((("outcome", "miss"),), resolver.misses)],
+        )
         yield
 
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
     recorder = UsageRecorder(app[DATABASE], app[STORE])
     app[USAGE] = recorder
+    app[METRICS].sample(
+        "proxyd_usage_buffered_entries",
+        "Usage and log entries waiting to be written.",
+        "gauge",
+        lambda: [((), recorder.buffered)],
+    )
+    app[METRICS].sample(
+        "proxyd_usage_dropped_total",
+        "Request log entries dropped because the buffer was full.",
+        "counter",
+        lambda: [((), recorder.dropped)],
+    )
     task = asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval))
     yield
     task.cancel()
@@ -62,8 +102,13 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[middleware.error_middleware])
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[observe.observe_middleware, middleware.error_middleware],
+    )
     app[CONFIG] = config
+    app[METRICS] = Metrics()
+    app[LIFECYCLE] = Lifecycle()
     app.cleanup_ctx.extend([database_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)

@@ -9,6 +9,8 @@ from .config import Config
 from .db import Database
 from .github import GitHubClient
 from .keycache import KeyResolver
+from .lifecycle import AccessInfo, Lifecycle
+from .metrics import Metrics
 from .store import KeyStore
 from .tokens import CopilotTokens
 from .usage import UsageRecorder
@@ -21,3 +23,8 @@ GITHUB = web.AppKey("github", GitHubClient)
 TOKENS = web.AppKey("tokens", CopilotTokens)
 RESOLVER = web.AppKey("resolver", KeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
+METRICS = web.AppKey("metrics", Metrics)
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+
+# Per request: filled by the proxy handler, read by the access log.
+ACCESS = web.RequestKey("access", AccessInfo)

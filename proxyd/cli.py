@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from .config import Config
 from .errors import ProxydError
+from .logs import configure as configure_logging
 from .schema import Migrator
 
 log = logging.getLogger("proxyd")
@@ -31,9 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = Config.from_env()
-        logging.basicConfig(
-            level=config.python_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(config.python_log_level, config.log_format)
         if args.command == "migrate":
             return migrate(config, args.action, args.count)
         from .server import serve

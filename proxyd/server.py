@@ -1,14 +1,29 @@
-"""Running the application: the listening socket, signals, and shutdown."""
+"""Running the daemon: listening, systemd notifications, signals, graceful shutdown, workers.
+
+Shutdown order on SIGTERM: /readyz turns 503 and systemd hears STOPPING=1; the
+listening socket closes; in-flight requests and streams get up to
+``PROXYD_SHUTDOWN_TIMEOUT`` seconds; then the cleanup contexts run in reverse
+(usage and request-log buffers are flushed, pools closed).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import multiprocessing
 import os
+import signal
+import sys
+from multiprocessing.connection import Connection
 
 from aiohttp import web
 
 from .app import create_app
+from .appkeys import LIFECYCLE
 from .config import Config
+from .errors import ProxydError
+from .systemd import Notifier
 
 log = logging.getLogger("proxyd")
 
@@ -19,14 +34,121 @@ def serve(config: Config) -> int:
             "STORAGE_DIR is no longer read; to import legacy keys set PROXYD_LEGACY_DIR "
             "or run `proxyd import-legacy DIR`"
         )
+    if config.workers > 1:
+        return _supervise(config, Notifier())
+    return asyncio.run(run(config, Notifier()))
+
+
+async def run(config: Config, notifier: Notifier, ready: Connection | None = None) -> int:
     app = create_app(config)
-    web.run_app(
+    runner = web.AppRunner(
         app,
-        handler_cancellation=True,
-        host=config.host,
-        port=config.port,
+        handle_signals=False,
+        handler_cancellation=True,  # a client that disconnects cancels its upstream request
         shutdown_timeout=config.shutdown_timeout,
-        access_log=None,
-        print=lambda _: None,
+        access_log=None,  # proxyd's own access log has the masked key and the model
     )
+    try:
+        await runner.setup()  # connects to the database, checks the schema
+    except ProxydError:
+        await runner.cleanup()
+        raise
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1 or None, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ProxydError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    log.info("proxyd listening on http://%s:%d%s", config.host, config.port, config.api_prefix)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    notifier.notify("READY=1", f"STATUS=listening on {config.host}:{config.port}")
+    if ready is not None:
+        ready.send(True)
+    watchdog = asyncio.create_task(_watchdog(notifier)) if notifier.watchdog_interval else None
+
+    await stop.wait()
+    log.info("shutting down: waiting up to %gs for in-flight requests", config.shutdown_timeout)
+    app[LIFECYCLE].shutting_down = True
+    notifier.notify("STOPPING=1", "STATUS=shutting down")
+    await runner.cleanup()
+    if watchdog is not None:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+    log.info("proxyd stopped")
     return 0
+
+
+async def _watchdog(notifier: Notifier) -> None:
+    # Pinging from the event loop proves the loop itself is not stuck.
+    interval = notifier.watchdog_interval or 0
+    while True:
+        notifier.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+def _worker(config: Config, ready: Connection) -> None:
+    from .logs import configure
+
+    configure(config.python_log_level, config.log_format)
+    # Workers talk to the supervisor, not to systemd: one service, one READY.
+    quiet = Notifier({})
+    try:
+        sys.exit(asyncio.run(run(config, quiet, ready)))
+    except ProxydError as exc:
+        log.error("worker %d: %s", os.getpid(), exc.message)
+        sys.exit(1)
+
+
+def _supervise(config: Config, notifier: Notifier) -> int:
+    """Start N workers sharing one port (SO_REUSEPORT); stop them all when one fails or on SIGTERM."""
+    context = multiprocessing.get_context("spawn")
+    workers: list[multiprocessing.process.BaseProcess] = []
+    pipes: list[Connection] = []
+    for _ in range(config.workers):
+        receive, send = context.Pipe(duplex=False)
+        worker: multiprocessing.process.BaseProcess = context.Process(target=_worker, args=(config, send))
+        worker.start()
+        workers.append(worker)
+        pipes.append(receive)
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        notifier.notify("STOPPING=1")
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for pipe, process in zip(pipes, workers, strict=True):
+        while not pipe.poll(0.5):
+            if not process.is_alive():
+                stop(signal.SIGTERM, None)
+                _join(workers)
+                return 1
+    notifier.notify("READY=1", f"STATUS={config.workers} workers on {config.host}:{config.port}")
+    interval = notifier.watchdog_interval
+    while not stopping:
+        if any(not p.is_alive() for p in workers):
+            log.error("a worker exited unexpectedly; stopping the others")
+            stop(signal.SIGTERM, None)
+            _join(workers)
+            return 1
+        if interval:
+            notifier.notify("WATCHDOG=1")
+        multiprocessing.connection.wait([p.sentinel for p in workers], timeout=min(interval or 1.0, 1.0))
+    return _join(workers)
+
+
+def _join(workers: list[multiprocessing.process.BaseProcess]) -> int:
+    for process in workers:
+        process.join()
+    return 0 if all(p.exitcode == 0 for p in workers) else 1

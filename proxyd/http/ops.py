@@ -1,4 +1,4 @@
-"""Operations routes: liveness and readiness."""
+"""Operations routes: liveness, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..appkeys import CONFIG, DATABASE
+from ..appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS
 from ..errors import DatabaseError
 from ..schema import pending_migrations
 from .responses import json_response
@@ -17,6 +17,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[LIFECYCLE].shutting_down:
+        return json_response({"status": "unavailable", "reason": "shutting down"}, 503)
     database = request.app[DATABASE]
     try:
         async with asyncio.timeout(min(2.0, request.app[CONFIG].db_timeout)):
@@ -29,6 +31,14 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        body=request.app[METRICS].render().encode(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -10,9 +10,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..appkeys import CONFIG, HTTP, RESOLVER, TOKENS, USAGE
+from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, RESOLVER, TOKENS, USAGE
 from ..errors import BadRequest, Unauthorized, UpstreamError, UpstreamTimeout
 from ..github import CopilotToken, GitHubRefused
+from ..lifecycle import AccessInfo
+from ..masking import mask_secret
 from ..models import ApiKey
 from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
 from ..usage import RequestLogEntry
@@ -75,6 +77,7 @@ class _Forward:
             model = payload.get("model")
             self.model = model[:200] if isinstance(model, str) else None
         self.api_key = await authenticate(request)
+        request[ACCESS] = AccessInfo(masked_key=mask_secret(self.api_key.key), model=self.model)
         try:
             return await self._forward(raw, payload)
         finally:
@@ -103,17 +106,23 @@ class _Forward:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=config.upstream_connect_timeout, sock_read=config.upstream_timeout
         )
+        metrics = self.request.app[METRICS]
+        started = time.monotonic()
         try:
-            return await self.request.app[HTTP].request(
+            response = await self.request.app[HTTP].request(
                 self.request.method, url, data=raw, headers=headers, params=self.request.query,
                 timeout=timeout, allow_redirects=False,
             )
         except TimeoutError:
             self.status = 504
+            metrics.upstream_errors.inc((("kind", "timeout"),))
             raise UpstreamTimeout("Copilot API did not answer in time") from None
         except aiohttp.ClientError as exc:
             self.status = 502
+            metrics.upstream_errors.inc((("kind", "unreachable"),))
             raise UpstreamError(f"Copilot API unreachable ({type(exc).__name__})") from None
+        metrics.upstream_latency.observe(time.monotonic() - started, (("endpoint", self.path),))
+        return response
 
     async def _stream_back(self, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
         self.status = upstream.status
@@ -132,6 +141,7 @@ class _Forward:
             # Headers are sent; the status can no longer change. End the stream
             # promptly, with an error event an SSE client can see.
             log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
+            self.request.app[METRICS].upstream_errors.inc((("kind", "mid_stream"),))
             self.status = 502
             if is_sse:
                 await response.write(_LOST_EVENT)

@@ -1,0 +1,58 @@
+"""One log line and one metric sample per request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..appkeys import ACCESS, METRICS
+from ..lifecycle import AccessInfo
+
+log = logging.getLogger("proxyd.access")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.monotonic()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away
+        raise
+    finally:
+        _record(request, status, time.monotonic() - started)
+
+
+def _record(request: web.Request, status: int, seconds: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
+    info = request.get(ACCESS) or AccessInfo()
+    level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    fields = {
+        "method": request.method,
+        "path": request.path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 1),
+        "key": info.masked_key,
+        "model": info.model,
+    }
+    log.log(
+        level,
+        "%s %s %d %.1fms key=%s model=%s",
+        request.method, request.path, status, seconds * 1000, info.masked_key or "-", info.model or "-",
+        extra={"fields": fields},
+    )

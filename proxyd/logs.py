@@ -1,0 +1,53 @@
+"""Logging for the journal: one line per event, text or JSON, secrets masked on the way out."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+
+import orjson
+
+# GitHub tokens (gho_, ghu_, ghp_, ghs_, ghr_, github_pat_) and Copilot tokens
+# (tid=...;exp=...). Nothing should log them; this filter makes sure.
+_SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"',]+")
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        # No timestamp: the journal adds its own.
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(entry).decode()
+
+
+def configure(level: int, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # yoyo narrates every migration step at INFO.
+    logging.getLogger("yoyo").setLevel(max(level, logging.WARNING))
