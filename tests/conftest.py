@@ -81,7 +81,11 @@ def db_servers() -> Iterator[_Servers]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every database test runs on each dialect; tests asking for ``sqlite_only`` run on SQLite alone."""
     if "dialect" in metafunc.fixturenames:
-        dialects = ("sqlite",) if "sqlite_only" in metafunc.fixturenames else DIALECTS
+        dialects = DIALECTS
+        if "sqlite_only" in metafunc.fixturenames:
+            dialects = ("sqlite",)
+        elif "server_dialects_only" in metafunc.fixturenames:
+            dialects = ("postgresql", "mysql")
         metafunc.parametrize("dialect", dialects, indirect=True)
 
 
@@ -190,6 +194,11 @@ def proxy_config(config: Config) -> Config:
 async def proxy(proxy_config: Config, upstream: FakeUpstream) -> AsyncIterator[RunningProxy]:
     async with run_proxy(proxy_config, upstream) as running:
         yield running
+
+
+@pytest.fixture
+def server_dialects_only(dialect: str) -> None:
+    """Marks a test about database servers (outages, several instances): PostgreSQL and MySQL only."""
 
 
 @pytest.fixture
