@@ -1,0 +1,68 @@
+"""Running ``proxyd serve`` as a real subprocess, for tests about signals, workers and instances."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+PROXYD = str(Path(sys.executable).with_name("proxyd"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+    output: bytes = b""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, *args: str) -> None:
+        env = {**os.environ, **self.env, "PROXYD_PORT": str(self.port), "PROXYD_HOST": "127.0.0.1"}
+        self.process = await asyncio.create_subprocess_exec(
+            PROXYD, "serve", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                if self.process.returncode is not None:
+                    break
+                try:
+                    async with http.get(f"{self.url}/readyz") as r:
+                        if r.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        await self.stop()
+        raise RuntimeError(f"proxyd did not become ready:\n{self.output.decode()}")
+
+    def terminate(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = await asyncio.wait_for(self.process.communicate(), 60)
+        except TimeoutError:
+            self.process.kill()
+            out, _ = await self.process.communicate()
+        self.output += out or b""
+        return self.process.returncode or 0
