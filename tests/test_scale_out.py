@@ -1,0 +1,92 @@
+"""Several proxyd processes: instances sharing one database, and workers sharing one port."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from proxyd.config import Config
+from proxyd.db import open_database
+from proxyd.schema import Migrator
+from proxyd.store import KeyStore
+from tests.daemon import Daemon
+from tests.fake_upstream import FakeUpstream
+
+GITHUB_TOKEN = "gho_scaleout0000000000000000000000000001"
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _env(config: Config, upstream: FakeUpstream, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": config.database.raw,
+        "PROXYD_GITHUB_API_URL": upstream.url,
+        "PROXYD_GITHUB_URL": upstream.url,
+        "PROXYD_COPILOT_API_URL": upstream.url,
+        "PROXYD_KEY_CACHE_TTL": "1",
+        **extra,
+    }
+
+
+async def _chat(http: aiohttp.ClientSession, daemon: Daemon, n: int) -> None:
+    headers = {"Authorization": f"Bearer {GITHUB_TOKEN}"}
+    for _ in range(n):
+        async with http.post(f"{daemon.url}/v1/chat/completions", json=CHAT, headers=headers) as r:
+            assert r.status == 200, await r.text()
+
+
+async def _usage(config: Config) -> int:
+    database = await open_database(config)
+    try:
+        keys = await KeyStore(database).find_all()
+    finally:
+        await database.close()
+    return sum(k.usage_count for k in keys)
+
+
+async def test_two_instances_share_one_database(
+    config: Config, upstream: FakeUpstream, server_dialects_only: None
+) -> None:
+    await asyncio.to_thread(Migrator(config.database).apply)
+    upstream.state.add_github_token(GITHUB_TOKEN)
+    first, second = Daemon(_env(config, upstream)), Daemon(_env(config, upstream))
+    await asyncio.gather(first.start(), second.start())
+    try:
+        async with aiohttp.ClientSession() as http:
+            # Before the key exists, the second instance caches "unknown key".
+            async with http.get(f"{second.url}/v1/models", headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}) as r:
+                assert r.status == 401
+            async with http.post(f"{first.url}/api/api-keys", json={"name": "shared", "key": GITHUB_TOKEN}) as r:
+                assert r.status == 201, await r.text()
+            created = time.monotonic()
+            while True:  # the documented delay: PROXYD_KEY_CACHE_TTL (1 s here)
+                async with http.get(
+                    f"{second.url}/v1/models", headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
+                ) as r:
+                    if r.status == 200:
+                        break
+                assert time.monotonic() - created < 1.5, "the key did not reach the other instance in time"
+                await asyncio.sleep(0.05)
+            await asyncio.gather(_chat(http, first, 25), _chat(http, second, 17))
+    finally:
+        assert await first.stop() == 0, first.output.decode()
+        assert await second.stop() == 0, second.output.decode()
+    assert await _usage(config) == 42 + 1  # +1: the /models call that proved the key arrived
+
+
+async def test_workers_share_one_port(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+    await asyncio.to_thread(Migrator(config.database).apply)
+    upstream.state.add_github_token(GITHUB_TOKEN)
+    database = await open_database(config)
+    await KeyStore(database).create("workers", GITHUB_TOKEN)
+    await database.close()
+    daemon = Daemon(_env(config, upstream, PROXYD_WORKERS="2"))
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await asyncio.gather(*(_chat(http, daemon, 5) for _ in range(6)))
+    finally:
+        assert await daemon.stop() == 0, daemon.output.decode()
+    assert daemon.output.count(b"proxyd listening") == 2
+    assert await _usage(config) == 30
