@@ -8,6 +8,9 @@ from aiohttp import web
 from .config import Config
 from .db import Database
 from .github import GitHubClient
+from .http.admin_auth import AdminAuth
+from .http.device_flow import DeviceFlowHub
+from .http.key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
@@ -25,6 +28,10 @@ RESOLVER = web.AppKey("resolver", KeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+# Admin routes (proxyd/http/admin.py), set on startup.
+ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
+KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
+DEVICE_FLOWS = web.AppKey("device_flows", DeviceFlowHub)
 
 # Per request: filled by the proxy handler, read by the access log.
 ACCESS = web.RequestKey("access", AccessInfo)

@@ -49,5 +49,7 @@ def configure(level: int, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # yoyo narrates every migration step at INFO.
+    # yoyo narrates every migration step at INFO; aiosqlite logs every statement
+    # with its parameters (keys, tokens) at DEBUG.
     logging.getLogger("yoyo").setLevel(max(level, logging.WARNING))
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))

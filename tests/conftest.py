@@ -81,7 +81,7 @@ def db_servers() -> Iterator[_Servers]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every database test runs on each dialect; tests asking for ``sqlite_only`` run on SQLite alone."""
     if "dialect" in metafunc.fixturenames:
-        dialects = DIALECTS
+        dialects: tuple[str, ...] = DIALECTS
         if "sqlite_only" in metafunc.fixturenames:
             dialects = ("sqlite",)
         elif "server_dialects_only" in metafunc.fixturenames:

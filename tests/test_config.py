@@ -16,7 +16,7 @@ def test_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "dialect", "detail"),
+    ("raw", "expected_dialect", "detail"),
     [
         ("sqlite:///rel.db", "sqlite", "rel.db"),
         ("sqlite:////var/lib/proxyd/proxyd.db", "sqlite", "/var/lib/proxyd/proxyd.db"),
@@ -25,9 +25,9 @@ def test_defaults() -> None:
         ("mysql://root@127.0.0.1:3307/proxyd", "mysql", "proxyd"),
     ],
 )
-def test_database_urls(raw: str, dialect: str, detail: str) -> None:
+def test_database_urls(raw: str, expected_dialect: str, detail: str) -> None:
     url = DatabaseUrl.parse(raw)
-    assert url.dialect == dialect
+    assert url.dialect == expected_dialect
     assert detail in (url.path or url.database)
 
 

@@ -1,0 +1,150 @@
+"""Who may use the admin routes.
+
+- ``Authorization: Bearer <PROXYD_ADMIN_TOKEN>``, or
+- ``Authorization: Bearer <access_token>`` from ``POST {prefix}/admin/login``
+  (PROXYD_ADMIN_USER / PROXYD_ADMIN_PASSWORD): an HS256 JWT over the user and
+  its expiry, valid 24 hours. Its signing key is derived (scrypt) from the
+  admin user and password, keyed with the admin token when there is one. No
+  random per-process secret: a token must work on every worker
+  (PROXYD_WORKERS) and instance, and across restarts. Changing the password,
+  the user or the admin token invalidates every login token.
+- With no admin token configured, a request that presents no token is served
+  only if it comes from a loopback address and carries no forwarding header
+  (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``): a reverse proxy on the
+  same host would otherwise make every remote client look local.
+
+A presented token that is wrong is always refused, even from loopback.
+Secrets are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..config import Config
+from ..errors import Forbidden, Unauthorized
+
+LOGIN_TTL_SECONDS = 24 * 3600
+_FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+_JWT_HEADER = base64.urlsafe_b64encode(orjson.dumps({"alg": "HS256", "typ": "JWT"})).rstrip(b"=")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _unb64(data: bytes) -> bytes:
+    return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+
+
+def _raw(text: str) -> bytes | None:
+    """Header text back to the bytes the client sent (aiohttp decodes with surrogateescape)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+
+
+def is_loopback(remote: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+class AdminAuth:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        self._token = config.admin_token.encode() if config.admin_token else None
+        self._user = config.admin_user
+        self._password = config.admin_password
+        self._clock = clock
+        self._signing_key: bytes | None = None
+        if self._password is not None:
+            # scrypt: a captured login token must not make guessing the password cheap.
+            stretched = hashlib.scrypt(
+                self._password.encode(), salt=b"proxyd admin login\0" + self._user.encode(), n=2**14, r=8, p=1
+            )
+            self._signing_key = hmac.new(self._token or b"", stretched, hashlib.sha256).digest()
+
+    @property
+    def loopback_only(self) -> bool:
+        """True when requests without a token are served to loopback clients (no admin token configured)."""
+        return self._token is None
+
+    @property
+    def login_enabled(self) -> bool:
+        return self._signing_key is not None
+
+    # ------------------------------------------------------------------ login
+
+    def check_credentials(self, username: str, password: str) -> bool:
+        if self._password is None:
+            return False
+        # Both comparisons always run: timing says nothing about which one failed.
+        user_ok = hmac.compare_digest(username.encode(), self._user.encode())
+        password_ok = hmac.compare_digest(password.encode(), self._password.encode())
+        return user_ok & password_ok
+
+    def issue(self) -> dict[str, Any]:
+        """The login answer: a bearer token for the admin user, valid ``LOGIN_TTL_SECONDS``."""
+        assert self._signing_key is not None
+        now = int(self._clock())
+        claims = _b64(orjson.dumps({"sub": self._user, "iat": now, "exp": now + LOGIN_TTL_SECONDS}))
+        signing_input = _JWT_HEADER + b"." + claims
+        token = signing_input + b"." + _b64(self._sign(signing_input))
+        return {"access_token": token.decode(), "token_type": "Bearer", "expires_in": LOGIN_TTL_SECONDS}
+
+    def _sign(self, signing_input: bytes) -> bytes:
+        assert self._signing_key is not None
+        return hmac.new(self._signing_key, signing_input, hashlib.sha256).digest()
+
+    def _valid_login_token(self, token: bytes) -> bool:
+        if self._signing_key is None or token.count(b".") != 2:
+            return False
+        signing_input, _, signature = token.rpartition(b".")
+        if not hmac.compare_digest(_b64(self._sign(signing_input)), signature):
+            return False
+        try:
+            claims = orjson.loads(_unb64(signing_input.split(b".")[1]))
+        except (binascii.Error, ValueError):
+            return False
+        if not isinstance(claims, dict):
+            return False
+        expiry = claims.get("exp")
+        return claims.get("sub") == self._user and isinstance(expiry, int) and self._clock() < expiry
+
+    # ------------------------------------------------------------------ requests
+
+    def authorize(self, request: web.Request) -> None:
+        """Return if ``request`` may use the admin routes; raise 401 or 403 otherwise."""
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, credential = header.strip().partition(" ")
+            raw = _raw(credential.strip())
+            if scheme.lower() != "bearer" or not raw:
+                raise Unauthorized("Authorization must be 'Bearer <admin token>'")
+            if (self._token is not None and hmac.compare_digest(raw, self._token)) or self._valid_login_token(raw):
+                return
+            raise Unauthorized("Invalid admin token")
+        if self._token is None and is_loopback(request.remote) and not self._forwarded(request):
+            return
+        if self._token is None and not self.login_enabled:
+            raise Forbidden("Admin routes answer loopback clients only while PROXYD_ADMIN_TOKEN is unset")
+        raise Unauthorized("Admin token required: send 'Authorization: Bearer <token>'")
+
+    @staticmethod
+    def _forwarded(request: web.Request) -> bool:
+        return any(name in request.headers for name in _FORWARDING_HEADERS)

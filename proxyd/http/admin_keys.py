@@ -1,0 +1,64 @@
+"""The legacy ``api-keys`` routes: create, list, rename, delete, default, refresh-meta, device flow."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, STORE
+from .key_admin import api_key_response
+from .responses import json_response
+from .validation import read_dto, require_strings
+
+NAME_MAX = 100
+KEY_MAX = 512
+ID_MAX = 255
+
+
+async def create_key(request: web.Request) -> web.Response:
+    fields = require_strings(await read_dto(request), name=NAME_MAX, key=KEY_MAX)
+    created = await request.app[KEY_ADMIN].create(fields["name"], fields["key"])
+    return json_response(api_key_response(created), 201)
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    return json_response([api_key_response(k) for k in await request.app[STORE].find_all()])
+
+
+async def rename_key(request: web.Request) -> web.Response:
+    fields = require_strings(await read_dto(request), name=NAME_MAX)
+    updated = await request.app[KEY_ADMIN].rename(request.match_info["id"], fields["name"])
+    return json_response(api_key_response(updated))
+
+
+async def delete_key(request: web.Request) -> web.Response:
+    await request.app[KEY_ADMIN].delete(request.match_info["id"])
+    # The legacy controller returned nothing: 200 with an empty body.
+    return web.Response(status=200)
+
+
+async def set_default_key(request: web.Request) -> web.Response:
+    fields = require_strings(await read_dto(request), id=ID_MAX)
+    updated = await request.app[KEY_ADMIN].set_default(fields["id"])
+    return json_response(api_key_response(updated), 201)
+
+
+async def refresh_meta(request: web.Request) -> web.Response:
+    updated = await request.app[KEY_ADMIN].refresh_meta(request.match_info["id"])
+    return json_response(api_key_response(updated), 201)
+
+
+async def device_flow(request: web.Request) -> web.StreamResponse:
+    """Server-sent events of the (shared) device flow; see ``device_flow.py`` for the events."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    with request.app[DEVICE_FLOWS].watch() as events:
+        await response.prepare(request)
+        try:
+            while (event := await events.get()) is not None:
+                await response.write(event.frame())
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # this watcher left; the flow goes on for the others
+    return response
+

@@ -1,0 +1,118 @@
+"""``GET {prefix}/admin/stats`` and ``GET {prefix}/admin/logs``: the legacy dashboard's fields, from the database.
+
+Request numbers come from ``request_log`` (one row per proxied request, failed
+ones included). "Today", "this week" (from Monday) and "this month" start at
+midnight UTC; a key is active if it was used in the last 30 days;
+``errorRate`` is the percentage of logged requests answered with status >= 400;
+``averageResponseTime`` is in whole milliseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from ..appkeys import DATABASE
+from ..errors import BadRequest
+from ..masking import mask_secret
+from .responses import json_response
+from .validation import int_param
+
+ACTIVE_DAYS = 30
+TOP_MODELS = 10
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_PAGE = 1_000_000  # keeps the offset a sane 64-bit number
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MS
+
+
+def iso_timestamp(epoch_ms: int) -> str:
+    """Epoch milliseconds as JavaScript's ``toISOString()`` writes them: ``2025-07-26T14:01:01.123Z``."""
+    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
+
+
+def period_starts(now: datetime) -> dict[str, int]:
+    """Epoch-ms boundaries of the periods the stats count, in UTC."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        "day_start": _epoch_ms(day),
+        "week_start": _epoch_ms(day - timedelta(days=day.weekday())),
+        "month_start": _epoch_ms(day.replace(day=1)),
+    }
+
+
+async def stats(request: web.Request) -> web.Response:
+    database = request.app[DATABASE]
+    queries = database.queries
+    now = datetime.now(UTC)
+    active_since = _epoch_ms(now - timedelta(days=ACTIVE_DAYS))
+    keys = await database.fetch_one(queries["stats_keys"], {"active_since": active_since})
+    requests = await database.fetch_one(queries["stats_requests"], period_starts(now))
+    top = await database.fetch_all(queries["stats_top_models"], {"limit": TOP_MODELS})
+    assert keys is not None and requests is not None  # aggregates always return one row
+    # int()/float(): PostgreSQL and MySQL return sums and averages as Decimal.
+    total = int(requests["total"])
+    average = requests["average_duration"]
+    return json_response(
+        {
+            "totalKeys": int(keys["total_keys"]),
+            "activeKeys": int(keys["active_keys"]),
+            "totalRequests": total,
+            "requestsToday": int(requests["today"]),
+            "requestsThisWeek": int(requests["this_week"]),
+            "requestsThisMonth": int(requests["this_month"]),
+            "averageResponseTime": round(float(average)) if average is not None else 0,
+            "errorRate": round(100 * int(requests["errors"]) / total, 2) if total else 0,
+            "topModels": [{"model": row["model"], "count": int(row["requests"])} for row in top],
+        }
+    )
+
+
+async def logs(request: web.Request) -> web.Response:
+    page, page_errors = int_param(request.query, "page", default=1, minimum=1, maximum=MAX_PAGE)
+    limit, limit_errors = int_param(request.query, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    if page_errors or limit_errors:
+        raise BadRequest(page_errors + limit_errors)
+    database = request.app[DATABASE]
+    counted = await database.fetch_one(database.queries["count_request_log"])
+    rows = await database.fetch_all(
+        database.queries["page_request_log"], {"limit": limit, "offset": (page - 1) * limit}
+    )
+    return json_response(
+        {
+            "logs": [_log_entry(row) for row in rows],
+            "total": int(counted["total"]) if counted is not None else 0,
+            "page": page,
+            "limit": limit,
+        }
+    )
+
+
+def _log_entry(row: dict[str, Any]) -> dict[str, Any]:
+    key = row["api_key_key"]
+    return {
+        "id": int(row["id"]),
+        "timestamp": iso_timestamp(int(row["time"])),
+        "apiKeyId": row["api_key_id"],
+        "apiKeyName": row["api_key_name"],
+        "maskedKey": mask_secret(key) if key is not None else None,
+        "endpoint": row["endpoint"],
+        "model": row["model"],
+        "status": int(row["status"]),
+        "duration": int(row["duration_ms"]),
+        "promptTokens": _opt_int(row["prompt_tokens"]),
+        "completionTokens": _opt_int(row["completion_tokens"]),
+        "totalTokens": _opt_int(row["total_tokens"]),
+    }
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,94 @@
+"""Admin changes to API keys, each with what it owes GitHub and this process's caches.
+
+The key resolver and the Copilot token cache hold keys in memory; every change
+made here clears what it made stale, so this process sees it on the next
+request (other instances see it when their cache entries expire).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import DuplicateKeyError, UpstreamError
+from ..github import GitHubClient
+from ..keycache import KeyResolver
+from ..masking import mask_secret
+from ..models import ApiKey, CopilotMeta
+from ..store import KeyStore
+from ..tokens import CopilotTokens
+
+log = logging.getLogger("proxyd.admin")
+
+
+def api_key_response(api_key: ApiKey) -> dict[str, object]:
+    """The legacy ``ApiKeyResponse``: the record without ``key``, plus ``isDefault`` and ``maskedKey``."""
+    record = api_key.to_json()
+    del record["key"]
+    record["isDefault"] = api_key.is_default
+    record["maskedKey"] = mask_secret(api_key.key)
+    if api_key.meta is not None:
+        record["meta"] = {**api_key.meta.to_json(), "token": mask_secret(api_key.meta.token)}
+    return record
+
+
+class KeyAdmin:
+    def __init__(self, store: KeyStore, github: GitHubClient, resolver: KeyResolver, tokens: CopilotTokens) -> None:
+        self._store = store
+        self._github = github
+        self._resolver = resolver
+        self._tokens = tokens
+
+    async def fetch_meta(self, key: str) -> CopilotMeta | None:
+        """The key's Copilot meta, or None when GitHub refuses or cannot be reached.
+
+        A key is worth storing even then: the subscription may start later, and
+        the proxy exchanges the key again on first use.
+        """
+        try:
+            return (await self._github.exchange(key)).meta
+        except UpstreamError as exc:
+            log.info("Copilot meta not fetched for a key: %s", exc.message)
+            return None
+
+    async def create(self, name: str, key: str) -> ApiKey:
+        created = await self._store.create(name, key, meta=await self.fetch_meta(key))
+        self._resolver.invalidate()
+        return created
+
+    async def create_or_find(self, name: str, key: str) -> ApiKey:
+        """``create``, or the stored record when the key is already there (GitHub may hand out a token again)."""
+        try:
+            return await self.create(name, key)
+        except DuplicateKeyError:
+            existing = await self._store.find_by_key(key)
+            if existing is None:  # deleted again in between
+                raise
+            return existing
+
+    async def rename(self, key_id: str, name: str) -> ApiKey:
+        updated = await self._store.update(key_id, name=name)
+        self._resolver.invalidate()
+        return updated
+
+    async def delete(self, key_id: str) -> None:
+        await self._store.delete(key_id)
+        self._tokens.forget(key_id)
+        self._resolver.invalidate()
+
+    async def set_default(self, key_id: str) -> ApiKey:
+        updated = await self._store.set_default(key_id)
+        self._resolver.invalidate()
+        return updated
+
+    async def refresh_meta(self, key_id: str) -> ApiKey:
+        """Fetch the key's meta again; a GitHub failure is a 502 and leaves the stored meta as it was."""
+        api_key = await self._store.get(key_id)
+        try:
+            token = await self._github.exchange(api_key.key)
+        except UpstreamError as exc:
+            # Always 502 (a timeout too): the admin asked GitHub and GitHub did not deliver.
+            raise UpstreamError(exc.message) from None
+        updated = await self._store.upsert_meta(key_id, token.meta)
+        self._tokens.forget(key_id)
+        self._resolver.invalidate()
+        return updated

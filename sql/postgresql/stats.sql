@@ -1,0 +1,39 @@
+-- Admin dashboard numbers (GET /api/admin/stats, /api/admin/logs). Time
+-- boundaries (today, this week, ...) are computed by the caller in UTC and
+-- passed as epoch milliseconds, so no query depends on the database's clock.
+
+-- name: stats_keys
+-- Active: used at or after :active_since.
+SELECT COUNT(*) AS total_keys,
+       COALESCE(SUM(CASE WHEN last_used >= :active_since THEN 1 ELSE 0 END), 0) AS active_keys
+FROM api_keys;
+
+-- name: stats_requests
+-- One pass over the log; the period counts and the error count are filtered sums.
+SELECT COUNT(*) AS total,
+       COALESCE(SUM(CASE WHEN r.time >= :day_start THEN 1 ELSE 0 END), 0) AS today,
+       COALESCE(SUM(CASE WHEN r.time >= :week_start THEN 1 ELSE 0 END), 0) AS this_week,
+       COALESCE(SUM(CASE WHEN r.time >= :month_start THEN 1 ELSE 0 END), 0) AS this_month,
+       COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) AS errors,
+       AVG(r.duration_ms) AS average_duration
+FROM request_log AS r;
+
+-- name: stats_top_models
+SELECT model, COUNT(*) AS requests
+FROM request_log
+WHERE model IS NOT NULL
+GROUP BY model
+ORDER BY requests DESC, model
+LIMIT :limit;
+
+-- name: count_request_log
+SELECT COUNT(*) AS total FROM request_log;
+
+-- name: page_request_log
+-- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
+SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.key AS api_key_key,
+       r.endpoint, r.model, r.status, r.duration_ms, r.prompt_tokens, r.completion_tokens, r.total_tokens
+FROM request_log AS r
+LEFT JOIN api_keys AS k ON k.id = r.api_key_id
+ORDER BY r.time DESC, r.id DESC
+LIMIT :limit OFFSET :offset;
