@@ -109,6 +109,7 @@ class Config:
     max_body_bytes: int = 32 * 1024 * 1024
     upstream_timeout: float = 600.0
     upstream_connect_timeout: float = 10.0
+    client_timeout: float = 60.0
     key_cache_ttl: float = 5.0
     usage_flush_interval: float = 1.0
     shutdown_timeout: float = 30.0
@@ -140,6 +141,7 @@ class Config:
             max_body_bytes=source.integer("PROXYD_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024),
             upstream_timeout=source.seconds("PROXYD_UPSTREAM_TIMEOUT", 600.0),
             upstream_connect_timeout=source.seconds("PROXYD_UPSTREAM_CONNECT_TIMEOUT", 10.0),
+            client_timeout=source.seconds("PROXYD_CLIENT_TIMEOUT", 60.0),
             key_cache_ttl=source.seconds("PROXYD_KEY_CACHE_TTL", 5.0, minimum=0.0),
             usage_flush_interval=source.seconds("PROXYD_USAGE_FLUSH_INTERVAL", 1.0),
             shutdown_timeout=source.seconds("PROXYD_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0),

@@ -57,6 +57,11 @@ class BadRequest(ProxydError):
         super().__init__(message if isinstance(message, str) else None)
 
 
+class RequestTimeout(ProxydError):
+    status = 408
+    message = "Request Timeout"
+
+
 class PayloadTooLarge(ProxydError):
     status = 413
     message = "Payload Too Large"

@@ -46,6 +46,7 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
         handle_signals=False,
         handler_cancellation=True,  # a client that disconnects cancels its upstream request
         shutdown_timeout=config.shutdown_timeout,
+        keepalive_timeout=75,  # idle keep-alive connections are closed after this
         access_log=None,  # proxyd's own access log has the masked key and the model
     )
     try:

@@ -38,6 +38,11 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+def storable(value: str) -> bool:
+    """Whether ``value`` could be in the database at all: PostgreSQL text cannot hold NUL."""
+    return "\x00" not in value
+
+
 def row_to_api_key(row: Row) -> ApiKey:
     meta = None
     if row["meta_token"] is not None:
@@ -171,6 +176,8 @@ class KeyStore:
         return updated
 
     async def delete(self, key_id: str) -> None:
+        if not storable(key_id):
+            raise ApiKeyNotFound()
         if await self.db.execute(self.q["delete_key"], {"id": key_id}) == 0:
             raise ApiKeyNotFound()
 
@@ -182,12 +189,16 @@ class KeyStore:
         return updated
 
     async def _make_default(self, tx: Executor, key_id: str) -> None:
+        if not storable(key_id):
+            raise ApiKeyNotFound()
         await tx.fetch_one(self.q["lock_default_key"], {})
         await tx.execute(self.q["clear_default_key"], {})
         if await tx.execute(self.q["mark_default_key"], {"id": key_id}) == 0:
             raise ApiKeyNotFound()
 
     async def upsert_meta(self, key_id: str, meta: CopilotMeta) -> ApiKey:
+        if not storable(key_id):
+            raise ApiKeyNotFound()
         try:
             await self.db.execute(self.q["upsert_meta"], meta_params(key_id, meta))
         except IntegrityViolation as exc:
@@ -207,5 +218,7 @@ class KeyStore:
         await (executor or self.db).execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
 
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ApiKey | None:
+        if not all(storable(v) for v in params.values() if isinstance(v, str)):
+            return None  # no such row can exist; asking would be a driver error on PostgreSQL
         row = await executor.fetch_one(self.q[query], params)
         return row_to_api_key(row) if row is not None else None

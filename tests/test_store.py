@@ -12,8 +12,11 @@ from proxyd.models import CopilotMeta
 from proxyd.store import KeyStore, UsageIncrement
 
 META = CopilotMeta(
-    token="tid=abc;exp=1756134861;sku=free", expires_at=1756134861123, reset_time=1755270861456,
-    chat_quota=50, completions_quota=2000,
+    token="tid=abc;exp=1756134861;sku=free",
+    expires_at=1756134861123,
+    reset_time=1755270861456,
+    chat_quota=50,
+    completions_quota=2000,
 )
 
 
@@ -141,3 +144,16 @@ async def test_concurrent_record_usage_adds_up(store: KeyStore) -> None:
     a = await store.create("a", "gho_many")
     await asyncio.gather(*(store.record_usage([UsageIncrement(a.id, 1, i)]) for i in range(50)))
     assert (await store.get(a.id)).usage_count == 50
+
+
+async def test_ids_that_cannot_exist_are_not_found(store: KeyStore) -> None:
+    assert await store.find_by_id("a\x00b") is None
+    assert await store.find_by_key("gho_\x00") is None
+    for call in (
+        store.delete("a\x00"),
+        store.set_default("a\x00"),
+        store.update("a\x00", name="x"),
+        store.upsert_meta("a\x00", META),
+    ):
+        with pytest.raises(ApiKeyNotFound):
+            await call

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ..errors import BadRequest, PayloadTooLarge
+from ..appkeys import CONFIG
+from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -23,10 +25,15 @@ def nest_error(status: int, message: str | list[str]) -> dict[str, Any]:
 
 
 async def read_body(request: web.Request) -> bytes:
+    config = request.app[CONFIG]
     try:
-        return await request.read()
+        # A client trickling its body must not hold a connection (and its memory) forever.
+        async with asyncio.timeout(config.client_timeout):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"Request body larger than {request.app._client_max_size} bytes") from None
+        raise PayloadTooLarge(f"Request body larger than {config.max_body_bytes} bytes") from None
+    except TimeoutError:
+        raise RequestTimeout(f"Request body not received within {config.client_timeout:g} s") from None
 
 
 async def read_json(request: web.Request) -> tuple[bytes, Any]:
