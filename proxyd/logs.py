@@ -14,6 +14,11 @@ import orjson
 _SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"',]+")
 
 
+# yoyo narrates every migration step at INFO; aiosqlite logs every statement
+# with its parameters (keys, tokens) at DEBUG.
+QUIETER_LIBRARIES = {"yoyo": logging.WARNING, "aiosqlite": logging.INFO}
+
+
 def redact(text: str) -> str:
     return _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
 
@@ -49,7 +54,5 @@ def configure(level: int, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # yoyo narrates every migration step at INFO; aiosqlite logs every statement
-    # with its parameters (keys, tokens) at DEBUG.
-    logging.getLogger("yoyo").setLevel(max(level, logging.WARNING))
-    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
+    for name, floor in QUIETER_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(level, floor))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -25,6 +27,7 @@ from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import Database, open_database
+from proxyd.logs import QUIETER_LIBRARIES
 from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 from tests import dbservers
@@ -204,3 +207,46 @@ def server_dialects_only(dialect: str) -> None:
 @pytest.fixture
 def sqlite_only(dialect: str) -> None:
     """Marks a test whose behaviour does not depend on the database: it runs on SQLite only."""
+
+
+# --- No secret in any log line -------------------------------------------------------------
+# Every log record of the whole suite is checked for GitHub tokens, Copilot tokens and the
+# admin secrets tests register; a test whose logs leak one fails at teardown.
+SECRET_SHAPES = re.compile(r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\btid=[0-9a-f]{8,};exp=")
+KNOWN_SECRETS: set[str] = set()
+
+
+def find_leaks(text: str) -> list[str]:
+    found = [m.group(0) for m in SECRET_SHAPES.finditer(text)]
+    found += [secret for secret in KNOWN_SECRETS if secret in text]
+    return [f"{leak[:6]}…({len(leak)} chars)" for leak in found]
+
+
+class _LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < QUIETER_LIBRARIES.get(record.name.split(".")[0], 0):
+            return  # proxyd never lets this library log at this level
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.leaks.extend(f"{record.name}: {leak}" for leak in find_leaks(text))
+
+
+_LEAK_WATCH = _LeakWatch()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    logging.getLogger().addHandler(_LEAK_WATCH)
+    logging.getLogger("proxyd").setLevel(logging.DEBUG)  # check what debug logging would print too
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs() -> Iterator[None]:
+    before = len(_LEAK_WATCH.leaks)
+    yield
+    leaked = _LEAK_WATCH.leaks[before:]
+    assert not leaked, f"secrets in log lines: {leaked}"

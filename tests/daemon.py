@@ -12,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.conftest import find_leaks
+
 PROXYD = str(Path(sys.executable).with_name("proxyd"))
 
 
@@ -65,4 +67,6 @@ class Daemon:
             self.process.kill()
             out, _ = await self.process.communicate()
         self.output += out or b""
+        leaks = find_leaks(self.output.decode(errors="replace"))
+        assert not leaks, f"secrets in proxyd's output: {leaks}"
         return self.process.returncode or 0

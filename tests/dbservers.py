@@ -125,18 +125,21 @@ def _check_identifier(name: str) -> None:
 
 
 def _run(cmd: Sequence[str], *, cwd: str, what: str) -> None:
-    proc = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        env={**os.environ, "LC_ALL": "C"},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        timeout=START_TIMEOUT * 2,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            env={**os.environ, "LC_ALL": "C"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=START_TIMEOUT * 2,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ServerStartError(f"{what} timed out: {shlex.join(cmd)}") from exc
     if proc.returncode != 0:
         raise ServerStartError(
             f"{what} failed (exit {proc.returncode}): {shlex.join(cmd)}\n{proc.stdout[-LOG_TAIL_CHARS:]}"
@@ -351,7 +354,8 @@ def _mysql_connect_kwargs(url: str) -> dict[str, Any]:
 
 
 def _mysql_ping(url: str) -> None:
-    conn = pymysql.connect(**_mysql_connect_kwargs(url))
+    # read/write timeouts: without them a non-MySQL listener on the port hangs the handshake.
+    conn = pymysql.connect(**_mysql_connect_kwargs(url), read_timeout=2, write_timeout=2)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
@@ -388,9 +392,7 @@ def mariadb_server() -> Iterator[ServerInfo]:
 
     mariadbd = _find_binary(["mariadbd", "mysqld"], MARIADB_BIN_DIRS)
     install_db = _find_binary(["mariadb-install-db", "mysql_install_db"], MARIADB_BIN_DIRS)
-    missing = [
-        name for name, path in (("mariadbd", mariadbd), ("mariadb-install-db", install_db)) if path is None
-    ]
+    missing = [name for name, path in (("mariadbd", mariadbd), ("mariadb-install-db", install_db)) if path is None]
     if mariadbd is None or install_db is None:
         raise ServerUnavailable(f"MariaDB binaries not found: {', '.join(missing)}")
 
@@ -480,8 +482,7 @@ def _wait_until(
     while True:
         if proc is not None and proc.poll() is not None:
             raise ServerStartError(
-                f"{what} exited with code {proc.returncode} during startup\n"
-                f"--- log tail ---\n{_log_tail(logfile)}"
+                f"{what} exited with code {proc.returncode} during startup\n--- log tail ---\n{_log_tail(logfile)}"
             )
         try:
             ping()
@@ -506,8 +507,7 @@ def create_database(server: ServerInfo, name: str) -> str:
             with conn.cursor() as cur:
                 # template0 + C locale works whatever the server's default encoding is.
                 cur.execute(
-                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-                    "LC_COLLATE 'C' LC_CTYPE 'C'"
+                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
                 )
         finally:
             conn.close()
@@ -559,10 +559,12 @@ def main(argv: Sequence[str]) -> int:
         print(f"usage: {sys.argv[0]} postgresql|mysql", file=sys.stderr)
         return 2
 
-    def on_sigterm(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    # Explicit SIGINT handler too: it is ignored when started in the background by a script.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         with servers[argv[0]]() as server:
             print(server.admin_url, flush=True)

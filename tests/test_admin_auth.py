@@ -21,11 +21,12 @@ from proxyd.appkeys import STORE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
 from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, is_loopback
-from tests.conftest import RunningProxy, run_proxy
+from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
+KNOWN_SECRETS.update((ADMIN_TOKEN, PASSWORD))
 GITHUB_KEY = "gho_" + "S" * 36
 LOOPBACK_WARNING = "PROXYD_ADMIN_TOKEN is unset"
 
