@@ -16,6 +16,7 @@ from .db import open_database
 from .github import GitHubClient
 from .http import admin, middleware, observe, ops, proxy
 from .keycache import KeyResolver
+from .legacy.fallback import legacy_fallback
 from .lifecycle import Lifecycle
 from .metrics import Labels, Metrics
 from .schema import require_current_schema
@@ -53,9 +54,18 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[HTTP] = session
         app[GITHUB] = GitHubClient(session, config)
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
-        app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl)
+        fallback = legacy_fallback(config, app[STORE])
+        app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
+        if fallback is not None:
+            log.info("legacy fallback: keys missing from the database are looked up in %s", config.legacy_dir)
+            metrics.sample(
+                "proxyd_legacy_fallback_imports_total",
+                "Keys imported from the legacy store on first use.",
+                "counter",
+                lambda: [((), fallback.imports)],
+            )
         metrics.sample(
             "proxyd_token_exchanges_total",
             "Copilot token exchanges with GitHub.",

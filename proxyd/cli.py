@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .config import Config
 from .errors import ProxydError
@@ -25,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="manage the database schema")
     migrate.add_argument("action", choices=("apply", "rollback", "list"))
     migrate.add_argument("--count", type=int, default=1, help="migrations to roll back (default 1)")
+
+    legacy = commands.add_parser("import-legacy", help="import API keys from a legacy STORAGE_DIR (read only)")
+    legacy.add_argument("directory", type=Path, metavar="DIR", help="the legacy service's STORAGE_DIR")
+    legacy.add_argument("--dry-run", action="store_true", help="report what would be imported; write nothing")
+    legacy.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -35,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.python_log_level, config.log_format)
         if args.command == "migrate":
             return migrate(config, args.action, args.count)
+        if args.command == "import-legacy":
+            from .legacy.importer import import_legacy_command
+
+            return import_legacy_command(config, args.directory, dry_run=args.dry_run, as_json=args.json)
         from .server import serve
 
         if args.migrate:

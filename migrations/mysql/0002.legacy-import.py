@@ -1,0 +1,38 @@
+"""Import the legacy service's API keys from PROXYD_LEGACY_DIR (nothing when it is unset).
+
+legacy_import records every api_keys row an import created -- this step,
+`proxyd import-legacy` and the transition fallback alike -- and outlives the
+row (no foreign key), so a key deleted in proxyd is not imported again.
+Rolling back deletes exactly the recorded rows (keys created since through
+the API stay) and drops legacy_import.
+
+MySQL commits DDL at once: if the import fails, yoyo runs the DROP TABLE
+rollback of the first step (the data step raises the driver's error type so
+that it does).
+"""
+
+from yoyo import step
+
+from proxyd.legacy.migration import import_step, rollback_step
+
+__depends__ = {"0001.schema"}
+
+steps = [
+    step(
+        """
+        CREATE TABLE legacy_import (
+            api_key_id VARCHAR(255) NOT NULL,
+            key_sha256 CHAR(64) NOT NULL,
+            imported_at BIGINT NOT NULL,
+            source_dir TEXT NOT NULL,
+            source_file TEXT NOT NULL,
+            via VARCHAR(16) NOT NULL,
+            PRIMARY KEY (api_key_id),
+            KEY legacy_import_key (key_sha256),
+            CONSTRAINT legacy_import_via CHECK (via IN ('migration', 'cli', 'fallback'))
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+        """,
+        "DROP TABLE legacy_import",
+    ),
+    step(import_step("mysql"), rollback_step("mysql")),
+]
