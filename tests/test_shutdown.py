@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aiohttp
 
@@ -18,7 +19,7 @@ from tests.fake_upstream import FakeUpstream
 GITHUB_TOKEN = "gho_shutdown0000000000000000000000000001"
 
 
-async def test_sigterm_mid_stream_loses_nothing(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+async def _daemon_with_default_key(config: Config, upstream: FakeUpstream, **env: str) -> tuple[Daemon, str]:
     await asyncio.to_thread(Migrator(config.database).apply)
     database = await open_database(config)
     store = KeyStore(database)
@@ -26,37 +27,58 @@ async def test_sigterm_mid_stream_loses_nothing(config: Config, upstream: FakeUp
     api_key = await store.create("shutdown", GITHUB_TOKEN)
     await store.set_default(api_key.id)
     await database.close()
-
-    upstream.state.stream_chunks = 20
-    upstream.state.stream_chunk_delay = 0.05
     daemon = Daemon(
         {
             "DATABASE_URL": config.database.raw,
             "PROXYD_GITHUB_API_URL": upstream.url,
             "PROXYD_COPILOT_API_URL": upstream.url,
-            "PROXYD_SHUTDOWN_TIMEOUT": "10",
             "PROXYD_USAGE_FLUSH_INTERVAL": "30",  # only the shutdown flush can write the usage
+            **env,
         }
     )
     await daemon.start()
-    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{daemon.url}/v1/chat/completions", json=body) as r:
-            first = await r.content.readline()
-            assert first.startswith(b"data: ")
-            daemon.terminate()
-            rest = await r.content.read()
-        assert rest.rstrip().endswith(b"data: [DONE]")
-        await asyncio.sleep(0.1)
-    assert await daemon.stop() == 0, daemon.output.decode()
+    return daemon, api_key.id
 
+
+async def _usage_count(config: Config, key_id: str) -> int:
     database = await open_database(config)
     try:
-        stored = await KeyStore(database).get(api_key.id)
+        return (await KeyStore(database).get(key_id)).usage_count
     finally:
         await database.close()
-    assert stored.usage_count == 1, daemon.output.decode()
+
+
+STREAM = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
+
+
+async def test_sigterm_mid_stream_loses_nothing(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+    upstream.state.stream_chunks = 20
+    upstream.state.stream_chunk_delay = 0.05
+    daemon, key_id = await _daemon_with_default_key(config, upstream, PROXYD_SHUTDOWN_TIMEOUT="10")
+    async with aiohttp.ClientSession() as http, http.post(f"{daemon.url}/v1/chat/completions", json=STREAM) as r:
+        first = await r.content.readline()
+        assert first.startswith(b"data: ")
+        daemon.terminate()
+        rest = await r.content.read()
+    assert rest.rstrip().endswith(b"data: [DONE]")  # the stream was allowed to finish
+    assert await daemon.stop() == 0, daemon.output.decode()
+    assert await _usage_count(config, key_id) == 1, daemon.output.decode()
     assert b"shutting down" in daemon.output
+
+
+async def test_stream_cut_by_the_shutdown_timeout_is_still_counted(
+    config: Config, upstream: FakeUpstream, sqlite_only: None
+) -> None:
+    upstream.state.stream_chunks = 200
+    upstream.state.stream_chunk_delay = 0.05  # 10 s of stream, far beyond the timeout
+    daemon, key_id = await _daemon_with_default_key(config, upstream, PROXYD_SHUTDOWN_TIMEOUT="0.5")
+    async with aiohttp.ClientSession() as http, http.post(f"{daemon.url}/v1/chat/completions", json=STREAM) as r:
+        await r.content.readline()
+        daemon.terminate()
+        with contextlib.suppress(aiohttp.ClientPayloadError):
+            await asyncio.wait_for(r.content.read(), 5)
+    assert await daemon.stop() == 0, daemon.output.decode()
+    assert await _usage_count(config, key_id) == 1, daemon.output.decode()
 
 
 async def test_readyz_is_503_while_draining(proxy: RunningProxy, sqlite_only: None) -> None:
