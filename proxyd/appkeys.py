@@ -10,7 +10,7 @@ from .db import Database
 from .github import GitHubClient
 from .http.admin_auth import AdminAuth
 from .http.device_flow import DeviceFlowHub
-from .http.key_admin import KeyAdmin
+from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .masking import mask_secret
+
 
 @dataclass(frozen=True, slots=True)
 class CopilotMeta:
@@ -48,4 +50,14 @@ class ApiKey:
             record["lastUsed"] = self.last_used
         if self.meta is not None:
             record["meta"] = self.meta.to_json()
+        return record
+
+    def to_response(self) -> dict[str, Any]:
+        """The legacy ``ApiKeyResponse``: the record without ``key``, plus ``isDefault`` and ``maskedKey``."""
+        record = self.to_json()
+        del record["key"]
+        record["isDefault"] = self.is_default
+        record["maskedKey"] = mask_secret(self.key)
+        if self.meta is not None:
+            record["meta"] = {**self.meta.to_json(), "token": mask_secret(self.meta.token)}
         return record

@@ -40,6 +40,11 @@ def serve(config: Config) -> int:
 
 
 async def run(config: Config, notifier: Notifier, ready: Connection | None = None) -> int:
+    # Signals first: a SIGTERM that arrives while starting up stops cleanly, too.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     app = create_app(config)
     runner = web.AppRunner(
         app,
@@ -62,10 +67,6 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
         raise ProxydError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     log.info("proxyd listening on http://%s:%d%s", config.host, config.port, config.api_prefix)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     notifier.notify("READY=1", f"STATUS=listening on {config.host}:{config.port}")
     if ready is not None:
         ready.send(True)
@@ -131,6 +132,8 @@ def _supervise(config: Config, notifier: Notifier) -> int:
     signal.signal(signal.SIGINT, stop)
     for pipe, process in zip(pipes, workers, strict=True):
         while not pipe.poll(0.5):
+            if stopping:
+                return _join(workers)
             if not process.is_alive():
                 stop(signal.SIGTERM, None)
                 _join(workers)
@@ -152,4 +155,5 @@ def _supervise(config: Config, notifier: Notifier) -> int:
 def _join(workers: list[multiprocessing.process.BaseProcess]) -> int:
     for process in workers:
         process.join()
-    return 0 if all(p.exitcode == 0 for p in workers) else 1
+    # A worker still importing when SIGTERM came dies of it (-SIGTERM): that is the stop we asked for.
+    return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in workers) else 1

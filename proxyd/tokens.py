@@ -11,7 +11,7 @@ import logging
 import time
 
 from .config import Config
-from .errors import DatabaseError
+from .errors import ApiKeyNotFound, DatabaseError
 from .github import CopilotToken, GitHubClient, token_from_meta
 from .models import ApiKey
 from .store import KeyStore
@@ -68,6 +68,6 @@ class CopilotTokens:
         except DatabaseError as exc:
             # The token is good; only its persistence failed. Serve it anyway.
             log.warning("could not persist Copilot token meta: %s", exc.message)
-        except Exception:  # the key was deleted meanwhile
-            log.info("Copilot token meta not stored: key no longer exists")
+        except ApiKeyNotFound:
+            log.info("Copilot token meta not stored: the key was deleted meanwhile")
         return token

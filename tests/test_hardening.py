@@ -186,6 +186,7 @@ def slow_client_config(config: Config) -> Config:
 
 async def test_slow_client_is_cut_off(slow_client_config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
     async with run_proxy(slow_client_config, upstream) as proxy:
+        await proxy.store.set_default((await proxy.store.create("slow", GITHUB_TOKEN)).id)
         host, port = proxy.url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(

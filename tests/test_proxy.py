@@ -66,6 +66,20 @@ async def test_streamed_completion_counts_usage(client: ClientFactory, proxy: Ru
     await flushed(proxy)
     stored = await proxy.store.get(api_key.id)
     assert stored.usage_count == 1 and stored.last_used is not None
+    async with aiohttp.ClientSession() as http, http.get(f"{proxy.base_url}/admin/logs") as r:
+        (entry,) = (await r.json())["logs"]
+    usage = chunks[-1].usage
+    assert (entry["apiKeyId"], entry["endpoint"], entry["model"], entry["status"]) == (
+        api_key.id,
+        "/chat/completions",
+        "gpt-4o",
+        200,
+    )
+    assert (entry["promptTokens"], entry["completionTokens"], entry["totalTokens"]) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.total_tokens,
+    )
 
 
 async def test_every_route_with_the_openai_client(

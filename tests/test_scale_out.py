@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from pathlib import Path
 
 import aiohttp
 
@@ -75,18 +77,29 @@ async def test_two_instances_share_one_database(
     assert await _usage(config) == 42 + 1  # +1: the /models call that proved the key arrived
 
 
-async def test_workers_share_one_port(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+async def test_workers_share_one_port(
+    config: Config, upstream: FakeUpstream, sqlite_only: None, tmp_path: Path
+) -> None:
     await asyncio.to_thread(Migrator(config.database).apply)
     upstream.state.add_github_token(GITHUB_TOKEN)
     database = await open_database(config)
     await KeyStore(database).create("workers", GITHUB_TOKEN)
     await database.close()
-    daemon = Daemon(_env(config, upstream, PROXYD_WORKERS="2"))
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.setblocking(False)
+    daemon = Daemon(_env(config, upstream, PROXYD_WORKERS="2", NOTIFY_SOCKET=notify_path))
     await daemon.start()
     try:
+        # The supervisor says READY=1 once every worker listens.
+        async with asyncio.timeout(30):
+            while b"READY=1" not in await asyncio.get_running_loop().sock_recv(notify, 4096):
+                pass
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
             await asyncio.gather(*(_chat(http, daemon, 5) for _ in range(6)))
     finally:
+        notify.close()
         assert await daemon.stop() == 0, daemon.output.decode()
     assert daemon.output.count(b"proxyd listening") == 2
     assert await _usage(config) == 30

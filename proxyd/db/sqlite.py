@@ -78,10 +78,10 @@ class SqliteDatabase(Database):
             # WAL lets readers in other processes proceed while we write; NORMAL
             # sync is durable across process crashes, which is what WAL needs.
             for pragma in (
+                f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",  # first: the others may wait for a lock
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA foreign_keys = ON",
-                f"PRAGMA busy_timeout = {int(self.timeout * 1000)}",
             ):
                 await connection.execute(pragma)
         except sqlite3.Error as exc:

@@ -14,10 +14,10 @@ from aiohttp.typedefs import Handler
 
 from ..appkeys import ADMIN_AUTH, CONFIG, DEVICE_FLOWS, GITHUB, KEY_ADMIN, RESOLVER, STORE, TOKENS
 from ..errors import Forbidden, Unauthorized
+from ..key_admin import KeyAdmin
 from . import admin_keys, admin_stats
 from .admin_auth import AdminAuth
 from .device_flow import DeviceFlowHub
-from .key_admin import KeyAdmin
 from .responses import json_response
 from .validation import read_dto, require_strings
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, STORE
-from .key_admin import api_key_response
 from .responses import json_response
 from .validation import read_dto, require_strings
 
@@ -17,17 +16,17 @@ ID_MAX = 255
 async def create_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), name=NAME_MAX, key=KEY_MAX)
     created = await request.app[KEY_ADMIN].create(fields["name"], fields["key"])
-    return json_response(api_key_response(created), 201)
+    return json_response(created.to_response(), 201)
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    return json_response([api_key_response(k) for k in await request.app[STORE].find_all()])
+    return json_response([k.to_response() for k in await request.app[STORE].find_all()])
 
 
 async def rename_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), name=NAME_MAX)
     updated = await request.app[KEY_ADMIN].rename(request.match_info["id"], fields["name"])
-    return json_response(api_key_response(updated))
+    return json_response(updated.to_response())
 
 
 async def delete_key(request: web.Request) -> web.Response:
@@ -39,12 +38,12 @@ async def delete_key(request: web.Request) -> web.Response:
 async def set_default_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), id=ID_MAX)
     updated = await request.app[KEY_ADMIN].set_default(fields["id"])
-    return json_response(api_key_response(updated), 201)
+    return json_response(updated.to_response(), 201)
 
 
 async def refresh_meta(request: web.Request) -> web.Response:
     updated = await request.app[KEY_ADMIN].refresh_meta(request.match_info["id"])
-    return json_response(api_key_response(updated), 201)
+    return json_response(updated.to_response(), 201)
 
 
 async def device_flow(request: web.Request) -> web.StreamResponse:

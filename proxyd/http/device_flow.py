@@ -39,9 +39,9 @@ import orjson
 
 from ..errors import ProxydError, UpstreamError
 from ..github import GitHubClient
+from ..key_admin import KeyAdmin
 from ..masking import mask_secret
 from ..store import now_ms
-from .key_admin import KeyAdmin
 
 log = logging.getLogger("proxyd.admin")
 

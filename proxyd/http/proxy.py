@@ -68,6 +68,10 @@ class _Forward:
 
     async def run(self) -> web.StreamResponse:
         request = self.request
+        # Authenticate before reading the body: an unknown client gets its 401
+        # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
+        api_key = await authenticate(request)
+        access = request[ACCESS] = AccessInfo(masked_key=mask_secret(api_key.key))
         raw: bytes | None = None
         payload: Any = None
         if request.method == "POST":
@@ -75,9 +79,8 @@ class _Forward:
             if not isinstance(payload, dict):
                 raise BadRequest("Request body must be a JSON object")
             model = payload.get("model")
-            self.model = model[:200] if isinstance(model, str) else None
-        self.api_key = await authenticate(request)
-        request[ACCESS] = AccessInfo(masked_key=mask_secret(self.api_key.key), model=self.model)
+            self.model = access.model = model[:200] if isinstance(model, str) else None
+        self.api_key = api_key
         try:
             return await self._forward(raw, payload)
         finally:

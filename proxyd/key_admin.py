@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import DuplicateKeyError, UpstreamError
-from ..github import GitHubClient
-from ..keycache import KeyResolver
-from ..masking import mask_secret
-from ..models import ApiKey, CopilotMeta
-from ..store import KeyStore
-from ..tokens import CopilotTokens
+from .errors import DuplicateKeyError, UpstreamError
+from .github import GitHubClient
+from .keycache import KeyResolver
+from .models import ApiKey, CopilotMeta
+from .store import KeyStore
+from .tokens import CopilotTokens
 
 log = logging.getLogger("proxyd.admin")
-
-
-def api_key_response(api_key: ApiKey) -> dict[str, object]:
-    """The legacy ``ApiKeyResponse``: the record without ``key``, plus ``isDefault`` and ``maskedKey``."""
-    record = api_key.to_json()
-    del record["key"]
-    record["isDefault"] = api_key.is_default
-    record["maskedKey"] = mask_secret(api_key.key)
-    if api_key.meta is not None:
-        record["meta"] = {**api_key.meta.to_json(), "token": mask_secret(api_key.meta.token)}
-    return record
 
 
 class KeyAdmin:
