@@ -10,7 +10,19 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from .appkeys import CONFIG, DATABASE, GITHUB, HTTP, LIFECYCLE, METRICS, RESOLVER, STORE, TOKENS, USAGE
+from .appkeys import (
+    CONFIG,
+    DATABASE,
+    GITHUB,
+    HTTP,
+    LIFECYCLE,
+    METRICS,
+    OUTBOUND_PROXY,
+    RESOLVER,
+    STORE,
+    TOKENS,
+    USAGE,
+)
 from .config import Config
 from .db import open_database
 from .github import GitHubClient
@@ -19,6 +31,7 @@ from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
 from .lifecycle import Lifecycle
 from .metrics import Labels, Metrics
+from .outbound import ProxySelector
 from .schema import require_current_schema
 from .store import KeyStore
 from .tokens import CopilotTokens
@@ -48,11 +61,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    # trust_env: HTTPS_PROXY / NO_PROXY apply to GitHub and Copilot calls.
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    async with aiohttp.ClientSession(connector=connector, trust_env=True) as session:
+    async with aiohttp.ClientSession(connector=connector) as session:
         app[HTTP] = session
-        app[GITHUB] = GitHubClient(session, config)
+        app[OUTBOUND_PROXY] = proxies = ProxySelector()
+        app[GITHUB] = GitHubClient(session, config, proxies)
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
         fallback = legacy_fallback(config, app[STORE])
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)

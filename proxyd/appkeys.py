@@ -14,6 +14,7 @@ from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
+from .outbound import ProxySelector
 from .store import KeyStore
 from .tokens import CopilotTokens
 from .usage import UsageRecorder
@@ -22,6 +23,7 @@ CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
 STORE = web.AppKey("store", KeyStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
+OUTBOUND_PROXY = web.AppKey("outbound_proxy", ProxySelector)
 GITHUB = web.AppKey("github", GitHubClient)
 TOKENS = web.AppKey("tokens", CopilotTokens)
 RESOLVER = web.AppKey("resolver", KeyResolver)

@@ -14,6 +14,7 @@ import orjson
 from .config import Config
 from .errors import UpstreamError, UpstreamTimeout
 from .models import CopilotMeta
+from .outbound import ProxySelector
 
 DEFAULT_COPILOT_API = "https://api.githubcopilot.com"
 _PROXY_ENDPOINT = re.compile(r"(?:^|;)proxy-ep=([^;]+)")
@@ -115,9 +116,10 @@ def _int_or_none(value: Any) -> int | None:
 
 
 class GitHubClient:
-    def __init__(self, session: aiohttp.ClientSession, config: Config) -> None:
+    def __init__(self, session: aiohttp.ClientSession, config: Config, proxy_for: ProxySelector) -> None:
         self._session = session
         self._config = config
+        self._proxy_for = proxy_for
         self._timeout = aiohttp.ClientTimeout(total=30, connect=config.upstream_connect_timeout)
 
     async def exchange(self, github_token: str) -> CopilotToken:
@@ -153,7 +155,9 @@ class GitHubClient:
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
         try:
-            async with self._session.request(method, url, timeout=self._timeout, **kwargs) as response:
+            async with self._session.request(
+                method, url, timeout=self._timeout, proxy=self._proxy_for(url), **kwargs
+            ) as response:
                 body = await response.read()
                 try:
                     return response.status, orjson.loads(body) if body else None

@@ -58,20 +58,32 @@ def proxy_env(forward_proxy: tuple[ForwardProxy, str], monkeypatch: pytest.Monke
     return forward_proxy[0]
 
 
-async def test_calls_go_through_the_configured_proxy(
-    proxy_env: ForwardProxy, proxy: RunningProxy, sqlite_only: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _use(proxy: RunningProxy) -> None:
     proxy.upstream.state.add_github_token(GITHUB_TOKEN)
     await proxy.store.create("via proxy", GITHUB_TOKEN)
-    headers = {"Authorization": f"Bearer {GITHUB_TOKEN}"}
-    async with aiohttp.ClientSession(trust_env=False) as http:
-        async with http.get(f"{proxy.url}/v1/models", headers=headers) as r:
-            assert r.status == 200
-        assert any("/copilot_internal/v2/token" in seen for seen in proxy_env.seen)
-        assert any(seen.endswith("/models") for seen in proxy_env.seen)
+    async with (
+        aiohttp.ClientSession(trust_env=False) as http,
+        http.get(f"{proxy.url}/v1/models", headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}) as r,
+    ):
+        assert r.status == 200
 
-        proxy_env.seen.clear()
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        async with http.get(f"{proxy.url}/v1/models", headers=headers) as r:
-            assert r.status == 200
-        assert proxy_env.seen == []
+
+async def test_calls_go_through_the_configured_proxy(
+    proxy_env: ForwardProxy, proxy: RunningProxy, sqlite_only: None
+) -> None:
+    await _use(proxy)
+    assert any("/copilot_internal/v2/token" in seen for seen in proxy_env.seen)
+    assert any(seen.endswith("/models") for seen in proxy_env.seen)
+
+
+@pytest.fixture
+def no_proxy_env(proxy_env: ForwardProxy, monkeypatch: pytest.MonkeyPatch) -> ForwardProxy:
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    return proxy_env
+
+
+async def test_no_proxy_hosts_are_reached_directly(
+    no_proxy_env: ForwardProxy, proxy: RunningProxy, sqlite_only: None
+) -> None:
+    await _use(proxy)
+    assert no_proxy_env.seen == []

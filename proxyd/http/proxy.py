@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, RESOLVER, TOKENS, USAGE
+from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
 from ..errors import BadRequest, Unauthorized, UpstreamError, UpstreamTimeout
 from ..github import CopilotToken, GitHubRefused
 from ..lifecycle import AccessInfo
@@ -114,7 +114,7 @@ class _Forward:
         try:
             response = await self.request.app[HTTP].request(
                 self.request.method, url, data=raw, headers=headers, params=self.request.query,
-                timeout=timeout, allow_redirects=False,
+                timeout=timeout, allow_redirects=False, proxy=self.request.app[OUTBOUND_PROXY](url),
             )
         except TimeoutError:
             self.status = 504
