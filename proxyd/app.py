@@ -95,9 +95,14 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             "proxyd_key_cache_total",
             "API key lookups by cache outcome.",
             "counter",
-            lambda: [((("outcome", "hit"),), resolver.hits), ((("outcome", "miss"),), resolver.misses)],
+            lambda: [
+                ((("outcome", "hit"),), resolver.hits),
+                ((("outcome", "stale"),), resolver.refreshes),
+                ((("outcome", "miss"),), resolver.misses),
+            ],
         )
         yield
+        await resolver.close()
 
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,13 +1,19 @@
-"""Resolving the key a client presents, without a database query per request.
+"""Resolving the key a client presents, without a database query on the request's path.
 
-Lookups are cached in memory for ``PROXYD_KEY_CACHE_TTL`` seconds: this
-process's admin changes invalidate the cache at once, other instances' changes
-arrive when the entry expires. While the database is unreachable, expired
-entries keep being served.
+Lookups are cached in memory for ``PROXYD_KEY_CACHE_TTL`` seconds. Once an
+entry for a known key is older than that, it is still served while one
+background query refreshes it (stale-while-revalidate), so steady traffic
+never waits for the database; an unknown key's entry is re-checked before
+answering, so a key created on another instance is accepted as soon as the
+entry expires. This process's admin changes invalidate the cache at once.
+While the database is unreachable, cached entries keep being served.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,11 +22,14 @@ from .errors import DatabaseError, Unauthorized
 from .models import ApiKey
 from .store import KeyStore
 
+log = logging.getLogger("proxyd.keycache")
+
 DEFAULT_KEY_ALIASES = frozenset({"", "_"})
-# Negative answers are cached too, so a client hammering with a bad key costs no queries.
+# Negative answers are cached too, so a client hammering with a bad key costs few queries.
 _MAX_ENTRIES = 10_000
 
 Fallback = Callable[[str | None], Awaitable[ApiKey | None]]
+Lookup = str | None  # None: the default key
 
 
 @dataclass(slots=True)
@@ -34,39 +43,69 @@ class KeyResolver:
         self._store = store
         self._ttl = ttl
         self._fallback = fallback
-        self._entries: dict[str | None, _Entry] = {}
+        self._entries: dict[Lookup, _Entry] = {}
+        self._loading: dict[Lookup, asyncio.Task[ApiKey | None]] = {}
+        # Bumped by invalidate(): a load that started earlier must not store its (stale) answer.
+        self._generation = 0
         self.hits = 0
         self.misses = 0
+        self.refreshes = 0
 
     def invalidate(self) -> None:
         self._entries.clear()
+        self._generation += 1
+
+    async def close(self) -> None:
+        for task in list(self._loading.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, DatabaseError):
+                await task
 
     async def resolve(self, presented: str | None) -> ApiKey:
         """The stored key for ``presented``; None, empty or ``_`` mean the default key."""
         lookup = None if presented is None or presented in DEFAULT_KEY_ALIASES else presented
         entry = self._entries.get(lookup)
-        now = time.monotonic()
-        if entry is not None and now < entry.expires:
+        if entry is not None and time.monotonic() < entry.expires:
             self.hits += 1
+            api_key = entry.api_key
+        elif entry is not None and entry.api_key is not None:
+            self.refreshes += 1
+            self._load_shared(lookup).add_done_callback(_log_failure)
             api_key = entry.api_key
         else:
             self.misses += 1
             try:
-                api_key = await self._load(lookup)
+                api_key = await asyncio.shield(self._load_shared(lookup))
             except DatabaseError:
                 if entry is None:
                     raise
                 api_key = entry.api_key  # stale, but the database is away
-            else:
-                if len(self._entries) >= _MAX_ENTRIES:
-                    self._entries.clear()
-                self._entries[lookup] = _Entry(api_key, now + self._ttl)
         if api_key is None:
             raise Unauthorized("No default API key is set" if lookup is None else "Invalid API key")
         return api_key
 
-    async def _load(self, lookup: str | None) -> ApiKey | None:
+    def _load_shared(self, lookup: Lookup) -> asyncio.Task[ApiKey | None]:
+        """One database lookup per key at a time, however many requests ask."""
+        task = self._loading.get(lookup)
+        if task is None:
+            task = asyncio.create_task(self._load_and_store(lookup))
+            self._loading[lookup] = task
+            task.add_done_callback(lambda _: self._loading.pop(lookup, None))
+        return task
+
+    async def _load_and_store(self, lookup: Lookup) -> ApiKey | None:
+        generation = self._generation
         found = await (self._store.get_default() if lookup is None else self._store.find_by_key(lookup))
         if found is None and self._fallback is not None:
             found = await self._fallback(lookup)
+        if generation == self._generation:
+            if len(self._entries) >= _MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[lookup] = _Entry(found, time.monotonic() + self._ttl)
         return found
+
+
+def _log_failure(task: asyncio.Task[ApiKey | None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        message = exc.message if isinstance(exc, DatabaseError) else repr(exc)
+        log.warning("background key refresh failed; serving the cached key: %s", message)

@@ -196,6 +196,7 @@ async def test_key_deleted_after_its_import_stays_deleted(
     resolver = _resolver(store, fallback)
     await resolver.resolve(_key(1))
     await store.delete("a")  # an admin revokes it; the legacy files still have it
+    resolver.invalidate()  # as the admin route does
     with pytest.raises(Unauthorized):
         await resolver.resolve(_key(1))
     assert fallback.imports == 1

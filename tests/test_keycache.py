@@ -1,0 +1,79 @@
+"""The key lookup cache: hits cost no query, stale known keys are served while refreshed, unknown keys re-checked."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from proxyd.errors import Unauthorized
+from proxyd.keycache import KeyResolver
+from proxyd.models import ApiKey
+from proxyd.store import KeyStore
+
+KEY = "gho_keycache000000000000000000000000001"
+
+
+async def test_known_key_is_served_stale_and_refreshed_in_the_background(store: KeyStore) -> None:
+    created = await store.create("k", KEY)
+    resolver = KeyResolver(store, ttl=0.05)
+    assert (await resolver.resolve(KEY)).id == created.id
+    assert await resolver.resolve(KEY) == created and resolver.hits == 1
+    await store.delete(created.id)  # as another instance would: this resolver is not told
+    await asyncio.sleep(0.1)
+    assert (await resolver.resolve(KEY)).id == created.id  # stale, answered without waiting
+    assert resolver.refreshes == 1
+    await asyncio.sleep(0.05)  # the background refresh lands
+    with pytest.raises(Unauthorized):
+        await resolver.resolve(KEY)
+    await resolver.close()
+
+
+async def test_unknown_key_is_checked_again_once_expired(store: KeyStore, sqlite_only: None) -> None:
+    resolver = KeyResolver(store, ttl=0.05)
+    with pytest.raises(Unauthorized):
+        await resolver.resolve(KEY)
+    with pytest.raises(Unauthorized):
+        await resolver.resolve(KEY)  # cached "unknown": no query
+    assert (resolver.misses, resolver.hits) == (1, 1)
+    created = await store.create("k", KEY)
+    await asyncio.sleep(0.1)
+    assert (await resolver.resolve(KEY)).id == created.id
+
+
+async def test_concurrent_cold_lookups_share_one_query(store: KeyStore, sqlite_only: None) -> None:
+    await store.create("k", KEY)
+    resolver = KeyResolver(store, ttl=5)
+    await asyncio.gather(*(resolver.resolve(KEY) for _ in range(20)))
+    assert resolver.misses == 20  # all waited for the database ...
+    assert len(resolver._entries) == 1  # ... through a single shared lookup
+
+
+async def test_invalidate_wins_over_a_lookup_in_flight(store: KeyStore, sqlite_only: None) -> None:
+    release = asyncio.Event()
+    answers = [ApiKey(id="x", name="x", key=KEY, created_at=1)]
+
+    async def slow_fallback(presented: str | None) -> ApiKey | None:
+        await release.wait()
+        return answers.pop() if answers else None
+
+    resolver = KeyResolver(store, ttl=5, fallback=slow_fallback)
+    lookup = asyncio.ensure_future(resolver.resolve(KEY))
+    await asyncio.sleep(0.05)  # the lookup is waiting in the fallback
+    resolver.invalidate()  # e.g. an admin deleted the key meanwhile
+    release.set()
+    assert (await lookup).id == "x"  # the caller that asked before gets its answer ...
+    with pytest.raises(Unauthorized):
+        await resolver.resolve(KEY)  # ... but it was not cached
+    await resolver.close()
+
+
+@pytest.mark.parametrize("presented", [None, "", "_"])
+async def test_default_key_aliases(store: KeyStore, sqlite_only: None, presented: str | None) -> None:
+    resolver = KeyResolver(store, ttl=5)
+    with pytest.raises(Unauthorized, match="No default API key"):
+        await resolver.resolve(presented)
+    resolver.invalidate()
+    created = await store.create("k", KEY)
+    await store.set_default(created.id)
+    assert (await resolver.resolve(presented)).id == created.id
