@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .db import Database
 from .errors import DatabaseError
@@ -33,6 +33,20 @@ class RequestLogEntry:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+
+    def params(self) -> dict[str, object]:
+        # Spelled out: dataclasses.asdict deep-copies and cost ~20 ms per 3,000 rows on the event loop.
+        return {
+            "time": self.time,
+            "api_key_id": self.api_key_id,
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
 
 class UsageRecorder:
@@ -74,7 +88,7 @@ class UsageRecorder:
                     )
                     if rows:
                         await tx.execute_many(
-                            self._database.queries["insert_request_log"], [asdict(r) for r in rows]
+                            self._database.queries["insert_request_log"], [r.params() for r in rows]
                         )
             except DatabaseError as exc:
                 self.flush_failures += 1

@@ -1,0 +1,201 @@
+"""Non-streaming and streaming chat completions, direct to the fake and through proxyd."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import loadclient, wrk
+from .loadgen import Spec
+from .services import CHAT_BODY, STREAM_BODY, Target
+from .settings import Settings
+from .stats import Summary
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputRun:
+    target: str
+    concurrency: int
+    requests: int
+    errors: int
+    rps: float
+    latency: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class AddedLatency:
+    """Open-loop load at a fixed rate well below saturation: what one request pays for the extra hop."""
+
+    rate: float
+    seconds: float
+    direct: Summary
+    proxyd: Summary
+    errors: int
+    max_send_lateness_ms: float
+
+    @property
+    def added_p50_ms(self) -> float:
+        return self.proxyd.p50_ms - self.direct.p50_ms
+
+    @property
+    def added_p99_ms(self) -> float:
+        return self.proxyd.p99_ms - self.direct.p99_ms
+
+
+@dataclass(frozen=True, slots=True)
+class NonStreaming:
+    loadgen: str
+    runs: list[ThroughputRun]
+    moderate: AddedLatency
+
+    def run_for(self, target: str, concurrency: int) -> ThroughputRun | None:
+        return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSide:
+    streams: int
+    errors: int
+    incomplete: int
+    events_per_stream: float
+    ttfb: Summary
+    gap: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class Streaming:
+    chunks: int
+    chunk_delay_ms: float
+    concurrency: int
+    direct: StreamSide
+    proxyd: StreamSide
+
+    @property
+    def added_ttfb_p50_ms(self) -> float:
+        return self.proxyd.ttfb.p50_ms - self.direct.ttfb.p50_ms
+
+    @property
+    def added_gap_mean_ms(self) -> float:
+        return self.proxyd.gap.mean_ms - self.direct.gap.mean_ms
+
+    @property
+    def added_gap_p99_ms(self) -> float:
+        return self.proxyd.gap.p99_ms - self.direct.gap.p99_ms
+
+
+def _errors(result: dict[str, Any]) -> int:
+    return int(result["errors"])
+
+
+async def warm_up(workdir: Path, target: Target, requests: int = 500, concurrency: int = 10) -> None:
+    spec = Spec(
+        mode="closed",
+        url=target.chat_url,
+        headers=target.headers(),
+        body=CHAT_BODY,
+        concurrency=concurrency,
+        requests=requests,
+        seconds=30,
+    )
+    result = await loadclient.run(spec, workdir)
+    if _errors(result):
+        raise RuntimeError(f"warm-up against {target.name} had {_errors(result)} errors: {result['statuses']}")
+
+
+async def _closed_run(settings: Settings, workdir: Path, target: Target, concurrency: int) -> ThroughputRun:
+    if settings.loadgen == "wrk":
+        measured = await wrk.run(
+            workdir,
+            target.chat_url,
+            CHAT_BODY,
+            target.headers(),
+            connections=concurrency,
+            seconds=settings.throughput_seconds,
+        )
+        return ThroughputRun(
+            target.name, concurrency, measured.requests, measured.errors, measured.rps, measured.latency
+        )
+    spec = Spec(
+        mode="closed",
+        url=target.chat_url,
+        headers=target.headers(),
+        body=CHAT_BODY,
+        concurrency=concurrency,
+        requests=10_000_000,
+        seconds=settings.throughput_seconds,
+    )
+    result = await loadclient.run(spec, workdir)
+    return ThroughputRun(
+        target.name,
+        concurrency,
+        int(result["requests"]),
+        _errors(result),
+        float(result["rps"]),
+        Summary.from_json(result["latency"]),
+    )
+
+
+async def _rate_run(settings: Settings, workdir: Path, target: Target) -> dict[str, Any]:
+    spec = Spec(
+        mode="rate",
+        url=target.chat_url,
+        headers=target.headers(),
+        body=CHAT_BODY,
+        rate=settings.moderate_rate,
+        seconds=settings.moderate_seconds,
+    )
+    return await loadclient.run(spec, workdir)
+
+
+async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> NonStreaming:
+    for target in (direct, proxied):
+        await warm_up(workdir, target)
+    runs: list[ThroughputRun] = []
+    for concurrency in settings.concurrencies:
+        for target in (direct, proxied):
+            runs.append(await _closed_run(settings, workdir, target, concurrency))
+    at_rate = {target.name: await _rate_run(settings, workdir, target) for target in (direct, proxied)}
+    moderate = AddedLatency(
+        rate=settings.moderate_rate,
+        seconds=settings.moderate_seconds,
+        direct=Summary.from_json(at_rate["direct"]["latency"]),
+        proxyd=Summary.from_json(at_rate["proxyd"]["latency"]),
+        errors=sum(_errors(r) for r in at_rate.values()),
+        max_send_lateness_ms=max(float(r["send_lateness"]["max_ms"]) for r in at_rate.values()),
+    )
+    return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate)
+
+
+async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:
+    spec = Spec(
+        mode="stream",
+        url=target.chat_url,
+        headers=target.headers(),
+        body=STREAM_BODY,
+        concurrency=settings.stream_concurrency,
+        requests=settings.streams,
+        seconds=120,
+    )
+    warm = replace(spec, requests=settings.stream_concurrency)  # connections and caches, not measured
+    await loadclient.run(warm, workdir)
+    result = await loadclient.run(spec, workdir)
+    return StreamSide(
+        streams=int(result["streams"]),
+        errors=int(result["errors"]),
+        incomplete=int(result["incomplete"]),
+        events_per_stream=float(result["events_per_stream"]),
+        ttfb=Summary.from_json(result["ttfb"]),
+        gap=Summary.from_json(result["gap"]),
+    )
+
+
+async def streaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> Streaming:
+    sides = {target.name: await _stream_side(settings, workdir, target) for target in (direct, proxied)}
+    return Streaming(
+        chunks=settings.stream_chunks,
+        chunk_delay_ms=settings.chunk_delay * 1000,
+        concurrency=settings.stream_concurrency,
+        direct=sides["direct"],
+        proxyd=sides["proxyd"],
+    )

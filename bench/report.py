@@ -1,0 +1,292 @@
+"""``report.md``: the run's figures as markdown tables, targets first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .phase_http import NonStreaming, Streaming
+from .phase_keys import KeyLookup, QueryCount
+from .phase_legacy import LegacyImport
+from .phase_memory import HeldStreams, Soak
+from .profile import Profile
+from .results import Results, targets
+from .stats import Summary
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _us(ms: float) -> str:
+    return f"{ms * 1000:.1f}"
+
+
+def _meta(r: Results) -> list[str]:
+    m = r.meta
+    return [
+        f"Command: `{m['command']}` — {m['mode']} run, {m['duration_s']:.0f} s, {m['started']}.",
+        f"Machine: {m['cpus']} x {m['cpu_model']}, {m['memory_gb']:.0f} GB RAM, Linux {m['kernel']}; "
+        f"Python {m['python']}, aiohttp {m['aiohttp']}; proxyd at {m['commit']}.",
+        f"Setup: fake upstream, `proxyd serve` (1 worker, SQLite, LOG_LEVEL={m['log_level']}) and the load "
+        f"generator ({m['loadgen']}) are separate processes on loopback, unpinned, sharing the machine's cores; "
+        f"1-minute load average {m['loadavg_start']:.1f} at the start, {m['loadavg_end']:.1f} at the end "
+        "(anything else running on the machine skews the figures).",
+        *(
+            [
+                f"proxyd command: `{m['proxyd_command']}` (the in-process key-lookup and statement-count phases "
+                "measure the proxyd package the benchmark imports, not this command)."
+            ]
+            if not m["proxyd_command"].endswith("/proxyd")
+            else []
+        ),
+        "",
+    ]
+
+
+def _targets(r: Results, quick: bool) -> list[str]:
+    rows = [(t.name, t.goal, t.measured, f"**{t.status}**") for t in targets(r, quick)]
+    return ["## Targets", "", *_table(("target", "goal", "measured", ""), rows)]
+
+
+def _nonstreaming(n: NonStreaming) -> list[str]:
+    driver = "wrk" if n.loadgen == "wrk" else "bench.loadgen (aiohttp)"
+    lines = [
+        "## Non-streaming chat completions",
+        "",
+        f"Closed loop, {driver}; latency in ms. *added* = proxyd - direct at the same concurrency.",
+        "",
+    ]
+    rows = []
+    for run in n.runs:
+        added = ""
+        direct = n.run_for("direct", run.concurrency)
+        if run.target == "proxyd" and direct is not None:
+            p50 = run.latency.p50_ms - direct.latency.p50_ms
+            added = f"{p50:+.2f} / {run.latency.p99_ms - direct.latency.p99_ms:+.2f}"
+        rows.append(
+            (
+                run.target,
+                str(run.concurrency),
+                f"{run.rps:,.0f}",
+                _ms(run.latency.p50_ms),
+                _ms(run.latency.p99_ms),
+                added,
+                f"{run.requests:,}",
+                str(run.errors),
+            )
+        )
+    lines += _table(("target", "concurrency", "req/s", "p50", "p99", "added p50 / p99", "requests", "errors"), rows)
+    m = n.moderate
+    lines += [
+        f"Moderate load (the latency target): open loop at {m.rate:g} req/s for {m.seconds:g} s each, "
+        f"Python load generator (max send lateness {m.max_send_lateness_ms:.1f} ms); latency in ms.",
+        "",
+    ]
+    lines += _table(
+        ("", "p50", "p90", "p99", "max", "requests"),
+        [
+            (
+                "direct",
+                _ms(m.direct.p50_ms),
+                _ms(m.direct.p90_ms),
+                _ms(m.direct.p99_ms),
+                _ms(m.direct.max_ms),
+                str(m.direct.count),
+            ),
+            (
+                "proxyd",
+                _ms(m.proxyd.p50_ms),
+                _ms(m.proxyd.p90_ms),
+                _ms(m.proxyd.p99_ms),
+                _ms(m.proxyd.max_ms),
+                str(m.proxyd.count),
+            ),
+            (
+                "**added**",
+                f"**{m.added_p50_ms:.2f}**",
+                _ms(m.proxyd.p90_ms - m.direct.p90_ms),
+                f"**{m.added_p99_ms:.2f}**",
+                "",
+                "",
+            ),
+        ],
+    )
+    return lines
+
+
+def _summary_row(label: str, s: Summary) -> tuple[str, ...]:
+    return (label, _ms(s.mean_ms), _ms(s.p50_ms), _ms(s.p99_ms), _ms(s.max_ms))
+
+
+def _streaming(s: Streaming) -> list[str]:
+    lines = [
+        "## Streaming chat completions",
+        "",
+        f"{s.chunks} content chunks {s.chunk_delay_ms:g} ms apart, {s.concurrency} streams at a time; "
+        "arrival of every SSE event timed on the client (ms).",
+        "",
+    ]
+    lines += _table(
+        ("", "mean", "p50", "p99", "max"),
+        [
+            _summary_row(f"time to first event, direct ({s.direct.streams} streams)", s.direct.ttfb),
+            _summary_row(f"time to first event, proxyd ({s.proxyd.streams} streams)", s.proxyd.ttfb),
+            _summary_row("gap between events, direct", s.direct.gap),
+            _summary_row("gap between events, proxyd", s.proxyd.gap),
+        ],
+    )
+    lines += [
+        f"Added by proxyd: first event {s.added_ttfb_p50_ms:+.2f} ms (p50); per chunk "
+        f"{s.added_gap_mean_ms:+.3f} ms mean, {s.added_gap_p99_ms:+.2f} ms at p99. "
+        f"Errors: direct {s.direct.errors}, proxyd {s.proxyd.errors}; incomplete streams: "
+        f"{s.direct.incomplete + s.proxyd.incomplete}; events per stream {s.proxyd.events_per_stream:.0f}.",
+        "",
+    ]
+    return lines
+
+
+def _held(h: HeldStreams) -> list[str]:
+    return [
+        f"## {h.streams:,} concurrent open streams",
+        "",
+        f"Slow streams (one event every few seconds) opened 100 at a time through proxyd in {h.ramp_s:.1f} s; "
+        f"{h.opened:,} open, {h.failed} failed; proxyd held {h.fds_open:,} file descriptors.",
+        "",
+        *_table(
+            ("proxyd VmRSS", "MB"),
+            [
+                ("idle (after a 20-stream warm-up)", f"{h.rss_idle_mb:.1f}"),
+                (f"{h.opened:,} streams open (peak of samples)", f"{h.rss_open_mb:.1f}"),
+                ("after they closed", f"{h.rss_after_mb:.1f}"),
+                ("per open stream", f"{h.per_stream_kb:.1f} KB"),
+            ],
+        ),
+    ]
+
+
+def _soak(k: Soak) -> list[str]:
+    series = ", ".join(f"{mb:.0f}" for _, mb in k.rss_samples)
+    return [
+        f"## {k.requests:,} requests in a row",
+        "",
+        f"Concurrency {k.concurrency} through proxyd: {k.elapsed_s:.1f} s, {k.rps:,.0f} req/s, {k.errors} errors, "
+        f"latency p50 {k.latency.p50_ms:.2f} ms, p99 {k.latency.p99_ms:.2f} ms.",
+        "",
+        *_table(
+            ("proxyd VmRSS", "MB"),
+            [
+                ("before (warm, idle)", f"{k.rss_before_mb:.1f}"),
+                ("peak during", f"{k.rss_peak_mb:.1f}"),
+                ("after (idle)", f"{k.rss_after_mb:.1f}"),
+                ("growth", f"{k.growth_pct:+.1f} %"),
+            ],
+        ),
+        f"RSS over the run (MB): {series}.",
+        "",
+    ]
+
+
+def _keys(k: KeyLookup | None, q: QueryCount | None) -> list[str]:
+    lines = ["## Key lookup and database statements", ""]
+    if k is not None:
+        lines += [f"`KeyResolver.resolve()` in process on SQLite with {k.stored_keys:,} stored keys (µs per call):", ""]
+
+        def row(label: str, s: Summary, queries: str) -> tuple[str, ...]:
+            return (label, _us(s.mean_ms), _us(s.p50_ms), _us(s.p99_ms), f"{s.count:,}", queries)
+
+        lines += _table(
+            ("", "mean", "p50", "p99", "calls", "DB queries"),
+            [
+                row("cold (no entry: `invalidate()` first), by key", k.cold, f"{k.cold_queries:,} (both cold rows)"),
+                row("cold, default key", k.cold_default, ""),
+                row("expired entry (ttl 0)", k.expired, f"{k.expired_queries:,}"),
+                row("warm (fresh entry)", k.warm, f"{k.warm_queries:,}"),
+            ],
+        )
+    if q is not None:
+        by_query = ", ".join(f"`{name}` x {n}" for name, n in q.by_query.items()) or "none"
+        lines += [
+            f"Statements during {q.requests:,} proxied requests after warm-up ({q.elapsed_s:.1f} s, in process, "
+            f"`create_app` behind aiohttp's TestServer with a counting database): {by_query}.",
+            "",
+            f"- per request: **{q.queries_per_request:.4f}** ({q.per_request_statements} statements that scale "
+            "with requests)",
+            f"- usage flush (batched, every {q.flush_interval_s:g} s): {q.flush_statements} statements in "
+            f"{q.flush_transactions} transactions",
+            f"- key lookups: {q.key_lookups}, of which {q.cache_refreshes} are explained by the key cache's "
+            f"TTL expiring in the window (TTL set to {q.key_cache_ttl_s:g} s here so that the window holds several "
+            "expiries; each should cost one lookup)"
+            + (
+                f"; the other {q.key_lookups - q.cache_refreshes} are concurrent requests that all found the "
+                "entry expired and each queried (no single-flight refresh)"
+                if q.key_lookups > q.cache_refreshes
+                else ""
+            ),
+            "",
+        ]
+    return lines
+
+
+def _legacy(g: LegacyImport) -> list[str]:
+    rows = [
+        ("generate the node-persist store", f"{g.generate_s:.2f}"),
+        ("read_store + plan_import (in process)", f"{g.read_plan_s:.2f}"),
+    ]
+    if g.import_s is not None:
+        rows.append(("`proxyd import-legacy DIR` (wall clock, incl. start-up)", f"{g.import_s:.2f}"))
+    lines = [f"## Legacy import of {g.keys:,} keys", "", *_table(("step", "seconds"), rows)]
+    if g.imported_rows is not None:
+        lines += [f"Rows in `api_keys` afterwards: {g.imported_rows:,}.", ""]
+    if g.note:
+        lines += [f"Output: `{g.note}`" if g.import_s is not None else f"Note: {g.note}", ""]
+    return lines
+
+
+def _profile(p: Profile) -> list[str]:
+    lines = [
+        f"## Where proxyd's time goes (py-spy, concurrency {p.concurrency})",
+        "",
+        f"{p.samples:,} samples of the proxyd process at 200 Hz, all threads; raw stacks in `{Path(p.raw_file).name}`.",
+        "",
+    ]
+    rows = [(f"{pct:.1f} %", f"`{frame}`") for pct, frame in p.self_top]
+    lines += _table(("self", "function"), rows)
+    rows = [(f"{pct:.1f} %", f"`{frame}`") for pct, frame in p.inclusive_top]
+    lines += _table(("inclusive", "function (event loop and thread plumbing left out)"), rows)
+    return lines
+
+
+def render(r: Results, quick: bool) -> str:
+    lines = ["# proxyd benchmark", "", *_meta(r), *_targets(r, quick)]
+    if r.nonstreaming is not None:
+        lines += _nonstreaming(r.nonstreaming)
+    if r.streaming is not None:
+        lines += _streaming(r.streaming)
+    if r.held is not None:
+        lines += _held(r.held)
+    if r.profile is not None:
+        lines += _profile(r.profile)
+    if r.soak is not None:
+        lines += _soak(r.soak)
+    if r.key_lookup is not None or r.queries is not None:
+        lines += _keys(r.key_lookup, r.queries)
+    if r.legacy is not None:
+        lines += _legacy(r.legacy)
+    if r.notes:
+        lines += ["## Notes", ""]
+        lines += [f"- **{phase}** did not run: {message}" for phase, message in r.notes.items()]
+        lines.append("")
+    if r.errors:
+        lines += ["## Errors", ""]
+        lines += [f"- **{phase}**: {message}" for phase, message in r.errors.items()]
+        lines.append("")
+    phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in r.phase_seconds.items())
+    lines += [f"Phase wall times: {phases}.", ""]
+    return "\n".join(lines)

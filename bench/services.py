@@ -1,0 +1,183 @@
+"""Starting the fake upstream and ``proxyd serve`` as separate processes, ready to take load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from .procs import Child, clean_env, free_port, python_argv, spawn
+
+REPO = Path(__file__).resolve().parents[1]
+PROXYD = str(Path(sys.executable).with_name("proxyd"))
+CHAT_BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
+STREAM_BODY = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Fake:
+    url: str
+    github_token: str
+    child: Child
+
+
+@dataclass(frozen=True, slots=True)
+class Proxyd:
+    url: str
+    child: Child
+    db_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+
+@contextlib.asynccontextmanager
+async def running_fake(
+    workdir: Path, name: str, *, stream_chunks: int = 3, chunk_delay: float = 0.0
+) -> AsyncIterator[Fake]:
+    log = workdir / f"{name}.log"
+    argv = python_argv(
+        "tests.fake_upstream", "--port", "0", "--stream-chunks", str(stream_chunks), "--chunk-delay", str(chunk_delay)
+    )
+    child = await spawn(name, argv, env=clean_env({}), log_path=log, cwd=REPO)
+    try:
+        fields = await _wait_for_lines(child, log, ("FAKE_UPSTREAM_URL", "FAKE_GITHUB_TOKEN"), within=20)
+        yield Fake(url=fields["FAKE_UPSTREAM_URL"], github_token=fields["FAKE_GITHUB_TOKEN"], child=child)
+    finally:
+        await child.stop()
+
+
+async def _wait_for_lines(child: Child, log: Path, names: tuple[str, ...], within: float) -> dict[str, str]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = _fields(log, names)
+        if len(found) == len(names):
+            return found
+        if not child.running:
+            break
+        await asyncio.sleep(0.05)
+    raise ServiceError(f"{child.name} did not start:\n{child.log_tail()}")
+
+
+def _fields(log: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """The first ``NAME=value`` line of each name in ``log``."""
+    found: dict[str, str] = {}
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        name, sep, value = line.partition("=")
+        if sep and name in names and name not in found:
+            found[name] = value.strip()
+    return found
+
+
+def proxyd_env(db_path: Path, port: int, fake: Fake, log_level: str) -> dict[str, str]:
+    return clean_env(
+        {
+            "DATABASE_URL": f"sqlite:///{db_path}",  # absolute path: sqlite:////tmp/...
+            "PROXYD_HOST": "127.0.0.1",
+            "PROXYD_PORT": str(port),
+            "PROXYD_WORKERS": "1",
+            "PROXYD_GITHUB_URL": fake.url,
+            "PROXYD_GITHUB_API_URL": fake.url,
+            "PROXYD_COPILOT_API_URL": fake.url,
+            "PROXYD_SHUTDOWN_TIMEOUT": "2",
+            "LOG_LEVEL": log_level,
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_proxyd(
+    workdir: Path, name: str, fake: Fake, *, command: Sequence[str] = (PROXYD,), log_level: str = "info"
+) -> AsyncIterator[Proxyd]:
+    """``command`` is the proxyd executable (plus leading arguments): the venv's, or another build to compare."""
+    db_path = workdir / f"{name}.db"
+    port = free_port()
+    env = proxyd_env(db_path, port, fake, log_level)
+    migrate = await asyncio.to_thread(
+        subprocess.run, [*command, "migrate", "apply"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    if migrate.returncode != 0:
+        raise ServiceError(f"proxyd migrate apply failed:\n{migrate.stdout}{migrate.stderr}")
+    child = await spawn(name, [*command, "serve"], env=env, log_path=workdir / f"{name}.log")
+    try:
+        proxyd = Proxyd(url=f"http://127.0.0.1:{port}", child=child, db_path=db_path)
+        await _wait_ready(proxyd)
+        yield proxyd
+    finally:
+        await child.stop()
+
+
+async def _wait_ready(proxyd: Proxyd, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and proxyd.child.running:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{proxyd.url}/readyz") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise ServiceError(f"proxyd did not become ready:\n{proxyd.child.log_tail()}")
+
+
+async def register_key(proxyd: Proxyd, github_token: str) -> str:
+    """Create the bench key through the admin API (loopback, no admin token) and make it the default."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxyd.url}/api/api-keys", json={"name": "bench", "key": github_token}) as response:
+            created = await response.json()
+            if response.status != 201:
+                raise ServiceError(f"creating the bench key answered {response.status}: {created}")
+        key_id = str(created["id"])
+        if created.get("meta") is None:
+            raise ServiceError("the bench key has no Copilot meta: the token exchange with the fake failed")
+        async with http.post(f"{proxyd.url}/api/api-keys/default", json={"id": key_id}) as response:
+            if response.status != 201:
+                raise ServiceError(f"making the bench key default answered {response.status}")
+    return key_id
+
+
+async def copilot_token(fake: Fake) -> str:
+    """A Copilot token straight from the fake's token endpoint, for direct requests."""
+    headers = {"Authorization": f"token {fake.github_token}"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{fake.url}/copilot_internal/v2/token", headers=headers) as response,
+    ):
+        if response.status != 200:
+            raise ServiceError(f"the fake's token endpoint answered {response.status}")
+        return str((await response.json())["token"])
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to send chat completions, and with what credentials: direct to the fake, or through proxyd."""
+
+    name: str
+    base: str
+    token: str
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base}/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+
+async def targets(fake: Fake, proxyd: Proxyd) -> tuple[Target, Target]:
+    """(direct, proxied) for one fake and the proxyd in front of it; the proxyd gets its key first."""
+    await register_key(proxyd, fake.github_token)
+    direct = Target("direct", fake.url, await copilot_token(fake))
+    proxied = Target("proxyd", f"{proxyd.url}/v1", fake.github_token)
+    return direct, proxied

@@ -1,0 +1,49 @@
+"""What each run measures and for how long: the full run and ``--quick``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    out: Path
+    quick: bool
+    loadgen: str  # "wrk" or "python": who drives the closed-loop throughput runs
+    log_level: str  # proxyd's LOG_LEVEL (info, the default, logs one access line per request)
+    proxyd: tuple[str, ...]  # the proxyd command: the venv's, or another build to compare
+    profile_seconds: float = 6.0
+    concurrencies: tuple[int, ...] = (1, 10, 50)
+    throughput_seconds: float = 5.0
+    moderate_rate: float = 200.0  # requests/s for the added-latency target: "moderate load"
+    moderate_seconds: float = 10.0
+    stream_chunks: int = 20
+    chunk_delay: float = 0.02
+    streams: int = 100
+    stream_concurrency: int = 10
+    held_streams: int = 2000
+    held_chunk_delay: float = 3.0  # the fake builds every event up front: few, slow chunks
+    held_chunks: int = 40
+    soak_requests: int = 100_000
+    soak_concurrency: int = 50
+    lookup_iterations: int = 20_000
+    db_count_seconds: float = 6.0  # several key-cache expiries (the phase sets a 1 s TTL) and usage flushes
+    legacy_keys: int = 20_000
+
+    @classmethod
+    def for_run(cls, out: Path, quick: bool, loadgen: str, log_level: str, proxyd: tuple[str, ...]) -> Settings:
+        if not quick:
+            return cls(out=out, quick=False, loadgen=loadgen, log_level=log_level, proxyd=proxyd)
+        return cls(
+            out=out,
+            quick=True,
+            loadgen=loadgen,
+            log_level=log_level,
+            proxyd=proxyd,
+            throughput_seconds=2.0,
+            moderate_seconds=4.0,
+            streams=30,
+            soak_requests=10_000,
+            lookup_iterations=5_000,
+        )
