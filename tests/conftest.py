@@ -133,6 +133,18 @@ def store(database: Database) -> KeyStore:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    outcomes: dict[str, dict[str, int]] = {d: {} for d in DIALECTS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for dialect in DIALECTS:
+                if f"[{dialect}" in getattr(report, "nodeid", "") and report.when in ("call", "setup"):
+                    if outcome == "passed" and report.when != "call":
+                        continue
+                    outcomes[dialect][outcome] = outcomes[dialect].get(outcome, 0) + 1
+    terminalreporter.section("tests per database")
+    for dialect, counts in outcomes.items():
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none ran"
+        terminalreporter.line(f"{dialect}: {summary}")
     if _UNAVAILABLE:
         terminalreporter.section("DATABASES SKIPPED", sep="!", red=True, bold=True)
         for dialect, reason in _UNAVAILABLE.items():
