@@ -68,7 +68,8 @@ async def test_two_instances_share_one_database(
                 ) as r:
                     if r.status == 200:
                         break
-                assert time.monotonic() - created < 1.5, "the key did not reach the other instance in time"
+                # TTL (1 s) plus slack for a loaded machine
+                assert time.monotonic() - created < 2.0, "the key did not reach the other instance in time"
                 await asyncio.sleep(0.05)
             await asyncio.gather(_chat(http, first, 25), _chat(http, second, 17))
     finally:

@@ -91,3 +91,13 @@ async def test_readyz_is_503_while_draining(proxy: RunningProxy, sqlite_only: No
             assert (await r.json())["reason"] == "shutting down"
         async with http.get(f"{proxy.url}/healthz") as r:
             assert r.status == 200
+
+
+async def test_storage_dir_is_not_read_but_named(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+    await asyncio.to_thread(Migrator(config.database).apply)
+    daemon = Daemon({"DATABASE_URL": config.database.raw, "STORAGE_DIR": "/var/lib/legacy/storage"})
+    await daemon.start()
+    assert await daemon.stop() == 0
+    warnings = [line for line in daemon.output.decode().splitlines() if "STORAGE_DIR" in line]
+    assert len(warnings) == 1
+    assert "PROXYD_LEGACY_DIR" in warnings[0] and "proxyd import-legacy" in warnings[0]
