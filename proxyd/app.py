@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -120,11 +119,18 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
         "counter",
         lambda: [((), recorder.dropped)],
     )
-    task = asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval))
+    app[METRICS].sample(
+        "proxyd_usage_flush_failures_total",
+        "Usage flushes that failed (their entries were kept for the next one).",
+        "counter",
+        lambda: [((), recorder.flush_failures)],
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval, stop))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Not cancel(): a flush in progress finishes (or puts its entries back) first.
+    stop.set()
+    await task
     if not await recorder.flush():
         log.error("shutdown: %d usage entries could not be written", recorder.buffered)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -83,11 +84,15 @@ def usage_from(document: Any) -> tuple[int | None, int | None, int | None] | Non
     return prompt, completion, total
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _count(usage: Mapping[str, Any], *names: str) -> int | None:
     for name in names:
         value = usage.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            # Whatever upstream says must fit the BIGINT column, or it would block every later flush.
+            return min(max(value, 0), _INT64_MAX)
     return None
 
 
@@ -101,7 +106,6 @@ class SseUsageSniffer:
     def __init__(self) -> None:
         self._partial = b""
         self.usage: tuple[int | None, int | None, int | None] | None = None
-        self.saw_done = False
 
     def feed(self, chunk: bytes) -> None:
         data = self._partial + chunk if self._partial else chunk
@@ -116,9 +120,7 @@ class SseUsageSniffer:
             if not line.startswith(b"data:"):
                 continue
             body = line[5:].strip()
-            if body == b"[DONE]":
-                self.saw_done = True
-            elif b'"usage"' in body:
+            if b'"usage"' in body:
                 try:
                     found = usage_from(orjson.loads(body))
                 except orjson.JSONDecodeError:
@@ -128,25 +130,29 @@ class SseUsageSniffer:
 
 
 class JsonUsageSniffer:
-    """Keeps a bounded copy of a JSON answer to read its usage at the end."""
+    """Finds ``usage`` in a JSON answer by looking at its end only.
 
-    _LIMIT = 8 * 1024 * 1024
+    OpenAI-style answers put ``usage`` last; reading just the tail keeps a
+    large answer (embeddings of many inputs) from being copied and parsed
+    whole on the event loop.
+    """
+
+    _TAIL = 16 * 1024
+    # The usage object, allowing one level of nesting ("prompt_tokens_details": {...}).
+    _USAGE = re.compile(rb'"usage"\s*:\s*(\{(?:[^{}]|\{[^{}]*\})*\})')
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._size = 0
-        self.saw_done = True
+        self._tail = b""
 
     def feed(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size <= self._LIMIT:
-            self._parts.append(chunk)
+        self._tail = (self._tail + chunk)[-self._TAIL :] if len(chunk) < self._TAIL else chunk[-self._TAIL :]
 
     @property
     def usage(self) -> tuple[int | None, int | None, int | None] | None:
-        if self._size > self._LIMIT or not self._parts:
+        matches = list(self._USAGE.finditer(self._tail))
+        if not matches:
             return None
         try:
-            return usage_from(orjson.loads(b"".join(self._parts)))
+            return usage_from({"usage": orjson.loads(matches[-1].group(1))})
         except orjson.JSONDecodeError:
             return None

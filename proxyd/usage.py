@@ -11,6 +11,7 @@ are folded per key so they never grow beyond the number of keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -95,6 +96,11 @@ class UsageRecorder:
                 self._requeue(usage, rows)
                 log.warning("usage flush failed, %d entries kept for retry: %s", self.buffered, exc.message)
                 return False
+            except BaseException:
+                # Cancelled mid-write, or a bug: the entries go back either way, never lost.
+                self.flush_failures += 1
+                self._requeue(usage, rows)
+                raise
             return True
 
     def _requeue(self, usage: dict[str, tuple[int, int]], rows: list[RequestLogEntry]) -> None:
@@ -106,7 +112,14 @@ class UsageRecorder:
             self._log.popleft()
             self.dropped += 1
 
-    async def run(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            await self.flush()
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        """Flush every ``interval`` seconds until ``stop`` is set; no failure ends the loop."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                return  # the owner flushes one last time, after requests have drained
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("usage flush failed unexpectedly; entries kept for retry")

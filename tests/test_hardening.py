@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import http.client
 import json
 import random
 import threading
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -16,10 +17,11 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxyd.appkeys import DATABASE, RESOLVER
+from proxyd.appkeys import DATABASE, RESOLVER, USAGE
 from proxyd.config import Config
 from proxyd.models import ApiKey
 from tests.conftest import RunningProxy, run_proxy
@@ -179,8 +181,6 @@ async def test_concurrent_admin_writes_stay_consistent(proxy: RunningProxy) -> N
 
 @pytest.fixture
 def slow_client_config(config: Config) -> Config:
-    import dataclasses
-
     return dataclasses.replace(config, client_timeout=0.5)
 
 
@@ -227,3 +227,56 @@ async def test_upstream_faults_leave_the_daemon_serving(proxy: RunningProxy, sql
         for _ in range(3):  # and afterwards, business as usual
             status, data = await chat(stream)
             assert status == 200 and data.rstrip().endswith(b"data: [DONE]")
+
+
+@pytest.fixture
+async def broken_copilot() -> AsyncIterator[str]:
+    """A Copilot API that sends half a JSON answer, then drops the connection."""
+
+    async def half_answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        await response.prepare(request)
+        await response.write(b'{"id":"chatcmpl-1","choices":[{"message":{"content":"cut')
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/chat/completions", half_answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+async def test_truncated_json_answer_is_not_passed_off_as_complete(
+    config: Config, upstream: FakeUpstream, broken_copilot: str, sqlite_only: None
+) -> None:
+    async with run_proxy(dataclasses.replace(config, copilot_api_url=broken_copilot), upstream) as proxy:
+        upstream.state.add_github_token(GITHUB_TOKEN)
+        await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT) as r:
+                    await r.read()
+            async with http.get(f"{proxy.url}/healthz") as r:  # and the daemon is fine
+                assert r.status == 200
+
+
+async def test_request_log_records_what_the_client_got(proxy: RunningProxy, sqlite_only: None) -> None:
+    proxy.upstream.state.add_github_token(GITHUB_TOKEN)
+    await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
+    proxy.upstream.state.fail_next(500, path="/copilot_internal/v2/token")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.url}/v1/chat/completions?secret=1", json=CHAT) as r:
+            assert r.status == 502
+        async with http.post(f"{proxy.url}/v1/chat/completions?secret=1", json=CHAT) as r:
+            assert r.status == 200
+        assert await proxy.app[USAGE].flush()
+        async with http.get(f"{proxy.base_url}/admin/logs") as r:
+            statuses = [entry["status"] for entry in (await r.json())["logs"]]
+    assert statuses == [200, 502]
+    assert all(not req.query for req in proxy.upstream.state.requests_to("/chat/completions"))

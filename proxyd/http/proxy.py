@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,11 +13,12 @@ import aiohttp
 from aiohttp import web
 
 from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
-from ..errors import BadRequest, Unauthorized, UpstreamError, UpstreamTimeout
+from ..errors import BadRequest, ProxydError, Unauthorized, UpstreamError, UpstreamTimeout
 from ..github import CopilotToken, GitHubRefused
 from ..lifecycle import AccessInfo
 from ..masking import mask_secret
 from ..models import ApiKey
+from ..store import now_ms
 from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
 from ..usage import RequestLogEntry
 from .responses import read_json
@@ -63,7 +66,8 @@ class _Forward:
         self.started = time.monotonic()
         self.api_key: ApiKey | None = None
         self.model: str | None = None
-        self.status = 0
+        self.upstream_status: int | None = None  # what Copilot answered: decides whether usage counts
+        self.status = 0  # what the client got, for the request log
         self.usage: tuple[int | None, int | None, int | None] | None = None
 
     async def run(self) -> web.StreamResponse:
@@ -83,6 +87,12 @@ class _Forward:
         self.api_key = api_key
         try:
             return await self._forward(raw, payload)
+        except ProxydError as exc:
+            self.status = exc.status
+            raise
+        except asyncio.CancelledError:
+            self.status = 499  # the client went away
+            raise
         finally:
             self._log()
 
@@ -113,22 +123,20 @@ class _Forward:
         started = time.monotonic()
         try:
             response = await self.request.app[HTTP].request(
-                self.request.method, url, data=raw, headers=headers, params=self.request.query,
+                self.request.method, url, data=raw, headers=headers,
                 timeout=timeout, allow_redirects=False, proxy=self.request.app[OUTBOUND_PROXY](url),
             )
         except TimeoutError:
-            self.status = 504
             metrics.upstream_errors.inc((("kind", "timeout"),))
             raise UpstreamTimeout("Copilot API did not answer in time") from None
         except aiohttp.ClientError as exc:
-            self.status = 502
             metrics.upstream_errors.inc((("kind", "unreachable"),))
             raise UpstreamError(f"Copilot API unreachable ({type(exc).__name__})") from None
         metrics.upstream_latency.observe(time.monotonic() - started, (("endpoint", self.path),))
         return response
 
     async def _stream_back(self, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-        self.status = upstream.status
+        self.upstream_status = self.status = upstream.status
         is_sse = upstream.content_type == "text/event-stream"
         sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
         response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
@@ -136,41 +144,55 @@ class _Forward:
             response.headers["Cache-Control"] = "no-cache"
             response.headers["X-Accel-Buffering"] = "no"
         await response.prepare(self.request)
+        # From here on the status line is sent: every failure must end this
+        # response, never let the error middleware start a second one.
         try:
             async for chunk in upstream.content.iter_any():
                 sniffer.feed(chunk)
-                await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-            # Headers are sent; the status can no longer change. End the stream
-            # promptly, with an error event an SSE client can see.
+                try:
+                    await response.write(chunk)
+                except ConnectionResetError:
+                    self.status = 499  # the client went away; closing upstream stops Copilot
+                    return response
+        except Exception as exc:
             log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
             self.request.app[METRICS].upstream_errors.inc((("kind", "mid_stream"),))
             self.status = 502
-            if is_sse:
-                await response.write(_LOST_EVENT)
+            await self._end_broken(response, is_sse)
+            return response
         finally:
             self.usage = sniffer.usage
         await response.write_eof()
         return response
 
+    async def _end_broken(self, response: web.StreamResponse, is_sse: bool) -> None:
+        if is_sse:
+            # An event SSE clients understand (OpenAI SDKs raise it as APIError), then a clean end.
+            with contextlib.suppress(ConnectionResetError):
+                await response.write(_LOST_EVENT)
+                await response.write_eof()
+        elif self.request.transport is not None:
+            # Without the final chunk the client sees a truncated body, not a complete-looking one.
+            self.request.transport.abort()
+
     def _log(self) -> None:
         if self.api_key is None:
             return
         prompt, completion, total = self.usage or (None, None, None)
-        status = self.status or 499  # nothing answered: the client went away first
         self.request.app[USAGE].record(
             RequestLogEntry(
-                time=time.time_ns() // 1_000_000,
+                time=now_ms(),
                 api_key_id=self.api_key.id,
                 endpoint=self.path,
                 model=self.model,
-                status=status,
+                status=self.status or 499,
                 duration_ms=int((time.monotonic() - self.started) * 1000),
                 prompt_tokens=prompt,
                 completion_tokens=completion,
                 total_tokens=total,
             ),
-            count_usage=200 <= status < 300,
+            # Copilot did the work (even if the client left before the end): it counts.
+            count_usage=self.upstream_status is not None and 200 <= self.upstream_status < 300,
         )
 
 
