@@ -102,6 +102,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         yield
         await resolver.close()
+        await tokens.drain()
 
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:

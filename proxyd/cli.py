@@ -16,6 +16,17 @@ from .schema import Migrator
 log = logging.getLogger("proxyd")
 
 
+def _positive_count(text: str) -> int:
+    """``--count``: a whole number of at least 1 (it is used as a slice; 0 or -1 would mean something else)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {count}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="proxyd", description="GitHub Copilot as an OpenAI-compatible API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -25,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="manage the database schema")
     migrate.add_argument("action", choices=("apply", "rollback", "list"))
-    migrate.add_argument("--count", type=int, default=1, help="migrations to roll back (default 1)")
+    migrate.add_argument("--count", type=_positive_count, default=1, help="migrations to roll back (default 1)")
 
     legacy = commands.add_parser("import-legacy", help="import API keys from a legacy STORAGE_DIR (read only)")
     legacy.add_argument("directory", type=Path, metavar="DIR", help="the legacy service's STORAGE_DIR")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -27,6 +27,40 @@ _SCHEMES: Mapping[str, Dialect] = {
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
+# Query options of DATABASE_URL the daemon's drivers honour, per dialect. Anything else is refused
+# at start-up: an option that only the migrations would honour (TLS above all) must not be
+# silently dropped by the daemon.
+URL_OPTIONS: Mapping[Dialect, frozenset[str]] = {
+    "sqlite": frozenset(),
+    # libpq options that asyncpg understands (host, port, user, password and dbname belong in the URL itself).
+    "postgresql": frozenset(
+        {
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "sslpassword",
+            "sslcrl",
+            "sslnegotiation",
+            "ssl_min_protocol_version",
+            "ssl_max_protocol_version",
+            "application_name",
+            "target_session_attrs",
+            "krbsrvname",
+            "gsslib",
+            "passfile",
+        }
+    ),
+    # What yoyo's MySQL backend understands; charset is fixed to utf8mb4.
+    "mysql": frozenset({"ssl", "sslca", "sslcapath", "sslcert", "sslkey", "sslcipher", "charset"}),
+}
+# Options whose values are checked up front, where a typo would otherwise surface only when connecting.
+_URL_OPTION_VALUES: Mapping[Dialect, Mapping[str, tuple[str, ...]]] = {
+    "sqlite": {},
+    "postgresql": {"sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")},
+    "mysql": {"ssl": ("1", "true", "yes", "on"), "charset": ("utf8mb4",)},
+}
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseUrl:
@@ -40,7 +74,7 @@ class DatabaseUrl:
     user: str = ""
     password: str = field(default="", repr=False)
     database: str = ""
-    query: str = ""
+    query: str = field(default="", repr=False)  # may hold a secret (sslpassword)
 
     @classmethod
     def parse(cls, raw: str, variable: str = "DATABASE_URL") -> DatabaseUrl:
@@ -60,6 +94,7 @@ class DatabaseUrl:
         database = unquote(parts.path.lstrip("/"))
         if not parts.hostname or not database:
             raise ConfigError(f"{variable}: {dialect} URL needs a host and a database name")
+        cls._check_options(dialect, parts.query, variable)
         return cls(
             dialect=dialect,
             raw=raw,
@@ -76,7 +111,12 @@ class DatabaseUrl:
         # sqlite:///rel.db has path "/rel.db"; sqlite:////abs.db has path "//abs.db".
         if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
             raise ConfigError(f"{variable}: use sqlite:///relative.db or sqlite:////absolute/path.db")
+        cls._check_options("sqlite", parts.query, variable)
         return cls(dialect="sqlite", raw=raw, path=unquote(parts.path[1:]))
+
+    def options(self) -> dict[str, str]:
+        """The query options, decoded (``parse`` allowed each one and rejected duplicates)."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
 
     def redacted(self) -> str:
         if self.dialect == "sqlite":
@@ -84,6 +124,28 @@ class DatabaseUrl:
         auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
         port = f":{self.port}" if self.port else ""
         return f"{self.dialect}://{auth}{self.host}{port}/{self.database}"
+
+    @staticmethod
+    def _check_options(dialect: Dialect, query: str, variable: str) -> None:
+        """Refuse query options the daemon cannot honour; messages name the option, never its value."""
+        if not query:
+            return
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+        except ValueError:
+            raise ConfigError(f"{variable}: malformed query string (expected name=value&name=value)") from None
+        allowed = URL_OPTIONS[dialect]
+        seen: set[str] = set()
+        for name, value in pairs:
+            if name not in allowed:
+                supported = ", ".join(sorted(allowed)) or "none"
+                raise ConfigError(f"{variable}: unsupported {dialect} option {name!r} (supported: {supported})")
+            if name in seen:
+                raise ConfigError(f"{variable}: option {name!r} given twice")
+            seen.add(name)
+            choices = _URL_OPTION_VALUES[dialect].get(name)
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{variable}: option {name!r} must be one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True, slots=True)

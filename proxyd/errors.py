@@ -1,4 +1,4 @@
-"""The one exception hierarchy. ``proxyd.http.errors`` maps it onto HTTP responses."""
+"""The one exception hierarchy. ``proxyd/http/middleware.py`` maps it onto HTTP responses."""
 
 from __future__ import annotations
 

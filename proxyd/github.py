@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
+from .clock import now_ms
 from .config import Config
 from .errors import UpstreamError, UpstreamTimeout
 from .models import CopilotMeta
@@ -57,7 +57,10 @@ def copilot_api_base(config: Config, token: str, endpoints_api: str | None = Non
         return endpoints_api.rstrip("/")
     match = _PROXY_ENDPOINT.search(token)
     if match and match.group(1).startswith("proxy."):
-        return "https://api." + match.group(1).removeprefix("proxy.")
+        derived = "https://api." + match.group(1).removeprefix("proxy.")
+        # The token may come from legacy files or the database: only ever a Copilot host.
+        if _is_copilot_host(derived):
+            return derived
     return DEFAULT_COPILOT_API
 
 
@@ -131,7 +134,7 @@ class GitHubClient:
             raise GitHubRefused(
                 f"GitHub refused the token exchange ({status}{': ' + message if message else ''})", status
             )
-        return parse_token_response(self._config, data, time.time_ns() // 1_000_000)
+        return parse_token_response(self._config, data, now_ms())
 
     async def request_device_code(self) -> dict[str, Any]:
         url = f"{self._config.github_url}/login/device/code"

@@ -25,8 +25,12 @@ from .store import KeyStore
 log = logging.getLogger("proxyd.keycache")
 
 DEFAULT_KEY_ALIASES = frozenset({"", "_"})
-# Negative answers are cached too, so a client hammering with a bad key costs few queries.
-_MAX_ENTRIES = 10_000
+# Unknown keys are cached too, so a client hammering with a bad key costs few
+# queries; they live apart from known keys so that random keys can only ever
+# evict each other, never a real key.
+_MAX_UNKNOWN = 10_000
+# After a failed background refresh, keep serving the cached key this long before trying again.
+_RETRY_AFTER_FAILURE = 1.0
 
 Fallback = Callable[[str | None], Awaitable[ApiKey | None]]
 Lookup = str | None  # None: the default key
@@ -43,8 +47,10 @@ class KeyResolver:
         self._store = store
         self._ttl = ttl
         self._fallback = fallback
-        self._entries: dict[Lookup, _Entry] = {}
+        self._known: dict[Lookup, _Entry] = {}
+        self._unknown: dict[Lookup, _Entry] = {}
         self._loading: dict[Lookup, asyncio.Task[ApiKey | None]] = {}
+        self._tasks: set[asyncio.Task[ApiKey | None]] = set()  # every lookup still running, detached or not
         # Bumped by invalidate(): a load that started earlier must not store its (stale) answer.
         self._generation = 0
         self.hits = 0
@@ -52,11 +58,14 @@ class KeyResolver:
         self.refreshes = 0
 
     def invalidate(self) -> None:
-        self._entries.clear()
+        self._known.clear()
+        self._unknown.clear()
         self._generation += 1
+        # Detach lookups already running: requests from now on must not join an answer from before.
+        self._loading.clear()
 
     async def close(self) -> None:
-        for task in list(self._loading.values()):
+        for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, DatabaseError):
                 await task
@@ -64,13 +73,13 @@ class KeyResolver:
     async def resolve(self, presented: str | None) -> ApiKey:
         """The stored key for ``presented``; None, empty or ``_`` mean the default key."""
         lookup = None if presented is None or presented in DEFAULT_KEY_ALIASES else presented
-        entry = self._entries.get(lookup)
+        entry = self._known.get(lookup) or self._unknown.get(lookup)
         if entry is not None and time.monotonic() < entry.expires:
             self.hits += 1
             api_key = entry.api_key
         elif entry is not None and entry.api_key is not None:
             self.refreshes += 1
-            self._load_shared(lookup).add_done_callback(_log_failure)
+            self._load_shared(lookup)
             api_key = entry.api_key
         else:
             self.misses += 1
@@ -88,24 +97,40 @@ class KeyResolver:
         """One database lookup per key at a time, however many requests ask."""
         task = self._loading.get(lookup)
         if task is None:
-            task = asyncio.create_task(self._load_and_store(lookup))
+            task = asyncio.create_task(self._load_and_store(lookup, self._generation))
             self._loading[lookup] = task
-            task.add_done_callback(lambda _: self._loading.pop(lookup, None))
+            self._tasks.add(task)
+            task.add_done_callback(lambda done: self._finished(lookup, done))
         return task
 
-    async def _load_and_store(self, lookup: Lookup) -> ApiKey | None:
-        generation = self._generation
+    async def _load_and_store(self, lookup: Lookup, generation: int) -> ApiKey | None:
         found = await (self._store.get_default() if lookup is None else self._store.find_by_key(lookup))
         if found is None and self._fallback is not None:
             found = await self._fallback(lookup)
         if generation == self._generation:
-            if len(self._entries) >= _MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[lookup] = _Entry(found, time.monotonic() + self._ttl)
+            self._store_entry(lookup, found, self._ttl)
         return found
 
+    def _store_entry(self, lookup: Lookup, api_key: ApiKey | None, ttl: float) -> None:
+        entry = _Entry(api_key, time.monotonic() + ttl)
+        if api_key is None:
+            self._known.pop(lookup, None)
+            if len(self._unknown) >= _MAX_UNKNOWN:
+                self._unknown.clear()
+            self._unknown[lookup] = entry
+        else:
+            self._unknown.pop(lookup, None)
+            self._known[lookup] = entry
 
-def _log_failure(task: asyncio.Task[ApiKey | None]) -> None:
-    if not task.cancelled() and (exc := task.exception()) is not None:
-        message = exc.message if isinstance(exc, DatabaseError) else repr(exc)
-        log.warning("background key refresh failed; serving the cached key: %s", message)
+    def _finished(self, lookup: Lookup, task: asyncio.Task[ApiKey | None]) -> None:
+        self._tasks.discard(task)
+        if self._loading.get(lookup) is task:
+            del self._loading[lookup]
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        stale = self._known.get(lookup)
+        if stale is not None:
+            # Serve the cached key a little longer instead of retrying on every request.
+            stale.expires = time.monotonic() + min(self._ttl, _RETRY_AFTER_FAILURE) if self._ttl else 0
+            message = exc.message if isinstance(exc, DatabaseError) else repr(exc)
+            log.warning("key refresh failed; serving the cached key meanwhile: %s", message)

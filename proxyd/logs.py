@@ -23,6 +23,17 @@ def redact(text: str) -> str:
     return _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
 
 
+def _redact_value(value: object) -> object:
+    """``value`` with every string in it redacted, inside lists, tuples and dicts too."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         # No timestamp: the journal adds its own.
@@ -42,7 +53,8 @@ class JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            # Structured fields are redacted like the message: a path may carry a token.
+            entry.update({key: _redact_value(value) for key, value in fields.items()})
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry).decode()

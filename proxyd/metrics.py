@@ -9,6 +9,7 @@ Values owned by other components (caches, pools, buffers) are read when
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,18 @@ def _labels(labels: Labels) -> str:
         return ""
     escaped = (f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in labels)
     return "{" + ",".join(escaped) + "}"
+
+
+def _value(value: float) -> str:
+    """A sample value as Prometheus reads it: integral values as integers, others at full precision."""
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 2**53:  # exact as an integer; beyond that repr() is shorter
+        return str(int(value))
+    return repr(value)
 
 
 @dataclass
@@ -35,7 +48,7 @@ class Counter:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} counter"
         for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(labels)} {value:g}"
+            yield f"{self.name}{_labels(labels)} {_value(value)}"
 
 
 @dataclass
@@ -60,7 +73,7 @@ class Histogram:
                 cumulative += count
                 le = "+Inf" if bound == float("inf") else f"{bound:g}"
                 yield f"{self.name}_bucket{_labels((*labels, ('le', le)))} {cumulative}"
-            yield f"{self.name}_sum{_labels(labels)} {self.sums[labels]:g}"
+            yield f"{self.name}_sum{_labels(labels)} {_value(self.sums[labels])}"
             yield f"{self.name}_count{_labels(labels)} {cumulative}"
 
 
@@ -77,7 +90,7 @@ class Sampled:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} {self.kind}"
         for labels, value in self.read():
-            yield f"{self.name}{_labels(labels)} {value:g}"
+            yield f"{self.name}{_labels(labels)} {_value(value)}"
 
 
 class Metrics:

@@ -6,7 +6,6 @@ Every method is one statement or one transaction; unknown ids raise
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -14,14 +13,11 @@ from typing import Any
 
 import orjson
 
+from .clock import now_ms
 from .db import Database, Executor, Row
 from .db.base import IntegrityViolation
 from .errors import ApiKeyNotFound, DuplicateKeyError
 from .models import ApiKey, CopilotMeta
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +193,11 @@ class KeyStore:
             raise ApiKeyNotFound()
 
     async def upsert_meta(self, key_id: str, meta: CopilotMeta) -> ApiKey:
+        await self.save_meta(key_id, meta)
+        return await self.get(key_id)
+
+    async def save_meta(self, key_id: str, meta: CopilotMeta) -> None:
+        """``upsert_meta`` without reading the record back."""
         if not storable(key_id):
             raise ApiKeyNotFound()
         try:
@@ -204,7 +205,6 @@ class KeyStore:
         except IntegrityViolation as exc:
             # The only constraint an upsert can break is the key's foreign key.
             raise ApiKeyNotFound() from exc
-        return await self.get(key_id)
 
     async def record_usage(self, increments: Iterable[UsageIncrement], *, executor: Executor | None = None) -> None:
         """Apply many usage increments in one round trip; ids of deleted keys are ignored."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
+from .clock import now_ms
 from .config import Config
 from .errors import ApiKeyNotFound, DatabaseError
 from .github import CopilotToken, GitHubClient, token_from_meta
@@ -19,10 +19,6 @@ from .store import KeyStore
 log = logging.getLogger("proxyd.tokens")
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class CopilotTokens:
     def __init__(self, github: GitHubClient, store: KeyStore, config: Config) -> None:
         self._github = github
@@ -30,6 +26,7 @@ class CopilotTokens:
         self._config = config
         self._cache: dict[str, CopilotToken] = {}
         self._inflight: dict[str, asyncio.Future[CopilotToken]] = {}
+        self._persisting: set[asyncio.Task[None]] = set()
         self.exchanges = 0
         self.cache_hits = 0
 
@@ -41,7 +38,7 @@ class CopilotTokens:
         cached = self._cache.get(api_key.id)
         if cached is None and api_key.meta is not None:
             cached = token_from_meta(self._config, api_key.meta)
-        if cached is not None and cached.token != stale and _now_ms() < cached.refresh_at_ms:
+        if cached is not None and cached.token != stale and now_ms() < cached.refresh_at_ms:
             self._cache[api_key.id] = cached
             self.cache_hits += 1
             return cached
@@ -63,11 +60,22 @@ class CopilotTokens:
         token = await self._github.exchange(api_key.key)
         self.exchanges += 1
         self._cache[api_key.id] = token
+        # Persisted in the background: the requests waiting for this token need not wait for the database.
+        task = asyncio.create_task(self._persist(api_key.id, token))
+        self._persisting.add(task)
+        task.add_done_callback(self._persisting.discard)
+        return token
+
+    async def _persist(self, key_id: str, token: CopilotToken) -> None:
         try:
-            await self._store.upsert_meta(api_key.id, token.meta)
+            await self._store.save_meta(key_id, token.meta)
         except DatabaseError as exc:
             # The token is good; only its persistence failed. Serve it anyway.
             log.warning("could not persist Copilot token meta: %s", exc.message)
         except ApiKeyNotFound:
             log.info("Copilot token meta not stored: the key was deleted meanwhile")
-        return token
+
+    async def drain(self) -> None:
+        """Wait until every exchanged token is persisted (at shutdown, and in tests)."""
+        while self._persisting:
+            await asyncio.gather(*self._persisting)

@@ -194,7 +194,7 @@ async def test_no_secret_reaches_the_logs(
 
 
 def request_from(remote: str, headers: dict[str, str] | None = None) -> web.Request:
-    request = make_mocked_request("GET", "/api/api-keys", headers=headers or {})
+    request = make_mocked_request("GET", "/api/api-keys", headers={"Host": "localhost:3000", **(headers or {})})
     return request.clone(remote=remote)
 
 

@@ -6,9 +6,13 @@ import asyncio
 
 import pytest
 
+from proxyd import keycache
+from proxyd.config import Config
+from proxyd.db import open_database
 from proxyd.errors import Unauthorized
 from proxyd.keycache import KeyResolver
 from proxyd.models import ApiKey
+from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 
 KEY = "gho_keycache000000000000000000000000001"
@@ -42,11 +46,51 @@ async def test_unknown_key_is_checked_again_once_expired(store: KeyStore, sqlite
 
 
 async def test_concurrent_cold_lookups_share_one_query(store: KeyStore, sqlite_only: None) -> None:
-    await store.create("k", KEY)
-    resolver = KeyResolver(store, ttl=5)
-    await asyncio.gather(*(resolver.resolve(KEY) for _ in range(20)))
-    assert resolver.misses == 20  # all waited for the database ...
-    assert len(resolver._entries) == 1  # ... through a single shared lookup
+    calls: list[str | None] = []
+
+    async def counting_fallback(presented: str | None) -> ApiKey | None:
+        calls.append(presented)
+        await asyncio.sleep(0.01)
+        return None
+
+    resolver = KeyResolver(store, ttl=5, fallback=counting_fallback)
+    results = await asyncio.gather(*(resolver.resolve(KEY) for _ in range(20)), return_exceptions=True)
+    assert all(isinstance(r, Unauthorized) for r in results)
+    assert calls == [KEY]  # one lookup (database, then fallback) for twenty requests
+
+
+async def test_unknown_keys_never_evict_known_ones(
+    store: KeyStore, sqlite_only: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keycache, "_MAX_UNKNOWN", 5)
+    created = await store.create("k", KEY)
+    resolver = KeyResolver(store, ttl=60)
+    await resolver.resolve(KEY)
+    for i in range(20):
+        with pytest.raises(Unauthorized):
+            await resolver.resolve(f"gho_random{i}")
+    await store.delete(created.id)  # not told: only a cache hit can still answer
+    assert (await resolver.resolve(KEY)).id == created.id
+    assert resolver.hits == 1
+
+
+async def test_failed_refresh_warns_once_and_backs_off(
+    config: Config, sqlite_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = await open_database(config)
+    await asyncio.to_thread(Migrator(config.database).apply)
+    store = KeyStore(database)
+    created = await store.create("k", KEY)
+    resolver = KeyResolver(store, ttl=0.05)
+    await resolver.resolve(KEY)
+    await asyncio.sleep(0.1)
+    await database.close()  # the database goes away
+    for _ in range(30):  # within the back-off (min(ttl, 1 s)) after the first failure
+        assert (await resolver.resolve(KEY)).id == created.id
+        await asyncio.sleep(0)
+    warnings = [r for r in caplog.records if r.name == "proxyd.keycache"]
+    assert len(warnings) == 1  # one failed refresh, one line: no retry storm, no log flood
+    await resolver.close()
 
 
 async def test_invalidate_wins_over_a_lookup_in_flight(store: KeyStore, sqlite_only: None) -> None:

@@ -185,6 +185,7 @@ async def test_one_exchange_for_concurrent_requests(client: ClientFactory, proxy
     ai = client(proxy)
     await asyncio.gather(*(ai.models.list() for _ in range(10)))
     assert proxy.upstream.state.exchange_count(GITHUB_TOKEN) == 1
+    await proxy.app[TOKENS].drain()  # the token is persisted in the background
     stored = await proxy.store.get(api_key.id)
     assert stored.meta is not None
     assert stored.meta.token == proxy.app[TOKENS]._cache[api_key.id].token
@@ -197,6 +198,7 @@ async def test_restart_reuses_the_persisted_token(
 ) -> None:
     await add_key(proxy)
     await client(proxy).models.list()
+    await proxy.app[TOKENS].drain()
     async with run_proxy(proxy.config, upstream) as again:
         await client(again).models.list()
     assert upstream.state.exchange_count(GITHUB_TOKEN) == 1

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 
+from ..config import DatabaseUrl
 from ..errors import DatabaseError
 from .base import Database, Executor, IntegrityViolation, Params, Row
 from .queries import Query
 
 # Connection-level failures: the server went away, refused us, or timed out.
 _UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.exceptions.InterfaceError)
+
+
+def connect_options(url: DatabaseUrl) -> tuple[str | None, dict[str, str]]:
+    """asyncpg's ``dsn`` carrying only DATABASE_URL's libpq options (TLS and the like), and server settings.
+
+    Host, port, user, password and database are passed as separate arguments, already decoded, so
+    nothing in them is parsed twice; asyncpg parses the options as libpq would.
+    """
+    options = url.options()
+    # Explicit server_settings override the DSN's, so the URL's application_name is moved here.
+    settings = {"application_name": options.pop("application_name", "proxyd"), "timezone": "UTC"}
+    dsn = f"postgresql://?{urlencode(options)}" if options else None
+    return dsn, settings
 
 
 def _bind(query: Query, params: Params | None) -> list[Any]:
@@ -67,8 +83,10 @@ class PostgresDatabase(Database):
 
     async def connect(self) -> None:
         url = self.url
+        dsn, settings = connect_options(url)
         try:
             self._pool = await asyncpg.create_pool(
+                dsn,
                 host=url.host,
                 port=url.port or 5432,
                 user=url.user or None,
@@ -78,7 +96,7 @@ class PostgresDatabase(Database):
                 max_size=self.pool_max,
                 timeout=self.timeout,
                 command_timeout=self.timeout,
-                server_settings={"application_name": "proxyd", "timezone": "UTC"},
+                server_settings=settings,
             )
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
             raise self.error(exc, "connect") from None
@@ -140,7 +158,9 @@ class PostgresDatabase(Database):
             try:
                 yield _PostgresExecutor(self, connection)
             except BaseException:
-                await transaction.rollback()
+                # A rollback on a dead connection fails too; the original error matters more.
+                with contextlib.suppress(asyncpg.PostgresError, *_UNAVAILABLE):
+                    await transaction.rollback()
                 raise
             try:
                 await transaction.commit()

@@ -9,6 +9,7 @@ statements on the shared connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -140,10 +141,16 @@ class SqliteDatabase(Database):
             try:
                 yield executor
             except BaseException:
-                await connection.rollback()
+                await self._rollback(connection)
                 raise
             try:
                 await connection.commit()
             except sqlite3.Error as exc:
-                await connection.rollback()
+                await self._rollback(connection)
                 raise self.translate(exc) from None
+
+    @staticmethod
+    async def _rollback(connection: aiosqlite.Connection) -> None:
+        # A failed rollback must not hide the error that caused it.
+        with contextlib.suppress(sqlite3.Error, ValueError):
+            await connection.rollback()

@@ -11,7 +11,11 @@
 - With no admin token configured, a request that presents no token is served
   only if it comes from a loopback address and carries no forwarding header
   (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``): a reverse proxy on the
-  same host would otherwise make every remote client look local.
+  same host would otherwise make every remote client look local. Its ``Host``
+  must also name the loopback (``localhost``, ``127.x.x.x``, ``[::1]``): a web
+  page can point its own domain at 127.0.0.1 (DNS rebinding) and so reach
+  proxyd from the admin's browser, but the browser still sends that domain as
+  the ``Host``.
 
 A presented token that is wrong is always refused, even from loopback.
 Secrets are compared in constant time and never logged.
@@ -63,6 +67,27 @@ def is_loopback(remote: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True if a ``Host`` header names this machine's loopback: ``localhost``, ``127.x.x.x`` or ``[::1]``.
+
+    The port is ignored; an IPv6 address must be in brackets, as in a URL.
+    """
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, bracket, rest = host[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return False
+        return ":" in name and is_loopback(name)
+    name, colon, port = host.partition(":")
+    if colon and not port.isdigit():
+        return False
+    if name.rstrip(".") == "localhost":
+        return True
+    return name.count(".") == 3 and is_loopback(name)
 
 
 class AdminAuth:
@@ -140,7 +165,12 @@ class AdminAuth:
                 return
             raise Unauthorized("Invalid admin token")
         if self._token is None and is_loopback(request.remote) and not self._forwarded(request):
-            return
+            if is_loopback_host(request.headers.get("Host")):
+                return
+            raise Forbidden(
+                "Admin routes without a token accept Host: localhost or a loopback address only"
+                " (PROXYD_ADMIN_TOKEN is unset)"
+            )
         if self._token is None and not self.login_enabled:
             raise Forbidden("Admin routes answer loopback clients only while PROXYD_ADMIN_TOKEN is unset")
         raise Unauthorized("Admin token required: send 'Authorization: Bearer <token>'")

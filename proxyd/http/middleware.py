@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import BadRequest, ProxydError
+from ..errors import BadRequest, DatabaseError, ProxydError
 from .responses import json_response, nest_error
 
 log = logging.getLogger("proxyd.http")
@@ -19,6 +19,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except BadRequest as exc:
         return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status)
+    except DatabaseError as exc:
+        # The details (host, database, driver message) are for the operator's log, not for clients.
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+        return json_response(nest_error(exc.status, DatabaseError.message), exc.status)
     except ProxydError as exc:
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)

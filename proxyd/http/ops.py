@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -10,6 +11,8 @@ from ..appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS
 from ..errors import DatabaseError
 from ..schema import pending_migrations
 from .responses import json_response
+
+log = logging.getLogger("proxyd.ops")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,10 +27,13 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(min(2.0, request.app[CONFIG].db_timeout)):
             missing = await pending_migrations(database)
     except (DatabaseError, TimeoutError) as exc:
-        reason = exc.message if isinstance(exc, DatabaseError) else "database did not answer in time"
-        return json_response({"status": "unavailable", "reason": reason}, 503)
+        # Unauthenticated endpoint: the details go to the log only.
+        log.warning("readyz: %s", exc.message if isinstance(exc, DatabaseError) else "database timed out")
+        return json_response({"status": "unavailable", "reason": "database unavailable"}, 503)
     if missing:
-        return json_response({"status": "unavailable", "reason": f"schema out of date: {', '.join(missing)}"}, 503)
+        return json_response(
+            {"status": "unavailable", "reason": "database schema out of date: run `proxyd migrate apply`"}, 503
+        )
     return json_response({"status": "ok"})
 
 

@@ -13,12 +13,12 @@ import aiohttp
 from aiohttp import web
 
 from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
+from ..clock import now_ms
 from ..errors import BadRequest, ProxydError, Unauthorized, UpstreamError, UpstreamTimeout
 from ..github import CopilotToken, GitHubRefused
 from ..lifecycle import AccessInfo
 from ..masking import mask_secret
 from ..models import ApiKey
-from ..store import now_ms
 from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
 from ..usage import RequestLogEntry
 from .responses import read_json

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from proxyd.clock import now_ms
 from proxyd.config import Config
 from proxyd.db import Executor
 from proxyd.db.base import IntegrityViolation
@@ -32,7 +33,7 @@ from proxyd.legacy.reader import store_signature
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
 from proxyd.masking import mask_secret
 from proxyd.models import ApiKey
-from proxyd.store import KeyStore, now_ms, row_to_api_key
+from proxyd.store import KeyStore, row_to_api_key
 
 log = logging.getLogger("proxyd.legacy")
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
 from proxyd.errors import DatabaseError, ProxydError, SchemaOutOfDate
 from proxyd.legacy.plan import ImportPlan, plan_import
@@ -33,7 +34,7 @@ from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
 from proxyd.legacy.syncdb import SyncExecutor, connect, driver_reason
 from proxyd.models import ApiKey
 from proxyd.schema import migration_ids
-from proxyd.store import key_params, meta_params, now_ms
+from proxyd.store import key_params, meta_params
 
 log = logging.getLogger("proxyd.legacy")
 

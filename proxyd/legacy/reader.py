@@ -11,7 +11,6 @@ import hashlib
 import json
 import math
 import os
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from proxyd import clock
 from proxyd.models import ApiKey, CopilotMeta
 
 TOKENS_DIR = "tokens"
@@ -85,7 +85,7 @@ def read_store(storage_dir: Path, *, now_ms: int | None = None) -> LegacyStore:
     """
     if not storage_dir.is_dir():
         raise FileNotFoundError(f"legacy storage dir not found: {storage_dir}")
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+    now = clock.now_ms() if now_ms is None else now_ms
     skipped: list[Skipped] = []
     warnings: list[str] = []
     token_entries = _list_folder(storage_dir, TOKENS_DIR)
