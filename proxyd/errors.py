@@ -87,8 +87,3 @@ class UpstreamError(ProxydError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     message = "Gateway Timeout"
-
-
-class ServiceUnavailable(ProxydError):
-    status = 503
-    message = "Service Unavailable"

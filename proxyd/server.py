@@ -23,6 +23,7 @@ from .app import create_app
 from .appkeys import LIFECYCLE
 from .config import Config
 from .errors import ProxydError
+from .http.admin_auth import is_loopback
 from .systemd import Notifier
 
 log = logging.getLogger("proxyd")
@@ -66,6 +67,12 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
         await runner.cleanup()
         raise ProxydError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
     log.info("proxyd listening on http://%s:%d%s", config.host, config.port, config.api_prefix)
+    if not is_loopback(config.host) and config.host != "localhost":
+        log.warning(
+            "listening on %s, beyond loopback: a client that sends no key (or the key '_') uses the "
+            "default API key, if one is set; keep the port private or put an authenticating proxy in front",
+            config.host,
+        )
 
     notifier.notify("READY=1", f"STATUS=listening on {config.host}:{config.port}")
     if ready is not None:
