@@ -18,8 +18,9 @@ import orjson
 import pytest
 
 from proxyd.appkeys import RESOLVER, USAGE
+from proxyd.clock import iso_ms as iso_timestamp
 from proxyd.errors import Unauthorized
-from proxyd.http.admin_stats import iso_timestamp, period_starts
+from proxyd.http.admin_stats import period_starts
 from proxyd.masking import mask_secret
 from proxyd.usage import RequestLogEntry
 from tests.conftest import RunningProxy

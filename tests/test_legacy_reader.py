@@ -12,8 +12,9 @@ import orjson
 import pytest
 
 import proxyd.legacy.reader as reader_module
+from proxyd.clock import iso_ms
 from proxyd.legacy.plan import ImportPlan, Merged, plan_import
-from proxyd.legacy.reader import LegacyStore, Skipped, iso_ms, read_store, store_signature
+from proxyd.legacy.reader import LegacyStore, Skipped, read_store, store_signature
 from proxyd.masking import mask_secret
 from proxyd.models import ApiKey, CopilotMeta
 from tests.legacy_samples import samples_dir, write_datum

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ..appkeys import DATABASE
+from ..clock import epoch_ms, iso_ms
 from ..errors import BadRequest
 from ..masking import mask_secret
 from .responses import json_response
@@ -25,27 +26,13 @@ TOP_MODELS = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000  # keeps the offset a sane 64-bit number
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def _epoch_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MS
-
-
-def iso_timestamp(epoch_ms: int) -> str:
-    """Epoch milliseconds as JavaScript's ``toISOString()`` writes them: ``2025-07-26T14:01:01.123Z``."""
-    moment = _EPOCH + timedelta(milliseconds=epoch_ms)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"
-
-
 def period_starts(now: datetime) -> dict[str, int]:
     """Epoch-ms boundaries of the periods the stats count, in UTC."""
     day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return {
-        "day_start": _epoch_ms(day),
-        "week_start": _epoch_ms(day - timedelta(days=day.weekday())),
-        "month_start": _epoch_ms(day.replace(day=1)),
+        "day_start": epoch_ms(day),
+        "week_start": epoch_ms(day - timedelta(days=day.weekday())),
+        "month_start": epoch_ms(day.replace(day=1)),
     }
 
 
@@ -53,7 +40,7 @@ async def stats(request: web.Request) -> web.Response:
     database = request.app[DATABASE]
     queries = database.queries
     now = datetime.now(UTC)
-    active_since = _epoch_ms(now - timedelta(days=ACTIVE_DAYS))
+    active_since = epoch_ms(now - timedelta(days=ACTIVE_DAYS))
     keys = await database.fetch_one(queries["stats_keys"], {"active_since": active_since})
     requests = await database.fetch_one(queries["stats_requests"], period_starts(now))
     top = await database.fetch_all(queries["stats_top_models"], {"limit": TOP_MODELS})
@@ -100,7 +87,7 @@ def _log_entry(row: dict[str, Any]) -> dict[str, Any]:
     key = row["api_key_key"]
     return {
         "id": int(row["id"]),
-        "timestamp": iso_timestamp(int(row["time"])),
+        "timestamp": iso_ms(int(row["time"])),
         "apiKeyId": row["api_key_id"],
         "apiKeyName": row["api_key_name"],
         "maskedKey": mask_secret(key) if key is not None else None,

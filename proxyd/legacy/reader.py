@@ -12,7 +12,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # Integral floats beyond 2**53 may already have been rounded, so they are refused rather than trusted.
 _EXACT_FLOAT_LIMIT = 2**53
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _SHOWN_CHARS = 40
 
 NOT_A_DATUM = "not a node-persist datum"
@@ -110,18 +108,6 @@ def store_signature(storage_dir: Path) -> tuple[int, ...]:
     for folder in (TOKENS_DIR, SELECTED_DIR):
         signature.extend(_folder_signature(os.path.join(storage_dir, folder)))
     return tuple(signature)
-
-
-def iso_ms(ms: int) -> str:
-    """``ms`` as JavaScript's ``Date.prototype.toISOString`` writes it, e.g. ``2025-07-26T15:14:20.999Z``."""
-    try:
-        moment = _EPOCH + ms * _ONE_MS
-    except OverflowError:
-        return str(ms)
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
-    )
 
 
 # --- folders -------------------------------------------------------------------------------------
@@ -205,7 +191,7 @@ def _check_ttl(ttl: object, now_ms: int) -> None:
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl:
         return
     if ttl < now_ms:
-        shown = iso_ms(int(ttl)) if math.isfinite(ttl) else str(ttl)
+        shown = clock.iso_ms(int(ttl)) if math.isfinite(ttl) else str(ttl)
         raise _Reject(f"expired (ttl {shown})")
 
 
@@ -276,7 +262,7 @@ def _created_at(value: dict[str, Any], entry: _Entry, warnings: list[str]) -> in
         mtime_ms = os.stat(entry.path).st_mtime_ns // 1_000_000
     except OSError:
         raise _Reject("record has no createdAt") from None
-    warnings.append(f"{entry.rel}: record has no createdAt; using the file's mtime {iso_ms(mtime_ms)}")
+    warnings.append(f"{entry.rel}: record has no createdAt; using the file's mtime {clock.iso_ms(mtime_ms)}")
     return mtime_ms
 
 
@@ -340,8 +326,7 @@ def _iso_to_ms(raw: str, owner: str, field: str) -> int:
         raise _Reject(f"{owner} {field} is not a date: {_show(raw)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # JSON.stringify(Date) always writes UTC
-    # Integer division of timedeltas is exact; going through float seconds could lose a millisecond.
-    return (moment - _EPOCH) // _ONE_MS
+    return clock.epoch_ms(moment)
 
 
 def _int64(raw: object, owner: str, field: str) -> int | None:
