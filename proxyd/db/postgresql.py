@@ -50,21 +50,21 @@ class _PostgresExecutor(Executor):
         try:
             row = await self._connection.fetchrow(query.sql, *_bind(query, params))
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise self._database.translate(exc) from None
+            raise self._database.translate(exc, self._connection) from None
         return dict(row.items()) if row is not None else None
 
     async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
         try:
             rows = await self._connection.fetch(query.sql, *_bind(query, params))
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise self._database.translate(exc) from None
+            raise self._database.translate(exc, self._connection) from None
         return [dict(row.items()) for row in rows]
 
     async def execute(self, query: Query, params: Params | None = None) -> int:
         try:
             status = await self._connection.execute(query.sql, *_bind(query, params))
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise self._database.translate(exc) from None
+            raise self._database.translate(exc, self._connection) from None
         # The command tag ends with the row count: "UPDATE 3", "INSERT 0 1".
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
@@ -73,7 +73,7 @@ class _PostgresExecutor(Executor):
         try:
             await self._connection.executemany(query.sql, [_bind(query, p) for p in params])
         except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-            raise self._database.translate(exc) from None
+            raise self._database.translate(exc, self._connection) from None
 
 
 class PostgresDatabase(Database):
@@ -106,10 +106,16 @@ class PostgresDatabase(Database):
             await self._pool.close()
             self._pool = None
 
-    def translate(self, exc: BaseException) -> DatabaseError:
+    def translate(self, exc: BaseException, connection: asyncpg.Connection[Any] | None = None) -> DatabaseError:
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             constraint = getattr(exc, "constraint_name", "") or ""
             return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=constraint)
+        if isinstance(exc, TimeoutError):  # asyncpg's command_timeout
+            if connection is not None:
+                # asyncpg would keep the connection until its cancel request reaches the server, which on
+                # a half-open connection never happens (and the pool's release would wait for it): drop it.
+                connection.terminate()
+            return DatabaseError(f"{self.url.redacted()}: statement timed out after {self.timeout:g} s")
         return self.error(exc)
 
     def pool_stats(self) -> tuple[int, int]:
@@ -129,7 +135,10 @@ class PostgresDatabase(Database):
         try:
             yield connection
         finally:
-            await self._pool.release(connection)
+            # A connection release cannot reset is terminated by asyncpg (the pool opens a new one); the
+            # statement's own outcome is what the caller needs, not a driver error from the cleanup.
+            with contextlib.suppress(asyncpg.PostgresError, *_UNAVAILABLE):
+                await self._pool.release(connection)
 
     async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
         async with self._acquire() as connection:
@@ -154,7 +163,7 @@ class PostgresDatabase(Database):
             try:
                 await transaction.start()
             except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-                raise self.translate(exc) from None
+                raise self.translate(exc, connection) from None
             try:
                 yield _PostgresExecutor(self, connection)
             except BaseException:
@@ -165,4 +174,4 @@ class PostgresDatabase(Database):
             try:
                 await transaction.commit()
             except (asyncpg.PostgresError, *_UNAVAILABLE) as exc:
-                raise self.translate(exc) from None
+                raise self.translate(exc, connection) from None
