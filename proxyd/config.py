@@ -118,6 +118,10 @@ class DatabaseUrl:
         """The query options, decoded (``parse`` allowed each one and rejected duplicates)."""
         return dict(parse_qsl(self.query, keep_blank_values=True))
 
+    def scrub(self, text: str) -> str:
+        """``text`` (a driver's error message, say) with this URL's password masked."""
+        return text.replace(self.password, "***") if self.password else text
+
     def redacted(self) -> str:
         if self.dialect == "sqlite":
             return f"sqlite:///{self.path}"

@@ -20,7 +20,7 @@ from .db import Database
 from .errors import DatabaseError, SchemaOutOfDate
 
 # The Python driver yoyo uses for each dialect, and the extra that installs it.
-_DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql"}
+DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class Migrator:
         try:
             backend = get_backend(yoyo_url(self.url))
         except ImportError as exc:
-            extra = _DRIVER_EXTRAS.get(self.url.dialect, "")
+            extra = DRIVER_EXTRAS.get(self.url.dialect, "")
             raise DatabaseError(
                 f"{self.url.redacted()}: migration driver missing ({exc}); "
                 f"install it with: pip install 'proxyd[{extra}]'"
@@ -106,8 +106,7 @@ class Migrator:
 
 
 def _safe(exc: BaseException, url: DatabaseUrl) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.replace(url.password, "***") if url.password else text
+    return url.scrub(str(exc).strip() or type(exc).__name__)
 
 
 async def pending_migrations(database: Database) -> list[str]:

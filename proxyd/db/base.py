@@ -79,7 +79,5 @@ class Database(Executor):
 
     def error(self, exc: BaseException, action: str = "query") -> DatabaseError:
         """A project error naming this database and the reason, never its credentials."""
-        reason = str(exc).strip() or type(exc).__name__
-        if self.url.password:
-            reason = reason.replace(self.url.password, "***")
+        reason = self.url.scrub(str(exc).strip() or type(exc).__name__)
         return DatabaseError(f"{self.url.redacted()}: {action} failed: {reason}")

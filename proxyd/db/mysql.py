@@ -30,7 +30,7 @@ T = TypeVar("T")
 _UNAVAILABLE = (OSError, asyncio.TimeoutError)
 # Strict mode turns silent truncation into an error, so a name or key is
 # stored whole or not at all.
-_SESSION_INIT = (
+SESSION_INIT = (
     "SET time_zone = '+00:00', "
     "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
 )
@@ -152,7 +152,7 @@ class MysqlDatabase(Database):
                     charset="utf8mb4",
                     autocommit=True,
                     connect_timeout=self.timeout,
-                    init_command=_SESSION_INIT,
+                    init_command=SESSION_INIT,
                     pool_recycle=3600,
                     ssl=self._ssl,
                 )

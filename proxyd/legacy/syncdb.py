@@ -21,17 +21,13 @@ from urllib.parse import parse_qsl
 
 from proxyd.config import DatabaseUrl, Dialect
 from proxyd.db.base import Params, Row
+from proxyd.db.mysql import SESSION_INIT, ssl_context
 from proxyd.db.queries import Paramstyle, Queries, Query
 from proxyd.errors import DatabaseError
+from proxyd.schema import DRIVER_EXTRAS
 
 SYNC_PARAMSTYLES: Mapping[Dialect, Paramstyle] = {"sqlite": "named", "postgresql": "pyformat", "mysql": "pyformat"}
 SYNC_DRIVERS: Mapping[Dialect, str] = {"sqlite": "sqlite3", "postgresql": "psycopg2", "mysql": "pymysql"}
-_DRIVER_EXTRAS: Mapping[Dialect, str] = {"postgresql": "postgresql", "mysql": "mysql"}
-# The same session the async adapter sets up: strict mode, so nothing is silently truncated.
-MYSQL_SESSION = (
-    "SET time_zone = '+00:00', "
-    "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
-)
 _BATCH_PAGE = 1000
 
 
@@ -47,7 +43,7 @@ def driver_module(dialect: Dialect) -> Any:
     except ImportError as exc:
         raise DatabaseError(
             f"{SYNC_DRIVERS[dialect]} is not installed ({exc}); "
-            f"install it with: pip install 'proxyd[{_DRIVER_EXTRAS.get(dialect, '')}]'"
+            f"install it with: pip install 'proxyd[{DRIVER_EXTRAS.get(dialect, '')}]'"
         ) from None
 
 
@@ -63,7 +59,7 @@ class SyncExecutor:
     def prepare_session(self) -> None:
         """Session settings the writes rely on (MySQL strict mode); harmless to repeat."""
         if self.dialect == "mysql":
-            self._run(MYSQL_SESSION, None)
+            self._run(SESSION_INIT, None)
 
     def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         cursor = self._run(self.queries[name].sql, params)
@@ -184,10 +180,10 @@ def _open(url: DatabaseUrl, driver: Any, timeout: float) -> Any:
         charset="utf8mb4",
         autocommit=True,
         connect_timeout=max(1, int(timeout)),
+        ssl=ssl_context(url),  # the same TLS options the daemon honours
     )
 
 
 def driver_reason(exc: BaseException, url: DatabaseUrl) -> str:
     """A driver error as one line, without the password."""
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    return reason.replace(url.password, "***") if url.password else reason
+    return url.scrub(" ".join(str(exc).split()) or type(exc).__name__)
