@@ -106,7 +106,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
-    recorder = UsageRecorder(app[DATABASE], app[STORE])
+    recorder = UsageRecorder(app[DATABASE], app[STORE], retention_days=app[CONFIG].request_log_days)
     app[USAGE] = recorder
     app[METRICS].sample(
         "proxyd_usage_buffered_entries",

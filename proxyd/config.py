@@ -178,6 +178,7 @@ class Config:
     client_timeout: float = 60.0
     key_cache_ttl: float = 5.0
     usage_flush_interval: float = 1.0
+    request_log_days: int = 90
     shutdown_timeout: float = 30.0
     workers: int = 1
 
@@ -210,6 +211,7 @@ class Config:
             client_timeout=source.seconds("PROXYD_CLIENT_TIMEOUT", 60.0),
             key_cache_ttl=source.seconds("PROXYD_KEY_CACHE_TTL", 5.0, minimum=0.0),
             usage_flush_interval=source.seconds("PROXYD_USAGE_FLUSH_INTERVAL", 1.0),
+            request_log_days=source.integer("PROXYD_REQUEST_LOG_DAYS", 90, minimum=0, maximum=36_500),
             shutdown_timeout=source.seconds("PROXYD_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0),
             workers=source.integer("PROXYD_WORKERS", 1, minimum=1, maximum=256),
         )

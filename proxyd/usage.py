@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 
+from .clock import now_ms
 from .db import Database
 from .errors import DatabaseError
 from .store import KeyStore, UsageIncrement
@@ -51,12 +53,16 @@ class RequestLogEntry:
 
 
 class UsageRecorder:
-    def __init__(self, database: Database, store: KeyStore, *, max_entries: int = 100_000) -> None:
+    def __init__(
+        self, database: Database, store: KeyStore, *, max_entries: int = 100_000, retention_days: int = 0
+    ) -> None:
         self._database = database
         self._store = store
         self._usage: dict[str, tuple[int, int]] = {}
         self._log: deque[RequestLogEntry] = deque()
         self._max_entries = max_entries
+        self._retention_ms = retention_days * 86_400_000
+        self._next_prune = 0.0
         self._flush_lock = asyncio.Lock()
         self.dropped = 0
         self.flush_failures = 0
@@ -88,9 +94,7 @@ class UsageRecorder:
                         [UsageIncrement(k, n, last) for k, (n, last) in usage.items()], executor=tx
                     )
                     if rows:
-                        await tx.execute_many(
-                            self._database.queries["insert_request_log"], [r.params() for r in rows]
-                        )
+                        await tx.execute_many(self._database.queries["insert_request_log"], [r.params() for r in rows])
             except DatabaseError as exc:
                 self.flush_failures += 1
                 self._requeue(usage, rows)
@@ -121,5 +125,23 @@ class UsageRecorder:
                 return  # the owner flushes one last time, after requests have drained
             try:
                 await self.flush()
+                await self._prune_hourly()
             except Exception:
                 log.exception("usage flush failed unexpectedly; entries kept for retry")
+
+    async def _prune_hourly(self) -> None:
+        if not self._retention_ms or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + 3600
+        try:
+            removed = await self.prune(now_ms() - self._retention_ms)
+        except DatabaseError as exc:
+            self._next_prune = 0.0  # try again after the next flush
+            log.warning("request log retention failed: %s", exc.message)
+            return
+        if removed:
+            log.info("request log: removed %d rows older than the retention period", removed)
+
+    async def prune(self, cutoff_ms: int) -> int:
+        """Delete request log rows older than ``cutoff_ms``; the number removed."""
+        return await self._database.execute(self._database.queries["delete_request_log_before"], {"cutoff": cutoff_ms})

@@ -49,3 +49,13 @@ async def test_buffer_survives_an_outage_and_stays_bounded(config: Config, sqlit
     assert recorder.buffered == 3 + 1
     assert not await recorder.flush()
     assert recorder.buffered == 4 and recorder.dropped == 2
+
+
+async def test_retention_prunes_old_request_log_rows(database: Database, store: KeyStore) -> None:
+    recorder = UsageRecorder(database, store, retention_days=30)
+    for t in (1_000, 2_000, 3_000):
+        recorder.record(_entry(None, t), count_usage=False)
+    assert await recorder.flush()
+    assert await recorder.prune(2_500) == 2
+    count = await database.fetch_one(database.queries["count_request_log"], {})
+    assert count is not None and int(count["total"]) == 1
