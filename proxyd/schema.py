@@ -65,10 +65,10 @@ class Migrator:
 
     @contextmanager
     def _session(self) -> Iterator[tuple[Any, Any]]:
-        from yoyo import get_backend, read_migrations
+        from yoyo import read_migrations
 
         try:
-            backend = get_backend(yoyo_url(self.url))
+            backend = _backend(self.url)
         except ImportError as exc:
             extra = DRIVER_EXTRAS.get(self.url.dialect, "")
             raise DatabaseError(
@@ -103,6 +103,31 @@ class Migrator:
         with self._session() as (backend, migrations):
             applied = {m.id for m in backend.to_rollback(migrations)}
             return [MigrationStatus(m.id, m.id in applied) for m in migrations]
+
+
+def _backend(url: DatabaseUrl) -> Any:
+    from yoyo import get_backend
+
+    if url.dialect != "mysql":
+        return get_backend(yoyo_url(url))
+    from yoyo.backends.core.mysql import MySQLBackend
+    from yoyo.connections import default_migration_table, parse_uri
+
+    from .db.mysql import connect_sync
+
+    class ProxydMySQLBackend(MySQLBackend):  # type: ignore[misc]
+        """yoyo's MySQL backend, connecting as the daemon does.
+
+        yoyo's own hands ``sslca`` and friends to PyMySQL as keyword arguments,
+        which PyMySQL refuses, and would fall back to clear text silently.
+        """
+
+        def connect(self, dburi: Any) -> Any:
+            return connect_sync(url, timeout=30)
+
+    backend = ProxydMySQLBackend(parse_uri(yoyo_url(url).split("?")[0]), default_migration_table)
+    backend.init_database()
+    return backend
 
 
 def _safe(exc: BaseException, url: DatabaseUrl) -> str:

@@ -24,6 +24,7 @@ from proxyd.db.mysql import ssl_context
 from proxyd.db.postgresql import connect_options
 from proxyd.db.queries import Query
 from proxyd.errors import ConfigError, DatabaseError
+from proxyd.schema import Migrator
 from tests.conftest import KNOWN_SECRETS, make_config
 from tests.tcp_relay import TcpRelay
 
@@ -201,6 +202,18 @@ async def test_tls_asked_for_but_not_offered_fails_cleanly(
     assert message.startswith(f"{url.redacted()}: connect failed:") and "\n" not in message
     if dialect == "mysql":  # aiomysql would carry on unencrypted: proxyd's own check refuses it
         assert "did not negotiate TLS" in message
+
+
+def test_migrations_honour_tls_options_too(database_url: str, dialect: str, server_dialects_only: None) -> None:
+    """yoyo and import-legacy connect through synchronous drivers: the same options, the same refusal."""
+    query = "sslmode=require" if dialect == "postgresql" else "ssl=1"
+    url = DatabaseUrl.parse(with_query(database_url, query))
+    with pytest.raises(DatabaseError) as info:
+        Migrator(url).apply()
+    message = str(info.value)
+    assert message.startswith(f"{url.redacted()}:") and "\n" not in message
+    assert "SSL" in message or "TLS" in message
+    Migrator(DatabaseUrl.parse(database_url)).apply()  # and without the options, as before
 
 
 # --- Credentials with special characters -----------------------------------------------------

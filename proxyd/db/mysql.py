@@ -89,6 +89,34 @@ def _encrypted(connection: Any) -> bool:
     return writer is not None and writer.get_extra_info("ssl_object") is not None
 
 
+def connect_sync(url: DatabaseUrl, *, timeout: float, **kwargs: Any) -> Any:
+    """A PyMySQL connection as the daemon connects: utf8mb4, strict session, the URL's TLS enforced.
+
+    For migrations (yoyo) and ``import-legacy``, which run on synchronous drivers.
+    """
+    context = ssl_context(url)
+    connection = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.user or "root",
+        password=url.password,
+        database=url.database,
+        charset="utf8mb4",
+        connect_timeout=max(1, int(timeout)),
+        init_command=SESSION_INIT,
+        ssl=context,
+        **kwargs,
+    )
+    # PyMySQL, like aiomysql, silently stays in clear text when the server offers no TLS.
+    if context is not None and not isinstance(getattr(connection, "_sock", None), ssl.SSLSocket):
+        connection.close()
+        raise DatabaseError(
+            f"{url.redacted()}: connect failed: the server did not negotiate TLS, "
+            "which DATABASE_URL asks for (ssl options)"
+        )
+    return connection
+
+
 class _MysqlExecutor(Executor):
     def __init__(self, database: MysqlDatabase, connection: Any) -> None:
         self._database = database

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from proxyd.config import DatabaseUrl, Dialect
 from proxyd.db.base import Params, Row
-from proxyd.db.mysql import SESSION_INIT, ssl_context
+from proxyd.db.mysql import SESSION_INIT, connect_sync
 from proxyd.db.queries import Paramstyle, Queries, Query
 from proxyd.errors import DatabaseError
 from proxyd.schema import DRIVER_EXTRAS
@@ -171,17 +171,7 @@ def _open(url: DatabaseUrl, driver: Any, timeout: float) -> Any:
         )
         connection.autocommit = True  # transactions are explicit BEGIN / COMMIT, as under yoyo
         return connection
-    return driver.connect(
-        host=url.host,
-        port=url.port or 3306,
-        user=url.user or "root",
-        password=url.password,
-        database=url.database,
-        charset="utf8mb4",
-        autocommit=True,
-        connect_timeout=max(1, int(timeout)),
-        ssl=ssl_context(url),  # the same TLS options the daemon honours
-    )
+    return connect_sync(url, timeout=timeout, autocommit=True)
 
 
 def driver_reason(exc: BaseException, url: DatabaseUrl) -> str:
