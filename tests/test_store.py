@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import sqlite3
 
 import pytest
 
+from proxyd.config import Config
+from proxyd.db import Database
 from proxyd.errors import ApiKeyNotFound, DuplicateKeyError
 from proxyd.models import CopilotMeta
 from proxyd.store import KeyStore, UsageIncrement
@@ -157,3 +161,20 @@ async def test_ids_that_cannot_exist_are_not_found(store: KeyStore) -> None:
     ):
         with pytest.raises(ApiKeyNotFound):
             await call
+
+
+async def test_cancelled_write_waiting_for_the_lock_leaves_no_transaction_open(
+    config: Config, database: Database, store: KeyStore, sqlite_only: None
+) -> None:
+    """Another process holds SQLite's write lock; a writer that gives up must not wedge the connection."""
+    other = sqlite3.connect(config.database.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    waiting = asyncio.ensure_future(store.create("k", "gho_cancelled_while_waiting"))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    other.execute("ROLLBACK")  # the lock frees up: the abandoned BEGIN now goes through
+    other.close()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    created = await store.create("after", "gho_after_the_cancel")  # the connection still works
+    assert [k.id for k in await store.find_all()] == [created.id]

@@ -132,12 +132,23 @@ class SqliteDatabase(Database):
             executor = self._executor
             connection = self._connection
             assert connection is not None
+            if connection.in_transaction:  # never build on a transaction someone left open
+                await self._rollback(connection)
+            # IMMEDIATE takes the write lock up front, so two processes never
+            # deadlock upgrading a read lock, and busy_timeout applies.
+            begin = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))
             try:
-                # IMMEDIATE takes the write lock up front, so two processes never
-                # deadlock upgrading a read lock, and busy_timeout applies.
-                await connection.execute("BEGIN IMMEDIATE")
+                await asyncio.shield(begin)
             except sqlite3.Error as exc:
                 raise self.translate(exc) from None
+            except asyncio.CancelledError:
+                # The BEGIN still runs on aiosqlite's thread (waiting for another
+                # process's lock): let it finish and undo it, or the connection
+                # would stay inside a transaction for good.
+                with contextlib.suppress(sqlite3.Error):
+                    await begin
+                await self._rollback(connection)
+                raise
             try:
                 yield executor
             except BaseException:
