@@ -51,7 +51,9 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
         app,
         handle_signals=False,
         handler_cancellation=True,  # a client that disconnects cancels its upstream request
-        shutdown_timeout=config.shutdown_timeout,
+        # aiohttp waits this long twice (first for handlers to finish, then
+        # again after asking them to stop) before cancelling: half each.
+        shutdown_timeout=config.shutdown_timeout / 2,
         keepalive_timeout=75,  # idle keep-alive connections are closed after this
         access_log=None,  # proxyd's own access log has the masked key and the model
     )

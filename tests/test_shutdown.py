@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import aiohttp
 
@@ -71,13 +72,16 @@ async def test_stream_cut_by_the_shutdown_timeout_is_still_counted(
 ) -> None:
     upstream.state.stream_chunks = 200
     upstream.state.stream_chunk_delay = 0.05  # 10 s of stream, far beyond the timeout
-    daemon, key_id = await _daemon_with_default_key(config, upstream, PROXYD_SHUTDOWN_TIMEOUT="0.5")
+    daemon, key_id = await _daemon_with_default_key(config, upstream, PROXYD_SHUTDOWN_TIMEOUT="1")
     async with aiohttp.ClientSession() as http, http.post(f"{daemon.url}/v1/chat/completions", json=STREAM) as r:
         await r.content.readline()
         daemon.terminate()
+        stopping = time.monotonic()
         with contextlib.suppress(aiohttp.ClientPayloadError):
             await asyncio.wait_for(r.content.read(), 5)
+        cut_after = time.monotonic() - stopping
     assert await daemon.stop() == 0, daemon.output.decode()
+    assert cut_after < 1.6  # PROXYD_SHUTDOWN_TIMEOUT in all, not twice that
     assert await _usage_count(config, key_id) == 1, daemon.output.decode()
 
 
