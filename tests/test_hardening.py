@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import openai
 import orjson
 import pytest
 from aiohttp import web
@@ -231,7 +232,7 @@ async def test_upstream_faults_leave_the_daemon_serving(proxy: RunningProxy, sql
 
 @pytest.fixture
 async def broken_copilot() -> AsyncIterator[str]:
-    """A Copilot API that sends half a JSON answer, then drops the connection."""
+    """A Copilot API that sends half an answer (JSON, or an SSE event), then drops the connection."""
 
     async def half_answer(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(status=200)
@@ -242,8 +243,29 @@ async def broken_copilot() -> AsyncIterator[str]:
         request.transport.abort()
         return response
 
+    async def half_event(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.content_type = "text/event-stream"
+        await response.prepare(request)
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "delta": {"content": "hel"}, "finish_reason": None}],
+        }
+        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await response.write(b'data: {"id":"c","choices":[{"delta":{"content":"lo')  # cut mid-event
+        assert request.transport is not None
+        request.transport.abort()
+        return response
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        return await (half_event(request) if body.get("stream") else half_answer(request))
+
     app = web.Application()
-    app.router.add_post("/chat/completions", half_answer)
+    app.router.add_post("/chat/completions", chat)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -280,3 +302,24 @@ async def test_request_log_records_what_the_client_got(proxy: RunningProxy, sqli
             statuses = [entry["status"] for entry in (await r.json())["logs"]]
     assert statuses == [200, 502]
     assert all(not req.query for req in proxy.upstream.state.requests_to("/chat/completions"))
+
+
+async def test_stream_cut_mid_event_ends_with_an_error_the_sdk_understands(
+    config: Config, upstream: FakeUpstream, broken_copilot: str, sqlite_only: None
+) -> None:
+    async with run_proxy(dataclasses.replace(config, copilot_api_url=broken_copilot), upstream) as proxy:
+        upstream.state.add_github_token(GITHUB_TOKEN)
+        await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
+        async with openai.AsyncOpenAI(base_url=f"{proxy.url}/v1", api_key="_", max_retries=0) as ai:
+            stream = await ai.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True
+            )
+            received: list[str] = []
+
+            async def consume() -> None:
+                async for chunk in stream:
+                    received.append(chunk.choices[0].delta.content or "")
+
+            with pytest.raises(openai.APIError, match="upstream connection lost"):
+                await consume()
+        assert received == ["hel"]

@@ -146,14 +146,23 @@ class _Forward:
         await response.prepare(self.request)
         # From here on the status line is sent: every failure must end this
         # response, never let the error middleware start a second one.
+        # SSE is forwarded event by event: bytes after the last blank line wait for
+        # the rest of their event, so a stream that breaks never leaves half an
+        # event in front of the error event.
+        pending = b""
         try:
             async for chunk in upstream.content.iter_any():
                 sniffer.feed(chunk)
+                if is_sse:
+                    chunk, pending = _complete_events(pending + chunk)
                 try:
-                    await response.write(chunk)
+                    if chunk:
+                        await response.write(chunk)
                 except ConnectionResetError:
                     self.status = 499  # the client went away; closing upstream stops Copilot
                     return response
+            if pending:
+                await response.write(pending)
         except Exception as exc:
             log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
             self.request.app[METRICS].upstream_errors.inc((("kind", "mid_stream"),))
@@ -194,6 +203,13 @@ class _Forward:
             # Copilot did the work (even if the client left before the end): it counts.
             count_usage=self.upstream_status is not None and 200 <= self.upstream_status < 300,
         )
+
+
+def _complete_events(data: bytes) -> tuple[bytes, bytes]:
+    """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    return data[:end], data[end:]
 
 
 def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
