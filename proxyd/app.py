@@ -127,11 +127,14 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
         lambda: [((), recorder.flush_failures)],
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval, stop))
+    tasks = [
+        asyncio.create_task(recorder.run(app[CONFIG].usage_flush_interval, stop)),
+        asyncio.create_task(recorder.run_retention(stop)),
+    ]
     yield
     # Not cancel(): a flush in progress finishes (or puts its entries back) first.
     stop.set()
-    await task
+    await asyncio.gather(*tasks)
     if not await recorder.flush():
         log.error("shutdown: %d usage entries could not be written", recorder.buffered)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -62,7 +61,6 @@ class UsageRecorder:
         self._log: deque[RequestLogEntry] = deque()
         self._max_entries = max_entries
         self._retention_ms = retention_days * 86_400_000
-        self._next_prune = 0.0
         self._flush_lock = asyncio.Lock()
         self.dropped = 0
         self.flush_failures = 0
@@ -125,23 +123,32 @@ class UsageRecorder:
                 return  # the owner flushes one last time, after requests have drained
             try:
                 await self.flush()
-                await self._prune_hourly()
             except Exception:
                 log.exception("usage flush failed unexpectedly; entries kept for retry")
 
-    async def _prune_hourly(self) -> None:
-        if not self._retention_ms or time.monotonic() < self._next_prune:
-            return
-        self._next_prune = time.monotonic() + 3600
-        try:
-            removed = await self.prune(now_ms() - self._retention_ms)
-        except DatabaseError as exc:
-            self._next_prune = 0.0  # try again after the next flush
-            log.warning("request log retention failed: %s", exc.message)
-            return
-        if removed:
-            log.info("request log: removed %d rows older than the retention period", removed)
+    async def run_retention(self, stop: asyncio.Event) -> None:
+        """Prune the request log hourly (ten minutes after a failure) until ``stop`` is set."""
+        while self._retention_ms and not stop.is_set():
+            try:
+                removed = await self.prune(now_ms() - self._retention_ms, stop)
+            except DatabaseError as exc:
+                log.warning("request log retention failed, retrying in 10 minutes: %s", exc.message)
+                pause = 600.0
+            else:
+                if removed:
+                    log.info("request log: removed %d rows older than the retention period", removed)
+                pause = 3600.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
-    async def prune(self, cutoff_ms: int) -> int:
-        """Delete request log rows older than ``cutoff_ms``; the number removed."""
-        return await self._database.execute(self._database.queries["delete_request_log_before"], {"cutoff": cutoff_ms})
+    async def prune(self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = 5000) -> int:
+        """Delete request log rows older than ``cutoff_ms``, a batch per statement; the number removed."""
+        query = self._database.queries["delete_request_log_before"]
+        removed = 0
+        while stop is None or not stop.is_set():
+            count = await self._database.execute(query, {"cutoff": cutoff_ms, "batch": batch})
+            removed += count
+            if count < batch:
+                break
+            await asyncio.sleep(0.05)  # let flushes and key lookups in between batches
+        return removed

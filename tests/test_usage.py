@@ -56,6 +56,6 @@ async def test_retention_prunes_old_request_log_rows(database: Database, store: 
     for t in (1_000, 2_000, 3_000):
         recorder.record(_entry(None, t), count_usage=False)
     assert await recorder.flush()
-    assert await recorder.prune(2_500) == 2
+    assert await recorder.prune(2_500, batch=1) == 2  # in batches of one
     count = await database.fetch_one(database.queries["count_request_log"], {})
     assert count is not None and int(count["total"]) == 1

@@ -7,5 +7,5 @@ VALUES
     (:time, :api_key_id, :endpoint, :model, :status, :duration_ms, :prompt_tokens, :completion_tokens, :total_tokens);
 
 -- name: delete_request_log_before
--- Retention (PROXYD_REQUEST_LOG_DAYS): uses the index on time.
-DELETE FROM request_log WHERE time < :cutoff;
+-- Retention (PROXYD_REQUEST_LOG_DAYS), a batch at a time so no statement runs long.
+DELETE FROM request_log WHERE id IN (SELECT id FROM request_log WHERE time < :cutoff LIMIT :batch);
