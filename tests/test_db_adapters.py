@@ -384,3 +384,4 @@ async def test_a_cancelled_statement_does_not_leave_its_result_to_the_next_calle
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert await db.fetch_one(db.queries["ping"]) == {"ok": 1}
+

@@ -163,6 +163,10 @@ class MysqlDatabase(Database):
     _pool: Any = None
     _ssl: ssl.SSLContext | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wakeups: set[asyncio.Future[None]] = set()
+
     async def connect(self) -> None:
         url = self.url
         self._ssl = ssl_context(url)
@@ -249,7 +253,14 @@ class MysqlDatabase(Database):
                 )
             yield connection
         finally:
+            dropped = connection.closed
             self._pool.release(connection)
+            if dropped and not self._pool._closing:
+                # aiomysql wakes waiters only for connections it takes back, not for
+                # one we dropped (timeout, lost TLS): without this, a request queued
+                # for a connection would wait out its timeout although a slot is free.
+                self._wakeups.add(task := asyncio.ensure_future(self._pool._wakeup()))
+                task.add_done_callback(self._wakeups.discard)
 
     async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
         async with self._acquire() as connection:
