@@ -120,7 +120,8 @@ class DatabaseUrl:
 
     def scrub(self, text: str) -> str:
         """``text`` (a driver's error message, say) with this URL's password masked."""
-        return text.replace(self.password, "***") if self.password else text
+        # A very short password would mask unrelated letters all over the message.
+        return text.replace(self.password, "***") if len(self.password) >= 4 else text
 
     def redacted(self) -> str:
         if self.dialect == "sqlite":

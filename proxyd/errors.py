@@ -57,6 +57,11 @@ class BadRequest(ProxydError):
         super().__init__(message if isinstance(message, str) else None)
 
 
+class UnsupportedMediaType(ProxydError):
+    status = 415
+    message = "Unsupported Media Type"
+
+
 class RequestTimeout(ProxydError):
     status = 408
     message = "Request Timeout"

@@ -18,3 +18,6 @@ class AccessInfo:
 
     masked_key: str | None = None
     model: str | None = None
+    # Set when the answer's status line was already sent but the request then failed
+    # (a stream cut short, a client gone): what the request really came to.
+    status: int | None = None

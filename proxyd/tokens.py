@@ -67,6 +67,8 @@ class CopilotTokens:
         return token
 
     async def _persist(self, key_id: str, token: CopilotToken) -> None:
+        if self._cache.get(key_id) is not token:
+            return  # a newer token replaced it meanwhile: never write an older one last
         try:
             await self._store.save_meta(key_id, token.meta)
         except DatabaseError as exc:

@@ -249,9 +249,28 @@ async def test_bad_request_bodies(proxy: RunningProxy, sqlite_only: None) -> Non
     await add_key(proxy)
     async with aiohttp.ClientSession() as http:
         for data in (b"{not json", b"", b"[1, 2]"):
-            async with http.post(f"{proxy.url}/v1/chat/completions", data=data) as r:
+            headers = {"Content-Type": "application/json"}
+            async with http.post(f"{proxy.url}/v1/chat/completions", data=data, headers=headers) as r:
                 assert r.status == 400
                 assert (await r.json())["statusCode"] == 400
+
+
+async def test_keyless_requests_must_be_json(proxy: RunningProxy, sqlite_only: None) -> None:
+    """A web page could POST text/plain to the default key without a CORS preflight; JSON needs one."""
+    await add_key(proxy)
+    body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}'
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{proxy.url}/v1/chat/completions", data=body, headers={"Content-Type": "text/plain"}
+        ) as r:
+            assert r.status == 415
+        async with http.post(
+            f"{proxy.url}/v1/chat/completions",
+            data=body,
+            headers={"Content-Type": "text/plain", "Authorization": f"Bearer {GITHUB_TOKEN}"},
+        ) as r:
+            assert r.status == 200  # a client that names its key is no cross-site form
+    assert len(proxy.upstream.state.requests_to("/chat/completions")) == 1
 
 
 @pytest.fixture

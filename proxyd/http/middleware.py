@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..db.base import IntegrityViolation
 from ..errors import BadRequest, DatabaseError, ProxydError
 from .responses import json_response, nest_error
 
@@ -19,6 +20,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except BadRequest as exc:
         return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status)
+    except IntegrityViolation as exc:
+        # A write raced another (a key deleted while its meta was stored, say).
+        log.info("%s %s: %s", request.method, request.path, exc.message)
+        return json_response(nest_error(409, "Conflict with a concurrent change; retry"), 409)
     except DatabaseError as exc:
         # The details (host, database, driver message) are for the operator's log, not for clients.
         log.warning("%s %s: %s", request.method, request.path, exc.message)

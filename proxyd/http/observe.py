@@ -35,10 +35,11 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _record(request: web.Request, status: int, seconds: float) -> None:
+    info = request.get(ACCESS) or AccessInfo()
+    status = info.status or status
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     request.app[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
-    info = request.get(ACCESS) or AccessInfo()
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return

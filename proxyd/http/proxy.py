@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
 from ..clock import now_ms
-from ..errors import BadRequest, ProxydError, Unauthorized, UpstreamError, UpstreamTimeout
+from ..errors import BadRequest, ProxydError, Unauthorized, UnsupportedMediaType, UpstreamError, UpstreamTimeout
 from ..github import CopilotToken, GitHubRefused
 from ..lifecycle import AccessInfo
 from ..masking import mask_secret
@@ -79,6 +79,10 @@ class _Forward:
         raw: bytes | None = None
         payload: Any = None
         if request.method == "POST":
+            if "Authorization" not in request.headers and request.content_type != "application/json":
+                # A browser can POST text/plain cross-site without a preflight: without this,
+                # any web page could spend the default key. OpenAI clients always send JSON.
+                raise UnsupportedMediaType("Requests without an API key must be sent as application/json")
             raw, payload = await read_json(request)
             if not isinstance(payload, dict):
                 raise BadRequest("Request body must be a JSON object")
@@ -123,8 +127,13 @@ class _Forward:
         started = time.monotonic()
         try:
             response = await self.request.app[HTTP].request(
-                self.request.method, url, data=raw, headers=headers,
-                timeout=timeout, allow_redirects=False, proxy=self.request.app[OUTBOUND_PROXY](url),
+                self.request.method,
+                url,
+                data=raw,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                proxy=self.request.app[OUTBOUND_PROXY](url),
             )
         except TimeoutError:
             metrics.upstream_errors.inc((("kind", "timeout"),))
@@ -187,6 +196,8 @@ class _Forward:
     def _log(self) -> None:
         if self.api_key is None:
             return
+        if self.upstream_status is not None and self.status != self.upstream_status:
+            self.request[ACCESS].status = self.status  # the answer broke after its status line
         prompt, completion, total = self.usage or (None, None, None)
         self.request.app[USAGE].record(
             RequestLogEntry(
