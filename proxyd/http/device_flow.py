@@ -62,6 +62,11 @@ class FlowEvent:
         return b"event: " + self.name.encode() + b"\ndata: " + payload + b"\n\n"
 
 
+def _json_seconds(value: float) -> int | float:
+    """5 rather than 5.0 on the wire, as GitHub sends it."""
+    return int(value) if value == int(value) else value
+
+
 def _seconds(value: Any, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else default
 
@@ -92,7 +97,7 @@ class _Flow:
             "userCode": user_code,
             "verificationUri": verification_uri,
             "expiresAt": now_ms() + int(expires_in * 1000),
-            "interval": interval,
+            "interval": _json_seconds(interval),
         }
         self.publish(self._initiated_event())
 
@@ -185,10 +190,10 @@ class DeviceFlowHub:
                 return
             error = answer.get("error")
             if error == "authorization_pending":
-                flow.publish(FlowEvent("pending", {"interval": interval, "slowDown": False}))
+                flow.publish(FlowEvent("pending", {"interval": _json_seconds(interval), "slowDown": False}))
             elif error == "slow_down":
                 interval = slowed_interval(interval, answer)
-                flow.publish(FlowEvent("pending", {"interval": interval, "slowDown": True}))
+                flow.publish(FlowEvent("pending", {"interval": _json_seconds(interval), "slowDown": True}))
             elif error == "expired_token":
                 break
             else:
