@@ -6,16 +6,18 @@ Every method is one statement or one transaction; unknown ids raise
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
 from .clock import now_ms
 from .db import Database, Executor, Row
-from .db.base import IntegrityViolation
+from .db.base import IntegrityViolation, TransientConflict
 from .errors import ApiKeyNotFound, DuplicateKeyError
 from .models import ApiKey, CopilotMeta
 
@@ -87,6 +89,29 @@ def key_params(api_key: ApiKey) -> dict[str, Any]:
     }
 
 
+_ATTEMPTS = 3
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def retry_transient(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Run a write again when the database aborted it to break a deadlock (concurrent admin writes on InnoDB)."""
+
+    @functools.wraps(method)
+    async def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await method(*args, **kwargs)
+            except TransientConflict:
+                if attempt == _ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")
+
+    return retrying
+
+
 class KeyStore:
     def __init__(self, database: Database) -> None:
         self.db = database
@@ -110,6 +135,7 @@ class KeyStore:
     async def get_default(self) -> ApiKey | None:
         return await self._find_one(self.db, "find_default_key", {})
 
+    @retry_transient
     async def create(
         self,
         name: str,
@@ -141,6 +167,7 @@ class KeyStore:
         if api_key.is_default:
             await self._make_default(tx, api_key.id)
 
+    @retry_transient
     async def update(
         self,
         key_id: str,
@@ -171,12 +198,14 @@ class KeyStore:
         assert updated is not None
         return updated
 
+    @retry_transient
     async def delete(self, key_id: str) -> None:
         if not storable(key_id):
             raise ApiKeyNotFound()
         if await self.db.execute(self.q["delete_key"], {"id": key_id}) == 0:
             raise ApiKeyNotFound()
 
+    @retry_transient
     async def set_default(self, key_id: str) -> ApiKey:
         async with self.db.transaction() as tx:
             await self._make_default(tx, key_id)
@@ -196,6 +225,7 @@ class KeyStore:
         await self.save_meta(key_id, meta)
         return await self.get(key_id)
 
+    @retry_transient
     async def save_meta(self, key_id: str, meta: CopilotMeta) -> None:
         """``upsert_meta`` without reading the record back."""
         if not storable(key_id):

@@ -11,9 +11,10 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.db import Database
+from proxyd.db.base import TransientConflict
 from proxyd.errors import ApiKeyNotFound, DuplicateKeyError
 from proxyd.models import CopilotMeta
-from proxyd.store import KeyStore, UsageIncrement
+from proxyd.store import KeyStore, UsageIncrement, retry_transient
 
 META = CopilotMeta(
     token="tid=abc;exp=1756134861;sku=free",
@@ -178,3 +179,19 @@ async def test_cancelled_write_waiting_for_the_lock_leaves_no_transaction_open(
         await waiting
     created = await store.create("after", "gho_after_the_cancel")  # the connection still works
     assert [k.id for k in await store.find_all()] == [created.id]
+
+
+async def test_writes_aborted_to_break_a_deadlock_are_retried() -> None:
+    attempts: list[int] = []
+
+    @retry_transient
+    async def flaky(failures: int) -> str:
+        attempts.append(1)
+        if len(attempts) <= failures:
+            raise TransientConflict("deadlock")
+        return "done"
+
+    assert await flaky(2) == "done" and len(attempts) == 3
+    attempts.clear()
+    with pytest.raises(TransientConflict):
+        await flaky(3)

@@ -31,6 +31,10 @@ class IntegrityViolation(DatabaseError):
         self.constraint = constraint
 
 
+class TransientConflict(DatabaseError):
+    """The database aborted a transaction to break a deadlock (or a lock wait timed out): retry it."""
+
+
 class Executor(abc.ABC):
     """Runs named queries with named parameters."""
 

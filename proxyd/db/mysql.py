@@ -22,7 +22,7 @@ import pymysql
 
 from ..config import DatabaseUrl
 from ..errors import ConfigError, DatabaseError
-from .base import Database, Executor, IntegrityViolation, Params, Row
+from .base import Database, Executor, IntegrityViolation, Params, Row, TransientConflict
 from .queries import Query
 
 T = TypeVar("T")
@@ -34,6 +34,8 @@ SESSION_INIT = (
     "SET time_zone = '+00:00', "
     "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
 )
+# ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT: InnoDB rolled the transaction back; it may simply be retried.
+_RETRYABLE = frozenset({1213, 1205})
 _TLS_OPTIONS = ("ssl", "sslca", "sslcapath", "sslcert", "sslkey", "sslcipher")
 
 
@@ -207,6 +209,8 @@ class MysqlDatabase(Database):
     def translate(self, exc: BaseException) -> DatabaseError:
         if isinstance(exc, pymysql.IntegrityError):
             return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=str(exc))
+        if isinstance(exc, pymysql.OperationalError) and exc.args and exc.args[0] in _RETRYABLE:
+            return TransientConflict(f"{self.url.redacted()}: {exc}")
         return self.error(exc)
 
     def pool_stats(self) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import asyncpg
 
 from ..config import DatabaseUrl
 from ..errors import DatabaseError
-from .base import Database, Executor, IntegrityViolation, Params, Row
+from .base import Database, Executor, IntegrityViolation, Params, Row, TransientConflict
 from .queries import Query
 
 # Connection-level failures: the server went away, refused us, or timed out.
@@ -110,6 +110,8 @@ class PostgresDatabase(Database):
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             constraint = getattr(exc, "constraint_name", "") or ""
             return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=constraint)
+        if isinstance(exc, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+            return TransientConflict(f"{self.url.redacted()}: {exc}")
         if isinstance(exc, TimeoutError):  # asyncpg's command_timeout
             if connection is not None:
                 # asyncpg would keep the connection until its cancel request reaches the server, which on
