@@ -497,60 +497,49 @@ def _wait_until(
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def _admin_cursor(server: ServerInfo) -> Iterator[Any]:
+    """A cursor on the server's admin database, in autocommit (CREATE/DROP DATABASE need it)."""
+    if server.dialect == "postgresql":
+        conn: Any = psycopg2.connect(server.admin_url, **_pg_connect_kwargs())
+        conn.autocommit = True
+    elif server.dialect == "mysql":
+        conn = pymysql.connect(**_mysql_connect_kwargs(server.admin_url))
+    else:
+        raise ValueError(f"unknown dialect {server.dialect!r}")
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
 def create_database(server: ServerInfo, name: str) -> str:
     """Create database ``name`` on ``server``; return its URL."""
     _check_identifier(name)
-    if server.dialect == "postgresql":
-        conn = psycopg2.connect(server.admin_url, **_pg_connect_kwargs())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                # template0 + C locale works whatever the server's default encoding is.
-                cur.execute(
-                    f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
-                )
-        finally:
-            conn.close()
-    elif server.dialect == "mysql":
-        mconn = pymysql.connect(**_mysql_connect_kwargs(server.admin_url))
-        try:
-            with mconn.cursor() as mcur:
-                mcur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        finally:
-            mconn.close()
-    else:
-        raise ValueError(f"unknown dialect {server.dialect!r}")
+    with _admin_cursor(server) as cur:
+        if server.dialect == "postgresql":
+            # template0 + C locale works whatever the server's default encoding is.
+            cur.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'")
+        else:
+            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     return server.database_url(name)
 
 
 def drop_database(server: ServerInfo, name: str) -> None:
     """Drop database ``name`` if it exists (PostgreSQL: also kills lingering sessions)."""
     _check_identifier(name)
-    if server.dialect == "postgresql":
-        conn = psycopg2.connect(server.admin_url, **_pg_connect_kwargs())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                if conn.server_version >= 130000:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                else:
-                    cur.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = %s AND pid <> pg_backend_pid()",
-                        (name,),
-                    )
-                    cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        finally:
-            conn.close()
-    elif server.dialect == "mysql":
-        mconn = pymysql.connect(**_mysql_connect_kwargs(server.admin_url))
-        try:
-            with mconn.cursor() as mcur:
-                mcur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        finally:
-            mconn.close()
-    else:
-        raise ValueError(f"unknown dialect {server.dialect!r}")
+    with _admin_cursor(server) as cur:
+        if server.dialect == "mysql":
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        elif cur.connection.server_version >= 130000:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def main(argv: Sequence[str]) -> int:
