@@ -82,6 +82,11 @@ class Forbidden(ProxydError):
     message = "Forbidden"
 
 
+class TooManyRequests(ProxydError):
+    status = 429
+    message = "Too Many Requests"
+
+
 class UpstreamError(ProxydError):
     """GitHub or Copilot could not be reached or refused us."""
 

@@ -19,8 +19,8 @@ from aiohttp.test_utils import make_mocked_request
 
 from proxyd.appkeys import STORE
 from proxyd.config import Config
-from proxyd.errors import Forbidden, Unauthorized
-from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, is_loopback
+from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
+from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, FailureThrottle, is_loopback
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 
@@ -271,3 +271,26 @@ async def test_undecodable_authorization_header(proxy: RunningProxy, sqlite_only
     writer.close()
     await writer.wait_closed()
     assert status_line.split()[1] == b"401"
+
+
+async def test_failed_credentials_are_throttled_per_address(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    for _ in range(10):
+        assert (await send(http, proxy, "GET", "/api-keys", token="guess"))[0] == 401
+    status, body = await send(http, proxy, "GET", "/api-keys", token=ADMIN_TOKEN)
+    assert status == 429 and body["statusCode"] == 429  # even the right token, for a while
+    status, _ = await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": PASSWORD})
+    assert status == 429
+
+
+def test_throttle_forgets_after_its_window() -> None:
+    now = [0.0]
+    throttle = FailureThrottle(limit=2, window=60, clock=lambda: now[0])
+    throttle.failed("10.0.0.1")
+    throttle.failed("10.0.0.1")
+    with pytest.raises(TooManyRequests):
+        throttle.check("10.0.0.1")
+    throttle.check("10.0.0.2")  # other addresses are unaffected
+    now[0] = 61.0
+    throttle.check("10.0.0.1")

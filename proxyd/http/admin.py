@@ -40,7 +40,9 @@ async def login(request: web.Request) -> web.Response:
     if not auth.login_enabled:
         raise Forbidden("Login is disabled: PROXYD_ADMIN_PASSWORD is not set")
     fields = require_strings(await read_dto(request), username=CREDENTIAL_MAX, password=CREDENTIAL_MAX)
+    auth.throttle.check(request.remote)
     if not auth.check_credentials(fields["username"], fields["password"]):
+        auth.throttle.failed(request.remote)
         raise Unauthorized("Invalid username or password")
     return json_response(auth.issue())
 
