@@ -78,6 +78,27 @@ class Database(Executor):
     def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
 
     @abc.abstractmethod
+    def _statement(self) -> AbstractAsyncContextManager[Executor]:
+        """An executor on one connection, held for one statement outside any transaction."""
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        async with self._statement() as executor:
+            return await executor.fetch_one(query, params)
+
+    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        async with self._statement() as executor:
+            return await executor.fetch_all(query, params)
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        async with self._statement() as executor:
+            return await executor.execute(query, params)
+
+    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        # All rows or none, on every dialect.
+        async with self.transaction() as tx:
+            await tx.execute_many(query, params)
+
+    @abc.abstractmethod
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, idle connections) for metrics."""
 

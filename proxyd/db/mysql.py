@@ -31,8 +31,7 @@ _UNAVAILABLE = (OSError, asyncio.TimeoutError)
 # Strict mode turns silent truncation into an error, so a name or key is
 # stored whole or not at all.
 SESSION_INIT = (
-    "SET time_zone = '+00:00', "
-    "sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
+    "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'"
 )
 # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT: InnoDB rolled the transaction back; it may simply be retried.
 _RETRYABLE = frozenset({1213, 1205})
@@ -232,9 +231,7 @@ class MysqlDatabase(Database):
         except (pymysql.Error, *_UNAVAILABLE) as exc:
             if deadline.expired():
                 connection.close()
-                raise DatabaseError(
-                    f"{self.url.redacted()}: statement timed out after {self.timeout:g} s"
-                ) from None
+                raise DatabaseError(f"{self.url.redacted()}: statement timed out after {self.timeout:g} s") from None
             raise self.translate(exc) from None
         except asyncio.CancelledError:
             connection.close()
@@ -266,21 +263,10 @@ class MysqlDatabase(Database):
                 self._wakeups.add(task := asyncio.ensure_future(self._pool._wakeup()))
                 task.add_done_callback(self._wakeups.discard)
 
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Executor]:
         async with self._acquire() as connection:
-            return await _MysqlExecutor(self, connection).fetch_one(query, params)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async with self._acquire() as connection:
-            return await _MysqlExecutor(self, connection).fetch_all(query, params)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async with self._acquire() as connection:
-            return await _MysqlExecutor(self, connection).execute(query, params)
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        async with self.transaction() as tx:
-            await tx.execute_many(query, params)
+            yield _MysqlExecutor(self, connection)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:

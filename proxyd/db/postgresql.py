@@ -142,21 +142,10 @@ class PostgresDatabase(Database):
             with contextlib.suppress(asyncpg.PostgresError, *_UNAVAILABLE):
                 await self._pool.release(connection)
 
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Executor]:
         async with self._acquire() as connection:
-            return await _PostgresExecutor(self, connection).fetch_one(query, params)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async with self._acquire() as connection:
-            return await _PostgresExecutor(self, connection).fetch_all(query, params)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async with self._acquire() as connection:
-            return await _PostgresExecutor(self, connection).execute(query, params)
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        async with self._acquire() as connection:
-            await _PostgresExecutor(self, connection).execute_many(query, params)
+            yield _PostgresExecutor(self, connection)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:

@@ -110,21 +110,10 @@ class SqliteDatabase(Database):
             raise DatabaseError(f"{self.url.redacted()}: not connected")
         return _SqliteExecutor(self, self._connection)
 
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            return await self._executor.fetch_one(query, params)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async with self._lock:
-            return await self._executor.fetch_all(query, params)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async with self._lock:
-            return await self._executor.execute(query, params)
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        async with self.transaction() as tx:
-            await tx.execute_many(query, params)
+            yield self._executor
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
