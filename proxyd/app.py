@@ -10,13 +10,18 @@ import aiohttp
 from aiohttp import web
 
 from .appkeys import (
+    ACCOUNTING,
+    CLIENT_AUTH,
     CONFIG,
+    COPILOT,
     DATABASE,
     GITHUB,
     HTTP,
+    KEY_ADMIN,
     LIFECYCLE,
     METRICS,
     OUTBOUND_PROXY,
+    RELAY,
     RESOLVER,
     STORE,
     TOKENS,
@@ -24,8 +29,13 @@ from .appkeys import (
 )
 from .config import Config
 from .db import open_database
+from .gateway.accounting import Accounting
+from .gateway.copilot import CopilotClient
+from .gateway.principal import ClientAuth
+from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
 from .http import admin, middleware, observe, ops, proxy
+from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
 from .lifecycle import Lifecycle
@@ -68,8 +78,19 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
         fallback = legacy_fallback(config, app[STORE])
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)
+        app[KEY_ADMIN] = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS])
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
+        app[CLIENT_AUTH] = ClientAuth(resolver)
+        app[COPILOT] = CopilotClient(
+            session,
+            tokens,
+            proxies,
+            metrics,
+            connect_timeout=config.upstream_connect_timeout,
+            read_timeout=config.upstream_timeout,
+        )
+        app[RELAY] = PassThroughRelay(metrics)
         if fallback is not None:
             log.info("legacy fallback: keys missing from the database are looked up in %s", config.legacy_dir)
             metrics.sample(
@@ -108,6 +129,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
     recorder = UsageRecorder(app[DATABASE], app[STORE], retention_days=app[CONFIG].request_log_days)
     app[USAGE] = recorder
+    app[ACCOUNTING] = Accounting(recorder)
     app[METRICS].sample(
         "proxyd_usage_buffered_entries",
         "Usage and log entries waiting to be written.",
@@ -150,5 +172,5 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([database_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
-    admin.setup(app, config.api_prefix)
+    admin.mount(app, config)
     return app

@@ -7,6 +7,10 @@ from aiohttp import web
 
 from .config import Config
 from .db import Database
+from .gateway.accounting import Accounting
+from .gateway.copilot import CopilotClient
+from .gateway.principal import ClientAuth
+from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
 from .http.admin_auth import AdminAuth
 from .http.device_flow import DeviceFlowHub
@@ -30,6 +34,11 @@ RESOLVER = web.AppKey("resolver", KeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+# The parts of a proxied request (proxyd/gateway), in the order a request meets them.
+CLIENT_AUTH = web.AppKey("client_auth", ClientAuth)
+COPILOT = web.AppKey("copilot", CopilotClient)
+RELAY = web.AppKey("relay", PassThroughRelay)
+ACCOUNTING = web.AppKey("accounting", Accounting)
 # Admin routes (proxyd/http/admin.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)

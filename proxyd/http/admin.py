@@ -1,20 +1,24 @@
-"""Admin routes: wiring, the admin guard, login, and the state they share.
+"""The admin routes as an aiohttp sub-application: its own guard, its own state, its own start and stop.
 
 Every route here except login requires an admin (see ``admin_auth``); the
-handlers live in ``admin_keys`` and ``admin_stats``.
+handlers live in ``admin_keys`` and ``admin_stats``. The sub-application
+answers the paths below ``{prefix}/api-keys`` and ``{prefix}/admin``; the
+proxy routes that share the prefix stay with the root application.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from ..appkeys import ADMIN_AUTH, CONFIG, DEVICE_FLOWS, GITHUB, KEY_ADMIN, RESOLVER, STORE, TOKENS
+from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
+from ..config import Config
 from ..errors import Forbidden, Unauthorized
-from ..key_admin import KeyAdmin
 from . import admin_keys, admin_stats
 from .admin_auth import AdminAuth
 from .device_flow import DeviceFlowHub
@@ -24,15 +28,16 @@ from .validation import read_dto, require_strings
 log = logging.getLogger("proxyd.admin")
 
 CREDENTIAL_MAX = 1024
+_PUBLIC = "admin-login"  # the one route anyone may call: it is how an admin gets a token
 
 
-def admin_only(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def guarded(request: web.Request) -> web.StreamResponse:
+@web.middleware
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route
+    # Unmatched paths fall through to their 404/405, as on the root application.
+    if request.match_info.http_exception is None and route.name != _PUBLIC:
         request.app[ADMIN_AUTH].authorize(request)
-        return await handler(request)
-
-    return guarded
+    return await handler(request)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -47,27 +52,55 @@ async def login(request: web.Request) -> web.Response:
     return json_response(auth.issue())
 
 
-async def _start(app: web.Application) -> None:
-    # On startup, not in setup(): the store, GitHub client and caches exist only once the cleanup contexts ran.
-    config = app[CONFIG]
-    app[ADMIN_AUTH] = auth = AdminAuth(config)
-    app[KEY_ADMIN] = keys = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS])
-    app[DEVICE_FLOWS] = DeviceFlowHub(app[GITHUB], keys)
-    if auth.loopback_only:
-        log.warning(
-            "PROXYD_ADMIN_TOKEN is unset: admin routes (%s/api-keys, %s/admin/*) answer loopback clients only%s",
-            config.api_prefix, config.api_prefix, " or holders of a login token" if auth.login_enabled else "",
-        )
+class _AdminPaths(AbstractRuleMatching):
+    """Matches the admin paths under the API prefix, which may be empty (so no plain sub-app prefix)."""
+
+    def __init__(self, prefix: str) -> None:
+        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin")
+        self._below = tuple(f"{path}/" for path in self._exact)
+
+    async def match(self, request: web.Request) -> bool:
+        path = request.rel_url.path
+        return path in self._exact or path.startswith(self._below)
+
+    def get_info(self) -> dict[str, object]:  # type: ignore[override]
+        return {"paths": self._exact}
+
+    @property
+    def canonical(self) -> str:
+        return self._exact[0]
 
 
-async def _stop(app: web.Application) -> None:
-    # on_shutdown runs before aiohttp waits for open streams: device-flow watchers end now, not at the timeout.
-    hub = app.get(DEVICE_FLOWS)
-    if hub is not None:  # None: start-up failed before the admin state existed
+def create_admin_app(root: web.Application, config: Config) -> web.Application:
+    """The admin sub-application, built from the root's services.
+
+    aiohttp starts a sub-application after its parent's cleanup contexts and
+    stops it before them, so the GitHub client and key admin it takes from
+    ``root`` exist for as long as it runs.
+    """
+    admin = web.Application(middlewares=[admin_guard])
+
+    async def admin_state(admin: web.Application) -> AsyncIterator[None]:
+        admin[ADMIN_AUTH] = auth = AdminAuth(config)
+        admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
+        if auth.loopback_only:
+            log.warning(
+                "PROXYD_ADMIN_TOKEN is unset: admin routes (%s/api-keys, %s/admin/*) answer loopback clients only%s",
+                config.api_prefix,
+                config.api_prefix,
+                " or holders of a login token" if auth.login_enabled else "",
+            )
+        yield
         await hub.close()
 
+    async def end_device_flows(admin: web.Application) -> None:
+        # on_shutdown runs before aiohttp waits for open streams: device-flow watchers end now, not at the timeout.
+        await admin[DEVICE_FLOWS].close()
 
-def setup(app: web.Application, prefix: str) -> None:
+    admin.cleanup_ctx.append(admin_state)
+    admin.on_shutdown.append(end_device_flows)
+
+    prefix = config.api_prefix
     keys = f"{prefix}/api-keys"
     routes: list[tuple[str, str, Handler]] = [
         # The fixed paths before ``{id}``, so it never captures ``default`` or ``device-flow``.
@@ -82,7 +115,13 @@ def setup(app: web.Application, prefix: str) -> None:
         ("GET", f"{prefix}/admin/logs", admin_stats.logs),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, admin_only(handler))
-    app.router.add_post(f"{prefix}/admin/login", login)
-    app.on_startup.append(_start)
-    app.on_shutdown.append(_stop)
+        admin.router.add_route(method, path, handler)
+    admin.router.add_post(f"{prefix}/admin/login", login, name=_PUBLIC)
+    return admin
+
+
+def mount(root: web.Application, config: Config) -> None:
+    admin = create_admin_app(root, config)
+    # add_subapp() needs a non-empty prefix; PROXYD_API_PREFIX=/ is allowed, so match by rule.
+    # _add_subapp is what add_domain() uses for its rule-matched sub-applications.
+    root._add_subapp(partial(MatchedSubAppResource, _AdminPaths(config.api_prefix), admin), admin)

@@ -15,34 +15,34 @@ ID_MAX = 255
 
 async def create_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), name=NAME_MAX, key=KEY_MAX)
-    created = await request.app[KEY_ADMIN].create(fields["name"], fields["key"])
+    created = await request.config_dict[KEY_ADMIN].create(fields["name"], fields["key"])
     return json_response(created.to_response(), 201)
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    return json_response([k.to_response() for k in await request.app[STORE].find_all()])
+    return json_response([k.to_response() for k in await request.config_dict[STORE].find_all()])
 
 
 async def rename_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), name=NAME_MAX)
-    updated = await request.app[KEY_ADMIN].rename(request.match_info["id"], fields["name"])
+    updated = await request.config_dict[KEY_ADMIN].rename(request.match_info["id"], fields["name"])
     return json_response(updated.to_response())
 
 
 async def delete_key(request: web.Request) -> web.Response:
-    await request.app[KEY_ADMIN].delete(request.match_info["id"])
+    await request.config_dict[KEY_ADMIN].delete(request.match_info["id"])
     # The legacy controller returned nothing: 200 with an empty body.
     return web.Response(status=200)
 
 
 async def set_default_key(request: web.Request) -> web.Response:
     fields = require_strings(await read_dto(request), id=ID_MAX)
-    updated = await request.app[KEY_ADMIN].set_default(fields["id"])
+    updated = await request.config_dict[KEY_ADMIN].set_default(fields["id"])
     return json_response(updated.to_response(), 201)
 
 
 async def refresh_meta(request: web.Request) -> web.Response:
-    updated = await request.app[KEY_ADMIN].refresh_meta(request.match_info["id"])
+    updated = await request.config_dict[KEY_ADMIN].refresh_meta(request.match_info["id"])
     return json_response(updated.to_response(), 201)
 
 
@@ -60,4 +60,3 @@ async def device_flow(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             pass  # this watcher left; the flow goes on for the others
     return response
-

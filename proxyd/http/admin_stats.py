@@ -26,6 +26,8 @@ TOP_MODELS = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000  # keeps the offset a sane 64-bit number
+
+
 def period_starts(now: datetime) -> dict[str, int]:
     """Epoch-ms boundaries of the periods the stats count, in UTC."""
     day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -37,7 +39,7 @@ def period_starts(now: datetime) -> dict[str, int]:
 
 
 async def stats(request: web.Request) -> web.Response:
-    database = request.app[DATABASE]
+    database = request.config_dict[DATABASE]
     queries = database.queries
     now = datetime.now(UTC)
     active_since = epoch_ms(now - timedelta(days=ACTIVE_DAYS))
@@ -68,7 +70,7 @@ async def logs(request: web.Request) -> web.Response:
     limit, limit_errors = int_param(request.query, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
     if page_errors or limit_errors:
         raise BadRequest(page_errors + limit_errors)
-    database = request.app[DATABASE]
+    database = request.config_dict[DATABASE]
     counted = await database.fetch_one(database.queries["count_request_log"])
     rows = await database.fetch_all(
         database.queries["page_request_log"], {"limit": limit, "offset": (page - 1) * limit}

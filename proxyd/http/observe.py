@@ -39,7 +39,7 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     status = info.status or status
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    request.app[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
+    request.config_dict[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return
@@ -54,6 +54,11 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     log.log(
         level,
         "%s %s %d %.1fms key=%s model=%s",
-        request.method, request.path, status, seconds * 1000, info.masked_key or "-", info.model or "-",
+        request.method,
+        request.path,
+        status,
+        seconds * 1000,
+        info.masked_key or "-",
+        info.model or "-",
         extra={"fields": fields},
     )

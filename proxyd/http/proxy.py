@@ -1,29 +1,23 @@
-"""The OpenAI-compatible routes: authenticate the client's key, then stream the Copilot API's answer back."""
+"""The OpenAI-compatible routes: who asks, the Copilot call, the answer relayed back, accounting.
+
+Each step is a part of ``proxyd/gateway``; this module only strings them
+together for routes whose body goes to Copilot unchanged.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
-from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
-from ..clock import now_ms
-from ..errors import BadRequest, ProxydError, Unauthorized, UnsupportedMediaType, UpstreamError, UpstreamTimeout
-from ..github import CopilotToken, GitHubRefused
+from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, COPILOT, RELAY
+from ..errors import BadRequest, ProxydError
+from ..gateway.accounting import CLIENT_GONE, Exchange
+from ..gateway.copilot import UpstreamCall
 from ..lifecycle import AccessInfo
-from ..masking import mask_secret
-from ..models import ApiKey
-from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
-from ..usage import RequestLogEntry
 from .responses import read_json
-
-log = logging.getLogger("proxyd.proxy")
 
 ROUTES = (
     ("POST", "/chat/completions"),
@@ -31,201 +25,53 @@ ROUTES = (
     ("POST", "/embeddings"),
     ("POST", "/responses"),
 )
-_KEY_SCHEMES = ("bearer", "token")
-_LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"upstream_error"}}\n\n'
+# Model names longer than this are cut in the logs: the client chooses them.
+_MODEL_LOGGED_MAX = 200
 
 
-def presented_key(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``token <key>``; None when there is none."""
-    header = request.headers.get("Authorization", "").strip()
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() in _KEY_SCHEMES else header
-
-
-async def authenticate(request: web.Request) -> ApiKey:
-    return await request.app[RESOLVER].resolve(presented_key(request))
-
-
-async def copilot_token(request: web.Request, api_key: ApiKey, stale: str | None = None) -> CopilotToken:
+async def forward(request: web.Request, path: str) -> web.StreamResponse:
+    app = request.app
+    # Authenticate before reading the body: an unknown client gets its 401
+    # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
+    principal = await app[CLIENT_AUTH].authenticate(request)
+    access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
+    exchange = Exchange(endpoint=path, principal=principal)
+    raw, payload = await _read_payload(request)
+    model = payload.get("model") if isinstance(payload, dict) else None
+    exchange.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
+    call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
     try:
-        return await request.app[TOKENS].get(api_key, stale=stale)
-    except GitHubRefused as exc:
-        if exc.upstream_status in (401, 403, 404):
-            raise Unauthorized(f"GitHub refused this API key for Copilot ({exc.upstream_status})") from None
-        raise
-
-
-class _Forward:
-    """One proxied request: its upstream call, the streamed answer, and what gets logged."""
-
-    def __init__(self, request: web.Request, path: str) -> None:
-        self.request = request
-        self.path = path
-        self.started = time.monotonic()
-        self.api_key: ApiKey | None = None
-        self.model: str | None = None
-        self.upstream_status: int | None = None  # what Copilot answered: decides whether usage counts
-        self.status = 0  # what the client got, for the request log
-        self.usage: tuple[int | None, int | None, int | None] | None = None
-
-    async def run(self) -> web.StreamResponse:
-        request = self.request
-        # Authenticate before reading the body: an unknown client gets its 401
-        # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
-        api_key = await authenticate(request)
-        access = request[ACCESS] = AccessInfo(masked_key=mask_secret(api_key.key))
-        raw: bytes | None = None
-        payload: Any = None
-        if request.method == "POST":
-            if "Authorization" not in request.headers and request.content_type != "application/json":
-                # A browser can POST text/plain cross-site without a preflight: without this,
-                # any web page could spend the default key. OpenAI clients always send JSON.
-                raise UnsupportedMediaType("Requests without an API key must be sent as application/json")
-            raw, payload = await read_json(request)
-            if not isinstance(payload, dict):
-                raise BadRequest("Request body must be a JSON object")
-            model = payload.get("model")
-            self.model = access.model = model[:200] if isinstance(model, str) else None
-        self.api_key = api_key
+        upstream = await app[COPILOT].send(principal.account, call)
         try:
-            return await self._forward(raw, payload)
-        except ProxydError as exc:
-            self.status = exc.status
-            raise
-        except asyncio.CancelledError:
-            self.status = 499  # the client went away
-            raise
-        finally:
-            self._log()
-
-    async def _forward(self, raw: bytes | None, payload: Any) -> web.StreamResponse:
-        assert self.api_key is not None
-        token = await copilot_token(self.request, self.api_key)
-        upstream = await self._send(token, raw, payload)
-        if upstream.status == 401:
-            # The token expired or was revoked early: exchange once more and replay once.
-            upstream.release()
-            token = await copilot_token(self.request, self.api_key, stale=token.token)
-            upstream = await self._send(token, raw, payload)
-        try:
-            return await self._stream_back(upstream)
+            return await app[RELAY](request, upstream, exchange)
         finally:
             # close(), not release(): if the client left mid-stream the upstream
             # connection must be dropped so Copilot stops generating.
             upstream.close()
-
-    async def _send(self, token: CopilotToken, raw: bytes | None, payload: Any) -> aiohttp.ClientResponse:
-        config = self.request.app[CONFIG]
-        url = token.api_base + self.path
-        headers = request_headers(token.token, payload, self.request.headers.get("Accept"))
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=config.upstream_connect_timeout, sock_read=config.upstream_timeout
-        )
-        metrics = self.request.app[METRICS]
-        started = time.monotonic()
-        try:
-            response = await self.request.app[HTTP].request(
-                self.request.method,
-                url,
-                data=raw,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-                proxy=self.request.app[OUTBOUND_PROXY](url),
-            )
-        except TimeoutError:
-            metrics.upstream_errors.inc((("kind", "timeout"),))
-            raise UpstreamTimeout("Copilot API did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            metrics.upstream_errors.inc((("kind", "unreachable"),))
-            raise UpstreamError(f"Copilot API unreachable ({type(exc).__name__})") from None
-        metrics.upstream_latency.observe(time.monotonic() - started, (("endpoint", self.path),))
-        return response
-
-    async def _stream_back(self, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-        self.upstream_status = self.status = upstream.status
-        is_sse = upstream.content_type == "text/event-stream"
-        sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
-        response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
-        if is_sse:
-            response.headers["Cache-Control"] = "no-cache"
-            response.headers["X-Accel-Buffering"] = "no"
-        await response.prepare(self.request)
-        # From here on the status line is sent: every failure must end this
-        # response, never let the error middleware start a second one.
-        # SSE is forwarded event by event: bytes after the last blank line wait for
-        # the rest of their event, so a stream that breaks never leaves half an
-        # event in front of the error event.
-        pending = b""
-        try:
-            async for chunk in upstream.content.iter_any():
-                sniffer.feed(chunk)
-                if is_sse:
-                    chunk, pending = _complete_events(pending + chunk)
-                try:
-                    if chunk:
-                        await response.write(chunk)
-                except ConnectionResetError:
-                    self.status = 499  # the client went away; closing upstream stops Copilot
-                    return response
-            if pending:
-                await response.write(pending)
-        except Exception as exc:
-            log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
-            self.request.app[METRICS].upstream_errors.inc((("kind", "mid_stream"),))
-            self.status = 502
-            await self._end_broken(response, is_sse)
-            return response
-        finally:
-            self.usage = sniffer.usage
-        await response.write_eof()
-        return response
-
-    async def _end_broken(self, response: web.StreamResponse, is_sse: bool) -> None:
-        if is_sse:
-            # An event SSE clients understand (OpenAI SDKs raise it as APIError), then a clean end.
-            with contextlib.suppress(ConnectionResetError):
-                await response.write(_LOST_EVENT)
-                await response.write_eof()
-        elif self.request.transport is not None:
-            # Without the final chunk the client sees a truncated body, not a complete-looking one.
-            self.request.transport.abort()
-
-    def _log(self) -> None:
-        if self.api_key is None:
-            return
-        if self.upstream_status is not None and self.status != self.upstream_status:
-            self.request[ACCESS].status = self.status  # the answer broke after its status line
-        prompt, completion, total = self.usage or (None, None, None)
-        self.request.app[USAGE].record(
-            RequestLogEntry(
-                time=now_ms(),
-                api_key_id=self.api_key.id,
-                endpoint=self.path,
-                model=self.model,
-                status=self.status or 499,
-                duration_ms=int((time.monotonic() - self.started) * 1000),
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                total_tokens=total,
-            ),
-            # Copilot did the work (even if the client left before the end): it counts.
-            count_usage=self.upstream_status is not None and 200 <= self.upstream_status < 300,
-        )
+    except ProxydError as exc:
+        exchange.status = exc.status
+        raise
+    except asyncio.CancelledError:
+        exchange.status = CLIENT_GONE
+        raise
+    finally:
+        if exchange.upstream_status is not None and exchange.status != exchange.upstream_status:
+            access.status = exchange.status  # the answer broke after its status line
+        app[ACCOUNTING].record(exchange)
 
 
-def _complete_events(data: bytes) -> tuple[bytes, bytes]:
-    """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-    return data[:end], data[end:]
+async def _read_payload(request: web.Request) -> tuple[bytes | None, Any]:
+    if request.method != "POST":
+        return None, None
+    raw, payload = await read_json(request)
+    if not isinstance(payload, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return raw, payload
 
 
 def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await _Forward(request, path).run()
+        return await forward(request, path)
 
     return handle
 

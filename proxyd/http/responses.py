@@ -14,9 +14,7 @@ from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def nest_error(status: int, message: str | list[str]) -> dict[str, Any]:
@@ -25,7 +23,7 @@ def nest_error(status: int, message: str | list[str]) -> dict[str, Any]:
 
 
 async def read_body(request: web.Request) -> bytes:
-    config = request.app[CONFIG]
+    config = request.config_dict[CONFIG]
     try:
         # A client trickling its body must not hold a connection (and its memory) forever.
         async with asyncio.timeout(config.client_timeout):

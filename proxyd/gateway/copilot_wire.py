@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .github import GITHUB_HEADERS
+from ..github import GITHUB_HEADERS
 
 # Only these response headers reach the client; hop-by-hop headers, cookies and
 # upstream framing (length, encoding) never do.
@@ -67,7 +67,11 @@ def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return headers
 
 
-def usage_from(document: Any) -> tuple[int | None, int | None, int | None] | None:
+# (prompt, completion, total) tokens, each None when the answer did not say.
+Usage = tuple[int | None, int | None, int | None]
+
+
+def usage_from(document: Any) -> Usage | None:
     """(prompt, completion, total) tokens from a chat, embeddings or Responses answer or event."""
     if not isinstance(document, dict):
         return None
@@ -105,7 +109,7 @@ class SseUsageSniffer:
 
     def __init__(self) -> None:
         self._partial = b""
-        self.usage: tuple[int | None, int | None, int | None] | None = None
+        self.usage: Usage | None = None
 
     def feed(self, chunk: bytes) -> None:
         data = self._partial + chunk if self._partial else chunk
@@ -148,7 +152,7 @@ class JsonUsageSniffer:
         self._tail = (self._tail + chunk)[-self._TAIL :] if len(chunk) < self._TAIL else chunk[-self._TAIL :]
 
     @property
-    def usage(self) -> tuple[int | None, int | None, int | None] | None:
+    def usage(self) -> Usage | None:
         matches = list(self._USAGE.finditer(self._tail))
         if not matches:
             return None

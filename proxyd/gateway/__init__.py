@@ -1,0 +1,12 @@
+"""The path of a proxied request, one part per module, each testable alone.
+
+    principal.py   who asks: the client's key becomes a Principal (the account that serves it)
+    copilot.py     the upstream client: the account's Copilot token, the call, one replay on 401
+    relay.py       the answer streamed back: SSE event by event, or the JSON body
+    accounting.py  what the request cost: usage, the request log
+    copilot_wire.py  what goes on the wire to Copilot: headers, usage found in answers
+
+``proxyd/http/proxy.py`` strings them together for the OpenAI routes; another
+route (a translation of another API) reuses principal, copilot and accounting
+with a relay of its own.
+"""

@@ -1,0 +1,93 @@
+"""The relay: Copilot's answer streamed back to the client as it arrives.
+
+SSE is forwarded event by event (bytes after the last blank line wait for the
+rest of their event, so a stream that breaks never leaves half an event in
+front of the error event); anything else is forwarded chunk by chunk. Once the
+status line is sent, every failure ends this response: the error middleware
+must never start a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+
+from ..metrics import Metrics
+from .accounting import CLIENT_GONE, Exchange
+from .copilot_wire import JsonUsageSniffer, SseUsageSniffer, response_headers
+
+log = logging.getLogger("proxyd.proxy")
+
+_LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"upstream_error"}}\n\n'
+
+
+class Relay(Protocol):
+    async def __call__(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+    ) -> web.StreamResponse: ...
+
+
+class PassThroughRelay:
+    """Copilot's status, chosen headers and body, unchanged."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def __call__(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+    ) -> web.StreamResponse:
+        exchange.upstream_status = exchange.status = upstream.status
+        is_sse = upstream.content_type == "text/event-stream"
+        sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
+        response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
+        if is_sse:
+            response.headers["Cache-Control"] = "no-cache"
+            response.headers["X-Accel-Buffering"] = "no"
+        await response.prepare(request)
+        pending = b""
+        try:
+            async for chunk in upstream.content.iter_any():
+                sniffer.feed(chunk)
+                if is_sse:
+                    chunk, pending = complete_events(pending + chunk)
+                try:
+                    if chunk:
+                        await response.write(chunk)
+                except ConnectionResetError:
+                    exchange.status = CLIENT_GONE  # closing upstream stops Copilot
+                    return response
+            if pending:
+                await response.write(pending)
+        except Exception as exc:
+            log.warning("upstream failed mid-response on %s: %s", request.path, type(exc).__name__)
+            self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
+            exchange.status = 502
+            await end_broken(request, response, _LOST_EVENT if is_sse else None)
+            return response
+        finally:
+            exchange.usage = sniffer.usage
+        await response.write_eof()
+        return response
+
+
+async def end_broken(request: web.Request, response: web.StreamResponse, last_event: bytes | None) -> None:
+    """End a response whose upstream broke after the status line was sent."""
+    if last_event is not None:
+        # An event SSE clients understand (SDKs raise it as an error), then a clean end.
+        with contextlib.suppress(ConnectionResetError):
+            await response.write(last_event)
+            await response.write_eof()
+    elif request.transport is not None:
+        # Without the final chunk the client sees a truncated body, not a complete-looking one.
+        request.transport.abort()
+
+
+def complete_events(data: bytes) -> tuple[bytes, bytes]:
+    """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    return data[:end], data[end:]
