@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from .errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql", "mysql"]
 LegacyMode = Literal["off", "fallback"]
+LogFormat = Literal["text", "json"]
+T = TypeVar("T")
+S = TypeVar("S", bound=str)
 
 _SCHEMES: Mapping[str, Dialect] = {
     "sqlite": "sqlite",
@@ -86,8 +89,7 @@ class DatabaseUrl:
         dialect = _SCHEMES.get(parts.scheme.lower())
         if dialect is None:
             raise ConfigError(
-                f"{variable}: unsupported scheme {parts.scheme!r} "
-                "(use sqlite:///file.db, postgresql://… or mysql://…)"
+                f"{variable}: unsupported scheme {parts.scheme!r} (use sqlite:///file.db, postgresql://… or mysql://…)"
             )
         if dialect == "sqlite":
             return cls._parse_sqlite(raw, parts, variable)
@@ -153,93 +155,32 @@ class DatabaseUrl:
                 raise ConfigError(f"{variable}: option {name!r} must be one of {', '.join(choices)}")
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
-    database: DatabaseUrl = field(default_factory=lambda: DatabaseUrl.parse("sqlite:///proxyd.db"))
-    host: str = "127.0.0.1"
-    port: int = 3000
-    api_prefix: str = "/api"
-    admin_token: str | None = field(default=None, repr=False)
-    admin_user: str = "admin"
-    admin_password: str | None = field(default=None, repr=False)
-    github_url: str = "https://github.com"
-    github_api_url: str = "https://api.github.com"
-    github_client_id: str = "Iv1.b507a08c87ecfe98"
-    copilot_api_url: str | None = None
-    legacy_dir: Path | None = None
-    legacy_mode: LegacyMode = "off"
-    log_level: str = "info"
-    log_format: Literal["text", "json"] = "text"
-    db_pool_min: int = 1
-    db_pool_max: int = 10
-    db_timeout: float = 10.0
-    max_body_bytes: int = 32 * 1024 * 1024
-    upstream_timeout: float = 600.0
-    upstream_connect_timeout: float = 10.0
-    client_timeout: float = 60.0
-    key_cache_ttl: float = 5.0
-    usage_flush_interval: float = 1.0
-    request_log_days: int = 90
-    shutdown_timeout: float = 30.0
-    workers: int = 1
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        source = _Env(os.environ if env is None else env)
-        legacy_dir = source.text("PROXYD_LEGACY_DIR", "")
-        config = cls(
-            database=DatabaseUrl.parse(source.text("DATABASE_URL", "sqlite:///proxyd.db")),
-            host=source.text("PROXYD_HOST", "127.0.0.1"),
-            port=source.integer("PROXYD_PORT", 3000, minimum=0, maximum=65535),
-            api_prefix=source.prefix("PROXYD_API_PREFIX", "/api"),
-            admin_token=source.text("PROXYD_ADMIN_TOKEN", "") or None,
-            admin_user=source.text("PROXYD_ADMIN_USER", "admin"),
-            admin_password=source.text("PROXYD_ADMIN_PASSWORD", "") or None,
-            github_url=source.url("PROXYD_GITHUB_URL", "https://github.com"),
-            github_api_url=source.url("PROXYD_GITHUB_API_URL", "https://api.github.com"),
-            github_client_id=source.text("PROXYD_GITHUB_CLIENT_ID", "Iv1.b507a08c87ecfe98"),
-            copilot_api_url=source.url("PROXYD_COPILOT_API_URL", "") or None,
-            legacy_dir=Path(legacy_dir) if legacy_dir else None,
-            legacy_mode=source.choice("PROXYD_LEGACY_MODE", "off", ("off", "fallback")),  # type: ignore[arg-type]
-            log_level=source.choice("LOG_LEVEL", "info", _LOG_LEVELS),
-            log_format=source.choice("LOG_FORMAT", "text", ("text", "json")),  # type: ignore[arg-type]
-            db_pool_min=source.integer("PROXYD_DB_POOL_MIN", 1, minimum=0, maximum=1000),
-            db_pool_max=source.integer("PROXYD_DB_POOL_MAX", 10, minimum=1, maximum=1000),
-            db_timeout=source.seconds("PROXYD_DB_TIMEOUT", 10.0),
-            max_body_bytes=source.integer("PROXYD_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024),
-            upstream_timeout=source.seconds("PROXYD_UPSTREAM_TIMEOUT", 600.0),
-            upstream_connect_timeout=source.seconds("PROXYD_UPSTREAM_CONNECT_TIMEOUT", 10.0),
-            client_timeout=source.seconds("PROXYD_CLIENT_TIMEOUT", 60.0),
-            key_cache_ttl=source.seconds("PROXYD_KEY_CACHE_TTL", 5.0, minimum=0.0),
-            usage_flush_interval=source.seconds("PROXYD_USAGE_FLUSH_INTERVAL", 1.0),
-            request_log_days=source.integer("PROXYD_REQUEST_LOG_DAYS", 90, minimum=0, maximum=36_500),
-            shutdown_timeout=source.seconds("PROXYD_SHUTDOWN_TIMEOUT", 30.0, minimum=0.0),
-            workers=source.integer("PROXYD_WORKERS", 1, minimum=1, maximum=256),
-        )
-        if config.db_pool_min > config.db_pool_max:
-            raise ConfigError("PROXYD_DB_POOL_MIN: must not exceed PROXYD_DB_POOL_MAX")
-        if config.legacy_mode == "fallback" and config.legacy_dir is None:
-            raise ConfigError("PROXYD_LEGACY_MODE: 'fallback' needs PROXYD_LEGACY_DIR")
-        return config
-
-    @property
-    def python_log_level(self) -> int:
-        return logging.getLevelNamesMapping()[self.log_level.upper()]
+Parser = Callable[[str, str], T]
 
 
-class _Env:
-    """Typed reads of environment variables; each failure names its variable."""
+def setting(env: str, default: T, parse: Parser[T], *, secret: bool = False) -> T:
+    """A configuration field: its environment variable, its one default, and how to read the variable."""
+    return field(default=default, repr=not secret, metadata={"env": env, "parse": parse})
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
 
-    def text(self, name: str, default: str) -> str:
-        return self._env.get(name, "").strip() or default
+def text(name: str, raw: str) -> str:
+    return raw
 
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        raw = self.text(name, "")
-        if not raw:
-            return default
+
+def optional_text(name: str, raw: str) -> str | None:
+    return raw
+
+
+def path(name: str, raw: str) -> Path | None:
+    return Path(raw)
+
+
+def database_url(name: str, raw: str) -> DatabaseUrl:
+    return DatabaseUrl.parse(raw, name)
+
+
+def integer(minimum: int, maximum: int | None = None) -> Parser[int]:
+    def parse(name: str, raw: str) -> int:
         try:
             value = int(raw)
         except ValueError:
@@ -249,10 +190,11 @@ class _Env:
             raise ConfigError(f"{name}: must be {bounds}, got {value}")
         return value
 
-    def seconds(self, name: str, default: float, *, minimum: float = 0.001) -> float:
-        raw = self.text(name, "")
-        if not raw:
-            return default
+    return parse
+
+
+def seconds(minimum: float = 0.001) -> Parser[float]:
+    def parse(name: str, raw: str) -> float:
         try:
             value = float(raw)
         except ValueError:
@@ -261,23 +203,85 @@ class _Env:
             raise ConfigError(f"{name}: must be a finite number of seconds >= {minimum}, got {raw!r}")
         return value
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
-        if value not in choices:
-            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
-        return value
+    return parse
 
-    def url(self, name: str, default: str) -> str:
-        value = self.text(name, default).rstrip("/")
-        if not value:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{name}: expected an http(s) URL, got {value!r}")
-        return value
 
-    def prefix(self, name: str, default: str) -> str:
-        value = self.text(name, default)
-        if not value.startswith("/") or (value.endswith("/") and value != "/"):
-            raise ConfigError(f"{name}: expected a path like /api, got {value!r}")
-        return "" if value == "/" else value
+def choice(*choices: S) -> Parser[S]:
+    def parse(name: str, raw: str) -> S:
+        value = raw.lower()
+        for known in choices:
+            if value == known:
+                return known
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+
+    return parse
+
+
+def url(name: str, raw: str) -> str:
+    value = raw.rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}: expected an http(s) URL, got {value!r}")
+    return value
+
+
+def optional_url(name: str, raw: str) -> str | None:
+    return url(name, raw) or None
+
+
+def prefix(name: str, raw: str) -> str:
+    if not raw.startswith("/") or (raw.endswith("/") and raw != "/"):
+        raise ConfigError(f"{name}: expected a path like /api, got {raw!r}")
+    return "" if raw == "/" else raw
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every setting, each with its variable and its default written once (see ``setting``)."""
+
+    database: DatabaseUrl = setting("DATABASE_URL", DatabaseUrl.parse("sqlite:///proxyd.db"), database_url)
+    host: str = setting("PROXYD_HOST", "127.0.0.1", text)
+    port: int = setting("PROXYD_PORT", 3000, integer(0, 65535))
+    api_prefix: str = setting("PROXYD_API_PREFIX", "/api", prefix)
+    admin_token: str | None = setting("PROXYD_ADMIN_TOKEN", None, optional_text, secret=True)
+    admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)
+    admin_password: str | None = setting("PROXYD_ADMIN_PASSWORD", None, optional_text, secret=True)
+    github_url: str = setting("PROXYD_GITHUB_URL", "https://github.com", url)
+    github_api_url: str = setting("PROXYD_GITHUB_API_URL", "https://api.github.com", url)
+    github_client_id: str = setting("PROXYD_GITHUB_CLIENT_ID", "Iv1.b507a08c87ecfe98", text)
+    copilot_api_url: str | None = setting("PROXYD_COPILOT_API_URL", None, optional_url)
+    legacy_dir: Path | None = setting("PROXYD_LEGACY_DIR", None, path)
+    legacy_mode: LegacyMode = setting("PROXYD_LEGACY_MODE", "off", choice("off", "fallback"))
+    log_level: str = setting("LOG_LEVEL", "info", choice(*_LOG_LEVELS))
+    log_format: LogFormat = setting("LOG_FORMAT", "text", choice("text", "json"))
+    db_pool_min: int = setting("PROXYD_DB_POOL_MIN", 1, integer(0, 1000))
+    db_pool_max: int = setting("PROXYD_DB_POOL_MAX", 10, integer(1, 1000))
+    db_timeout: float = setting("PROXYD_DB_TIMEOUT", 10.0, seconds())
+    max_body_bytes: int = setting("PROXYD_MAX_BODY_BYTES", 32 * 1024 * 1024, integer(1024))
+    upstream_timeout: float = setting("PROXYD_UPSTREAM_TIMEOUT", 600.0, seconds())
+    upstream_connect_timeout: float = setting("PROXYD_UPSTREAM_CONNECT_TIMEOUT", 10.0, seconds())
+    client_timeout: float = setting("PROXYD_CLIENT_TIMEOUT", 60.0, seconds())
+    key_cache_ttl: float = setting("PROXYD_KEY_CACHE_TTL", 5.0, seconds(minimum=0.0))
+    usage_flush_interval: float = setting("PROXYD_USAGE_FLUSH_INTERVAL", 1.0, seconds())
+    request_log_days: int = setting("PROXYD_REQUEST_LOG_DAYS", 90, integer(0, 36_500))
+    shutdown_timeout: float = setting("PROXYD_SHUTDOWN_TIMEOUT", 30.0, seconds(minimum=0.0))
+    workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for each in fields(cls):
+            raw = source.get(each.metadata["env"], "").strip()
+            if raw:  # unset and empty both mean the default
+                values[each.name] = each.metadata["parse"](each.metadata["env"], raw)
+        config = cls(**values)
+        if config.db_pool_min > config.db_pool_max:
+            raise ConfigError("PROXYD_DB_POOL_MIN: must not exceed PROXYD_DB_POOL_MAX")
+        if config.legacy_mode == "fallback" and config.legacy_dir is None:
+            raise ConfigError("PROXYD_LEGACY_MODE: 'fallback' needs PROXYD_LEGACY_DIR")
+        return config
+
+    @property
+    def python_log_level(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level.upper()]
