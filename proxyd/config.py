@@ -6,8 +6,10 @@ line an operator can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,10 @@ _SCHEMES: Mapping[str, Dialect] = {
     "mysql": "mysql",
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# Letters, digits, hyphens and underscores (some internal names have them), dot-separated.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 # Query options of DATABASE_URL the daemon's drivers honour, per dialect. Anything else is refused
 # at start-up: an option that only the migrations would honour (TLS above all) must not be
@@ -86,8 +92,7 @@ class DatabaseUrl:
         dialect = _SCHEMES.get(parts.scheme.lower())
         if dialect is None:
             raise ConfigError(
-                f"{variable}: unsupported scheme {parts.scheme!r} "
-                "(use sqlite:///file.db, postgresql://… or mysql://…)"
+                f"{variable}: unsupported scheme {parts.scheme!r} (use sqlite:///file.db, postgresql://… or mysql://…)"
             )
         if dialect == "sqlite":
             return cls._parse_sqlite(raw, parts, variable)
@@ -160,6 +165,12 @@ class Config:
     port: int = 3000
     api_prefix: str = "/api"
     admin_token: str | None = field(default=None, repr=False)
+    # Where the generated admin token lives while PROXYD_ADMIN_TOKEN is unset (None: beside the database).
+    admin_token_file: Path | None = None
+    # PROXYD_ADMIN_LOOPBACK=1: the old mode, no token for loopback clients while PROXYD_ADMIN_TOKEN is unset.
+    admin_loopback: bool = False
+    # Host names (lower case, no port) besides loopback under which requests without a key are served.
+    allowed_hosts: frozenset[str] = frozenset()
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
     github_url: str = "https://github.com"
@@ -187,12 +198,17 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         source = _Env(os.environ if env is None else env)
         legacy_dir = source.text("PROXYD_LEGACY_DIR", "")
+        token_file = source.text("PROXYD_ADMIN_TOKEN_FILE", "")
+        database = DatabaseUrl.parse(source.text("DATABASE_URL", "sqlite:///proxyd.db"))
         config = cls(
-            database=DatabaseUrl.parse(source.text("DATABASE_URL", "sqlite:///proxyd.db")),
+            database=database,
             host=source.text("PROXYD_HOST", "127.0.0.1"),
             port=source.integer("PROXYD_PORT", 3000, minimum=0, maximum=65535),
             api_prefix=source.prefix("PROXYD_API_PREFIX", "/api"),
             admin_token=source.text("PROXYD_ADMIN_TOKEN", "") or None,
+            admin_token_file=Path(token_file) if token_file else default_admin_token_file(source, database),
+            admin_loopback=source.flag("PROXYD_ADMIN_LOOPBACK", False),
+            allowed_hosts=source.hosts("PROXYD_ALLOWED_HOSTS"),
             admin_user=source.text("PROXYD_ADMIN_USER", "admin"),
             admin_password=source.text("PROXYD_ADMIN_PASSWORD", "") or None,
             github_url=source.url("PROXYD_GITHUB_URL", "https://github.com"),
@@ -226,6 +242,41 @@ class Config:
     def python_log_level(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
 
+    @property
+    def admin_token_path(self) -> Path:
+        return self.admin_token_file or default_admin_token_file(_Env({}), self.database)
+
+
+def default_admin_token_file(source: _Env, database: DatabaseUrl) -> Path:
+    """systemd's ``StateDirectory=`` (its first entry), else beside the SQLite database, else the working directory."""
+    state_directory = source.text("STATE_DIRECTORY", "").split(":")[0]
+    if state_directory:
+        return Path(state_directory) / "admin-token"
+    if database.dialect == "sqlite":
+        return Path(database.path).parent / "proxyd-admin-token"
+    return Path("proxyd-admin-token")
+
+
+def host_name(host: str | None) -> str | None:
+    """The name a ``Host`` header (or a PROXYD_ALLOWED_HOSTS entry) gives: lower case, no port, no final dot.
+
+    An IPv6 address comes without its brackets, in its compressed form. None when ``host`` is malformed.
+    """
+    host = (host or "").strip().lower()
+    if host.startswith("["):
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port.startswith(":") and port[1:].isdigit())):
+            return None
+        try:
+            return ipaddress.IPv6Address(name).compressed
+        except ValueError:
+            return None
+    name, colon, port = host.partition(":")
+    if colon and not port.isdigit():
+        return None
+    name = name.removesuffix(".")
+    return name if _HOST_NAME.fullmatch(name) else None
+
 
 class _Env:
     """Typed reads of environment variables; each failure names its variable."""
@@ -235,6 +286,31 @@ class _Env:
 
     def text(self, name: str, default: str) -> str:
         return self._env.get(name, "").strip() or default
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name, "").lower()
+        if not raw:
+            return default
+        if raw in _TRUE or raw in _FALSE:
+            return raw in _TRUE
+        raise ConfigError(f"{name}: expected 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+    def hosts(self, name: str) -> frozenset[str]:
+        """Comma-separated host names; a port is allowed and ignored, so is an IPv6 address with or without brackets."""
+        names = set()
+        for entry in self.text(name, "").split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            bare_ipv6 = entry.count(":") > 1 and not entry.startswith("[")
+            parsed = host_name(f"[{entry}]" if bare_ipv6 else entry)
+            if parsed is None:
+                raise ConfigError(
+                    f"{name}: {entry!r} is not a host name (expected names like proxyd.example.com, "
+                    "192.0.2.7 or [2001:db8::7], comma-separated; a port is ignored; no wildcards)"
+                )
+            names.add(parsed)
+        return frozenset(names)
 
     def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
         raw = self.text(name, "")

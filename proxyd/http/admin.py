@@ -6,13 +6,16 @@ handlers live in ``admin_keys`` and ``admin_stats``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .. import admin_token
 from ..appkeys import ADMIN_AUTH, CONFIG, DEVICE_FLOWS, GITHUB, KEY_ADMIN, RESOLVER, STORE, TOKENS
+from ..config import Config
 from ..errors import Forbidden, Unauthorized
 from ..key_admin import KeyAdmin
 from . import admin_keys, admin_stats
@@ -50,14 +53,33 @@ async def login(request: web.Request) -> web.Response:
 async def _start(app: web.Application) -> None:
     # On startup, not in setup(): the store, GitHub client and caches exist only once the cleanup contexts ran.
     config = app[CONFIG]
-    app[ADMIN_AUTH] = auth = AdminAuth(config)
+    app[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config))
     app[KEY_ADMIN] = keys = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS])
     app[DEVICE_FLOWS] = DeviceFlowHub(app[GITHUB], keys)
     if auth.loopback_only:
         log.warning(
-            "PROXYD_ADMIN_TOKEN is unset: admin routes (%s/api-keys, %s/admin/*) answer loopback clients only%s",
-            config.api_prefix, config.api_prefix, " or holders of a login token" if auth.login_enabled else "",
+            "PROXYD_ADMIN_TOKEN is unset and PROXYD_ADMIN_LOOPBACK=1: admin routes (%s/api-keys, %s/admin/*) "
+            "answer loopback clients without a token%s; a reverse proxy on this host must not relay to them",
+            config.api_prefix,
+            config.api_prefix,
+            " or holders of a login token" if auth.login_enabled else "",
         )
+    elif config.admin_loopback:
+        log.warning("PROXYD_ADMIN_LOOPBACK is ignored: PROXYD_ADMIN_TOKEN is set")
+
+
+def _with_admin_token(config: Config) -> Config:
+    """``config`` with the generated admin token when PROXYD_ADMIN_TOKEN is unset (and loopback mode is off)."""
+    if config.admin_token is not None or config.admin_loopback:
+        return config
+    path = config.admin_token_path.absolute()
+    token, created = admin_token.load_or_create(path)
+    # The path, never the token: whoever may read the file may be admin.
+    if created:
+        log.info("admin token created in %s (mode 0600): send it as 'Authorization: Bearer <token>'", path)
+    else:
+        log.info("admin token: read from %s", path)
+    return dataclasses.replace(config, admin_token=token)
 
 
 async def _stop(app: web.Application) -> None:

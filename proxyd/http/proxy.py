@@ -14,13 +14,24 @@ from aiohttp import web
 
 from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
 from ..clock import now_ms
-from ..errors import BadRequest, ProxydError, Unauthorized, UnsupportedMediaType, UpstreamError, UpstreamTimeout
+from ..config import host_name
+from ..errors import (
+    BadRequest,
+    Forbidden,
+    ProxydError,
+    Unauthorized,
+    UnsupportedMediaType,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ..github import CopilotToken, GitHubRefused
+from ..keycache import DEFAULT_KEY_ALIASES
 from ..lifecycle import AccessInfo
 from ..masking import mask_secret
 from ..models import ApiKey
 from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
 from ..usage import RequestLogEntry
+from .admin_auth import is_loopback_host
 from .responses import read_json
 
 log = logging.getLogger("proxyd.proxy")
@@ -45,7 +56,26 @@ def presented_key(request: web.Request) -> str | None:
 
 
 async def authenticate(request: web.Request) -> ApiKey:
-    return await request.app[RESOLVER].resolve(presented_key(request))
+    presented = presented_key(request)
+    if presented is None or presented in DEFAULT_KEY_ALIASES:
+        require_keyless_host(request)
+    return await request.app[RESOLVER].resolve(presented)
+
+
+def require_keyless_host(request: web.Request) -> None:
+    """A request that spends the default key must name this machine (or an allowed host) in its ``Host``.
+
+    A web page can point its own domain at 127.0.0.1 (DNS rebinding) and then
+    send same-origin requests to proxyd through the visitor's browser, JSON
+    bodies included, and read the answers; the browser still names that domain
+    in ``Host``.
+    """
+    host = request.headers.get("Host")
+    if is_loopback_host(host) or host_name(host) in request.app[CONFIG].allowed_hosts:
+        return
+    raise Forbidden(
+        "Requests without an API key must be sent to localhost, a loopback address or a host in PROXYD_ALLOWED_HOSTS"
+    )
 
 
 async def copilot_token(request: web.Request, api_key: ApiKey, stale: str | None = None) -> CopilotToken:
