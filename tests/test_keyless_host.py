@@ -25,12 +25,10 @@ from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_keylesshost00000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-FORBIDDEN = {
-    "statusCode": 403,
-    "message": "Requests without an API key must be sent to localhost, a loopback address "
-    "or a host in PROXYD_ALLOWED_HOSTS",
-    "error": "Forbidden",
-}
+FORBIDDEN_MESSAGE = (
+    "Requests without an API key must be sent to localhost, a loopback address or a host in PROXYD_ALLOWED_HOSTS"
+)
+FORBIDDEN = {"statusCode": 403, "message": FORBIDDEN_MESSAGE, "error": "Forbidden"}
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ async def test_rebound_page_cannot_spend_the_default_key(
         assert await chat(http, proxy, host, authorization, "/api") == (403, FORBIDDEN), host
         # /v1 answers in its route's error shape, with the same message.
         status, body = await chat(http, proxy, host, authorization, "/v1")
-        assert status == 403 and FORBIDDEN["message"] in orjson.dumps(body).decode(), host
+        assert status == 403 and FORBIDDEN_MESSAGE in orjson.dumps(body).decode(), host
     async with http.get(f"{proxy.url}/v1/models", headers={"Host": f"rebind.attacker.example:{port}"}) as r:
         assert r.status == 403
     assert proxy.upstream.state.requests_to("/chat/completions") == []
@@ -141,8 +139,8 @@ def test_host_name() -> None:
         ("127.0.0.1:3000", "127.0.0.1"),
     ):
         assert host_name(header) == name, header
-    for header in (None, "", "[::1", "[nope]:1", "a:b", "ex ample", "[::1]x", "a/b"):
-        assert host_name(header) is None, header
+    for malformed in (None, "", "[::1", "[nope]:1", "a:b", "ex ample", "[::1]x", "a/b"):
+        assert host_name(malformed) is None, malformed
 
 
 async def test_keyless_error_keeps_the_upstream_untouched(
