@@ -169,6 +169,7 @@ async def query_count(settings: Settings, workdir: Path) -> QueryCount:
             copilot_api_url=fake.url,
             log_level="warning",
             key_cache_ttl=KEY_CACHE_TTL,
+            admin_loopback=True,  # the key is created from loopback, without a token
         )
         with mock.patch.object(proxyd.app, "open_database", open_counting):
             server = TestServer(proxyd.app.create_app(config), host="127.0.0.1")

@@ -92,6 +92,7 @@ def proxyd_env(db_path: Path, port: int, fake: Fake, log_level: str) -> dict[str
             "PROXYD_GITHUB_API_URL": fake.url,
             "PROXYD_COPILOT_API_URL": fake.url,
             "PROXYD_SHUTDOWN_TIMEOUT": "2",
+            "PROXYD_ADMIN_LOOPBACK": "1",  # the bench manages keys from loopback, without a token
             "LOG_LEVEL": log_level,
         }
     )

@@ -81,7 +81,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[KEY_ADMIN] = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS])
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
-        app[CLIENT_AUTH] = ClientAuth(resolver)
+        app[CLIENT_AUTH] = ClientAuth(resolver, config.allowed_hosts)
         app[COPILOT] = CopilotClient(
             session,
             tokens,

@@ -1,4 +1,4 @@
-"""The ``proxyd`` command: serve, migrate, import-legacy."""
+"""The ``proxyd`` command: serve, migrate, import-legacy, admin-token."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import admin_token
 from .config import Config
 from .errors import ProxydError
 from .logs import configure as configure_logging
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("action", choices=("apply", "rollback", "list"))
     migrate.add_argument("--count", type=_positive_count, default=1, help="migrations to roll back (default 1)")
 
+    token = commands.add_parser(
+        "admin-token", help="print the admin token (PROXYD_ADMIN_TOKEN, else the one proxyd serve generated)"
+    )
+    token.add_argument("--path", action="store_true", help="print the token file's path instead")
+
     legacy = commands.add_parser("import-legacy", help="import API keys from a legacy STORAGE_DIR (read only)")
     legacy.add_argument("directory", type=Path, metavar="DIR", help="the legacy service's STORAGE_DIR")
     legacy.add_argument("--dry-run", action="store_true", help="report what would be imported; write nothing")
@@ -52,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(config.python_log_level, config.log_format)
         if args.command == "migrate":
             return migrate(config, args.action, args.count)
+        if args.command == "admin-token":
+            return print_admin_token(config, path_only=args.path)
         if args.command == "import-legacy":
             from .legacy.importer import import_legacy_command
 
@@ -66,6 +74,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def print_admin_token(config: Config, *, path_only: bool) -> int:
+    """What admin routes accept as ``Authorization: Bearer``; reads the file, never creates it.
+
+    Creating it here could leave a file owned by whoever ran the command (root,
+    say), which the service could then not read.
+    """
+    path = config.admin_token_path.absolute()
+    if config.admin_token is not None and not path_only:
+        print(config.admin_token)
+        return 0
+    if config.admin_token is not None or config.admin_loopback:
+        reason = "PROXYD_ADMIN_TOKEN is set" if config.admin_token is not None else "PROXYD_ADMIN_LOOPBACK=1"
+        raise ProxydError(f"{admin_token.VARIABLE}: no token file is used while {reason}")
+    if path_only:
+        print(path)
+        return 0
+    try:
+        print(admin_token.read(path))
+    except FileNotFoundError:
+        raise ProxydError(
+            f"{admin_token.VARIABLE}: {path} does not exist yet; `proxyd serve` creates it on its first start"
+        ) from None
+    return 0
 
 
 def migrate(config: Config, action: str, count: int) -> int:

@@ -6,10 +6,12 @@ line an operator can act on.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -29,6 +31,10 @@ _SCHEMES: Mapping[str, Dialect] = {
     "mysql": "mysql",
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# Letters, digits, hyphens and underscores (some internal names have them), dot-separated.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 # Query options of DATABASE_URL the daemon's drivers honour, per dialect. Anything else is refused
 # at start-up: an option that only the migrations would honour (TLS above all) must not be
@@ -217,6 +223,62 @@ def choice(*choices: S) -> Parser[S]:
     return parse
 
 
+def flag(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigError(f"{name}: expected 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def hosts(name: str, raw: str) -> frozenset[str]:
+    """Comma-separated host names; a port is allowed and ignored, so is an IPv6 address with or without brackets."""
+    names = set()
+    for item in raw.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        bare_ipv6 = entry.count(":") > 1 and not entry.startswith("[")
+        parsed = host_name(f"[{entry}]" if bare_ipv6 else entry)
+        if parsed is None:
+            raise ConfigError(
+                f"{name}: {entry!r} is not a host name (expected names like proxyd.example.com, "
+                "192.0.2.7 or [2001:db8::7], comma-separated; a port is ignored; no wildcards)"
+            )
+        names.add(parsed)
+    return frozenset(names)
+
+
+def host_name(host: str | None) -> str | None:
+    """The name a ``Host`` header (or a PROXYD_ALLOWED_HOSTS entry) gives: lower case, no port, no final dot.
+
+    An IPv6 address comes without its brackets, in its compressed form. None when ``host`` is malformed.
+    """
+    host = (host or "").strip().lower()
+    if host.startswith("["):
+        name, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port.startswith(":") and port[1:].isdigit())):
+            return None
+        try:
+            return ipaddress.IPv6Address(name).compressed
+        except ValueError:
+            return None
+    name, colon, port = host.partition(":")
+    if colon and not port.isdigit():
+        return None
+    name = name.removesuffix(".")
+    return name if _HOST_NAME.fullmatch(name) else None
+
+
+def default_admin_token_file(state_directory: str, database: DatabaseUrl) -> Path:
+    """systemd's ``StateDirectory=`` (its first entry), else beside the SQLite database, else the working directory."""
+    first = state_directory.strip().split(":")[0]
+    if first:
+        return Path(first) / "admin-token"
+    if database.dialect == "sqlite":
+        return Path(database.path).parent / "proxyd-admin-token"
+    return Path("proxyd-admin-token")
+
+
 def url(name: str, raw: str) -> str:
     value = raw.rstrip("/")
     parts = urlsplit(value)
@@ -244,6 +306,12 @@ class Config:
     port: int = setting("PROXYD_PORT", 3000, integer(0, 65535))
     api_prefix: str = setting("PROXYD_API_PREFIX", "/api", prefix)
     admin_token: str | None = setting("PROXYD_ADMIN_TOKEN", None, optional_text, secret=True)
+    # Where the generated admin token lives while PROXYD_ADMIN_TOKEN is unset (None: see admin_token_path).
+    admin_token_file: Path | None = setting("PROXYD_ADMIN_TOKEN_FILE", None, path)
+    # PROXYD_ADMIN_LOOPBACK=1: the old mode, no token for loopback clients while PROXYD_ADMIN_TOKEN is unset.
+    admin_loopback: bool = setting("PROXYD_ADMIN_LOOPBACK", False, flag)
+    # Host names (lower case, no port) besides loopback under which requests without a key are served.
+    allowed_hosts: frozenset[str] = setting("PROXYD_ALLOWED_HOSTS", frozenset(), hosts)
     admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)
     admin_password: str | None = setting("PROXYD_ADMIN_PASSWORD", None, optional_text, secret=True)
     github_url: str = setting("PROXYD_GITHUB_URL", "https://github.com", url)
@@ -276,6 +344,9 @@ class Config:
             if raw:  # unset and empty both mean the default
                 values[each.name] = each.metadata["parse"](each.metadata["env"], raw)
         config = cls(**values)
+        if config.admin_token_file is None:
+            state_directory = source.get("STATE_DIRECTORY", "")
+            config = replace(config, admin_token_file=default_admin_token_file(state_directory, config.database))
         if config.db_pool_min > config.db_pool_max:
             raise ConfigError("PROXYD_DB_POOL_MIN: must not exceed PROXYD_DB_POOL_MAX")
         if config.legacy_mode == "fallback" and config.legacy_dir is None:
@@ -285,3 +356,7 @@ class Config:
     @property
     def python_log_level(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.admin_token_file or default_admin_token_file("", self.database)

@@ -116,7 +116,9 @@ def config(database_url: str) -> Config:
 
 
 def make_config(database_url: str, **overrides: Any) -> Config:
-    return Config(database=DatabaseUrl.parse(database_url), **overrides)
+    # Admin routes in loopback mode (PROXYD_ADMIN_LOOPBACK=1), so tests about what they do need no token;
+    # the default, a generated token file, is tested in test_admin_token.py.
+    return Config(database=DatabaseUrl.parse(database_url), **{"admin_loopback": True, **overrides})
 
 
 @pytest.fixture

@@ -35,7 +35,9 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, *args: str) -> None:
-        env = {**os.environ, **self.env, "PROXYD_PORT": str(self.port), "PROXYD_HOST": "127.0.0.1"}
+        # Loopback admin mode unless a test says otherwise: no token file lands in the working directory.
+        env = {**os.environ, "PROXYD_ADMIN_LOOPBACK": "1", **self.env}
+        env.update(PROXYD_PORT=str(self.port), PROXYD_HOST="127.0.0.1")
         self.process = await asyncio.create_subprocess_exec(
             PROXYD, "serve", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )

@@ -191,7 +191,7 @@ async def test_slow_client_is_cut_off(slow_client_config: Config, upstream: Fake
         host, port = proxy.url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b'Content-Length: 1000\r\n\r\n{"model":'
         )
         await writer.drain()

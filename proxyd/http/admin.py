@@ -8,6 +8,7 @@ proxy routes that share the prefix stay with the root application.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
+from .. import admin_token
 from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
 from ..config import Config
 from ..errors import Forbidden, Unauthorized
@@ -52,6 +54,20 @@ async def login(request: web.Request) -> web.Response:
     return json_response(auth.issue())
 
 
+def _with_admin_token(config: Config) -> Config:
+    """``config`` with the generated admin token when PROXYD_ADMIN_TOKEN is unset (and loopback mode is off)."""
+    if config.admin_token is not None or config.admin_loopback:
+        return config
+    path = config.admin_token_path.absolute()
+    token, created = admin_token.load_or_create(path)
+    # The path, never the token: whoever may read the file may be admin.
+    if created:
+        log.info("admin token created in %s (mode 0600): send it as 'Authorization: Bearer <token>'", path)
+    else:
+        log.info("admin token: read from %s", path)
+    return dataclasses.replace(config, admin_token=token)
+
+
 class _AdminPaths(AbstractRuleMatching):
     """Matches the admin paths under the API prefix, which may be empty (so no plain sub-app prefix)."""
 
@@ -81,15 +97,18 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
     admin = web.Application(middlewares=[admin_guard])
 
     async def admin_state(admin: web.Application) -> AsyncIterator[None]:
-        admin[ADMIN_AUTH] = auth = AdminAuth(config)
+        admin[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config))
         admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
         if auth.loopback_only:
             log.warning(
-                "PROXYD_ADMIN_TOKEN is unset: admin routes (%s/api-keys, %s/admin/*) answer loopback clients only%s",
+                "PROXYD_ADMIN_TOKEN is unset and PROXYD_ADMIN_LOOPBACK=1: admin routes (%s/api-keys, %s/admin/*) "
+                "answer loopback clients without a token%s; a reverse proxy on this host must not relay to them",
                 config.api_prefix,
                 config.api_prefix,
                 " or holders of a login token" if auth.login_enabled else "",
             )
+        elif config.admin_loopback:
+            log.warning("PROXYD_ADMIN_LOOPBACK is ignored: PROXYD_ADMIN_TOKEN is set")
         yield
         await hub.close()
 

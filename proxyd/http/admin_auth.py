@@ -1,6 +1,8 @@
 """Who may use the admin routes.
 
-- ``Authorization: Bearer <PROXYD_ADMIN_TOKEN>``, or
+- ``Authorization: Bearer <admin token>``: PROXYD_ADMIN_TOKEN, or when that
+  is unset the token proxyd generated into PROXYD_ADMIN_TOKEN_FILE
+  (``proxyd/admin_token.py``; ``admin._start`` puts it in the config), or
 - ``Authorization: Bearer <access_token>`` from ``POST {prefix}/admin/login``
   (PROXYD_ADMIN_USER / PROXYD_ADMIN_PASSWORD): an HS256 JWT over the user and
   its expiry, valid 24 hours. Its signing key is derived (scrypt) from the
@@ -8,14 +10,18 @@
   random per-process secret: a token must work on every worker
   (PROXYD_WORKERS) and instance, and across restarts. Changing the password,
   the user or the admin token invalidates every login token.
-- With no admin token configured, a request that presents no token is served
+- Only with PROXYD_ADMIN_LOOPBACK=1 and no admin token (no file is generated
+  then), a request that presents no token is served
   only if it comes from a loopback address and carries no forwarding header
   (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``): a reverse proxy on the
   same host would otherwise make every remote client look local. Its ``Host``
   must also name the loopback (``localhost``, ``127.x.x.x``, ``[::1]``): a web
   page can point its own domain at 127.0.0.1 (DNS rebinding) and so reach
   proxyd from the admin's browser, but the browser still sends that domain as
-  the ``Host``.
+  the ``Host``. This is opt-in because a reverse proxy on the same host that
+  sends neither a forwarding header nor the client's ``Host`` (nginx's
+  default ``proxy_pass http://127.0.0.1:PORT;``) still makes every remote
+  client look local.
 
 A presented token that is wrong is always refused, even from loopback.
 Secrets are compared in constant time and never logged.
@@ -129,6 +135,7 @@ class FailureThrottle:
 class AdminAuth:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self._token = config.admin_token.encode() if config.admin_token else None
+        self._loopback = self._token is None and config.admin_loopback
         self._user = config.admin_user
         self._password = config.admin_password
         self._clock = clock
@@ -143,8 +150,8 @@ class AdminAuth:
 
     @property
     def loopback_only(self) -> bool:
-        """True when requests without a token are served to loopback clients (no admin token configured)."""
-        return self._token is None
+        """True when requests without a token are served to loopback clients (opted in, no admin token)."""
+        return self._loopback
 
     @property
     def login_enabled(self) -> bool:
@@ -203,14 +210,14 @@ class AdminAuth:
                 return
             self.throttle.failed(request.remote)
             raise Unauthorized("Invalid admin token")
-        if self._token is None and is_loopback(request.remote) and not self._forwarded(request):
+        if self._loopback and is_loopback(request.remote) and not self._forwarded(request):
             if is_loopback_host(request.headers.get("Host")):
                 return
             raise Forbidden(
                 "Admin routes without a token accept Host: localhost or a loopback address only"
                 " (PROXYD_ADMIN_TOKEN is unset)"
             )
-        if self._token is None and not self.login_enabled:
+        if self._loopback and not self.login_enabled:
             raise Forbidden("Admin routes answer loopback clients only while PROXYD_ADMIN_TOKEN is unset")
         raise Unauthorized("Admin token required: send 'Authorization: Bearer <token>'")
 
