@@ -25,6 +25,22 @@ from .store import KeyStore
 log = logging.getLogger("proxyd.keycache")
 
 DEFAULT_KEY_ALIASES = frozenset({"", "_"})
+
+
+def unusable_key_reasons(key: str) -> list[str]:
+    """Why a stored ``key`` could never be matched by a request (empty list: it can be).
+
+    The proxy strips whitespace around the presented key and reads ``_`` as the
+    default key, so such a key would be stored but never resolve to itself.
+    """
+    reasons: list[str] = []
+    if key != key.strip():
+        reasons.append("must not start or end with whitespace")
+    if key and key in DEFAULT_KEY_ALIASES:
+        reasons.append(f'must not be "{key}": it selects the default key')
+    return reasons
+
+
 # Unknown keys are cached too, so a client hammering with a bad key costs few
 # queries; they live apart from known keys so that random keys can only ever
 # evict each other, never a real key.

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from multiprocessing.connection import Connection
 
@@ -24,6 +25,7 @@ from .appkeys import LIFECYCLE
 from .config import Config
 from .errors import ProxydError
 from .http.admin_auth import is_loopback
+from .listen import BACKLOG, bind_listening
 from .systemd import Notifier
 
 log = logging.getLogger("proxyd")
@@ -35,12 +37,18 @@ def serve(config: Config) -> int:
             "STORAGE_DIR is no longer read; to import legacy keys set PROXYD_LEGACY_DIR "
             "or run `proxyd import-legacy DIR`"
         )
-    if config.workers > 1:
-        return _supervise(config, Notifier())
-    return asyncio.run(run(config, Notifier()))
+    # Bound here, once, before any database work: a port already served is one line and exit 1 at once.
+    sockets = bind_listening(config.host, config.port)
+    try:
+        if config.workers > 1:
+            return _supervise(config, Notifier(), sockets)
+        return asyncio.run(run(config, Notifier(), sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
-async def run(config: Config, notifier: Notifier, ready: Connection | None = None) -> int:
+async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], ready: Connection | None = None) -> int:
     # Signals first: a SIGTERM that arrives while starting up stops cleanly, too.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,13 +70,10 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
     except ProxydError:
         await runner.cleanup()
         raise
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1 or None, backlog=1024)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ProxydError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
-    log.info("proxyd listening on http://%s:%d%s", config.host, config.port, config.api_prefix)
+    for sock in sockets:
+        await web.SockSite(runner, sock, backlog=BACKLOG).start()
+    port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
+    log.info("proxyd listening on http://%s:%d%s", config.host, port, config.api_prefix)
     if not is_loopback(config.host) and config.host != "localhost":
         log.warning(
             "listening on %s, beyond loopback: a client that sends no key (or the key '_') uses the "
@@ -76,7 +81,7 @@ async def run(config: Config, notifier: Notifier, ready: Connection | None = Non
             config.host,
         )
 
-    notifier.notify("READY=1", f"STATUS=listening on {config.host}:{config.port}")
+    notifier.notify("READY=1", f"STATUS=listening on {config.host}:{port}")
     if ready is not None:
         ready.send(True)
     watchdog = asyncio.create_task(_watchdog(notifier)) if notifier.watchdog_interval else None
@@ -102,30 +107,34 @@ async def _watchdog(notifier: Notifier) -> None:
         await asyncio.sleep(interval)
 
 
-def _worker(config: Config, ready: Connection) -> None:
+def _worker(config: Config, sockets: list[socket.socket], ready: Connection) -> None:
     from .logs import configure
 
     configure(config.python_log_level, config.log_format)
     # Workers talk to the supervisor, not to systemd: one service, one READY.
     quiet = Notifier({})
     try:
-        sys.exit(asyncio.run(run(config, quiet, ready)))
+        sys.exit(asyncio.run(run(config, quiet, sockets, ready)))
     except ProxydError as exc:
         log.error("worker %d: %s", os.getpid(), exc.message)
         sys.exit(1)
 
 
-def _supervise(config: Config, notifier: Notifier) -> int:
-    """Start N workers sharing one port (SO_REUSEPORT); stop them all when one fails or on SIGTERM."""
+def _supervise(config: Config, notifier: Notifier, sockets: list[socket.socket]) -> int:
+    """Start N workers accepting on the supervisor's sockets; stop them all when one fails or on SIGTERM."""
     context = multiprocessing.get_context("spawn")
     workers: list[multiprocessing.process.BaseProcess] = []
     pipes: list[Connection] = []
     for _ in range(config.workers):
         receive, send = context.Pipe(duplex=False)
-        worker: multiprocessing.process.BaseProcess = context.Process(target=_worker, args=(config, send))
+        # The sockets travel to the spawned worker as inherited file descriptors.
+        worker: multiprocessing.process.BaseProcess = context.Process(target=_worker, args=(config, sockets, send))
         worker.start()
         workers.append(worker)
         pipes.append(receive)
+    # Only the workers hold the port now: once they have closed it on shutdown, it refuses connections.
+    for sock in sockets:
+        sock.close()
 
     stopping = False
 

@@ -178,9 +178,13 @@ class KeyStore:
         meta: CopilotMeta | None = None,
     ) -> ApiKey:
         async with self.db.transaction() as tx:
-            current = await self._find_one(tx, "find_key_by_id", {"id": key_id})
-            if current is None:
+            # The row stays locked until commit: a DELETE racing this update either
+            # removed it already (404 here) or waits, so what is read back below is
+            # what was stored, and a 200 never reports a change that was lost.
+            if not storable(key_id) or await tx.fetch_one(self.q["lock_key"], {"id": key_id}) is None:
                 raise ApiKeyNotFound()
+            current = await self._find_one(tx, "find_key_by_id", {"id": key_id})
+            assert current is not None  # locked above
             if name is not None:
                 await tx.execute(self.q["update_key_name"], {"id": key_id, "name": name})
             if usage_count is not None or last_used is not UNSET:
@@ -195,7 +199,7 @@ class KeyStore:
             if meta is not None:
                 await tx.execute(self.q["upsert_meta"], meta_params(key_id, meta))
             updated = await self._find_one(tx, "find_key_by_id", {"id": key_id})
-        assert updated is not None
+        assert updated is not None  # locked above
         return updated
 
     @retry_transient

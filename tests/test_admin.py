@@ -214,6 +214,8 @@ _ALL_KEY = [
     "key should not be empty",
     "key must be shorter than or equal to 512 characters",
 ]
+_KEY_CONTROL = "key must not contain control characters"
+_KEY_WHITESPACE = "key must not start or end with whitespace"
 _ALL_ID = ["id must be a string", "id should not be empty", "id must be shorter than or equal to 255 characters"]
 
 
@@ -229,6 +231,14 @@ _ALL_ID = ["id must be a string", "id should not be empty", "id must be shorter 
         ("POST", "/api-keys", {"name": "x", "key": ["k"]}, [_ALL_KEY[0], _ALL_KEY[2]]),
         ("POST", "/api-keys", {"name": "x", "key": "gho_a\r\nX-Evil: 1"}, ["key must not contain control characters"]),
         ("POST", "/api-keys", {"name": "a\x00b", "key": "k"}, ["name must not contain control characters"]),
+        # Keys no request could present: the proxy strips whitespace, and "_" selects the default key.
+        ("POST", "/api-keys", {"name": "x", "key": " gho_a"}, [_KEY_WHITESPACE]),
+        ("POST", "/api-keys", {"name": "x", "key": "gho_a "}, [_KEY_WHITESPACE]),
+        ("POST", "/api-keys", {"name": "x", "key": "gho_a\u00a0"}, [_KEY_WHITESPACE]),
+        ("POST", "/api-keys", {"name": "x", "key": "gho_a\n"}, [_KEY_CONTROL, _KEY_WHITESPACE]),
+        ("POST", "/api-keys", {"name": "x", "key": "   "}, [_KEY_WHITESPACE]),
+        ("POST", "/api-keys", {"name": "x", "key": "_"}, ['key must not be "_": it selects the default key']),
+        ("POST", "/api-keys", {"name": "", "key": " _"}, ["name should not be empty", _KEY_WHITESPACE]),
         ("PATCH", "/api-keys/some-id", {}, _ALL_NAME),
         ("PATCH", "/api-keys/some-id", {"name": ""}, ["name should not be empty"]),
         ("PATCH", "/api-keys/some-id", {"name": False}, [_ALL_NAME[0], _ALL_NAME[2]]),

@@ -125,6 +125,7 @@ def test_start_with_database_down_exits_with_one_line(tmp_path: Path) -> None:
         **os.environ,
         "DATABASE_URL": f"postgresql://proxyd:hunter2@127.0.0.1:{_free_port()}/proxyd",
         "PROXYD_DB_TIMEOUT": "2",
+        "PROXYD_PORT": str(_free_port()),  # the port is bound first: a busy 3000 would be the one line
     }
     result = subprocess.run([str(PROXYD), "serve"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, STORE
 from .responses import json_response
-from .validation import read_dto, require_strings
+from .validation import read_dto, require_new_key, require_strings
 
 NAME_MAX = 100
 KEY_MAX = 512
@@ -14,8 +14,8 @@ ID_MAX = 255
 
 
 async def create_key(request: web.Request) -> web.Response:
-    fields = require_strings(await read_dto(request), name=NAME_MAX, key=KEY_MAX)
-    created = await request.config_dict[KEY_ADMIN].create(fields["name"], fields["key"])
+    name, key = require_new_key(await read_dto(request), name_max=NAME_MAX, key_max=KEY_MAX)
+    created = await request.config_dict[KEY_ADMIN].create(name, key)
     return json_response(created.to_response(), 201)
 
 

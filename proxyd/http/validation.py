@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import BadRequest
+from ..keycache import unusable_key_reasons
 from .responses import read_json_object
 
 # C0 controls and DEL cannot travel in the Authorization header a key is sent in.
@@ -54,6 +55,21 @@ def require_strings(body: Mapping[str, Any], **max_lengths: int) -> dict[str, st
     if messages:
         raise BadRequest(messages)
     return {field: body[field] for field in max_lengths}
+
+
+def require_new_key(body: Mapping[str, Any], *, name_max: int, key_max: int) -> tuple[str, str]:
+    """The ``name`` and ``key`` of a key to add; one 400 listing every problem.
+
+    Beyond the string rules, the key must be one a request can present: no
+    whitespace at either end (the proxy strips it) and not ``_`` (the default key).
+    """
+    messages = string_messages(body, "name", max_length=name_max) + string_messages(body, "key", max_length=key_max)
+    key = body.get("key")
+    if isinstance(key, str):
+        messages += [f"key {reason}" for reason in unusable_key_reasons(key)]
+    if messages:
+        raise BadRequest(messages)
+    return body["name"], body["key"]
 
 
 def int_param(

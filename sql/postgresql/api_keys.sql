@@ -21,6 +21,12 @@ WHERE k.is_default;
 INSERT INTO api_keys (id, name, key, created_at, last_used, usage_count, is_default)
 VALUES (:id, :name, :key, :created_at, :last_used, :usage_count, FALSE);
 
+-- name: lock_key
+-- Held until commit: a concurrent DELETE waits for the update, or has already
+-- removed the row and this finds nothing (an UPDATE racing the delete would
+-- silently match no row).
+SELECT id FROM api_keys WHERE id = :id FOR UPDATE;
+
 -- name: update_key_name
 UPDATE api_keys SET name = :name WHERE id = :id;
 

@@ -21,6 +21,10 @@ WHERE k.is_default = 1;
 INSERT INTO api_keys (id, name, key, created_at, last_used, usage_count, is_default)
 VALUES (:id, :name, :key, :created_at, :last_used, :usage_count, 0);
 
+-- name: lock_key
+-- BEGIN IMMEDIATE already serialises writers; this only tells whether the row exists.
+SELECT id FROM api_keys WHERE id = :id;
+
 -- name: update_key_name
 UPDATE api_keys SET name = :name WHERE id = :id;
 
