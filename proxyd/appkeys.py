@@ -7,13 +7,13 @@ from aiohttp import web
 
 from .config import Config
 from .db import Database
+from .device_flow import DeviceFlowHub
 from .gateway.accounting import Accounting
 from .gateway.copilot import CopilotClient
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
 from .http.admin_auth import AdminAuth
-from .http.device_flow import DeviceFlowHub
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle

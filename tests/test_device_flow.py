@@ -16,7 +16,7 @@ import pytest
 
 from proxyd.appkeys import KEY_ADMIN
 from proxyd.config import Config
-from proxyd.http.device_flow import slowed_interval
+from proxyd.device_flow import slowed_interval
 from proxyd.masking import mask_secret
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import DeviceAuthorization, FakeUpstream

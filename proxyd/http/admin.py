@@ -20,10 +20,10 @@ from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResourc
 from .. import admin_token
 from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
 from ..config import Config
+from ..device_flow import DeviceFlowHub
 from ..errors import Forbidden, Unauthorized
 from . import admin_keys, admin_stats
 from .admin_auth import AdminAuth
-from .device_flow import DeviceFlowHub
 from .responses import json_response
 from .validation import read_dto, require_strings
 

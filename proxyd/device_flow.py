@@ -37,11 +37,11 @@ from typing import Any
 
 import orjson
 
-from ..clock import now_ms
-from ..errors import ProxydError, UpstreamError
-from ..github import GitHubClient
-from ..key_admin import KeyAdmin
-from ..masking import mask_secret
+from .clock import now_ms
+from .errors import ProxydError, UpstreamError
+from .github import GitHubClient
+from .key_admin import KeyAdmin
+from .masking import mask_secret
 
 log = logging.getLogger("proxyd.admin")
 
