@@ -97,3 +97,11 @@ class UpstreamError(ProxydError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     message = "Gateway Timeout"
+
+
+class GitHubRefused(UpstreamError):
+    """GitHub answered, and said no (bad credentials, no Copilot subscription)."""
+
+    def __init__(self, message: str, upstream_status: int) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status

@@ -12,7 +12,7 @@ import orjson
 
 from .clock import now_ms
 from .config import Config
-from .errors import UpstreamError, UpstreamTimeout
+from .errors import GitHubRefused, UpstreamError, UpstreamTimeout
 from .models import CopilotMeta
 from .outbound import ProxySelector
 
@@ -25,14 +25,6 @@ GITHUB_HEADERS = {
     "user-agent": "GitHubCopilotChat/0.26.7",
     "x-github-api-version": "2025-04-01",
 }
-
-
-class GitHubRefused(UpstreamError):
-    """GitHub answered, and said no (bad credentials, no Copilot subscription)."""
-
-    def __init__(self, message: str, upstream_status: int) -> None:
-        super().__init__(message)
-        self.upstream_status = upstream_status
 
 
 @dataclass(frozen=True, slots=True)

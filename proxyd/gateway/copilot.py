@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import Unauthorized, UpstreamError, UpstreamTimeout
-from ..github import CopilotToken, GitHubRefused
+from ..errors import GitHubRefused, Unauthorized, UpstreamError, UpstreamTimeout
+from ..github import CopilotToken
 from ..metrics import Metrics
 from ..models import ApiKey
 from ..outbound import ProxySelector
