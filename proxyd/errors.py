@@ -42,6 +42,12 @@ class ApiKeyNotFound(NotFoundError):
     message = "API key not found"
 
 
+class ModelNotFound(NotFoundError):
+    message = "Model not found"
+    code = "model_not_found"
+    param = "model"
+
+
 class ConflictError(ProxydError):
     status = 409
     message = "Conflict"

@@ -1,4 +1,4 @@
-"""What OpenAI SDKs see: errors in OpenAI's shape under /v1, the README's first steps."""
+"""What OpenAI SDKs see: errors in OpenAI's shape under /v1, ``models.retrieve``, the README's first steps."""
 
 from __future__ import annotations
 
@@ -146,6 +146,57 @@ async def test_upstream_error_bodies_pass_through_unchanged(
     proxy.upstream.state.fail_next(402, copilot_says, path="/chat/completions")
     status, body, _ = await fetch(http, "POST", f"{proxy.url}/v1/chat/completions", json=CHAT)
     assert (status, body) == (402, copilot_says)
+
+
+# --------------------------------------------------------------------------- models.retrieve
+
+
+async def test_models_retrieve(client: ClientFactory, proxy: RunningProxy, sqlite_only: None) -> None:
+    await add_key(proxy)
+    ai = client(proxy)
+    model = await ai.models.retrieve("gpt-4o")
+    assert model.id == "gpt-4o"
+    listed = {m["id"]: m for m in proxy.upstream.state.models}
+    assert model.model_dump(exclude_unset=True) == listed["gpt-4o"]  # Copilot's model object, as it sent it
+    with pytest.raises(openai.NotFoundError) as raised:
+        await ai.models.retrieve("gpt-5-nonexistent")
+    assert "The model 'gpt-5-nonexistent' does not exist" in str(raised.value)
+    assert (raised.value.type, raised.value.code, raised.value.param) == (
+        "invalid_request_error",
+        "model_not_found",
+        "model",
+    )
+    # Each retrieve fetches Copilot's list with the key's Copilot token, exchanged once.
+    assert len(proxy.upstream.state.requests_to("/models")) == 2
+    assert proxy.upstream.state.exchange_count(GITHUB_TOKEN) == 1
+
+
+async def test_models_retrieve_needs_a_key(client: ClientFactory, proxy: RunningProxy, sqlite_only: None) -> None:
+    with pytest.raises(openai.AuthenticationError):
+        await client(proxy, key="gho_not_a_stored_key").models.retrieve("gpt-4o")
+    assert proxy.upstream.state.requests_to("/models") == []
+
+
+async def test_models_retrieve_under_the_legacy_prefix(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    status, body, _ = await fetch(http, "GET", f"{proxy.url}/api/models/claude-sonnet-4")
+    assert status == 200 and body["id"] == "claude-sonnet-4"
+    status, body, _ = await fetch(http, "GET", f"{proxy.url}/api/models/vendor/model")  # ids may hold a "/"
+    assert (status, body) == (
+        404,
+        {"statusCode": 404, "message": "The model 'vendor/model' does not exist", "error": "Not Found"},
+    )
+
+
+async def test_models_retrieve_passes_upstream_errors_through(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    proxy.upstream.state.fail_next(503, {"error": {"message": "overloaded"}}, {"retry-after": "3"}, path="/models")
+    status, body, headers = await fetch(http, "GET", f"{proxy.url}/v1/models/gpt-4o")
+    assert (status, body, headers["retry-after"]) == (503, {"error": {"message": "overloaded"}}, "3")
 
 
 # --------------------------------------------------------------------------- README "First steps", literally
