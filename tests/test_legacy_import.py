@@ -420,6 +420,7 @@ async def test_existing_rows_are_left_alone(
         same_id = await store.create("not the work laptop", "gho_someOtherToken000000000000000000000", key_id=work.id)
         same_key = await store.create("CI bot, re-added", ci.key)
         admin_default = await store.set_default(same_key.id)
+        same_id = await store.get(same_id.id)  # created first, it was the default until set_default moved it
         before = await store.find_all()
 
         expected_body = [
@@ -456,7 +457,10 @@ async def test_default_goes_to_the_row_holding_the_legacy_default_token(
     await _migrate(config, None, legacy_env)
     legacy_default = EXPECTED["basic"].rows[1]
     async with _store(config) as store:
+        # A database with keys but no default: the first key created became the default, then went.
+        gone = await store.create("deleted again", "gho_deletedAgain0000000000000000000000")
         holder = await store.create("re-added by hand", legacy_default.key)
+        await store.delete(gone.id)
         code, out, _ = await _cli(capsys, str(_sample("basic")))
         assert code == 0
         assert out.splitlines()[-2] == (

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from ..appkeys import ACCESS, CONFIG, HTTP, METRICS, OUTBOUND_PROXY, RESOLVER, TOKENS, USAGE
@@ -18,6 +19,7 @@ from ..config import host_name
 from ..errors import (
     BadRequest,
     Forbidden,
+    ModelNotFound,
     ProxydError,
     Unauthorized,
     UnsupportedMediaType,
@@ -32,7 +34,7 @@ from ..models import ApiKey
 from ..upstream import JsonUsageSniffer, SseUsageSniffer, request_headers, response_headers
 from ..usage import RequestLogEntry
 from .admin_auth import is_loopback_host
-from .responses import read_json
+from .responses import json_response, read_json
 
 log = logging.getLogger("proxyd.proxy")
 
@@ -246,6 +248,33 @@ class _Forward:
         )
 
 
+class _RetrieveModel(_Forward):
+    """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so the list is fetched."""
+
+    def __init__(self, request: web.Request, model_id: str) -> None:
+        super().__init__(request, "/models")
+        self.model_id = model_id
+        self.model = model_id[:200]  # the request log shows which model was asked for
+
+    async def _stream_back(self, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        if upstream.status != 200:
+            return await super()._stream_back(upstream)  # Copilot's own error passes through unchanged
+        self.upstream_status = self.status = upstream.status
+        try:
+            listing = orjson.loads(await upstream.read())
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise UpstreamError(f"Copilot API sent no readable model list ({type(exc).__name__})") from None
+        models = listing.get("data") if isinstance(listing, dict) else None
+        for model in models if isinstance(models, list) else ():
+            if isinstance(model, dict) and model.get("id") == self.model_id:
+                return json_response(model)
+        raise ModelNotFound(f"The model '{self.model_id}' does not exist")
+
+
+async def _retrieve_model(request: web.Request) -> web.StreamResponse:
+    return await _RetrieveModel(request, request.match_info["model_id"]).run()
+
+
 def _complete_events(data: bytes) -> tuple[bytes, bytes]:
     """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
     lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
@@ -264,3 +293,5 @@ def setup(app: web.Application, prefix: str) -> None:
     for base in dict.fromkeys((prefix, "/v1")):
         for method, path in ROUTES:
             app.router.add_route(method, base + path, _handler(path))
+        # Any characters: no other route lives below /models/, and some gateways' model ids hold a "/".
+        app.router.add_route("GET", base + "/models/{model_id:.+}", _retrieve_model)
