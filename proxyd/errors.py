@@ -8,6 +8,10 @@ class ProxydError(Exception):
 
     status = 500
     message = "Internal server error"
+    # OpenAI's machine-readable ``error.code`` and ``error.param`` for answers under /v1;
+    # None leaves the code to the status (see proxyd/http/responses.py).
+    code: str | None = None
+    param: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -36,6 +40,12 @@ class NotFoundError(ProxydError):
 
 class ApiKeyNotFound(NotFoundError):
     message = "API key not found"
+
+
+class ModelNotFound(NotFoundError):
+    message = "Model not found"
+    code = "model_not_found"
+    param = "model"
 
 
 class ConflictError(ProxydError):

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
@@ -145,6 +145,7 @@ class KeyStore:
         key_id: str | None = None,
         created_at: int | None = None,
     ) -> ApiKey:
+        """A new key; it becomes the default when there is none, so ``_`` works from the first key on."""
         api_key = ApiKey(
             id=key_id or str(uuid.uuid4()),
             name=name,
@@ -153,6 +154,11 @@ class KeyStore:
             meta=meta,
         )
         async with self.db.transaction() as tx:
+            # Held to commit and taken before the check: of two keys created at once
+            # on an empty database, one becomes the default and the other sees it.
+            await tx.fetch_one(self.q["lock_default_key"], {})
+            if await tx.fetch_one(self.q["find_default_key"], {}) is None:
+                api_key = replace(api_key, is_default=True)
             await self.insert(tx, api_key)
         return api_key
 

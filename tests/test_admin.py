@@ -82,12 +82,13 @@ async def test_key_lifecycle(proxy: RunningProxy, http: aiohttp.ClientSession) -
             "chatQuota": 50,
             "completionsQuota": 2000,
         },
-        "isDefault": False,
+        "isDefault": True,  # the first key: there was no default
         "maskedKey": mask_secret(GITHUB_KEY),
     }
     await asyncio.sleep(0.002)  # distinct createdAt, so "newest first" is well defined
     ci = await create(http, proxy, "ci", UNKNOWN_KEY)
     assert "meta" not in ci and "lastUsed" not in ci and "key" not in ci
+    assert ci["isDefault"] is False
 
     listed = await send(http, "GET", base)
     assert listed.status == 200
@@ -176,12 +177,14 @@ async def test_changes_apply_to_this_process_at_once(
     proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
 ) -> None:
     resolver = proxy.app[RESOLVER]
+    with pytest.raises(Unauthorized):
+        await resolver.resolve(None)  # no key yet, and that answer is cached
+    first = await create(http, proxy, "first", GITHUB_KEY)
+    assert (await resolver.resolve(None)).id == first["id"]  # the first key became the default
     created = await create(http, proxy, "k", UNKNOWN_KEY)
     assert (await resolver.resolve(UNKNOWN_KEY)).name == "k"
     await send(http, "PATCH", f"{proxy.base_url}/api-keys/{created['id']}", json={"name": "k2"})
     assert (await resolver.resolve(UNKNOWN_KEY)).name == "k2"
-    with pytest.raises(Unauthorized):
-        await resolver.resolve(None)
     await send(http, "POST", f"{proxy.base_url}/api-keys/default", json={"id": created["id"]})
     assert (await resolver.resolve(None)).id == created["id"]
     await send(http, "DELETE", f"{proxy.base_url}/api-keys/{created['id']}")

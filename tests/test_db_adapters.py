@@ -327,9 +327,7 @@ TIMEOUT = 1.0
 
 
 @pytest.fixture
-async def stalling(
-    config: Config, server_dialects_only: None
-) -> AsyncIterator[tuple[Database, StallingRelay]]:
+async def stalling(config: Config, server_dialects_only: None) -> AsyncIterator[tuple[Database, StallingRelay]]:
     relay = StallingRelay(config.database.host, config.database.port or 0)
     await relay.start()
     url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
@@ -385,3 +383,51 @@ async def test_a_cancelled_statement_does_not_leave_its_result_to_the_next_calle
             await task
         assert await db.fetch_one(db.queries["ping"]) == {"ok": 1}
 
+
+async def test_a_request_waiting_for_the_pool_gets_the_slot_a_timed_out_connection_freed(
+    config: Config, server_dialects_only: None
+) -> None:
+    """aiomysql wakes pool waiters only for connections it takes back: proxyd wakes them for one it dropped too."""
+    relay = StallingRelay(config.database.host, config.database.port or 0)
+    await relay.start()
+    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
+    db = await open_database(
+        dataclasses.replace(config, database=url, db_timeout=TIMEOUT, db_pool_min=1, db_pool_max=1)
+    )
+    try:
+        ping = db.queries["ping"]
+        relay.stall()
+        stalled = asyncio.create_task(db.fetch_one(ping))
+        await asyncio.sleep(TIMEOUT * 0.8)
+        waiting = asyncio.create_task(db.fetch_one(ping))  # the pool is full: this one queues for its connection
+        with pytest.raises(DatabaseError, match="statement timed out"):
+            await stalled
+        relay.resume()
+        # The waiter's own deadline is still TIMEOUT * 0.8 away: it gets the freed slot well before.
+        assert await asyncio.wait_for(waiting, TIMEOUT * 5) == {"ok": 1}
+    finally:
+        relay.resume()
+        await db.close()
+        await relay.close()
+
+
+async def test_a_deadlock_is_a_transient_conflict(admin: Database) -> None:
+    """The database aborts one of two transactions that wait for each other; the store retries that one."""
+    table = f"deadlock_probe_{uuid.uuid4().hex[:8]}"
+    await admin.execute(raw_query(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"))
+    try:
+        await admin.execute(raw_query(f"INSERT INTO {table} (id, v) VALUES (1, 0), (2, 0)"))
+        both_hold_a_row = asyncio.Barrier(2)
+
+        async def cross(first: int, then: int) -> None:
+            async with admin.transaction() as tx:
+                await tx.execute(raw_query(f"UPDATE {table} SET v = v + 1 WHERE id = {first}"))
+                await both_hold_a_row.wait()
+                await tx.execute(raw_query(f"UPDATE {table} SET v = v + 1 WHERE id = {then}"))
+
+        outcomes = await asyncio.gather(cross(1, 2), cross(2, 1), return_exceptions=True)
+        assert sorted(type(outcome).__name__ for outcome in outcomes) == ["NoneType", "TransientConflict"]
+        # The survivor committed both its updates; the aborted one left nothing behind.
+        assert await admin.fetch_all(raw_query(f"SELECT v FROM {table} ORDER BY id")) == [{"v": 1}, {"v": 1}]
+    finally:
+        await admin.execute(raw_query(f"DROP TABLE {table}"))

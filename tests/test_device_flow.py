@@ -95,6 +95,7 @@ async def test_success_stores_the_key(proxy: RunningProxy, http: aiohttp.ClientS
     assert stored.key == auth.access_token and auth.access_token.encode() not in raw
     assert stored.name.startswith("Key:") and abs(int(stored.name[4:]) - time.time() * 1000) < 60_000
     assert stored.meta is not None  # fetched from GitHub like a key created by POST
+    assert stored.is_default  # the first key: "_" works at once
 
 
 async def test_intervals_and_slow_down_are_honoured(

@@ -6,10 +6,12 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 import proxyd.legacy.fallback as fallback_module
@@ -17,7 +19,7 @@ from proxyd.config import Config
 from proxyd.errors import Unauthorized
 from proxyd.keycache import KeyResolver
 from proxyd.legacy.fallback import LegacyFallback, legacy_fallback
-from proxyd.legacy.reader import store_signature
+from proxyd.legacy.reader import MAX_DATUM_BYTES, store_signature
 from proxyd.legacy.rules import DatabaseFacts, decide, key_sha256
 from proxyd.masking import mask_secret
 from proxyd.models import ApiKey, CopilotMeta
@@ -165,9 +167,7 @@ async def test_legacy_default_is_adopted_when_the_database_has_none(store: KeySt
     assert fallback.imports == 1
 
 
-async def test_default_already_imported_is_adopted_without_a_second_import(
-    store: KeyStore, legacy_dir: Path
-) -> None:
+async def test_default_already_imported_is_adopted_without_a_second_import(store: KeyStore, legacy_dir: Path) -> None:
     fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     resolver = _resolver(store, fallback)
     assert (await resolver.resolve(_key(2))).is_default is False
@@ -234,6 +234,39 @@ async def test_unreadable_directory_is_reported_once_and_recovers(
     assert warnings == [f"legacy fallback: {directory}: no such directory"]
     write_datum(directory, "tokens", "a", _record("a", 1))
     assert (await fallback(_key(1))) == _api_key("a", 1)
+
+
+async def test_odd_files_cost_one_file_each_and_are_logged_once(
+    store: KeyStore, legacy_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="proxyd.legacy")
+    tokens = legacy_dir / "tokens"
+    os.symlink("loop", tokens / "loop")
+    os.mkfifo(tokens / "fifo")
+    big = _record("big", 9)
+    big["name"] = "x" * MAX_DATUM_BYTES  # the whole file is over the cap: never read, never served
+    big_file = write_datum(legacy_dir, "tokens", "big", big)
+    (tokens / "odd\nname").write_bytes(orjson.dumps({"key": "d", "value": _record("d", 4, createdAt=T0 + 0.5)}))
+    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
+
+    assert await fallback(_key(9)) is None
+    assert await fallback(_key(1)) == _api_key(
+        "a", 1, last_used=T0 + 100, meta=CopilotMeta(token=META["token"], expires_at=META["expiresAt"], chat_quota=50)
+    )
+    assert await fallback(_key(4)) == dataclasses.replace(_api_key("d", 4), created_at=T0 + 1)
+    records = {r["api_key_id"]: r["source_file"] for r in await _records(store)}
+    assert records["d"] == "tokens/odd\\nname"
+
+    os.utime(legacy_dir / "tokens" / hashlib.sha256(b"a").hexdigest(), ns=(1, 1))  # a rebuild: nothing new to say
+    assert await fallback(_key(9)) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"legacy fallback: skipped tokens/{big_file.name}: too large (the cap is {MAX_DATUM_BYTES} bytes): "
+        f"{big_file.stat().st_size} bytes",
+        "legacy fallback: skipped tokens/fifo: not a regular file (FIFO)",
+        "legacy fallback: skipped tokens/loop: symlink loop",
+        f"legacy fallback: tokens/odd\\nname: record createdAt {T0 + 0.5} rounded to whole milliseconds: {T0 + 1}",
+    ]
 
 
 async def test_off_never_touches_the_legacy_files(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import proxyd.legacy.importer as importer_module
@@ -20,7 +22,7 @@ from proxyd import cli
 from proxyd.config import Config
 from proxyd.db import Database, open_database
 from proxyd.errors import DatabaseError
-from proxyd.legacy.reader import read_store
+from proxyd.legacy.reader import MAX_DATUM_BYTES, read_store
 from proxyd.legacy.rules import (
     ID_MAX_CHARS,
     KEY_MAX_CHARS,
@@ -111,7 +113,7 @@ REPORTS: dict[str, list[str]] = {
         '  2a914235-e87e-4861-ac5a-57504b2989aa  gho_yHCWbk...dZwLX  "iso dates"',
         '  b77f61bd-42da-4fb4-a687-f409252e9d1c  gho_Bs_QDb...ecpFh  "no usageCount"',
         '  10e07215-d188-4e00-a966-ee33a04010c4  gho_rRGNci...fIICN  "unknown fields"',
-        '  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  '
+        "  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  "
         '"\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511"',
         '  9e205cfd-a884-4ce9-ab46-22bea7b3ec3f  gho_r65-__...Cy1_Q  "meta with nulls"',
         "already present: 0",
@@ -160,6 +162,7 @@ DEFAULT_SOURCES = {
 }
 RECORDS_READ = {"duplicate-keys": 3}  # the others read as many records as they have rows
 
+
 def _sample(name: str) -> Path:
     path = samples_dir() / name
     assert path.is_dir(), f"legacy samples not found at {path}; set PROXYD_LEGACY_SAMPLES"
@@ -199,9 +202,7 @@ async def _import_records(database: Database) -> list[dict[str, Any]]:
     return await database.fetch_all(database.queries["legacy_import_records"])
 
 
-async def _check_records(
-    database: Database, name: str, via: str, rows: list[ApiKey], started: int, ended: int
-) -> None:
+async def _check_records(database: Database, name: str, via: str, rows: list[ApiKey], started: int, ended: int) -> None:
     files = {r.api_key.id: r.file for r in read_store(_sample(name)).records}
     records = await _import_records(database)
     assert [r["api_key_id"] for r in records] == sorted(row.id for row in rows)
@@ -419,6 +420,7 @@ async def test_existing_rows_are_left_alone(
         same_id = await store.create("not the work laptop", "gho_someOtherToken000000000000000000000", key_id=work.id)
         same_key = await store.create("CI bot, re-added", ci.key)
         admin_default = await store.set_default(same_key.id)
+        same_id = await store.get(same_id.id)  # created first, it was the default until set_default moved it
         before = await store.find_all()
 
         expected_body = [
@@ -455,7 +457,10 @@ async def test_default_goes_to_the_row_holding_the_legacy_default_token(
     await _migrate(config, None, legacy_env)
     legacy_default = EXPECTED["basic"].rows[1]
     async with _store(config) as store:
+        # A database with keys but no default: the first key created became the default, then went.
+        gone = await store.create("deleted again", "gho_deletedAgain0000000000000000000000")
         holder = await store.create("re-added by hand", legacy_default.key)
+        await store.delete(gone.id)
         code, out, _ = await _cli(capsys, str(_sample("basic")))
         assert code == 0
         assert out.splitlines()[-2] == (
@@ -499,9 +504,11 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if kind == "constraint":
         # Facts that miss a row the database has: the third insert violates the primary key.
         real = importer_module.read_facts
-        monkeypatch.setattr(importer_module, "read_facts", lambda executor: dataclasses.replace(
-            real(executor), key_of_id={}, id_of_key={}
-        ))
+        monkeypatch.setattr(
+            importer_module,
+            "read_facts",
+            lambda executor: dataclasses.replace(real(executor), key_of_id={}, id_of_key={}),
+        )
         return
     calls = {"n": 0}
     original = SyncExecutor.execute_many
@@ -629,6 +636,137 @@ async def test_unreachable_database(
     assert (code, out) == (1, "")
     assert err.startswith("proxyd: postgresql://proxyd:***@127.0.0.1:1/proxyd: connect failed: ")
     assert err.count("\n") == 1 and "s3cret" not in err
+
+
+# --- odd files and odd times never cost a key ------------------------------------------------------
+
+T1 = 1_753_543_000_000  # 2025-07-26T15:16:40.000Z
+ODD_KEYS = {"a": "gho_oddStoreFirstKey00000000000000000000", "c": "gho_oddStoreSecondKey0000000000000000000"}
+BIG = 2 * MAX_DATUM_BYTES
+ODD_FILE_C = f"tokens/{hashlib.sha256(b'c').hexdigest()}"
+
+
+def _odd_store(directory: Path) -> Path:
+    """Fractional times, a file name with a newline, and every kind of entry that is not a datum file."""
+    tokens = directory / "tokens"
+    tokens.mkdir(parents=True)
+    record_a = {
+        "id": "a",
+        "name": "fractional",
+        "key": ODD_KEYS["a"],
+        "createdAt": T1 + 0.5,
+        "lastUsed": "2025-07-26T15:16:40.1234567Z",
+        "meta": {"token": "tid=odd", "expiresAt": T1 + 5000.4},
+    }
+    (tokens / "a\nb").write_bytes(orjson.dumps({"key": "a", "value": record_a}))
+    write_datum(directory, "tokens", "c", {"id": "c", "name": "plain", "key": ODD_KEYS["c"], "createdAt": T1 - 7})
+    write_datum(directory, "selected-token", "selected-token-id", "a")
+    os.symlink("loop", tokens / "loop")
+    os.symlink("nowhere", tokens / "dangling")
+    os.mkfifo(tokens / "fifo")
+    (tokens / hashlib.sha256(b"b").hexdigest()).mkdir()
+    with (tokens / "huge").open("wb") as fh:
+        fh.truncate(BIG)
+    (tokens / "\x1b[31mred").write_bytes(b'{"key":')
+    return directory
+
+
+ODD_ROWS = [
+    ApiKey(
+        id="a",
+        name="fractional",
+        key=ODD_KEYS["a"],
+        created_at=T1 + 1,
+        last_used=T1 + 123,
+        is_default=True,
+        meta=CopilotMeta(token="tid=odd", expires_at=T1 + 5000),
+    ),
+    ApiKey(id="c", name="plain", key=ODD_KEYS["c"], created_at=T1 - 7),
+]
+ODD_SKIPPED = [
+    (f"tokens/{hashlib.sha256(b'b').hexdigest()}", "not a regular file (directory)"),
+    ("tokens/\\x1b[31mred", "invalid JSON (truncated?)"),
+    ("tokens/dangling", "dangling symlink"),
+    ("tokens/fifo", "not a regular file (FIFO)"),
+    ("tokens/huge", f"too large (the cap is {MAX_DATUM_BYTES} bytes): {BIG} bytes"),
+    ("tokens/loop", "symlink loop"),
+]
+ODD_BODY = [
+    "records: 2 read, 2 distinct tokens",
+    "inserted: 2",
+    f'  c  {mask_secret(ODD_KEYS["c"])}  "plain"',
+    f'  a  {mask_secret(ODD_KEYS["a"])}  "fractional"',
+    "already present: 0",
+    "not re-imported (deleted in proxyd after an earlier import): 0",
+    "merged: 0",
+    f"skipped: {len(ODD_SKIPPED)}",
+    *(f"  {file}: {reason}" for file, reason in ODD_SKIPPED),
+    "warnings: 3",
+    f"  tokens/a\\nb: record createdAt {T1 + 0.5} rounded to whole milliseconds: {T1 + 1}",
+    f"  tokens/a\\nb: record lastUsed '2025-07-26T15:16:40.1234567Z' rounded to whole milliseconds: {T1 + 123}",
+    f"  tokens/a\\nb: meta expiresAt {T1 + 5000.4} rounded to whole milliseconds: {T1 + 5000}",
+    "default: set to a (named by selected-token)",
+    "dangling default: none",
+]
+
+
+async def _check_odd_import(store: KeyStore, directory: Path) -> None:
+    assert await store.find_all() == _newest_first(ODD_ROWS)
+    records = await _import_records(store.db)
+    assert [(r["api_key_id"], r["source_file"]) for r in records] == [("a", "tokens/a\\nb"), ("c", ODD_FILE_C)]
+    assert {r["source_dir"] for r in records} == {str(directory)}
+
+
+async def test_odd_store_through_the_cli(
+    config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    directory = _odd_store(tmp_path / "storage")
+    await _migrate(config, None, legacy_env)
+    header = f"legacy import from {directory} into {config.database.redacted()}"
+
+    code, out, err = await _cli(capsys, str(directory), "--dry-run")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [f"{header} (dry run: nothing written)", *_dry(ODD_BODY)]
+    assert all(line.isprintable() for line in out.splitlines())
+
+    code, out, err = await _cli(capsys, str(directory), "--dry-run", "--json")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert [(s["file"], s["reason"]) for s in report["skipped"]] == ODD_SKIPPED
+    assert report["warnings"] == [line.removeprefix("  ") for line in ODD_BODY if "rounded" in line]
+    assert [(row["id"], row["file"]) for row in report["inserted"]] == [("c", ODD_FILE_C), ("a", "tokens/a\\nb")]
+
+    code, out, err = await _cli(capsys, str(directory))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [header, *ODD_BODY]
+    async with _store(config) as store:
+        await _check_odd_import(store, directory)
+
+
+async def test_odd_store_through_the_migration(
+    config: Config, legacy_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    directory = _odd_store(tmp_path / "storage")
+    caplog.set_level(logging.INFO, logger="proxyd.legacy")
+    assert await _migrate(config, directory, legacy_env) == migration_ids(config.database.dialect)
+    assert _legacy_lines(caplog) == [f"legacy import from {directory}", *ODD_BODY]
+    async with _store(config) as store:
+        await _check_odd_import(store, directory)
+
+
+async def test_directory_name_is_escaped_in_the_report_and_the_records(
+    config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    raw = os.fsencode(tmp_path) + b"/legacy\n\xff"
+    os.mkdir(raw)
+    write_datum(Path(os.fsdecode(raw)), "tokens", "c", {"id": "c", "name": "n", "key": ODD_KEYS["c"], "createdAt": T1})
+    await _migrate(config, None, legacy_env)
+    code, out, err = await _cli(capsys, os.fsdecode(raw))
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"legacy import from {tmp_path}/legacy\\n\\xff into {config.database.redacted()}"
+    async with _store(config) as store:
+        [record] = await _import_records(store.db)
+        assert record["source_dir"] == f"{tmp_path}/legacy\\n\\xff"
 
 
 # --- size ----------------------------------------------------------------------------------------

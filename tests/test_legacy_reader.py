@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import orjson
 import pytest
@@ -14,6 +16,7 @@ import pytest
 import proxyd.legacy.reader as reader_module
 from proxyd.clock import iso_ms
 from proxyd.legacy.plan import ImportPlan, Merged, plan_import
+from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store, store_signature
 from proxyd.masking import mask_secret
 from proxyd.models import ApiKey, CopilotMeta
@@ -260,7 +263,7 @@ def _key(n: int, prefix: str = "gho_") -> str:
     return f"{prefix}{n:036d}"
 
 
-def _record(rid: str, key: str, created_at: int | str = T0, **extra: object) -> dict[str, object]:
+def _record(rid: str, key: str, created_at: float | str = T0, **extra: object) -> dict[str, object]:
     return {"id": rid, "name": f"name {rid}", "key": key, "createdAt": created_at, "usageCount": 0, **extra}
 
 
@@ -430,7 +433,14 @@ def test_missing_tokens_folder_is_empty(tmp_path: Path) -> None:
         ({"id": "x", "name": "n", "key": 12345, "createdAt": 1}, "record key is not a string"),
         ({"id": "x", "name": "n", "key": "k", "createdAt": "yesterday"}, "record createdAt is not a date: 'yesterday'"),
         ({"id": "x", "name": "n", "key": "k", "createdAt": True}, "record createdAt is not an integer: True"),
-        ({"id": "x", "name": "n", "key": "k", "createdAt": 1.5}, "record createdAt is not an exact integer: 1.5"),
+        (
+            {"id": "x", "name": "n", "key": "k", "createdAt": "1e30"},
+            "record createdAt is out of the 64-bit range: '1e30'",
+        ),
+        (
+            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": 1.5},
+            "record usageCount is not an exact integer: 1.5",
+        ),
         (
             {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": "3"},
             "record usageCount is not an integer: '3'",
@@ -485,7 +495,7 @@ def test_dotfiles_and_folders_are_reported_not_read(tmp_path: Path) -> None:
     assert read_store(tmp_path, now_ms=NOW_MS).skipped == [
         Skipped("tokens/.DS_Store", "not a node-persist datum"),
         Skipped("tokens/._resource", "not a node-persist datum"),
-        Skipped("tokens/sub", "not a regular file"),
+        Skipped("tokens/sub", "not a regular file (directory)"),
     ]
 
 
@@ -493,13 +503,15 @@ def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
     write_datum(tmp_path, "tokens", "b", _record("b", _key(2)))
 
-    def refuse(file: str, mode: str = "r") -> IO[bytes]:
+    real_open = os.open
+
+    def refuse(file: str, flags: int, mode: int = 0o777) -> int:
         if file == str(path):
             raise PermissionError(13, "Permission denied", file)
-        return open(file, mode)
+        return real_open(file, flags, mode)
 
     # chmod cannot stop root, which is who runs these tests in containers.
-    monkeypatch.setattr(reader_module, "open", refuse, raising=False)
+    monkeypatch.setattr(os, "open", refuse)
     store = read_store(tmp_path, now_ms=NOW_MS)
     assert store.skipped == [Skipped(f"tokens/{path.name}", "unreadable (Permission denied)")]
     assert [r.api_key.id for r in store.records] == ["b"]
@@ -673,6 +685,254 @@ def test_iso_ms_matches_javascript() -> None:
     assert iso_ms(1753542860999) == "2025-07-26T15:14:20.999Z"
     assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
     assert iso_ms(10**20) == str(10**20)
+
+
+# --- times that are not whole milliseconds ---------------------------------------------------------
+
+# 2025-07-26T15:16:40.000Z
+T1 = 1_753_543_000_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (T1 + 0.4, T1),
+        (T1 + 0.5, T1 + 1),  # halves round up
+        (T1 + 0.6, T1 + 1),
+        ("1753543000000.7", T1 + 1),  # epoch ms written as a string by hand
+        ("1.7535430000004e12", T1),
+        ("2025-07-26T15:16:40.1234567Z", T1 + 123),
+        ("2025-07-26T15:16:40.1225Z", T1 + 123),  # half up, not half even
+        ("2025-07-26T15:16:40.1235Z", T1 + 124),
+        ("2025-07-26T15:16:40.1224999999Z", T1 + 122),  # beyond datetime's microseconds
+        ("2025-07-26T15:16:40.9995Z", T1 + 1000),
+        ("2025-07-26T17:16:40.0001+02:00", T1),
+        ("20250726T151640,5006Z", T1 + 501),
+    ],
+)
+def test_fractional_created_at_is_rounded_with_a_warning(tmp_path: Path, raw: object, expected: int) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1), T0, createdAt=raw))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [r.api_key.created_at for r in store.records] == [expected]
+    assert store.warnings == [f"tokens/{path.name}: record createdAt {raw!r} rounded to whole milliseconds: {expected}"]
+    assert store.skipped == []
+
+
+@pytest.mark.parametrize("raw", ["1753543000000", "2025-07-26T15:16:40.000000Z", "2025-07-26T15:16:40.000Z", T1 * 1.0])
+def test_whole_milliseconds_in_any_shape_are_not_warned_about(tmp_path: Path, raw: object) -> None:
+    store = read_store(_store_of(tmp_path, _record("a", _key(1), T0, createdAt=raw)), now_ms=NOW_MS)
+    assert [r.api_key.created_at for r in store.records] == [T1]
+    assert store.warnings == []
+
+
+def test_every_time_field_is_rounded_and_named(tmp_path: Path) -> None:
+    meta = {"token": "t", "expiresAt": T1 + 10.5, "resetTime": "2025-07-26T15:16:40.0204Z", "chatQuota": 5}
+    record = _record("a", _key(1), T1 + 0.25, lastUsed=T1 + 99.999, meta=meta)
+    path = write_datum(tmp_path, "tokens", "a", record)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert [r.api_key for r in store.records] == [
+        ApiKey(
+            id="a",
+            name="name a",
+            key=_key(1),
+            created_at=T1,
+            last_used=T1 + 100,
+            meta=CopilotMeta(token="t", expires_at=T1 + 11, reset_time=T1 + 20, chat_quota=5),
+        )
+    ]
+    rel = f"tokens/{path.name}"
+    assert store.warnings == [
+        f"{rel}: record createdAt 1753543000000.25 rounded to whole milliseconds: {T1}",
+        f"{rel}: record lastUsed 1753543000099.999 rounded to whole milliseconds: {T1 + 100}",
+        f"{rel}: meta expiresAt 1753543000010.5 rounded to whole milliseconds: {T1 + 11}",
+        f"{rel}: meta resetTime '2025-07-26T15:16:40.0204Z' rounded to whole milliseconds: {T1 + 20}",
+    ]
+
+
+def test_rounding_in_ignored_meta_is_not_reported(tmp_path: Path) -> None:
+    path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1), meta={"token": 5, "expiresAt": T1 + 0.5}))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.warnings == [f"tokens/{path.name}: meta ignored (meta token is not a string)"]
+
+
+# --- entries that are not plain files, files too large, names that are not text --------------------
+
+
+def _never_hangs(call: Callable[[], LegacyStore]) -> LegacyStore:
+    """``call()`` in a daemon thread: a read that blocks (on a FIFO) fails the test instead of the run."""
+    result: list[LegacyStore] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(120)
+    assert result, "reading the store blocked (or raised)"
+    return result[0]
+
+
+def test_special_entries_are_one_skipped_file_each(tmp_path: Path) -> None:
+    good = write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    tokens = tmp_path / "tokens"
+    os.symlink("loop", tokens / "loop")
+    os.symlink("nowhere", tokens / "dangling")
+    os.mkfifo(tokens / "fifo")
+    (tokens / hashlib.sha256(b"b").hexdigest()).mkdir()  # a folder named like a token file
+    linked = write_datum(tmp_path / "elsewhere", "tokens", "c", _record("c", _key(3)))
+    os.symlink(linked, tokens / "link-to-c")  # a symlink to a datum is read like the datum
+    write_datum(tmp_path, "selected-token", "selected-token-id", "a")
+    os.symlink("self", tmp_path / "selected-token" / "self")
+
+    store = _never_hangs(lambda: read_store(tmp_path, now_ms=NOW_MS))
+
+    assert [(r.file, r.api_key.id) for r in store.records] == [(f"tokens/{good.name}", "a"), ("tokens/link-to-c", "c")]
+    assert store.selected_id == "a"
+    assert store.skipped == [
+        Skipped("selected-token/self", "symlink loop"),
+        Skipped(f"tokens/{hashlib.sha256(b'b').hexdigest()}", "not a regular file (directory)"),
+        Skipped("tokens/dangling", "dangling symlink"),
+        Skipped("tokens/fifo", "not a regular file (FIFO)"),
+        Skipped("tokens/loop", "symlink loop"),
+    ]
+
+
+def test_a_fifo_swapped_in_after_the_listing_is_not_waited_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    fifo = tmp_path / "tokens" / "swapped"
+    os.mkfifo(fifo)
+    regular = os.stat(tmp_path / "tokens" / hashlib.sha256(b"a").hexdigest())
+    real_stat = os.stat
+
+    def stale_stat(path: str, *args: Any, **kwargs: Any) -> os.stat_result:
+        # What the first look saw before the file was replaced by a FIFO.
+        return regular if str(path) == str(fifo) else real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stale_stat)
+    store = _never_hangs(lambda: read_store(tmp_path, now_ms=NOW_MS))
+    assert [r.api_key.id for r in store.records] == ["a"]
+    assert store.skipped == [Skipped("tokens/swapped", "not a regular file (FIFO)")]
+
+
+def _padded(rid: str, n: int, size: int) -> dict[str, object]:
+    """A record whose datum file is exactly ``size`` bytes."""
+    record = _record(rid, _key(n), name="")
+    base = len(orjson.dumps({"key": rid, "value": record}))
+    return {**record, "name": "x" * (size - base)}
+
+
+def test_files_over_the_size_cap_are_skipped_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cap = reader_module.MAX_DATUM_BYTES
+    at_cap = write_datum(tmp_path, "tokens", "a", _padded("a", 1, cap))
+    over = write_datum(tmp_path, "tokens", "b", _padded("b", 2, cap + 1))
+    assert (at_cap.stat().st_size, over.stat().st_size) == (cap, cap + 1)
+    huge = tmp_path / "tokens" / "huge"
+    with huge.open("wb") as fh:
+        fh.truncate(64 * cap)  # sparse: costs no disk
+    read_bytes: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        data = real_read(fd, n)
+        read_bytes.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "read", counting_read)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+
+    assert [r.api_key.id for r in store.records] == ["a"]
+    assert store.skipped == [
+        Skipped(f"tokens/{over.name}", f"too large (the cap is {cap} bytes): {cap + 1} bytes"),
+        Skipped("tokens/huge", f"too large (the cap is {cap} bytes): {64 * cap} bytes"),
+    ]
+    assert sum(read_bytes) == cap  # only the file at the cap was read
+
+
+def test_a_file_growing_past_the_cap_while_read_stops_at_cap_plus_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cap = reader_module.MAX_DATUM_BYTES
+    grown = write_datum(tmp_path, "tokens", "a", _padded("a", 1, 3 * cap))
+    small = os.stat_result((0o100644, 0, 0, 1, 0, 0, 100, 0, 0, 0))
+    real_fstat, real_read = os.fstat, os.read
+    read_bytes: list[int] = []
+
+    def counting_read(fd: int, n: int) -> bytes:
+        data = real_read(fd, n)
+        read_bytes.append(len(data))
+        return data
+
+    # The size the file had when it was stat'ed, before the legacy service appended to it.
+    monkeypatch.setattr(reader_module, "_check_regular", lambda info: None)
+    monkeypatch.setattr(os, "fstat", lambda fd: small if fd > 2 else real_fstat(fd))
+    monkeypatch.setattr(os, "read", counting_read)
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == [
+        Skipped(f"tokens/{grown.name}", f"too large (the cap is {cap} bytes): it grew while being read")
+    ]
+    assert sum(read_bytes) == cap + 1
+
+
+def test_read_at_most_stops_at_the_limit_and_at_the_end() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"x" * 100)
+        assert reader_module.read_at_most(read_end, 10) == b"x" * 10
+        os.close(write_end)
+        assert reader_module.read_at_most(read_end, 1000) == b"x" * 90
+    finally:
+        os.close(read_end)
+
+
+def test_file_names_are_escaped_everywhere(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    (tokens / "a\nb").write_bytes(orjson.dumps({"key": "a", "value": _record("a", _key(1), T1 + 0.5)}))
+    (tokens / "\x1b[31mred").write_bytes(b"{")
+    (tokens / "back\\slash\u202e").write_bytes(b"")
+    os.close(os.open(os.fsencode(tokens) + b"/not-utf8-\xff", os.O_CREAT | os.O_WRONLY))
+    (tokens / "\u540d\u524d \U0001f511").write_bytes(b"[]")  # printable Unicode stays as it is
+    os.symlink("a\tb", tokens / "loop\r")
+    os.symlink("loop\r", tokens / "a\tb")
+
+    store = read_store(tmp_path, now_ms=NOW_MS)
+
+    assert [r.file for r in store.records] == ["tokens/a\\nb"]
+    assert store.warnings == [f"tokens/a\\nb: record createdAt {T1 + 0.5!r} rounded to whole milliseconds: {T1 + 1}"]
+    assert store.skipped == [
+        Skipped("tokens/\\x1b[31mred", "invalid JSON (truncated?)"),
+        Skipped("tokens/a\\tb", "symlink loop"),
+        Skipped("tokens/back\\\\slash\\u202e", "empty file"),
+        Skipped("tokens/loop\\r", "symlink loop"),
+        Skipped("tokens/not-utf8-\\xff", "empty file"),
+        Skipped("tokens/\u540d\u524d \U0001f511", "not a node-persist datum"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("65ab3b96d3f2", "65ab3b96d3f2"),
+        ("a\nb", "a\\nb"),
+        ("\x1b[31m", "\\x1b[31m"),
+        ("\x00\x7f", "\\x00\\x7f"),
+        ("tab\there\r", "tab\\there\\r"),
+        ("back\\slash", "back\\\\slash"),
+        (os.fsdecode(b"\xff\xfe"), "\\xff\\xfe"),
+        ("\u0085\u2028\u202e\u00a0", "\\u0085\\u2028\\u202e\\u00a0"),
+        ("\U000e0001", "\\U000e0001"),
+        ("Sch\u00f6n \u540d\u524d \U0001f511", "Sch\u00f6n \u540d\u524d \U0001f511"),
+    ],
+)
+def test_printable(name: str, shown: str) -> None:
+    assert printable(name) == shown
+
+
+def test_signature_survives_special_entries(tmp_path: Path) -> None:
+    write_datum(tmp_path, "tokens", "a", _record("a", _key(1)))
+    before = store_signature(tmp_path)
+    os.symlink("loop", tmp_path / "tokens" / "loop")
+    with_loop = store_signature(tmp_path)
+    assert with_loop != before
+    os.symlink("nowhere", tmp_path / "tokens" / "dangling")
+    os.mkfifo(tmp_path / "tokens" / "fifo")
+    assert store_signature(tmp_path) not in (before, with_loop)
 
 
 # --- store_signature -------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ async def test_bad_request_bodies(proxy: RunningProxy, sqlite_only: None) -> Non
             headers = {"Content-Type": "application/json"}
             async with http.post(f"{proxy.url}/v1/chat/completions", data=data, headers=headers) as r:
                 assert r.status == 400
-                assert (await r.json())["statusCode"] == 400
+                assert (await r.json())["error"]["type"] == "invalid_request_error"  # OpenAI's shape under /v1
 
 
 async def test_keyless_requests_must_be_json(proxy: RunningProxy, sqlite_only: None) -> None:
@@ -285,7 +285,7 @@ async def test_oversized_body_is_413(small_body_config: Config, upstream: FakeUp
             body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 10_000}]}
             async with http.post(f"{proxy.url}/v1/chat/completions", json=body) as r:
                 assert r.status == 413
-                assert (await r.json())["statusCode"] == 413
+                assert (await r.json())["error"]["type"] == "invalid_request_error"
     assert upstream.state.requests_to("/chat/completions") == []
 
 
@@ -301,7 +301,8 @@ async def test_unreachable_upstream_is_502(config: Config, upstream: FakeUpstrea
         await add_key(proxy)
         async with aiohttp.ClientSession() as http, http.get(f"{proxy.url}/v1/models") as r:
             assert r.status == 502
-            assert (await r.json())["error"] == "Bad Gateway"
+            error = (await r.json())["error"]
+            assert error["type"] == "server_error" and error["message"].startswith("Copilot API unreachable")
 
 
 async def test_upstream_timeout_is_504(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
@@ -312,7 +313,8 @@ async def test_upstream_timeout_is_504(config: Config, upstream: FakeUpstream, s
         await add_key(proxy)
         async with aiohttp.ClientSession() as http, http.get(f"{proxy.url}/v1/models") as r:
             assert r.status == 504
-            assert (await r.json())["error"] == "Gateway Timeout"
+            error = (await r.json())["error"]
+            assert (error["type"], error["message"]) == ("server_error", "Copilot API did not answer in time")
 
 
 async def test_stream_dying_mid_way_ends_promptly(

@@ -11,8 +11,9 @@ from proxyd.config import Config, Dialect
 from proxyd.db import open_database
 from proxyd.db.base import IntegrityViolation
 from proxyd.db.connect import ADAPTERS
-from proxyd.db.queries import Queries, compile_query, parse_queries
+from proxyd.db.queries import Queries, compile_query, parse_queries, queries_for
 from proxyd.errors import SchemaOutOfDate
+from proxyd.legacy.syncdb import SYNC_DRIVERS, SyncExecutor
 from proxyd.schema import Migrator, migration_ids, pending_migrations, require_current_schema
 
 DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql", "mysql")
@@ -22,6 +23,17 @@ def test_every_dialect_defines_the_same_queries() -> None:
     names = {d: set(Queries.load(d, ADAPTERS[d].paramstyle)) for d in DIALECTS}
     assert names["sqlite"], "no queries found"
     assert names["sqlite"] == names["postgresql"] == names["mysql"]
+
+
+def test_the_legacy_import_runs_the_adapters_own_queries() -> None:
+    """yoyo's synchronous driver and the daemon's async one share their Query objects where the placeholders agree."""
+    for dialect in DIALECTS:
+        adapter, synchronous = ADAPTERS[dialect], SYNC_DRIVERS[dialect]
+        sync = SyncExecutor(None, dialect).queries
+        assert set(sync) == set(queries_for(dialect, adapter.paramstyle))
+        if synchronous.paramstyle == adapter.paramstyle:
+            assert sync is queries_for(dialect, adapter.paramstyle)
+        assert sync["find_key_by_id"].params == ("id",)
 
 
 def test_every_dialect_ships_the_same_migrations() -> None:
@@ -84,8 +96,14 @@ async def test_database_enforces_one_default(config: Config) -> None:
         for key_id in ("a", "b"):
             await database.execute(
                 q["insert_key"],
-                {"id": key_id, "name": key_id, "key": f"gho_{key_id}", "created_at": 1,
-                 "last_used": None, "usage_count": 0},
+                {
+                    "id": key_id,
+                    "name": key_id,
+                    "key": f"gho_{key_id}",
+                    "created_at": 1,
+                    "last_used": None,
+                    "usage_count": 0,
+                },
             )
         await database.execute(q["mark_default_key"], {"id": "a"})
         with pytest.raises(IntegrityViolation):

@@ -30,7 +30,7 @@ async def test_create_and_find(store: KeyStore) -> None:
     assert await store.find_by_id(created.id) == created
     assert await store.find_by_key("gho_abcdefghijklmnopqrstuvwxyz") == created
     assert created.meta == META
-    assert created.usage_count == 0 and created.last_used is None and not created.is_default
+    assert created.usage_count == 0 and created.last_used is None
     assert await store.find_by_id("missing") is None
     assert await store.find_by_key("gho_missing") is None
 
@@ -93,10 +93,30 @@ async def test_delete_takes_meta_along(store: KeyStore) -> None:
     assert again.meta is None and (await store.get(created.id)).meta is None
 
 
+async def test_first_key_becomes_the_default(store: KeyStore) -> None:
+    assert await store.get_default() is None
+    first = await store.create("first", "gho_first")
+    second = await store.create("second", "gho_second")
+    assert first.is_default and not second.is_default
+    assert await store.get_default() == first == await store.get(first.id)
+    # With the default deleted, the next key created takes its place.
+    await store.delete(first.id)
+    assert await store.get_default() is None
+    third = await store.create("third", "gho_third")
+    assert third.is_default and not (await store.get(second.id)).is_default
+
+
+async def test_concurrent_first_keys_make_exactly_one_default(store: KeyStore) -> None:
+    created = await asyncio.gather(*(store.create(f"k{i}", f"gho_first_{i}") for i in range(8)))
+    assert [k.id for k in created if k.is_default] == [k.id for k in await store.find_all() if k.is_default]
+    assert len([k for k in created if k.is_default]) == 1
+
+
 async def test_default_key(store: KeyStore) -> None:
     assert await store.get_default() is None
     a = await store.create("a", "gho_a")
     b = await store.create("b", "gho_b")
+    await store.set_default(b.id)
     assert (await store.set_default(a.id)).is_default
     assert (await store.get_default()) == await store.get(a.id)
     await store.set_default(b.id)

@@ -1,24 +1,31 @@
-"""The database interface every adapter implements.
+"""The database interface, and the one transaction template every adapter shares.
 
 ``Executor`` runs single statements; ``Database.transaction()`` yields an
-executor bound to one connection inside one transaction. Adapters translate
-driver exceptions into ``DatabaseError`` / ``IntegrityViolation`` so callers
-never see a driver type.
+executor bound to one connection inside one transaction. ``Adapter`` owns the
+control flow once for every driver (hand out a connection, BEGIN, COMMIT or
+ROLLBACK, translate driver exceptions into ``DatabaseError`` /
+``IntegrityViolation`` / ``TransientConflict``, so callers never see a driver
+type); an adapter supplies only its driver's calls and, as class attributes,
+which of its exceptions mean what (as yoyo's backends do: data, not if-chains).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..config import DatabaseUrl
 from ..errors import DatabaseError
-from .queries import Paramstyle, Queries, Query
+from .queries import Paramstyle, Query, queries_for
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]
+
+C = TypeVar("C")  # a driver's connection
+T = TypeVar("T")
 
 
 class IntegrityViolation(DatabaseError):
@@ -53,7 +60,7 @@ class Executor(abc.ABC):
 
 
 class Database(Executor):
-    """A connection pool (or, for SQLite, one connection) for one dialect."""
+    """A connection pool (or, for SQLite, one connection) for one dialect: what callers see."""
 
     paramstyle: ClassVar[Paramstyle]
 
@@ -62,7 +69,7 @@ class Database(Executor):
         self.pool_min = pool_min
         self.pool_max = pool_max
         self.timeout = timeout
-        self.queries = Queries.load(url.dialect, self.paramstyle)
+        self.queries = queries_for(url.dialect, self.paramstyle)
 
     @property
     def dialect(self) -> str:
@@ -78,27 +85,6 @@ class Database(Executor):
     def transaction(self) -> AbstractAsyncContextManager[Executor]: ...
 
     @abc.abstractmethod
-    def _statement(self) -> AbstractAsyncContextManager[Executor]:
-        """An executor on one connection, held for one statement outside any transaction."""
-
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
-        async with self._statement() as executor:
-            return await executor.fetch_one(query, params)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async with self._statement() as executor:
-            return await executor.fetch_all(query, params)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async with self._statement() as executor:
-            return await executor.execute(query, params)
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        # All rows or none, on every dialect.
-        async with self.transaction() as tx:
-            await tx.execute_many(query, params)
-
-    @abc.abstractmethod
     def pool_stats(self) -> tuple[int, int]:
         """(connections in use, idle connections) for metrics."""
 
@@ -106,3 +92,159 @@ class Database(Executor):
         """A project error naming this database and the reason, never its credentials."""
         reason = self.url.scrub(str(exc).strip() or type(exc).__name__)
         return DatabaseError(f"{self.url.redacted()}: {action} failed: {reason}")
+
+
+class Adapter(Database, Generic[C]):
+    """A ``Database`` on one async driver whose connections are of type ``C``.
+
+    Everything here is written once: each driver call runs through ``_call``
+    (errors translated, never a driver type); a transaction is BEGIN, the
+    caller's statements, then COMMIT, or ROLLBACK on any error or
+    cancellation, and a failed ROLLBACK never hides the error that caused it.
+    A subclass supplies its connections, its statement and transaction calls,
+    and the exception classes below.
+    """
+
+    # Everything the driver raises; anything else (our own errors, cancellation) passes through untouched.
+    driver_errors: ClassVar[tuple[type[BaseException], ...]]
+    # A constraint (unique, foreign key, check) rejected the statement.
+    integrity_errors: ClassVar[tuple[type[BaseException], ...]]
+    # The database rolled the transaction back to break a deadlock: the caller may run it again.
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    # How a transaction that writes begins, here and in the legacy import's synchronous executor.
+    begin_sql: ClassVar[str] = "BEGIN"
+    # Settings every session of this dialect starts with, on the async pool and the synchronous drivers alike.
+    session_init: ClassVar[str | None] = None
+
+    # --- what a driver supplies ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _connection(self) -> AbstractAsyncContextManager[C]:
+        """One connection, held for one statement or one transaction, then handed back."""
+
+    @abc.abstractmethod
+    async def _begin(self, connection: C) -> None: ...
+
+    @abc.abstractmethod
+    async def _commit(self, connection: C) -> None: ...
+
+    @abc.abstractmethod
+    async def _rollback(self, connection: C) -> None: ...
+
+    @abc.abstractmethod
+    async def _fetch_one(self, connection: C, query: Query, params: Params | None) -> Row | None: ...
+
+    @abc.abstractmethod
+    async def _fetch_all(self, connection: C, query: Query, params: Params | None) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def _execute(self, connection: C, query: Query, params: Params | None) -> int: ...
+
+    @abc.abstractmethod
+    async def _execute_many(self, connection: C, query: Query, params: Sequence[Params]) -> None: ...
+
+    def _discard(self, connection: C) -> None:
+        """Close a connection whose protocol state is unknown, so it is never handed out again.
+
+        SQLite's in-process connection never is: it has no statement timeout to run into.
+        """
+
+    def _is_transient(self, exc: BaseException) -> bool:
+        return isinstance(exc, self.transient_errors)
+
+    def _constraint(self, exc: BaseException) -> str:
+        """The constraint an integrity error names, as far as the driver tells."""
+        return str(exc)
+
+    # --- the template ---------------------------------------------------------------------------
+
+    async def _call(self, connection: C, operation: Awaitable[T]) -> T:
+        """Run one driver call on ``connection``, its errors translated."""
+        try:
+            return await operation
+        except self.driver_errors as exc:
+            raise self.translate(exc, connection) from None
+
+    def translate(self, exc: BaseException, connection: C | None = None) -> DatabaseError:
+        if isinstance(exc, self.integrity_errors):
+            return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=self._constraint(exc))
+        if self._is_transient(exc):
+            return TransientConflict(f"{self.url.redacted()}: {exc}")
+        if isinstance(exc, TimeoutError):  # the statement ran past PROXYD_DB_TIMEOUT
+            if connection is not None:
+                self._discard(connection)
+            return DatabaseError(f"{self.url.redacted()}: statement timed out after {self.timeout:g} s")
+        return self.error(exc)
+
+    @contextlib.contextmanager
+    def _connecting(self) -> Iterator[None]:
+        """Driver errors while opening or handing out a connection, as a connect failure."""
+        try:
+            yield
+        except self.driver_errors as exc:
+            raise self.error(exc, "connect") from None
+
+    def _not_connected(self) -> DatabaseError:
+        return DatabaseError(f"{self.url.redacted()}: not connected")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._connection() as connection:
+            await self._call(connection, self._begin(connection))
+            try:
+                yield _ConnectionExecutor(self, connection)
+            except BaseException:
+                await self._rollback_quietly(connection)
+                raise
+            try:
+                await self._call(connection, self._commit(connection))
+            except DatabaseError:
+                # Where the transaction outlives a failed COMMIT (SQLite busy), it must not stay open.
+                await self._rollback_quietly(connection)
+                raise
+
+    async def _rollback_quietly(self, connection: C) -> None:
+        # A rollback on a dead connection fails too; the error that led here matters more.
+        with contextlib.suppress(DatabaseError):
+            await self._call(connection, self._rollback(connection))
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        async with self._connection() as connection:
+            return await _ConnectionExecutor(self, connection).fetch_one(query, params)
+
+    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        async with self._connection() as connection:
+            return await _ConnectionExecutor(self, connection).fetch_all(query, params)
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        async with self._connection() as connection:
+            return await _ConnectionExecutor(self, connection).execute(query, params)
+
+    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        # All rows or none, on every dialect.
+        async with self.transaction() as tx:
+            await tx.execute_many(query, params)
+
+
+class _ConnectionExecutor(Executor, Generic[C]):
+    """An adapter's statements on one connection, each run through the adapter's ``_call``."""
+
+    def __init__(self, adapter: Adapter[C], connection: C) -> None:
+        self._adapter = adapter
+        self._connection = connection
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        adapter, connection = self._adapter, self._connection
+        return await adapter._call(connection, adapter._fetch_one(connection, query, params))
+
+    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
+        adapter, connection = self._adapter, self._connection
+        return await adapter._call(connection, adapter._fetch_all(connection, query, params))
+
+    async def execute(self, query: Query, params: Params | None = None) -> int:
+        adapter, connection = self._adapter, self._connection
+        return await adapter._call(connection, adapter._execute(connection, query, params))
+
+    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        adapter, connection = self._adapter, self._connection
+        await adapter._call(connection, adapter._execute_many(connection, query, params))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..config import Config, Dialect
-from .base import Database
+from .base import Adapter, Database
 from .mysql import MysqlDatabase
 from .postgresql import PostgresDatabase
 from .sqlite import SqliteDatabase
 
-ADAPTERS: Mapping[Dialect, type[Database]] = {
+ADAPTERS: Mapping[Dialect, type[Adapter[Any]]] = {
     "sqlite": SqliteDatabase,
     "postgresql": PostgresDatabase,
     "mysql": MysqlDatabase,

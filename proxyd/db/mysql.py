@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import aiomysql
@@ -22,12 +22,12 @@ import pymysql
 
 from ..config import DatabaseUrl
 from ..errors import ConfigError, DatabaseError
-from .base import Database, Executor, IntegrityViolation, Params, Row, TransientConflict
+from .aiomysql_shim import is_encrypted, is_encrypted_sync, wake_pool_waiter
+from .base import Adapter, Params, Row
 from .queries import Query
 
 T = TypeVar("T")
 
-_UNAVAILABLE = (OSError, asyncio.TimeoutError)
 # Strict mode turns silent truncation into an error, so a name or key is
 # stored whole or not at all.
 SESSION_INIT = (
@@ -83,13 +83,6 @@ def _option_error(option: str, exc: BaseException) -> ConfigError:
     return ConfigError(f"DATABASE_URL: option {option!r} cannot be used: {reason}")
 
 
-def _encrypted(connection: Any) -> bool:
-    # aiomysql upgrades to TLS only if the server offers it and silently carries on in clear text
-    # otherwise; the transport is the ground truth. Anything unexpected counts as not encrypted.
-    writer = getattr(connection, "_writer", None)
-    return writer is not None and writer.get_extra_info("ssl_object") is not None
-
-
 def connect_sync(url: DatabaseUrl, *, timeout: float, **kwargs: Any) -> Any:
     """A PyMySQL connection as the daemon connects: utf8mb4, strict session, the URL's TLS enforced.
 
@@ -108,8 +101,7 @@ def connect_sync(url: DatabaseUrl, *, timeout: float, **kwargs: Any) -> Any:
         ssl=context,
         **kwargs,
     )
-    # PyMySQL, like aiomysql, silently stays in clear text when the server offers no TLS.
-    if context is not None and not isinstance(getattr(connection, "_sock", None), ssl.SSLSocket):
+    if context is not None and not is_encrypted_sync(connection):
         connection.close()
         raise DatabaseError(
             f"{url.redacted()}: connect failed: the server did not negotiate TLS, "
@@ -118,48 +110,19 @@ def connect_sync(url: DatabaseUrl, *, timeout: float, **kwargs: Any) -> Any:
     return connection
 
 
-class _MysqlExecutor(Executor):
-    def __init__(self, database: MysqlDatabase, connection: Any) -> None:
-        self._database = database
-        self._connection = connection
-
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
-        async def one(cursor: Any) -> Row | None:
-            row: Row | None = await cursor.fetchone()
-            return row
-
-        return await self._statement(query, params, one)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async def every(cursor: Any) -> list[Row]:
-            return list(await cursor.fetchall())
-
-        return await self._statement(query, params, every)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async def rowcount(cursor: Any) -> int:
-            return int(cursor.rowcount)
-
-        return await self._statement(query, params, rowcount)
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        async def run() -> None:
-            async with self._connection.cursor() as cursor:
-                await cursor.executemany(query.sql, [dict(p) for p in params])
-
-        await self._database.bounded(self._connection, run())
-
-    async def _statement(self, query: Query, params: Params | None, consume: Callable[[Any], Awaitable[T]]) -> T:
-        async def run() -> T:
-            async with self._connection.cursor(aiomysql.DictCursor) as cursor:
-                await cursor.execute(query.sql, dict(params) if params else None)
-                return await consume(cursor)
-
-        return await self._database.bounded(self._connection, run())
+@asynccontextmanager
+async def _cursor(connection: Any, query: Query, params: Params | None) -> AsyncIterator[Any]:
+    """A cursor that has run ``query``, its rows as dicts."""
+    async with connection.cursor(aiomysql.DictCursor) as cursor:
+        await cursor.execute(query.sql, dict(params) if params else None)
+        yield cursor
 
 
-class MysqlDatabase(Database):
+class MysqlDatabase(Adapter[Any]):
     paramstyle = "pyformat"
+    driver_errors = (pymysql.Error, OSError, asyncio.TimeoutError)
+    integrity_errors = (pymysql.IntegrityError,)
+    session_init = SESSION_INIT
 
     _pool: Any = None
     _ssl: ssl.SSLContext | None = None
@@ -171,7 +134,7 @@ class MysqlDatabase(Database):
     async def connect(self) -> None:
         url = self.url
         self._ssl = ssl_context(url)
-        try:
+        with self._connecting():
             # create_pool opens pool_min connections; aiomysql's connect_timeout covers only the TCP connect.
             async with asyncio.timeout(self.timeout):
                 self._pool = await aiomysql.create_pool(
@@ -185,15 +148,13 @@ class MysqlDatabase(Database):
                     charset="utf8mb4",
                     autocommit=True,
                     connect_timeout=self.timeout,
-                    init_command=SESSION_INIT,
+                    init_command=self.session_init,
                     pool_recycle=3600,
                     ssl=self._ssl,
                 )
-        except (pymysql.Error, *_UNAVAILABLE) as exc:
-            raise self.error(exc, "connect") from None
         if self._ssl is not None:
             try:
-                async with self._acquire():
+                async with self._connection():
                     pass  # refuse to start on a server that does not encrypt
             except DatabaseError:
                 await self.close()
@@ -205,48 +166,45 @@ class MysqlDatabase(Database):
             await self._pool.wait_closed()
             self._pool = None
 
-    def translate(self, exc: BaseException) -> DatabaseError:
-        if isinstance(exc, pymysql.IntegrityError):
-            return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=str(exc))
-        if isinstance(exc, pymysql.OperationalError) and exc.args and exc.args[0] in _RETRYABLE:
-            return TransientConflict(f"{self.url.redacted()}: {exc}")
-        return self.error(exc)
-
     def pool_stats(self) -> tuple[int, int]:
         if self._pool is None:
             return (0, 0)
         idle = int(self._pool.freesize)
         return (int(self._pool.size) - idle, idle)
 
-    async def bounded(self, connection: Any, statement: Awaitable[T]) -> T:
-        """Run one statement on ``connection`` within PROXYD_DB_TIMEOUT, translating driver errors.
+    def _is_transient(self, exc: BaseException) -> bool:
+        # InnoDB says so by error code, on the generic OperationalError.
+        return isinstance(exc, pymysql.OperationalError) and bool(exc.args) and exc.args[0] in _RETRYABLE
 
-        A statement that times out or is cancelled leaves the connection mid-protocol: it is closed,
-        so the pool drops it instead of handing a stale result to the next caller.
+    def _discard(self, connection: Any) -> None:
+        connection.close()
+
+    async def _call(self, connection: Any, operation: Awaitable[T]) -> T:
+        """Every driver call (statements, BEGIN, COMMIT, ROLLBACK) within PROXYD_DB_TIMEOUT.
+
+        A call that times out or is cancelled leaves the connection mid-protocol: it is closed, so the
+        pool drops it instead of handing a stale result to the next caller.
         """
-        deadline = asyncio.timeout(self.timeout)
         try:
-            async with deadline:
-                return await statement
-        except (pymysql.Error, *_UNAVAILABLE) as exc:
-            if deadline.expired():
-                connection.close()
-                raise DatabaseError(f"{self.url.redacted()}: statement timed out after {self.timeout:g} s") from None
-            raise self.translate(exc) from None
+            return await super()._call(connection, self._within_timeout(operation))
         except asyncio.CancelledError:
-            connection.close()
+            self._discard(connection)
             raise
 
+    async def _within_timeout(self, operation: Awaitable[T]) -> T:
+        # aiomysql has no read timeout, and turns its own socket errors into pymysql errors:
+        # a TimeoutError out of here is this deadline, which translate() reports as such.
+        async with asyncio.timeout(self.timeout):
+            return await operation
+
     @asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[Any]:
+    async def _connection(self) -> AsyncIterator[Any]:
         if self._pool is None:
-            raise DatabaseError(f"{self.url.redacted()}: not connected")
-        try:
+            raise self._not_connected()
+        with self._connecting():
             connection = await asyncio.wait_for(self._pool.acquire(), self.timeout)
-        except (pymysql.Error, *_UNAVAILABLE) as exc:
-            raise self.error(exc, "connect") from None
         try:
-            if self._ssl is not None and not _encrypted(connection):
+            if self._ssl is not None and not is_encrypted(connection):
                 connection.close()
                 raise DatabaseError(
                     f"{self.url.redacted()}: connect failed: the server did not negotiate TLS, "
@@ -256,27 +214,32 @@ class MysqlDatabase(Database):
         finally:
             dropped = connection.closed
             self._pool.release(connection)
-            if dropped and not self._pool._closing:
-                # aiomysql wakes waiters only for connections it takes back, not for
-                # one we dropped (timeout, lost TLS): without this, a request queued
-                # for a connection would wait out its timeout although a slot is free.
-                self._wakeups.add(task := asyncio.ensure_future(self._pool._wakeup()))
-                task.add_done_callback(self._wakeups.discard)
+            if dropped and (wakeup := wake_pool_waiter(self._pool)) is not None:
+                self._wakeups.add(wakeup)  # a reference, so the task is not collected before it runs
+                wakeup.add_done_callback(self._wakeups.discard)
 
-    @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[Executor]:
-        async with self._acquire() as connection:
-            yield _MysqlExecutor(self, connection)
+    async def _begin(self, connection: Any) -> None:
+        await connection.begin()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._acquire() as connection:
-            await self.bounded(connection, connection.begin())
-            try:
-                yield _MysqlExecutor(self, connection)
-            except BaseException:
-                # A rollback on a dead connection fails too; the original error matters more.
-                with suppress(DatabaseError):
-                    await self.bounded(connection, connection.rollback())
-                raise
-            await self.bounded(connection, connection.commit())
+    async def _commit(self, connection: Any) -> None:
+        await connection.commit()
+
+    async def _rollback(self, connection: Any) -> None:
+        await connection.rollback()
+
+    async def _fetch_one(self, connection: Any, query: Query, params: Params | None) -> Row | None:
+        async with _cursor(connection, query, params) as cursor:
+            row: Row | None = await cursor.fetchone()
+            return row
+
+    async def _fetch_all(self, connection: Any, query: Query, params: Params | None) -> list[Row]:
+        async with _cursor(connection, query, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def _execute(self, connection: Any, query: Query, params: Params | None) -> int:
+        async with _cursor(connection, query, params) as cursor:
+            return int(cursor.rowcount)
+
+    async def _execute_many(self, connection: Any, query: Query, params: Sequence[Params]) -> None:
+        async with connection.cursor() as cursor:
+            await cursor.executemany(query.sql, [dict(p) for p in params])

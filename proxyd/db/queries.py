@@ -7,6 +7,7 @@ plain SQL and the adapters never rewrite SQL per call.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -97,3 +98,14 @@ class Queries(Mapping[str, Query]):
 
     def __len__(self) -> int:
         return len(self._queries)
+
+
+@functools.cache
+def queries_for(dialect: Dialect, paramstyle: Paramstyle) -> Queries:
+    """The queries of ``dialect`` for one placeholder style, read once per process.
+
+    The async adapters and the legacy import's synchronous executor both take theirs from here, so a
+    driver pair with the same style (sqlite3 and aiosqlite, PyMySQL and aiomysql) shares the very same
+    ``Query`` objects; asyncpg (``$1``) and psycopg2 (``%(name)s``) get the same SQL, compiled twice.
+    """
+    return Queries.load(dialect, paramstyle)

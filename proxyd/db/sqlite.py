@@ -12,58 +12,25 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from ..errors import DatabaseError
-from .base import Database, Executor, IntegrityViolation, Params, Row
+from .base import Adapter, Params, Row
 from .queries import Query
 
 
-class _SqliteExecutor(Executor):
-    def __init__(self, database: SqliteDatabase, connection: aiosqlite.Connection) -> None:
-        self._database = database
-        self._connection = connection
-
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
-        async with self._run(query, params) as cursor:
-            row = await cursor.fetchone()
-        return dict(row) if row is not None else None
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        async with self._run(query, params) as cursor:
-            rows = await cursor.fetchall()
-        return [dict(row) for row in rows]
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        async with self._run(query, params) as cursor:
-            return cursor.rowcount
-
-    async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
-        try:
-            await self._connection.executemany(query.sql, params)
-        except sqlite3.Error as exc:
-            raise self._database.translate(exc) from None
-
-    @asynccontextmanager
-    async def _run(self, query: Query, params: Params | None) -> AsyncIterator[aiosqlite.Cursor]:
-        try:
-            cursor = await self._connection.execute(query.sql, params or {})
-        except sqlite3.Error as exc:
-            raise self._database.translate(exc) from None
-        try:
-            yield cursor
-        finally:
-            await cursor.close()
-
-
-class SqliteDatabase(Database):
+class SqliteDatabase(Adapter[aiosqlite.Connection]):
     paramstyle = "named"
+    driver_errors = (sqlite3.Error,)
+    integrity_errors = (sqlite3.IntegrityError,)
+    # IMMEDIATE takes the write lock up front, so two processes never
+    # deadlock upgrading a read lock, and busy_timeout applies.
+    begin_sql = "BEGIN IMMEDIATE"
 
-    _connection: aiosqlite.Connection | None = None
+    _db: aiosqlite.Connection | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,7 +40,7 @@ class SqliteDatabase(Database):
         path = Path(self.url.path)
         if path.parent != Path() and not path.parent.is_dir():
             raise DatabaseError(f"{self.url.redacted()}: directory {path.parent} does not exist")
-        try:
+        with self._connecting():
             connection = await aiosqlite.connect(self.url.path, timeout=self.timeout, isolation_level=None)
             connection.row_factory = sqlite3.Row
             # WAL lets readers in other processes proceed while we write; NORMAL
@@ -85,72 +52,60 @@ class SqliteDatabase(Database):
                 "PRAGMA foreign_keys = ON",
             ):
                 await connection.execute(pragma)
-        except sqlite3.Error as exc:
-            raise self.error(exc, "connect") from None
-        self._connection = connection
+        self._db = connection
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-
-    def translate(self, exc: sqlite3.Error) -> DatabaseError:
-        if isinstance(exc, sqlite3.IntegrityError):
-            return IntegrityViolation(f"{self.url.redacted()}: {exc}", constraint=str(exc))
-        return self.error(exc)
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
 
     def pool_stats(self) -> tuple[int, int]:
-        if self._connection is None:
+        if self._db is None:
             return (0, 0)
         return (1, 0) if self._lock.locked() else (0, 1)
 
-    @property
-    def _executor(self) -> _SqliteExecutor:
-        if self._connection is None:
-            raise DatabaseError(f"{self.url.redacted()}: not connected")
-        return _SqliteExecutor(self, self._connection)
-
-    @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[Executor]:
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            yield self._executor
+            if self._db is None:
+                raise self._not_connected()
+            yield self._db
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
-        async with self._lock:
-            executor = self._executor
-            connection = self._connection
-            assert connection is not None
-            if connection.in_transaction:  # never build on a transaction someone left open
-                await self._rollback(connection)
-            # IMMEDIATE takes the write lock up front, so two processes never
-            # deadlock upgrading a read lock, and busy_timeout applies.
-            begin = asyncio.ensure_future(connection.execute("BEGIN IMMEDIATE"))
-            try:
-                await asyncio.shield(begin)
-            except sqlite3.Error as exc:
-                raise self.translate(exc) from None
-            except asyncio.CancelledError:
-                # The BEGIN still runs on aiosqlite's thread (waiting for another
-                # process's lock): let it finish and undo it, or the connection
-                # would stay inside a transaction for good.
-                with contextlib.suppress(sqlite3.Error):
-                    await begin
-                await self._rollback(connection)
-                raise
-            try:
-                yield executor
-            except BaseException:
-                await self._rollback(connection)
-                raise
-            try:
-                await connection.commit()
-            except sqlite3.Error as exc:
-                await self._rollback(connection)
-                raise self.translate(exc) from None
+    async def _begin(self, connection: aiosqlite.Connection) -> None:
+        if connection.in_transaction:  # never build on a transaction someone left open
+            await self._rollback_quietly(connection)
+        begin = asyncio.ensure_future(connection.execute(self.begin_sql))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            # The BEGIN still runs on aiosqlite's thread (waiting for another
+            # process's lock): let it finish and undo it, or the connection
+            # would stay inside a transaction for good.
+            with contextlib.suppress(sqlite3.Error):
+                await begin
+            await self._rollback_quietly(connection)
+            raise
 
-    @staticmethod
-    async def _rollback(connection: aiosqlite.Connection) -> None:
-        # A failed rollback must not hide the error that caused it.
-        with contextlib.suppress(sqlite3.Error, ValueError):
+    async def _commit(self, connection: aiosqlite.Connection) -> None:
+        await connection.commit()
+
+    async def _rollback(self, connection: aiosqlite.Connection) -> None:
+        with contextlib.suppress(ValueError):  # aiosqlite: the connection is already closed
             await connection.rollback()
+
+    async def _fetch_one(self, connection: aiosqlite.Connection, query: Query, params: Params | None) -> Row | None:
+        async with connection.execute(query.sql, params or {}) as cursor:
+            row = await cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    async def _fetch_all(self, connection: aiosqlite.Connection, query: Query, params: Params | None) -> list[Row]:
+        async with connection.execute(query.sql, params or {}) as cursor:
+            rows = await cursor.fetchall()
+        return [dict(row) for row in rows]
+
+    async def _execute(self, connection: aiosqlite.Connection, query: Query, params: Params | None) -> int:
+        async with connection.execute(query.sql, params or {}) as cursor:
+            return cursor.rowcount
+
+    async def _execute_many(self, connection: aiosqlite.Connection, query: Query, params: Sequence[Params]) -> None:
+        await connection.executemany(query.sql, params)

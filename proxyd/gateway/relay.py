@@ -14,8 +14,10 @@ import logging
 from typing import Protocol
 
 import aiohttp
+import orjson
 from aiohttp import web
 
+from ..errors import ModelNotFound, UpstreamError
 from ..metrics import Metrics
 from .accounting import CLIENT_GONE, Exchange
 from .copilot_wire import JsonUsageSniffer, SseUsageSniffer, response_headers
@@ -72,6 +74,30 @@ class PassThroughRelay:
             exchange.usage = sniffer.usage
         await response.write_eof()
         return response
+
+
+class ModelLookupRelay:
+    """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so its list is searched."""
+
+    def __init__(self, passthrough: Relay, model_id: str) -> None:
+        self._passthrough = passthrough
+        self._model_id = model_id
+
+    async def __call__(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+    ) -> web.StreamResponse:
+        if upstream.status != 200:
+            return await self._passthrough(request, upstream, exchange)  # Copilot's own error, unchanged
+        exchange.upstream_status = exchange.status = upstream.status
+        try:
+            listing = orjson.loads(await upstream.read())
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise UpstreamError(f"Copilot API sent no readable model list ({type(exc).__name__})") from None
+        models = listing.get("data") if isinstance(listing, dict) else None
+        for model in models if isinstance(models, list) else ():
+            if isinstance(model, dict) and model.get("id") == self._model_id:
+                return web.Response(body=orjson.dumps(model), content_type="application/json")
+        raise ModelNotFound(f"The model '{self._model_id}' does not exist")
 
 
 async def end_broken(request: web.Request, response: web.StreamResponse, last_event: bytes | None) -> None:

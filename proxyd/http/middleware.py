@@ -1,4 +1,8 @@
-"""The one place exceptions become HTTP responses, in the NestJS error shape."""
+"""The one place exceptions become HTTP responses.
+
+The shape follows the route prefix (``responses.error_renderer``): OpenAI's
+under ``/v1``, the legacy NestJS shape everywhere else.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from ..db.base import IntegrityViolation
 from ..errors import BadRequest, DatabaseError, ProxydError
-from .responses import json_response, nest_error
+from .responses import ErrorReport, error_response
 
 log = logging.getLogger("proxyd.http")
 
@@ -19,28 +23,32 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except BadRequest as exc:
-        return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status)
+        return error_response(request, _report(exc, exc.messages or exc.message))
     except IntegrityViolation as exc:
         # A write raced another (a key deleted while its meta was stored, say).
         log.info("%s %s: %s", request.method, request.path, exc.message)
-        return json_response(nest_error(409, "Conflict with a concurrent change; retry"), 409)
+        return error_response(request, ErrorReport(409, "Conflict with a concurrent change; retry"))
     except DatabaseError as exc:
         # The details (host, database, driver message) are for the operator's log, not for clients.
         log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return json_response(nest_error(exc.status, DatabaseError.message), exc.status)
+        return error_response(request, _report(exc, DatabaseError.message))
     except ProxydError as exc:
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return json_response(nest_error(exc.status, exc.message), exc.status)
+        return error_response(request, _report(exc, exc.message))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = f"Cannot {request.method} {request.path}" if exc.status == 404 else exc.reason
-        return json_response(nest_error(exc.status, message), exc.status, headers=_allow(exc))
+        return error_response(request, ErrorReport(exc.status, message), headers=_allow(exc))
     except Exception:
         # Never a stack trace to the client; the log has it, with no request body.
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return json_response(nest_error(500, "Internal server error"), 500)
+        return error_response(request, ErrorReport(500, "Internal server error"))
+
+
+def _report(exc: ProxydError, message: str | list[str]) -> ErrorReport:
+    return ErrorReport(exc.status, message, code=exc.code, param=exc.param)
 
 
 def _allow(exc: web.HTTPException) -> dict[str, str] | None:

@@ -16,6 +16,7 @@ from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, COPILOT, RELAY
 from ..errors import BadRequest, ProxydError
 from ..gateway.accounting import CLIENT_GONE, Exchange
 from ..gateway.copilot import UpstreamCall
+from ..gateway.relay import ModelLookupRelay, Relay
 from ..lifecycle import AccessInfo
 from .responses import read_json
 
@@ -29,7 +30,10 @@ ROUTES = (
 _MODEL_LOGGED_MAX = 200
 
 
-async def forward(request: web.Request, path: str) -> web.StreamResponse:
+async def forward(
+    request: web.Request, path: str, *, relay: Relay | None = None, model: str | None = None
+) -> web.StreamResponse:
+    """Proxy ``request`` to Copilot's ``path``; ``relay`` answers (default: Copilot's answer unchanged)."""
     app = request.app
     # Authenticate before reading the body: an unknown client gets its 401
     # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
@@ -37,13 +41,14 @@ async def forward(request: web.Request, path: str) -> web.StreamResponse:
     access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
     exchange = Exchange(endpoint=path, principal=principal)
     raw, payload = await _read_payload(request)
-    model = payload.get("model") if isinstance(payload, dict) else None
+    if model is None and isinstance(payload, dict):
+        model = payload.get("model")
     exchange.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
     call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
     try:
         upstream = await app[COPILOT].send(principal.account, call)
         try:
-            return await app[RELAY](request, upstream, exchange)
+            return await (relay or app[RELAY])(request, upstream, exchange)
         finally:
             # close(), not release(): if the client left mid-stream the upstream
             # connection must be dropped so Copilot stops generating.
@@ -69,6 +74,13 @@ async def _read_payload(request: web.Request) -> tuple[bytes | None, Any]:
     return raw, payload
 
 
+async def retrieve_model(request: web.Request) -> web.StreamResponse:
+    model_id = request.match_info["model_id"]
+    relay = ModelLookupRelay(request.app[RELAY], model_id)
+    # The request log shows which model was asked for.
+    return await forward(request, "/models", relay=relay, model=model_id)
+
+
 def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         return await forward(request, path)
@@ -80,3 +92,5 @@ def setup(app: web.Application, prefix: str) -> None:
     for base in dict.fromkeys((prefix, "/v1")):
         for method, path in ROUTES:
             app.router.add_route(method, base + path, _handler(path))
+        # Any characters: no other route lives below /models/, and some gateways' model ids hold a "/".
+        app.router.add_route("GET", base + "/models/{model_id:.+}", retrieve_model)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -17,9 +19,56 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
-def nest_error(status: int, message: str | list[str]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """One error proxyd answers with, before it is put in the shape its route prefix calls for."""
+
+    status: int
+    message: str | list[str]
+    code: str | None = None  # machine-readable reason (OpenAI's error.code); None: the status's usual one
+    param: str | None = None  # the request field at fault, when there is one
+
+
+ErrorRenderer = Callable[[ErrorReport], dict[str, Any]]
+
+
+def nest_error(report: ErrorReport) -> dict[str, Any]:
     """The NestJS error shape the legacy service answered with."""
-    return {"statusCode": status, "message": message, "error": HTTPStatus(status).phrase}
+    return {"statusCode": report.status, "message": report.message, "error": HTTPStatus(report.status).phrase}
+
+
+# (error.type, error.code) as OpenAI's API sends them: a bad key is an
+# invalid_request_error with code invalid_api_key, a rate limit has type
+# "requests". Other 4xx are invalid_request_error, 5xx server_error.
+_OPENAI_KINDS: dict[int, tuple[str, str | None]] = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def openai_error(report: ErrorReport) -> dict[str, Any]:
+    """OpenAI's error shape: OpenAI SDKs show ``error.message`` in the exception they raise."""
+    default = ("server_error", None) if report.status >= 500 else ("invalid_request_error", None)
+    kind, code = _OPENAI_KINDS.get(report.status, default)
+    message = report.message if isinstance(report.message, str) else "; ".join(report.message)
+    return {"error": {"message": message, "type": kind, "param": report.param, "code": report.code or code}}
+
+
+# The first prefix that matches a request's path chooses its error shape; others get NestJS'.
+_RENDERERS: tuple[tuple[str, ErrorRenderer], ...] = (("/v1", openai_error),)
+
+
+def error_renderer(path: str) -> ErrorRenderer:
+    for prefix, renderer in _RENDERERS:
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer
+    return nest_error
+
+
+def error_response(request: web.Request, report: ErrorReport, headers: Mapping[str, str] | None = None) -> web.Response:
+    """``report`` in the shape of the request's route prefix: OpenAI's under /v1, else the legacy NestJS one."""
+    body = error_renderer(request.path)(report)
+    return json_response(body, report.status, headers=dict(headers) if headers else None)
 
 
 async def read_body(request: web.Request) -> bytes:

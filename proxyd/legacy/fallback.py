@@ -11,7 +11,8 @@ The legacy service may keep writing its files meanwhile. The index of the
 store is rebuilt whenever :func:`store_signature` changes, checked at most
 once per ``check_interval``; reading happens in a worker thread. Half-written
 files are skipped by the reader and picked up once a later signature check
-sees them rewritten. Nothing under the directory is ever written.
+sees them rewritten. Skipped files and warnings are logged once each, when a
+rebuild first meets them. Nothing under the directory is ever written.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ class _Index:
     default: ApiKey | None
     files: Mapping[str, str]
     directory: Path
+    problems: tuple[str, ...] = ()  # skipped files and warnings, as the import report words them
 
 
 def _build_index(directory: Path) -> _Index:
     """Read and plan the store (blocking: run in a thread). Merged duplicates are one row, as in the import."""
     source = read_source(directory)
-    rows = source.plan.rows
-    default = next((row for row in rows if row.id == source.plan.default_id), None)
-    return _Index({row.key: row for row in rows}, default, source.files, source.directory)
+    plan = source.plan
+    rows = plan.rows
+    default = next((row for row in rows if row.id == plan.default_id), None)
+    problems = (*(f"skipped {s.file}: {s.reason}" for s in plan.skipped), *plan.warnings)
+    return _Index({row.key: row for row in rows}, default, source.files, source.directory, problems)
 
 
 class LegacyFallback:
@@ -80,6 +84,7 @@ class LegacyFallback:
         self._signature: tuple[int, ...] | None = None
         self._checked_at = 0.0
         self._problem: str | None = None
+        self._logged: frozenset[str] = frozenset()
         self._refresh_lock = asyncio.Lock()
         self._import_lock = asyncio.Lock()
 
@@ -114,6 +119,7 @@ class LegacyFallback:
                 self._index = await asyncio.to_thread(_build_index, self.directory)
                 self._signature = signature
                 log.debug("legacy fallback: %d key(s) indexed from %s", len(self._index.by_key), self.directory)
+                self._log_new_problems(self._index)
             if self._problem is not None:
                 log.info("legacy fallback: %s is readable again", self.directory)
                 self._problem = None
@@ -130,6 +136,13 @@ class LegacyFallback:
                 self._index = _Index({}, None, {}, self.directory)
         self._checked_at = self._clock()
         return self._index
+
+    def _log_new_problems(self, index: _Index) -> None:
+        """Log what this rebuild skipped or warned about and earlier ones did not: once, not once per check."""
+        for problem in index.problems:
+            if problem not in self._logged:
+                log.warning("legacy fallback: %s", problem)
+        self._logged = frozenset(index.problems)
 
     # --- importing -------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
 from proxyd.errors import DatabaseError, ProxydError, SchemaOutOfDate
 from proxyd.legacy.plan import ImportPlan, plan_import
+from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store
 from proxyd.legacy.report import ImportReport
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
@@ -101,7 +102,7 @@ def record_params(api_key: ApiKey, *, source_dir: Path, source_file: str, via: V
         "api_key_id": api_key.id,
         "key_sha256": key_sha256(api_key.key),
         "imported_at": imported_at,
-        "source_dir": str(source_dir),
+        "source_dir": printable(str(source_dir)),
         "source_file": source_file,
         "via": via,
     }
@@ -179,7 +180,7 @@ def build_report(source: LegacySource, decision: Decision, *, dry_run: bool, dat
     files = source.files
     rejected = [Skipped(files[item.row.id], item.reason) for item in decision.rejected]
     return ImportReport(
-        source=str(source.directory),
+        source=printable(str(source.directory)),
         database=database,
         dry_run=dry_run,
         records=len(source.store.records),

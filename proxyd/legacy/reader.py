@@ -2,23 +2,31 @@
 
 Nothing here touches a database, and nothing is ever written under the storage
 directory: files are only opened for reading. One bad file never fails the
-whole store; it is reported as :class:`Skipped` and the rest is read.
+whole store; it is reported as :class:`Skipped` and the rest is read. Only
+regular files are opened (a FIFO would block, a device could act on being
+opened), and never more than :data:`MAX_DATUM_BYTES` of one is read. File
+names in everything returned are :func:`printable`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from proxyd import clock
+from proxyd.legacy.printable import printable
 from proxyd.models import ApiKey, CopilotMeta
 
 TOKENS_DIR = "tokens"
@@ -31,15 +39,30 @@ INT64_MAX = 2**63 - 1
 _EXACT_FLOAT_LIMIT = 2**53
 _SHOWN_CHARS = 40
 
+# node-persist files for keys are a few KiB; the largest record a database can store whole (rules.py)
+# stays well under this even with every character JSON-escaped. Larger files are skipped unread.
+MAX_DATUM_BYTES = 1024 * 1024
+
+# Seconds with a fraction in an ISO-8601 time (extended or basic format): the fraction is split off
+# and added back exactly, since datetime keeps only microseconds.
+_SECONDS_FRACTION = re.compile(r"(\d\d:?\d\d:?\d\d)[.,](\d+)")
+# An epoch-ms number an admin wrote as a JSON string: "1753543000000" or "1753543000000.7".
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_WHOLE_MS = Decimal(1)
+_ROUNDING = Context(prec=40, rounding=ROUND_HALF_UP)
+
 NOT_A_DATUM = "not a node-persist datum"
 INVALID_JSON = "invalid JSON (truncated?)"
 EMPTY_FILE = "empty file"
 NOT_A_FILE = "not a regular file"
+SYMLINK_LOOP = "symlink loop"
+DANGLING_SYMLINK = "dangling symlink"
+TOO_LARGE = f"too large (the cap is {MAX_DATUM_BYTES} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A file that was not imported; ``file`` is relative to the storage dir, e.g. ``tokens/65ab...``."""
+    """A file that was not imported; ``file`` is relative to the storage dir (``tokens/65ab...``), printable."""
 
     file: str
     reason: str
@@ -70,8 +93,14 @@ class _Reject(Exception):
 class _Entry:
     name: str
     path: str
-    rel: str
-    is_file: bool
+    rel: str  # printable: the name every report, log line and legacy_import row shows
+
+
+@dataclass(frozen=True, slots=True)
+class _Datum:
+    key: str
+    value: Any
+    mtime_ns: int
 
 
 def read_store(storage_dir: Path, *, now_ms: int | None = None) -> LegacyStore:
@@ -117,11 +146,12 @@ def _list_folder(storage_dir: Path, folder: str) -> list[_Entry] | None:
     """The folder's entries sorted by name, or None when the folder does not exist.
 
     Any other error (permissions, a file where the folder should be) propagates:
-    a folder that cannot be listed is not the same as an empty one.
+    a folder that cannot be listed is not the same as an empty one. Entries are
+    not stat'ed here: one symlink loop must cost one file, not the listing.
     """
     try:
         with os.scandir(os.path.join(storage_dir, folder)) as it:
-            entries = [_Entry(e.name, e.path, f"{folder}/{e.name}", e.is_file()) for e in it]
+            entries = [_Entry(e.name, e.path, f"{folder}/{printable(e.name)}") for e in it]
     except FileNotFoundError:
         return None
     entries.sort(key=lambda e: e.name)
@@ -137,37 +167,102 @@ def _folder_signature(folder: str) -> tuple[int, int, int, int]:
     with os.scandir(folder) as it:
         for entry in it:
             try:
-                stat = entry.stat()
+                info = entry.stat()
             except FileNotFoundError:
-                continue  # removed while listing; the folder mtime already differs
+                continue  # removed while listing, or a dangling symlink: the reader skips it anyway
+            except OSError:
+                # A symlink loop or an unreadable target: the link itself still fingerprints the entry.
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
             count += 1
-            mtimes += stat.st_mtime_ns
-            sizes += stat.st_size
+            mtimes += info.st_mtime_ns
+            sizes += info.st_size
     return (count, folder_mtime, mtimes, sizes)
 
 
 # --- datums --------------------------------------------------------------------------------------
 
 
-def _read_datum(entry: _Entry, now_ms: int) -> tuple[str, Any]:
-    """The (node-persist key, value) of a live datum, or _Reject."""
-    if not entry.is_file:
-        raise _Reject(NOT_A_FILE)
+def _read_datum(entry: _Entry, now_ms: int) -> _Datum:
+    """The node-persist key and value of a live datum, or _Reject."""
+    try:
+        info = os.stat(entry.path)
+    except OSError as exc:
+        raise _Reject(_stat_problem(entry.path, exc)) from None
+    _check_regular(info)
     if entry.name.startswith("."):
         # .DS_Store, ._* and friends: node-persist names its files by hex digests, never like this.
         raise _Reject(NOT_A_DATUM)
-    try:
-        with open(entry.path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise _Reject(f"unreadable ({exc.strerror or exc})") from None
+    data, mtime_ns = _read_bounded(entry.path)
     if not data or data.isspace():
         raise _Reject(EMPTY_FILE)
     doc = _parse_json(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or "value" not in doc:
         raise _Reject(NOT_A_DATUM)
     _check_ttl(doc.get("ttl"), now_ms)
-    return doc["key"], doc["value"]
+    return _Datum(doc["key"], doc["value"], mtime_ns)
+
+
+def _stat_problem(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return SYMLINK_LOOP
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return DANGLING_SYMLINK
+    return f"unreadable ({exc.strerror or exc})"
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
+
+
+def _check_regular(info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise _Reject(f"{NOT_A_FILE} ({_FILE_KINDS.get(stat.S_IFMT(info.st_mode), 'special file')})")
+    if info.st_size > MAX_DATUM_BYTES:
+        raise _Reject(f"{TOO_LARGE}: {info.st_size} bytes")
+
+
+def _read_bounded(path: str) -> tuple[bytes, int]:
+    """The content of the regular file at ``path`` and its mtime; never more than MAX_DATUM_BYTES.
+
+    The file may have been swapped since it was stat'ed: O_NONBLOCK keeps a FIFO
+    from blocking the open, and fstat checks again what was actually opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise _Reject(_stat_problem(path, exc)) from None
+    try:
+        info = os.fstat(fd)
+        _check_regular(info)
+        data = read_at_most(fd, MAX_DATUM_BYTES + 1)
+    except OSError as exc:
+        raise _Reject(f"unreadable ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_DATUM_BYTES:
+        raise _Reject(f"{TOO_LARGE}: it grew while being read")
+    return data, info.st_mtime_ns
+
+
+def read_at_most(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``, fewer only at end of file."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, min(remaining, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
 
 
 def _parse_json(data: bytes) -> Any:
@@ -202,8 +297,7 @@ def _read_tokens(entries: list[_Entry], now_ms: int, skipped: list[Skipped], war
     by_id: dict[str, LegacyRecord] = {}
     for entry in entries:
         try:
-            datum_key, value = _read_datum(entry, now_ms)
-            record = _record(entry, datum_key, value, warnings)
+            record = _record(entry, _read_datum(entry, now_ms), warnings)
         except _Reject as exc:
             skipped.append(Skipped(entry.rel, str(exc)))
             continue
@@ -231,8 +325,8 @@ def _is_canonical(rel: str, datum_key: str) -> bool:
     return rel.rsplit("/", 1)[-1] == hashlib.sha256(datum_key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _record(entry: _Entry, datum_key: str, value: Any, warnings: list[str]) -> LegacyRecord:
-    rel = entry.rel
+def _record(entry: _Entry, datum: _Datum, warnings: list[str]) -> LegacyRecord:
+    rel, datum_key, value = entry.rel, datum.key, datum.value
     if not isinstance(value, dict):
         raise _Reject("record is not an object")
     rid = _text(value, "id")
@@ -240,29 +334,28 @@ def _record(entry: _Entry, datum_key: str, value: Any, warnings: list[str]) -> L
     name = _name(value, rel, warnings)
     if datum_key != rid:
         warnings.append(f"{rel}: datum key {_show(datum_key)} differs from record id {_show(rid)}; using the id")
+    rounded: list[str] = []
     api_key = ApiKey(
         id=rid,
         name=name,
         key=key,
-        created_at=_created_at(value, entry, warnings),
+        created_at=_created_at(value, rel, datum.mtime_ns, rounded, warnings),
         usage_count=_int64(value.get("usageCount"), "record", "usageCount") or 0,
-        last_used=_optional_instant(value.get("lastUsed"), "record", "lastUsed"),
-        meta=_meta_or_warn(value.get("meta"), rel, warnings),
+        last_used=_optional_instant(value.get("lastUsed"), "record", "lastUsed", rounded),
+        meta=_meta_or_warn(value.get("meta"), rel, rounded, warnings),
     )
+    warnings.extend(f"{rel}: {note}" for note in rounded)
     # Older releases kept the default as a flag inside the record instead of in selected-token/.
     return LegacyRecord(file=rel, api_key=api_key, flagged_default=value.get("isDefault") is True)
 
 
-def _created_at(value: dict[str, Any], entry: _Entry, warnings: list[str]) -> int:
+def _created_at(value: dict[str, Any], rel: str, mtime_ns: int, rounded: list[str], warnings: list[str]) -> int:
     raw = value.get("createdAt")
     if raw is not None:
-        return _required_instant(raw, "record", "createdAt")
+        return _required_instant(raw, "record", "createdAt", rounded)
     # Only ordering depends on createdAt; losing the token over it would be worse than an approximate date.
-    try:
-        mtime_ms = os.stat(entry.path).st_mtime_ns // 1_000_000
-    except OSError:
-        raise _Reject("record has no createdAt") from None
-    warnings.append(f"{entry.rel}: record has no createdAt; using the file's mtime {clock.iso_ms(mtime_ms)}")
+    mtime_ms = mtime_ns // 1_000_000
+    warnings.append(f"{rel}: record has no createdAt; using the file's mtime {clock.iso_ms(mtime_ms)}")
     return mtime_ms
 
 
@@ -305,28 +398,52 @@ def _has_lone_surrogate(text: str) -> bool:
 # --- field parsers (shared by records and meta) ----------------------------------------------------
 
 
-def _required_instant(raw: object, owner: str, field: str) -> int:
-    instant = _optional_instant(raw, owner, field)
+def _required_instant(raw: object, owner: str, field: str, rounded: list[str]) -> int:
+    instant = _optional_instant(raw, owner, field, rounded)
     if instant is None:
         raise _Reject(f"{owner} has no {field}")
     return instant
 
 
-def _optional_instant(raw: object, owner: str, field: str) -> int | None:
-    """Epoch ms from a number or an ISO-8601 string (older releases wrote dates as strings)."""
+def _optional_instant(raw: object, owner: str, field: str, rounded: list[str]) -> int | None:
+    """Epoch ms from a number or an ISO-8601 string (older releases wrote dates as strings).
+
+    A JS number may have a fraction and an ISO string more than three decimals;
+    either is rounded to whole milliseconds, halves up, and noted in ``rounded``:
+    an instant a millisecond off is better than a lost key.
+    """
     if isinstance(raw, str):
-        return _iso_to_ms(raw, owner, field)
-    return _int64(raw, owner, field)
+        exact = _string_to_ms(raw, owner, field)
+    elif isinstance(raw, float) and math.isfinite(raw) and not raw.is_integer():
+        exact = Decimal(raw)  # exact: every float is a finite decimal
+    else:
+        return _int64(raw, owner, field)
+    if not INT64_MIN <= exact <= INT64_MAX:
+        raise _Reject(f"{owner} {field} is out of the 64-bit range: {_show(raw)}")
+    whole = int(exact.quantize(_WHOLE_MS, context=_ROUNDING))
+    if whole != exact:
+        rounded.append(f"{owner} {field} {_show(raw)} rounded to whole milliseconds: {whole}")
+    return whole
 
 
-def _iso_to_ms(raw: str, owner: str, field: str) -> int:
+def _string_to_ms(raw: str, owner: str, field: str) -> Decimal:
+    """An ISO-8601 date, or else epoch ms written as a string, as exact (possibly fractional) epoch ms."""
+    fraction = _SECONDS_FRACTION.search(raw)
+    whole_seconds = raw if fraction is None else raw[: fraction.start(2) - 1] + raw[fraction.end(2) :]
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(whole_seconds)
     except ValueError:
+        if _NUMBER.fullmatch(raw):
+            return Decimal(raw)
         raise _Reject(f"{owner} {field} is not a date: {_show(raw)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # JSON.stringify(Date) always writes UTC
-    return clock.epoch_ms(moment)
+    ms = Decimal(clock.epoch_ms(moment))
+    if fraction is None:
+        return ms
+    digits = fraction.group(2)
+    exact = Context(prec=len(digits) + 40)
+    return exact.add(ms, exact.scaleb(Decimal("0." + digits), 3))
 
 
 def _int64(raw: object, owner: str, field: str) -> int | None:
@@ -354,18 +471,21 @@ def _show(raw: object) -> str:
 # --- meta ----------------------------------------------------------------------------------------
 
 
-def _meta_or_warn(raw: object, rel: str, warnings: list[str]) -> CopilotMeta | None:
+def _meta_or_warn(raw: object, rel: str, rounded: list[str], warnings: list[str]) -> CopilotMeta | None:
     """Cached Copilot metadata; when malformed the record is still imported, since proxyd refetches it."""
     if raw is None:
         return None
+    meta_rounded: list[str] = []
     try:
-        return _meta(raw)
+        meta = _meta(raw, meta_rounded)
     except _Reject as exc:
         warnings.append(f"{rel}: meta ignored ({exc})")
         return None
+    rounded.extend(meta_rounded)  # only for meta that is kept: ignored meta has its own warning
+    return meta
 
 
-def _meta(raw: object) -> CopilotMeta:
+def _meta(raw: object, rounded: list[str]) -> CopilotMeta:
     if not isinstance(raw, dict):
         raise _Reject("meta is not an object")
     token = raw.get("token")
@@ -375,8 +495,8 @@ def _meta(raw: object) -> CopilotMeta:
         raise _Reject("meta token is not a string")
     return CopilotMeta(
         token=token,
-        expires_at=_required_instant(raw.get("expiresAt"), "meta", "expiresAt"),
-        reset_time=_optional_instant(raw.get("resetTime"), "meta", "resetTime"),
+        expires_at=_required_instant(raw.get("expiresAt"), "meta", "expiresAt", rounded),
+        reset_time=_optional_instant(raw.get("resetTime"), "meta", "resetTime", rounded),
         chat_quota=_int64(raw.get("chatQuota"), "meta", "chatQuota"),
         completions_quota=_int64(raw.get("completionsQuota"), "meta", "completionsQuota"),
     )
@@ -390,7 +510,8 @@ def _read_selected(entries: list[_Entry], now_ms: int, skipped: list[Skipped]) -
     found_in: str | None = None
     for entry in entries:
         try:
-            datum_key, value = _read_datum(entry, now_ms)
+            datum = _read_datum(entry, now_ms)
+            datum_key, value = datum.key, datum.value
             if datum_key != SELECTED_KEY:
                 raise _Reject(f"not the {SELECTED_KEY} datum (key {_show(datum_key)})")
             if value is not None and not isinstance(value, str):

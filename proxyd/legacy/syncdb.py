@@ -2,47 +2,105 @@
 
 yoyo hands its migration steps such a connection, so the batch import runs on
 one; ``proxyd import-legacy`` opens one too and runs the very same code. The
-queries are the ones in ``sql/<dialect>/*.sql``, compiled for the synchronous
-driver's placeholder style (psycopg2 wants ``%(name)s`` where asyncpg wants
-``$1``). Nothing here commits on its own: the caller (yoyo or
-:meth:`SyncExecutor.transaction`) owns the transaction.
+queries are the async adapters' own (:func:`proxyd.db.queries.queries_for`),
+compiled for the synchronous driver's placeholder style (psycopg2 wants
+``%(name)s`` where asyncpg wants ``$1``); what differs between dialects is data:
+a :class:`SyncDriver` per dialect here, and the async adapter's class for how
+a transaction begins and how a session starts. Nothing here commits on its
+own: the caller (yoyo or :meth:`SyncExecutor.transaction`) owns the transaction.
+Driver errors are left as they are: yoyo undoes a failed step only for the
+driver's own error types, and ``import-legacy`` words them itself.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import importlib
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from proxyd.config import DatabaseUrl, Dialect
 from proxyd.db.base import Params, Row
-from proxyd.db.mysql import SESSION_INIT, connect_sync
-from proxyd.db.queries import Paramstyle, Queries, Query
+from proxyd.db.connect import ADAPTERS
+from proxyd.db.mysql import connect_sync
+from proxyd.db.queries import Paramstyle, queries_for
 from proxyd.errors import DatabaseError
 from proxyd.schema import DRIVER_EXTRAS
 
-SYNC_PARAMSTYLES: Mapping[Dialect, Paramstyle] = {"sqlite": "named", "postgresql": "pyformat", "mysql": "pyformat"}
-SYNC_DRIVERS: Mapping[Dialect, str] = {"sqlite": "sqlite3", "postgresql": "psycopg2", "mysql": "pymysql"}
 _BATCH_PAGE = 1000
 
 
-@functools.cache
-def sync_queries(dialect: Dialect) -> Queries:
-    return Queries.load(dialect, SYNC_PARAMSTYLES[dialect])
+@dataclass(frozen=True, slots=True)
+class SyncDriver:
+    """The synchronous side of one dialect: the DB-API module yoyo uses, its placeholders, how
+    ``import-legacy`` opens a connection, and how many rows go out in one call."""
+
+    module: str
+    paramstyle: Paramstyle
+    open: Callable[[DatabaseUrl, float], Any]
+    execute_batch: Callable[[Any, str, Sequence[Params]], None]
+
+
+def _executemany(cursor: Any, sql: str, params: Sequence[Params]) -> None:
+    # sqlite3 steps one prepared statement; PyMySQL folds INSERT ... VALUES into multi-row inserts.
+    cursor.executemany(sql, params)
+
+
+def _psycopg2_batch(cursor: Any, sql: str, params: Sequence[Params]) -> None:
+    # psycopg2's executemany is one round trip per row; execute_batch sends pages of them.
+    from psycopg2.extras import execute_batch  # type: ignore[import-untyped,unused-ignore]
+
+    execute_batch(cursor, sql, params, page_size=_BATCH_PAGE)
+
+
+def _open_sqlite(url: DatabaseUrl, timeout: float) -> Any:
+    # sqlite3 would create a missing file; an import into a new, empty file helps nobody.
+    if not os.path.isfile(url.path):
+        raise DatabaseError(f"{url.redacted()}: no such database file; run `proxyd migrate apply` first")
+    connection = sqlite3.connect(url.path, timeout=timeout, isolation_level=None)
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def _open_postgresql(url: DatabaseUrl, timeout: float) -> Any:
+    options = dict(parse_qsl(url.query))
+    options.setdefault("connect_timeout", str(max(1, int(timeout))))
+    options.setdefault("application_name", "proxyd import-legacy")
+    connection = driver_module("postgresql").connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.user or None,
+        password=url.password or None,
+        dbname=url.database,
+        **options,
+    )
+    connection.autocommit = True  # transactions are explicit BEGIN / COMMIT, as under yoyo
+    return connection
+
+
+def _open_mysql(url: DatabaseUrl, timeout: float) -> Any:
+    return connect_sync(url, timeout=timeout, autocommit=True)
+
+
+SYNC_DRIVERS: Mapping[Dialect, SyncDriver] = {
+    "sqlite": SyncDriver("sqlite3", "named", _open_sqlite, _executemany),
+    "postgresql": SyncDriver("psycopg2", "pyformat", _open_postgresql, _psycopg2_batch),
+    "mysql": SyncDriver("pymysql", "pyformat", _open_mysql, _executemany),
+}
 
 
 def driver_module(dialect: Dialect) -> Any:
     """The DB-API module yoyo and this module use for ``dialect`` (imported on demand)."""
     try:
-        return importlib.import_module(SYNC_DRIVERS[dialect])
+        return importlib.import_module(SYNC_DRIVERS[dialect].module)
     except ImportError as exc:
         raise DatabaseError(
-            f"{SYNC_DRIVERS[dialect]} is not installed ({exc}); "
+            f"{SYNC_DRIVERS[dialect].module} is not installed ({exc}); "
             f"install it with: pip install 'proxyd[{DRIVER_EXTRAS.get(dialect, '')}]'"
         ) from None
 
@@ -53,13 +111,15 @@ class SyncExecutor:
     def __init__(self, connection: Any, dialect: Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
-        self.queries = sync_queries(dialect)
         self.driver = driver_module(dialect)
+        self._sync = SYNC_DRIVERS[dialect]
+        self._adapter = ADAPTERS[dialect]  # the daemon's adapter: how its sessions start, how it begins writing
+        self.queries = queries_for(dialect, self._sync.paramstyle)
 
     def prepare_session(self) -> None:
         """Session settings the writes rely on (MySQL strict mode); harmless to repeat."""
-        if self.dialect == "mysql":
-            self._run(SESSION_INIT, None)
+        if self._adapter.session_init is not None:
+            self._run(self._adapter.session_init, None).close()
 
     def fetch_all(self, name: str, params: Params | None = None) -> list[Row]:
         cursor = self._run(self.queries[name].sql, params)
@@ -83,17 +143,9 @@ class SyncExecutor:
     def execute_many(self, name: str, params: Sequence[Params]) -> None:
         if not params:
             return
-        query: Query = self.queries[name]
         cursor = self.connection.cursor()
         try:
-            if self.dialect == "postgresql":
-                # psycopg2's executemany is one round trip per row; execute_batch sends pages of them.
-                from psycopg2.extras import execute_batch  # type: ignore[import-untyped,unused-ignore]
-
-                execute_batch(cursor, query.sql, params, page_size=_BATCH_PAGE)
-            else:
-                # sqlite3 steps one prepared statement; PyMySQL folds INSERT ... VALUES into multi-row inserts.
-                cursor.executemany(query.sql, params)
+            self._sync.execute_batch(cursor, self.queries[name].sql, params)
         finally:
             cursor.close()
 
@@ -101,26 +153,19 @@ class SyncExecutor:
     def transaction(self, *, commit: bool = True) -> Iterator[None]:
         """One transaction; rolled back on error, and at the end unless ``commit``.
 
-        SQLite takes the write lock up front (BEGIN IMMEDIATE) when it is going
-        to write, like the daemon does, so a concurrent writer makes it wait
-        (busy timeout) instead of failing half way.
+        It begins as the daemon's transactions do (SQLite takes the write lock
+        up front, so a concurrent writer makes it wait, busy timeout, instead
+        of failing half way); a dry run only reads, so it takes no write lock.
         """
-        if self.dialect == "sqlite":
-            self._run("BEGIN IMMEDIATE" if commit else "BEGIN", None).close()
-        else:
-            self._run("BEGIN", None).close()
+        self._run(self._adapter.begin_sql if commit else "BEGIN", None).close()
         try:
             yield
         except BaseException:
-            self._end("ROLLBACK")
+            # A rollback on a dead connection fails too; the error that led here matters more.
+            with contextlib.suppress(self.driver.Error):
+                self._run("ROLLBACK", None).close()
             raise
-        self._end("COMMIT" if commit else "ROLLBACK")
-
-    def _end(self, statement: str) -> None:
-        if self.dialect == "mysql":
-            (self.connection.commit if statement == "COMMIT" else self.connection.rollback)()
-        else:
-            self._run(statement, None).close()
+        self._run("COMMIT" if commit else "ROLLBACK", None).close()
 
     def _run(self, sql: str, params: Params | None) -> Any:
         cursor = self.connection.cursor()
@@ -138,7 +183,7 @@ def connect(url: DatabaseUrl, *, timeout: float) -> Iterator[SyncExecutor]:
     """A fresh connection for ``proxyd import-legacy``, closed on exit; errors name the database only."""
     driver = driver_module(url.dialect)
     try:
-        connection = _open(url, driver, timeout)
+        connection = SYNC_DRIVERS[url.dialect].open(url, timeout)
     except driver.Error as exc:
         raise DatabaseError(f"{url.redacted()}: connect failed: {driver_reason(exc, url)}") from None
     try:
@@ -147,31 +192,6 @@ def connect(url: DatabaseUrl, *, timeout: float) -> Iterator[SyncExecutor]:
         yield executor
     finally:
         connection.close()
-
-
-def _open(url: DatabaseUrl, driver: Any, timeout: float) -> Any:
-    if url.dialect == "sqlite":
-        # sqlite3 would create a missing file; an import into a new, empty file helps nobody.
-        if not os.path.isfile(url.path):
-            raise DatabaseError(f"{url.redacted()}: no such database file; run `proxyd migrate apply` first")
-        connection = sqlite3.connect(url.path, timeout=timeout, isolation_level=None)
-        connection.execute("PRAGMA foreign_keys = ON")
-        return connection
-    if url.dialect == "postgresql":
-        options = dict(parse_qsl(url.query))
-        options.setdefault("connect_timeout", str(max(1, int(timeout))))
-        options.setdefault("application_name", "proxyd import-legacy")
-        connection = driver.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.user or None,
-            password=url.password or None,
-            dbname=url.database,
-            **options,
-        )
-        connection.autocommit = True  # transactions are explicit BEGIN / COMMIT, as under yoyo
-        return connection
-    return connect_sync(url, timeout=timeout, autocommit=True)
 
 
 def driver_reason(exc: BaseException, url: DatabaseUrl) -> str:

@@ -46,7 +46,9 @@ ON DUPLICATE KEY UPDATE
 
 -- name: lock_default_key
 -- Held until commit: concurrent set_default calls run one after another
--- instead of deadlocking on each other's row locks.
+-- instead of deadlocking on each other's row locks. Taken before any plain
+-- read, so the transaction's snapshot (which starts at its first non-locking
+-- read) sees the default the previous holder committed.
 SELECT name FROM proxyd_lock WHERE name = 'default_key' FOR UPDATE;
 
 -- name: clear_default_key
