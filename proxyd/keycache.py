@@ -59,9 +59,17 @@ class _Entry:
 
 
 class KeyResolver:
-    def __init__(self, store: KeyStore, ttl: float, fallback: Fallback | None = None) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        ttl: float,
+        fallback: Fallback | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._ttl = ttl
+        self._clock = clock
         self._fallback = fallback
         self._known: dict[Lookup, _Entry] = {}
         self._unknown: dict[Lookup, _Entry] = {}
@@ -80,6 +88,11 @@ class KeyResolver:
         # Detach lookups already running: requests from now on must not join an answer from before.
         self._loading.clear()
 
+    async def settled(self) -> None:
+        """Wait until no lookup is running (background refreshes included)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -90,7 +103,7 @@ class KeyResolver:
         """The stored key for ``presented``; None, empty or ``_`` mean the default key."""
         lookup = None if presented is None or presented in DEFAULT_KEY_ALIASES else presented
         entry = self._known.get(lookup) or self._unknown.get(lookup)
-        if entry is not None and time.monotonic() < entry.expires:
+        if entry is not None and self._clock() < entry.expires:
             self.hits += 1
             api_key = entry.api_key
         elif entry is not None and entry.api_key is not None:
@@ -128,7 +141,7 @@ class KeyResolver:
         return found
 
     def _store_entry(self, lookup: Lookup, api_key: ApiKey | None, ttl: float) -> None:
-        entry = _Entry(api_key, time.monotonic() + ttl)
+        entry = _Entry(api_key, self._clock() + ttl)
         if api_key is None:
             self._known.pop(lookup, None)
             if len(self._unknown) >= _MAX_UNKNOWN:
@@ -147,6 +160,6 @@ class KeyResolver:
         stale = self._known.get(lookup)
         if stale is not None:
             # Serve the cached key a little longer instead of retrying on every request.
-            stale.expires = time.monotonic() + min(self._ttl, _RETRY_AFTER_FAILURE) if self._ttl else 0
+            stale.expires = self._clock() + min(self._ttl, _RETRY_AFTER_FAILURE) if self._ttl else 0
             message = exc.message if isinstance(exc, DatabaseError) else repr(exc)
             log.warning("key refresh failed; serving the cached key meanwhile: %s", message)

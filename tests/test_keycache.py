@@ -14,34 +14,37 @@ from proxyd.keycache import KeyResolver
 from proxyd.models import ApiKey
 from proxyd.schema import Migrator
 from proxyd.store import KeyStore
+from tests.manual_clock import ManualClock
 
 KEY = "gho_keycache000000000000000000000000001"
 
 
 async def test_known_key_is_served_stale_and_refreshed_in_the_background(store: KeyStore) -> None:
     created = await store.create("k", KEY)
-    resolver = KeyResolver(store, ttl=0.05)
+    clock = ManualClock()
+    resolver = KeyResolver(store, ttl=0.05, clock=clock)
     assert (await resolver.resolve(KEY)).id == created.id
     assert await resolver.resolve(KEY) == created and resolver.hits == 1
     await store.delete(created.id)  # as another instance would: this resolver is not told
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     assert (await resolver.resolve(KEY)).id == created.id  # stale, answered without waiting
     assert resolver.refreshes == 1
-    await asyncio.sleep(0.05)  # the background refresh lands
+    await resolver.settled()  # the background refresh lands
     with pytest.raises(Unauthorized):
         await resolver.resolve(KEY)
     await resolver.close()
 
 
 async def test_unknown_key_is_checked_again_once_expired(store: KeyStore, sqlite_only: None) -> None:
-    resolver = KeyResolver(store, ttl=0.05)
+    clock = ManualClock()
+    resolver = KeyResolver(store, ttl=0.05, clock=clock)
     with pytest.raises(Unauthorized):
         await resolver.resolve(KEY)
     with pytest.raises(Unauthorized):
         await resolver.resolve(KEY)  # cached "unknown": no query
     assert (resolver.misses, resolver.hits) == (1, 1)
     created = await store.create("k", KEY)
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     assert (await resolver.resolve(KEY)).id == created.id
 
 
@@ -81,13 +84,14 @@ async def test_failed_refresh_warns_once_and_backs_off(
     await asyncio.to_thread(Migrator(config.database).apply)
     store = KeyStore(database)
     created = await store.create("k", KEY)
-    resolver = KeyResolver(store, ttl=0.05)
+    clock = ManualClock()
+    resolver = KeyResolver(store, ttl=0.05, clock=clock)
     await resolver.resolve(KEY)
-    await asyncio.sleep(0.1)
+    clock.advance(0.1)
     await database.close()  # the database goes away
     for _ in range(30):  # within the back-off (min(ttl, 1 s)) after the first failure
         assert (await resolver.resolve(KEY)).id == created.id
-        await asyncio.sleep(0)
+        await resolver.settled()
     warnings = [r for r in caplog.records if r.name == "proxyd.keycache"]
     assert len(warnings) == 1  # one failed refresh, one line: no retry storm, no log flood
     await resolver.close()
@@ -97,13 +101,16 @@ async def test_invalidate_wins_over_a_lookup_in_flight(store: KeyStore, sqlite_o
     release = asyncio.Event()
     answers = [ApiKey(id="x", name="x", key=KEY, created_at=1)]
 
+    waiting = asyncio.Event()
+
     async def slow_fallback(presented: str | None) -> ApiKey | None:
+        waiting.set()
         await release.wait()
         return answers.pop() if answers else None
 
     resolver = KeyResolver(store, ttl=5, fallback=slow_fallback)
     lookup = asyncio.ensure_future(resolver.resolve(KEY))
-    await asyncio.sleep(0.05)  # the lookup is waiting in the fallback
+    await waiting.wait()  # the lookup is waiting in the fallback
     resolver.invalidate()  # e.g. an admin deleted the key meanwhile
     release.set()
     assert (await lookup).id == "x"  # the caller that asked before gets its answer ...

@@ -27,6 +27,7 @@ from proxyd.store import KeyStore
 from tests.conftest import run_proxy
 from tests.fake_upstream import running_fake_upstream
 from tests.legacy_samples import write_datum
+from tests.manual_clock import ManualClock
 
 T0 = 1_753_546_461_000
 META: dict[str, Any] = {
@@ -105,19 +106,20 @@ async def test_unknown_key_is_imported_on_first_use(
 async def test_key_written_by_the_running_legacy_service_resolves_without_restart(
     store: KeyStore, legacy_dir: Path
 ) -> None:
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0.05)
+    clock = ManualClock()
+    fallback = LegacyFallback(legacy_dir, store, check_interval=0.05, clock=clock)
     resolver = _resolver(store, fallback)
     assert (await resolver.resolve(_key(2))).id == "b"  # the index is built
 
     new_path = write_datum(legacy_dir, "tokens", "c", _record("c", 3))
     full = new_path.read_bytes()
     new_path.write_bytes(full[: len(full) // 2])  # caught mid-write: the reader skips it
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     with pytest.raises(Unauthorized):
         await resolver.resolve(_key(3))
 
     new_path.write_bytes(full)
-    await asyncio.sleep(0.06)
+    clock.advance(0.06)
     assert await resolver.resolve(_key(3)) == _api_key("c", 3)
     assert fallback.imports == 2
 
