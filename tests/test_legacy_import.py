@@ -162,7 +162,7 @@ RECORDS_READ = {"duplicate-keys": 3}  # the others read as many records as they 
 
 def _sample(name: str) -> Path:
     path = samples_dir() / name
-    assert path.is_dir(), f"legacy samples not found at {path}; set PROXYD_LEGACY_SAMPLES"
+    assert path.is_dir(), f"legacy samples not found at {path}"
     return path
 
 
