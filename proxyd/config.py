@@ -86,8 +86,7 @@ class DatabaseUrl:
         dialect = _SCHEMES.get(parts.scheme.lower())
         if dialect is None:
             raise ConfigError(
-                f"{variable}: unsupported scheme {parts.scheme!r} "
-                "(use sqlite:///file.db, postgresql://… or mysql://…)"
+                f"{variable}: unsupported scheme {parts.scheme!r} (use sqlite:///file.db, postgresql://… or mysql://…)"
             )
         if dialect == "sqlite":
             return cls._parse_sqlite(raw, parts, variable)

@@ -327,9 +327,7 @@ TIMEOUT = 1.0
 
 
 @pytest.fixture
-async def stalling(
-    config: Config, server_dialects_only: None
-) -> AsyncIterator[tuple[Database, StallingRelay]]:
+async def stalling(config: Config, server_dialects_only: None) -> AsyncIterator[tuple[Database, StallingRelay]]:
     relay = StallingRelay(config.database.host, config.database.port or 0)
     await relay.start()
     url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
@@ -384,4 +382,3 @@ async def test_a_cancelled_statement_does_not_leave_its_result_to_the_next_calle
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert await db.fetch_one(db.queries["ping"]) == {"ok": 1}
-

@@ -165,9 +165,7 @@ async def test_legacy_default_is_adopted_when_the_database_has_none(store: KeySt
     assert fallback.imports == 1
 
 
-async def test_default_already_imported_is_adopted_without_a_second_import(
-    store: KeyStore, legacy_dir: Path
-) -> None:
+async def test_default_already_imported_is_adopted_without_a_second_import(store: KeyStore, legacy_dir: Path) -> None:
     fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     resolver = _resolver(store, fallback)
     assert (await resolver.resolve(_key(2))).is_default is False

@@ -111,7 +111,7 @@ REPORTS: dict[str, list[str]] = {
         '  2a914235-e87e-4861-ac5a-57504b2989aa  gho_yHCWbk...dZwLX  "iso dates"',
         '  b77f61bd-42da-4fb4-a687-f409252e9d1c  gho_Bs_QDb...ecpFh  "no usageCount"',
         '  10e07215-d188-4e00-a966-ee33a04010c4  gho_rRGNci...fIICN  "unknown fields"',
-        '  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  '
+        "  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  "
         '"\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511"',
         '  9e205cfd-a884-4ce9-ab46-22bea7b3ec3f  gho_r65-__...Cy1_Q  "meta with nulls"',
         "already present: 0",
@@ -160,6 +160,7 @@ DEFAULT_SOURCES = {
 }
 RECORDS_READ = {"duplicate-keys": 3}  # the others read as many records as they have rows
 
+
 def _sample(name: str) -> Path:
     path = samples_dir() / name
     assert path.is_dir(), f"legacy samples not found at {path}"
@@ -199,9 +200,7 @@ async def _import_records(database: Database) -> list[dict[str, Any]]:
     return await database.fetch_all(database.queries["legacy_import_records"])
 
 
-async def _check_records(
-    database: Database, name: str, via: str, rows: list[ApiKey], started: int, ended: int
-) -> None:
+async def _check_records(database: Database, name: str, via: str, rows: list[ApiKey], started: int, ended: int) -> None:
     files = {r.api_key.id: r.file for r in read_store(_sample(name)).records}
     records = await _import_records(database)
     assert [r["api_key_id"] for r in records] == sorted(row.id for row in rows)
@@ -499,9 +498,11 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if kind == "constraint":
         # Facts that miss a row the database has: the third insert violates the primary key.
         real = importer_module.read_facts
-        monkeypatch.setattr(importer_module, "read_facts", lambda executor: dataclasses.replace(
-            real(executor), key_of_id={}, id_of_key={}
-        ))
+        monkeypatch.setattr(
+            importer_module,
+            "read_facts",
+            lambda executor: dataclasses.replace(real(executor), key_of_id={}, id_of_key={}),
+        )
         return
     calls = {"n": 0}
     original = SyncExecutor.execute_many

@@ -84,8 +84,14 @@ async def test_database_enforces_one_default(config: Config) -> None:
         for key_id in ("a", "b"):
             await database.execute(
                 q["insert_key"],
-                {"id": key_id, "name": key_id, "key": f"gho_{key_id}", "created_at": 1,
-                 "last_used": None, "usage_count": 0},
+                {
+                    "id": key_id,
+                    "name": key_id,
+                    "key": f"gho_{key_id}",
+                    "created_at": 1,
+                    "last_used": None,
+                    "usage_count": 0,
+                },
             )
         await database.execute(q["mark_default_key"], {"id": "a"})
         with pytest.raises(IntegrityViolation):

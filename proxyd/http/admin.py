@@ -56,7 +56,9 @@ async def _start(app: web.Application) -> None:
     if auth.loopback_only:
         log.warning(
             "PROXYD_ADMIN_TOKEN is unset: admin routes (%s/api-keys, %s/admin/*) answer loopback clients only%s",
-            config.api_prefix, config.api_prefix, " or holders of a login token" if auth.login_enabled else "",
+            config.api_prefix,
+            config.api_prefix,
+            " or holders of a login token" if auth.login_enabled else "",
         )
 
 

@@ -60,4 +60,3 @@ async def device_flow(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             pass  # this watcher left; the flow goes on for the others
     return response
-

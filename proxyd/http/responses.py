@@ -14,9 +14,7 @@ from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def nest_error(status: int, message: str | list[str]) -> dict[str, Any]:

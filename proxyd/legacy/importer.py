@@ -175,9 +175,7 @@ def _write(
         executor.execute("mark_default_key", {"id": decision.mark_default})
 
 
-def build_report(
-    source: LegacySource, decision: Decision, *, dry_run: bool, database: str | None
-) -> ImportReport:
+def build_report(source: LegacySource, decision: Decision, *, dry_run: bool, database: str | None) -> ImportReport:
     files = source.files
     rejected = [Skipped(files[item.row.id], item.reason) for item in decision.rejected]
     return ImportReport(
