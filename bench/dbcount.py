@@ -55,16 +55,14 @@ class CountingDatabase(Database):
     def pool_stats(self) -> tuple[int, int]:
         return self._inner.pool_stats()
 
-    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
-        return await self._direct.fetch_one(query, params)
-
-    async def fetch_all(self, query: Query, params: Params | None = None) -> list[Row]:
-        return await self._direct.fetch_all(query, params)
-
-    async def execute(self, query: Query, params: Params | None = None) -> int:
-        return await self._direct.execute(query, params)
+    @contextlib.asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Executor]:
+        # The base class runs fetch_one/fetch_all/execute through this: one connection of the inner adapter.
+        async with self._inner._statement() as executor:
+            yield CountingExecutor(executor, self.counts)
 
     async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        # The inner adapter's own transaction: one counted statement, not a counted transaction.
         await self._direct.execute_many(query, params)
 
     @contextlib.asynccontextmanager
