@@ -91,7 +91,8 @@ def parse_token_response(config: Config, data: dict[str, Any], now_ms: int) -> C
     expires_at_ms = int(expires_at * 1000)
     refresh_in = data.get("refresh_in")
     refresh_at_ms = (
-        now_ms + int(refresh_in * 1000) if isinstance(refresh_in, int | float) and refresh_in > 0
+        now_ms + int(refresh_in * 1000)
+        if isinstance(refresh_in, int | float) and refresh_in > 0
         else expires_at_ms - 300_000
     )
     quotas = data.get("limited_user_quotas") or {}

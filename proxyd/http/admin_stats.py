@@ -26,6 +26,8 @@ TOP_MODELS = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000  # keeps the offset a sane 64-bit number
+
+
 def period_starts(now: datetime) -> dict[str, int]:
     """Epoch-ms boundaries of the periods the stats count, in UTC."""
     day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -54,6 +54,11 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     log.log(
         level,
         "%s %s %d %.1fms key=%s model=%s",
-        request.method, request.path, status, seconds * 1000, info.masked_key or "-", info.model or "-",
+        request.method,
+        request.path,
+        status,
+        seconds * 1000,
+        info.masked_key or "-",
+        info.model or "-",
         extra={"fields": fields},
     )
