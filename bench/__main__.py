@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--out DIR] [--loadgen auto|wrk|python] [--only PHASE,...]``."""
+"""``python -m bench [--quick | --smoke] [--out DIR] [--loadgen auto|wrk|python] [--only PHASE,...]``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,13 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmark proxyd on loopback.")
-    parser.add_argument("--quick", action="store_true", help="a short run (~1 minute): fewer requests and streams")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--quick", action="store_true", help="a short run (a few minutes): fewer requests and streams")
+    length.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every phase, a few seconds each (~1 minute): proves the benchmark runs; exit 1 if a phase fails",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where report.md and results.json go")
     parser.add_argument(
         "--loadgen",
@@ -54,7 +60,7 @@ def main(argv: list[str]) -> int:
         print("--loadgen wrk: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     settings = Settings.for_run(
-        args.out.resolve(), args.quick, loadgen, args.log_level, tuple(shlex.split(args.proxyd))
+        args.out.resolve(), args.quick, loadgen, args.log_level, tuple(shlex.split(args.proxyd)), smoke=args.smoke
     )
     try:
         results = runner.main(settings, argv, only, args.keep_tmp)

@@ -65,6 +65,7 @@ class CountingDatabase(Database):
         return await self._direct.execute(query, params)
 
     async def execute_many(self, query: Query, params: Sequence[Params]) -> None:
+        # The inner adapter's own transaction: one counted statement, not a counted transaction.
         await self._direct.execute_many(query, params)
 
     @contextlib.asynccontextmanager

@@ -137,7 +137,7 @@ class Soak:
 
 async def soak(settings: Settings, workdir: Path, proxyd: Proxyd, proxied: Target) -> Soak:
     # Warm at the soak's own concurrency first: "before" then includes every buffer that load needs.
-    await warm_up(workdir, proxied, requests=2000, concurrency=settings.soak_concurrency)
+    await warm_up(workdir, proxied, requests=min(2000, settings.soak_requests), concurrency=settings.soak_concurrency)
     before = await settled_rss_mb(proxyd.pid)
     spec = Spec(
         mode="closed",

@@ -73,7 +73,7 @@ def _commit() -> str:
 def _meta(settings: Settings, argv: list[str]) -> dict[str, Any]:
     return {
         "command": " ".join(["python -m bench", *argv]),
-        "mode": "quick" if settings.quick else "full",
+        "mode": settings.mode,
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": 0.0,
         "cpus": os.cpu_count() or 0,

@@ -1,22 +1,19 @@
-"""Helpers for tests that need legacy node-persist stores: the shared samples and a writer for new ones."""
+"""Helpers for tests that need legacy node-persist stores: the in-repo samples and a writer for new ones."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import orjson
 
-SAMPLES_ENV = "PROXYD_LEGACY_SAMPLES"
+# Committed with the tests, byte for byte as the real node-persist wrote them, so a bare clone has them.
+SAMPLES = Path(__file__).resolve().parent / "fixtures" / "legacy-storage"
 
 
 def samples_dir() -> Path:
-    """The folder of sample stores written by the real node-persist (``$PROXYD_LEGACY_SAMPLES`` overrides)."""
-    override = os.environ.get(SAMPLES_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared" / "legacy-storage"
+    """The folder of sample stores written by the real node-persist 4.0.4 (see its README.md)."""
+    return SAMPLES
 
 
 def write_datum(storage_dir: Path, folder: str, key: str, value: object, ttl: int | float | bool | None = None) -> Path:

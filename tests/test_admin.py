@@ -300,8 +300,15 @@ async def test_unusable_bodies_are_400(
 
 def _entry(at: int, key_id: str | None, model: str | None, status: int, duration: int) -> RequestLogEntry:
     return RequestLogEntry(
-        time=at, api_key_id=key_id, endpoint="/api/chat/completions", model=model, status=status,
-        duration_ms=duration, prompt_tokens=12, completion_tokens=8, total_tokens=20,
+        time=at,
+        api_key_id=key_id,
+        endpoint="/api/chat/completions",
+        model=model,
+        status=status,
+        duration_ms=duration,
+        prompt_tokens=12,
+        completion_tokens=8,
+        total_tokens=20,
     )
 
 
@@ -325,8 +332,15 @@ async def test_stats(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
     empty = await send(http, "GET", url)
     assert empty.status == 200
     assert empty.json == {
-        "totalKeys": 0, "activeKeys": 0, "totalRequests": 0, "requestsToday": 0, "requestsThisWeek": 0,
-        "requestsThisMonth": 0, "averageResponseTime": 0, "errorRate": 0, "topModels": [],
+        "totalKeys": 0,
+        "activeKeys": 0,
+        "totalRequests": 0,
+        "requestsToday": 0,
+        "requestsThisWeek": 0,
+        "requestsThisMonth": 0,
+        "averageResponseTime": 0,
+        "errorRate": 0,
+        "topModels": [],
     }
     await _seed_log(proxy, http)
     assert (await send(http, "GET", url)).json == {

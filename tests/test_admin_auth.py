@@ -47,8 +47,12 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 @pytest.fixture
 def proxy_config(config: Config) -> Config:
     return dataclasses.replace(
-        config, admin_token=ADMIN_TOKEN, admin_user="root", admin_password=PASSWORD,
-        usage_flush_interval=0.05, shutdown_timeout=2.0,
+        config,
+        admin_token=ADMIN_TOKEN,
+        admin_user="root",
+        admin_password=PASSWORD,
+        usage_flush_interval=0.05,
+        shutdown_timeout=2.0,
     )
 
 
@@ -59,8 +63,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def send(
-    http: aiohttp.ClientSession, proxy: RunningProxy, method: str, path: str, *, token: str | None = None,
-    json: Any = None, headers: dict[str, str] | None = None,
+    http: aiohttp.ClientSession,
+    proxy: RunningProxy,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     headers = dict(headers or {})
     if token is not None:
@@ -83,10 +93,12 @@ async def test_every_admin_route_needs_the_admin_token(
     for method, path, body in ADMIN_ROUTES:
         assert await send(http, proxy, method, path, json=body) == (401, missing), path
         assert await send(http, proxy, method, path, json=body, token="wrong") == (
-            401, unauthorized("Invalid admin token"),
+            401,
+            unauthorized("Invalid admin token"),
         ), path
         assert await send(http, proxy, method, path, json=body, headers={"Authorization": ADMIN_TOKEN}) == (
-            401, unauthorized("Authorization must be 'Bearer <admin token>'"),
+            401,
+            unauthorized("Authorization must be 'Bearer <admin token>'"),
         ), path
     assert await proxy.store.find_all() == []  # nothing was written for a refused request
     assert proxy.upstream.state.requests == []  # nor was GitHub asked anything
@@ -99,13 +111,18 @@ async def test_login(proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_on
     bad = unauthorized("Invalid username or password")
     assert await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": "nope"}) == (401, bad)
     assert await send(http, proxy, "POST", "/admin/login", json={"username": "admin", "password": PASSWORD}) == (
-        401, bad,
+        401,
+        bad,
     )
     status, body = await send(http, proxy, "POST", "/admin/login", json={"username": "", "password": 5})
-    assert (status, body["message"]) == (400, [
-        "username should not be empty", "password must be a string",
-        "password must be shorter than or equal to 1024 characters",
-    ])
+    assert (status, body["message"]) == (
+        400,
+        [
+            "username should not be empty",
+            "password must be a string",
+            "password must be shorter than or equal to 1024 characters",
+        ],
+    )
 
     status, body = await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": PASSWORD})
     assert status == 200
@@ -125,14 +142,17 @@ async def test_login_disabled_without_password(
 ) -> None:
     async with run_proxy(dataclasses.replace(proxy_config, admin_password=None), upstream) as proxy:
         assert await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": "x"}) == (
-            403, {"statusCode": 403, "message": "Login is disabled: PROXYD_ADMIN_PASSWORD is not set",
-                  "error": "Forbidden"},
+            403,
+            {"statusCode": 403, "message": "Login is disabled: PROXYD_ADMIN_PASSWORD is not set", "error": "Forbidden"},
         )
 
 
 async def test_loopback_only_without_admin_token(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture, sqlite_only: None,
+    proxy_config: Config,
+    upstream: FakeUpstream,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    sqlite_only: None,
 ) -> None:
     config = dataclasses.replace(proxy_config, admin_token=None, admin_password=None)
     async with run_proxy(config, upstream) as proxy:
@@ -140,8 +160,12 @@ async def test_loopback_only_without_admin_token(
         assert (await send(http, proxy, "GET", "/admin/stats"))[0] == 200
         # A relayed request is not trusted as local, whatever the relay's own address.
         assert await send(http, proxy, "GET", "/api-keys", headers={"X-Forwarded-For": "203.0.113.9"}) == (
-            403, {"statusCode": 403, "message": "Admin routes answer loopback clients only while PROXYD_ADMIN_TOKEN "
-                  "is unset", "error": "Forbidden"},
+            403,
+            {
+                "statusCode": 403,
+                "message": "Admin routes answer loopback clients only while PROXYD_ADMIN_TOKEN is unset",
+                "error": "Forbidden",
+            },
         )
         assert (await send(http, proxy, "GET", "/api-keys", token="guess"))[0] == 401
     warnings = [r for r in caplog.records if LOOPBACK_WARNING in r.getMessage()]
@@ -157,8 +181,11 @@ async def test_no_loopback_warning_with_admin_token(
 
 
 async def test_no_secret_reaches_the_logs(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture, sqlite_only: None,
+    proxy_config: Config,
+    upstream: FakeUpstream,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    sqlite_only: None,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     upstream.state.add_github_token(GITHUB_KEY)
@@ -263,8 +290,7 @@ async def test_undecodable_authorization_header(proxy: RunningProxy, sqlite_only
     host, port = proxy.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
-        b"GET /api/api-keys HTTP/1.1\r\nHost: proxyd\r\nAuthorization: Bearer \xff\xfe\x80\r\n"
-        b"Connection: close\r\n\r\n"
+        b"GET /api/api-keys HTTP/1.1\r\nHost: proxyd\r\nAuthorization: Bearer \xff\xfe\x80\r\nConnection: close\r\n\r\n"
     )
     await writer.drain()
     status_line = await reader.readline()

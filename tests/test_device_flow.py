@@ -123,9 +123,7 @@ def _parse(raw: bytes) -> list[Event]:
     return events
 
 
-async def test_two_watchers_share_one_flow(
-    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
-) -> None:
+async def test_two_watchers_share_one_flow(proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None) -> None:
     state = proxy.upstream.state
     state.device_interval = 1
     state.approve_device_after(1)

@@ -165,7 +165,7 @@ RECORDS_READ = {"duplicate-keys": 3}  # the others read as many records as they 
 
 def _sample(name: str) -> Path:
     path = samples_dir() / name
-    assert path.is_dir(), f"legacy samples not found at {path}; set PROXYD_LEGACY_SAMPLES"
+    assert path.is_dir(), f"legacy samples not found at {path}"
     return path
 
 
@@ -798,11 +798,10 @@ async def test_large_store(
     _generate(tmp_path, count)
     await _migrate(config, None, legacy_env)
 
-    started = time.monotonic()
+    # No wall-clock assertion: on a busy CI machine it fails at random. The benchmark's legacy phase
+    # (`make bench`, target < 10 s for 20,000 keys) measures the speed.
     code, out, err = await _cli(capsys, str(tmp_path), "--json")
-    elapsed = time.monotonic() - started
     assert code == 0
-    assert elapsed < 10, f"importing {count} keys took {elapsed:.1f}s"
     progress = err.splitlines()
     assert progress[0].startswith(f"legacy import: read {count} records in ")
     assert progress[1:] == [f"legacy import: {n}/{count} keys written" for n in range(chunk, count + 1, chunk)]

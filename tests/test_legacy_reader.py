@@ -251,7 +251,7 @@ EXPECTED: dict[str, Expected] = {
 
 def _sample(name: str) -> Path:
     path = samples_dir() / name
-    assert path.is_dir(), f"legacy samples not found at {path}; set PROXYD_LEGACY_SAMPLES"
+    assert path.is_dir(), f"legacy samples not found at {path}"
     return path
 
 

@@ -56,7 +56,9 @@ async def test_outage_serves_cached_keys_and_writes_usage_later(
         async with http.get(f"{proxy.url}/api/api-keys") as r:  # admin routes: 503, no database details
             assert r.status == 503
             assert await r.json() == {
-                "statusCode": 503, "message": "Database unavailable", "error": "Service Unavailable"
+                "statusCode": 503,
+                "message": "Database unavailable",
+                "error": "Service Unavailable",
             }
         assert not await proxy.app[USAGE].flush()
         assert proxy.app[USAGE].buffered > 0

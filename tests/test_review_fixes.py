@@ -67,13 +67,31 @@ async def test_bearer_requests_ignore_the_host_header(
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
-        ("localhost", True), ("localhost:3000", True), ("LocalHost:3000", True), ("localhost.", True),
-        ("127.0.0.1", True), ("127.0.0.1:3000", True), ("127.8.9.10:80", True),
-        ("[::1]", True), ("[::1]:3000", True), ("[::ffff:127.0.0.1]:3000", True),
-        (None, False), ("", False), ("evil.example", False), ("evil.example:3000", False),
-        ("localhost.evil.example", False), ("evil.localhost.example", False), ("127.0.0.1.nip.io", False),
-        ("127.1", False), ("10.0.0.1:3000", False), ("[2001:db8::1]:3000", False), ("::1", False),
-        ("[::1", False), ("[::1]x", False), ("localhost:x", False), ("[127.0.0.1]", False),
+        ("localhost", True),
+        ("localhost:3000", True),
+        ("LocalHost:3000", True),
+        ("localhost.", True),
+        ("127.0.0.1", True),
+        ("127.0.0.1:3000", True),
+        ("127.8.9.10:80", True),
+        ("[::1]", True),
+        ("[::1]:3000", True),
+        ("[::ffff:127.0.0.1]:3000", True),
+        (None, False),
+        ("", False),
+        ("evil.example", False),
+        ("evil.example:3000", False),
+        ("localhost.evil.example", False),
+        ("evil.localhost.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("127.1", False),
+        ("10.0.0.1:3000", False),
+        ("[2001:db8::1]:3000", False),
+        ("::1", False),
+        ("[::1", False),
+        ("[::1]x", False),
+        ("localhost:x", False),
+        ("[127.0.0.1]", False),
     ],
 )
 def test_is_loopback_host(host: str | None, expected: bool) -> None:
@@ -94,10 +112,16 @@ def _json_line(fields: dict[str, object], message: str = "GET something") -> dic
 def test_json_formatter_redacts_fields() -> None:
     token = "gho_abcdefghijklmnopqrstuvwxyz"
     copilot = "tid=0123456789abcdef;exp=1753546461;sku=free"
-    line = _json_line({
-        "path": f"/v1/{token}", "status": 200, "duration_ms": 1.5, "key": None,
-        "nested": {"header": f"Bearer {token}", "list": [copilot, 3]},
-    }, message=f"GET /v1/{token}")
+    line = _json_line(
+        {
+            "path": f"/v1/{token}",
+            "status": 200,
+            "duration_ms": 1.5,
+            "key": None,
+            "nested": {"header": f"Bearer {token}", "list": [copilot, 3]},
+        },
+        message=f"GET /v1/{token}",
+    )
     text = orjson.dumps(line).decode()
     assert token not in text and "0123456789abcdef" not in text
     assert line["path"] == "/v1/gho_abcdef...[redacted]"
