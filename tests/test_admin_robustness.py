@@ -27,7 +27,6 @@ from tests.fake_upstream import running_fake_upstream
 
 T = TypeVar("T")
 GITHUB_TOKEN = "gho_hardening000000000000000000000000001"
-CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
 @dataclass
