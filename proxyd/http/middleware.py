@@ -19,7 +19,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except BadRequest as exc:
-        return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status)
+        return json_response(nest_error(exc.status, exc.messages or exc.message), exc.status, headers=exc.headers)
     except IntegrityViolation as exc:
         # A write raced another (a key deleted while its meta was stored, say).
         log.info("%s %s: %s", request.method, request.path, exc.message)
@@ -31,7 +31,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ProxydError as exc:
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.path, exc.message)
-        return json_response(nest_error(exc.status, exc.message), exc.status)
+        return json_response(nest_error(exc.status, exc.message), exc.status, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
