@@ -37,10 +37,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = f"Cannot {request.method} {request.path}" if exc.status == 404 else exc.reason
         return json_response(nest_error(exc.status, message), exc.status, headers=_allow(exc))
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, ConnectionResetError) and _client_gone(request):
+            # aiohttp's "Cannot write to closing transport": routine, not a bug worth a traceback.
+            log.debug("client went away mid-answer on %s %s", request.method, request.path)
+            return web.Response(status=499)
         # Never a stack trace to the client; the log has it, with no request body.
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_response(nest_error(500, "Internal server error"), 500)
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 def _allow(exc: web.HTTPException) -> dict[str, str] | None:
