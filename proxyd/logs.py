@@ -25,13 +25,15 @@ _SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"'
 # any scheme and any shape it is printed in: a raw header line, a bytes repr
 # (`b'Authorization: Bearer x\r\n...'`), a dict or multidict repr
 # (`'authorization': 'Basic x'`), JSON (`"x-api-key":"x"`, escaped or not).
+# The name must start a line or follow a quote, an escaped line break or
+# punctuation, not a word: "the device authorization: denied" is prose.
 # A quoted value ends at its closing quote; an unquoted one at the end of its
 # line: a line break, an escaped `\r` / `\n`, or a `'` closing a repr.
 _HEADER_SECRET = re.compile(
-    r"""(?P<head>(?:(?<=\\[rnt])|(?<!\w))(?:(?:proxy-)?authorization|x-api-key)"""
+    r"""(?P<head>(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
     r"""\\?["']?[ \t]*[:=][ \t]*(?P<quote>\\?["'])?)"""
     r"""(?P<value>(?(quote)(?:(?!(?P=quote))(?:\\.|[^\r\n]))*|(?:[^\r\n\\']|\\(?![rn])|'(?![\s,;)\]}]|\Z))*))""",
-    re.IGNORECASE,
+    re.IGNORECASE | re.MULTILINE,
 )
 
 # A password in a URL: scheme://user:password@host.

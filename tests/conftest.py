@@ -228,8 +228,9 @@ def sqlite_only(dialect: str) -> None:
 # redaction: its code must not rely on the formatters. A test whose logs leak one fails at teardown.
 SECRET_SHAPES = re.compile(
     r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\btid=[0-9a-f]{8,};exp="
-    r"""|(?:authorization|x-api-key)\\?["']?[ \t]*[:=][ \t]*\\?["']?(?!\[redacted\])[^\s"'\\]""",
-    re.IGNORECASE,
+    r"""|(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
+    r"""\\?["']?[ \t]*[:=][ \t]*\\?["']?(?!\[redacted\])[^\s"'\\]""",
+    re.IGNORECASE | re.MULTILINE,
 )
 KNOWN_SECRETS: set[str] = set()
 

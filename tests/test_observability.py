@@ -175,6 +175,7 @@ def test_redaction_covers_every_scheme_and_shape(text: str) -> None:
 def test_redaction_keeps_what_is_not_a_secret() -> None:
     for text in (
         "Authorization must be 'Bearer <admin token>'",
+        "device flow failed: GitHub refused the device authorization: The authorization request was denied.",
         "b'X-Bad: \\x01'",
         "Authorization: \nHost: x",
         "listening on http://127.0.0.1:3000/api",
