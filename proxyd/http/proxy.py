@@ -127,7 +127,7 @@ class _Forward:
             self.status = exc.status
             raise
         except asyncio.CancelledError:
-            self.status = 499  # the client went away
+            self._client_left()  # aiohttp cancels the handler when the client disconnects
             raise
         finally:
             self._log()
@@ -184,7 +184,12 @@ class _Forward:
         if is_sse:
             response.headers["Cache-Control"] = "no-cache"
             response.headers["X-Accel-Buffering"] = "no"
-        await response.prepare(self.request)
+        # A client that went away is no failure: closing upstream (in _forward) stops Copilot.
+        try:
+            await _to_client(response.prepare(self.request))
+        except _ClientGone:
+            self._client_left()
+            return response
         # From here on the status line is sent: every failure must end this
         # response, never let the error middleware start a second one.
         # SSE is forwarded event by event: bytes after the last blank line wait for
@@ -196,24 +201,26 @@ class _Forward:
                 sniffer.feed(chunk)
                 if is_sse:
                     chunk, pending = _complete_events(pending + chunk)
-                try:
-                    if chunk:
-                        await response.write(chunk)
-                except ConnectionResetError:
-                    self.status = 499  # the client went away; closing upstream stops Copilot
-                    return response
+                if chunk:
+                    await _to_client(response.write(chunk))
             if pending:
-                await response.write(pending)
+                await _to_client(response.write(pending))
+            await _to_client(response.write_eof())
+        except _ClientGone:
+            self._client_left()
         except Exception as exc:
             log.warning("upstream failed mid-response on %s: %s", self.path, type(exc).__name__)
             self.request.app[METRICS].upstream_errors.inc((("kind", "mid_stream"),))
             self.status = 502
             await self._end_broken(response, is_sse)
-            return response
         finally:
             self.usage = sniffer.usage
-        await response.write_eof()
         return response
+
+    def _client_left(self) -> None:
+        # Routine for streams (a user stops a generation): one short line, no traceback.
+        log.debug("client went away mid-answer on %s", self.path)
+        self.status = 499
 
     async def _end_broken(self, response: web.StreamResponse, is_sse: bool) -> None:
         if is_sse:
@@ -273,6 +280,20 @@ class _RetrieveModel(_Forward):
 
 async def _retrieve_model(request: web.Request) -> web.StreamResponse:
     return await _RetrieveModel(request, request.match_info["model_id"]).run()
+
+
+class _ClientGone(Exception):
+    """Writing to the client failed: it closed the connection."""
+
+
+async def _to_client(write: Awaitable[object]) -> None:
+    # aiohttp raises ClientConnectionResetError ("Cannot write to closing transport"), a
+    # ConnectionResetError, when the client is gone; only writes raise _ClientGone, so an
+    # upstream read failing the same way still counts as an upstream failure.
+    try:
+        await write
+    except ConnectionResetError:
+        raise _ClientGone from None
 
 
 def _complete_events(data: bytes) -> tuple[bytes, bytes]:
