@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 
 class ProxydError(Exception):
-    """Base of every error proxyd raises on purpose."""
+    """Base of every error proxyd raises on purpose.
+
+    ``headers`` go out with the error response (``Retry-After``, say).
+    """
 
     status = 500
     message = "Internal server error"
@@ -13,9 +19,10 @@ class ProxydError(Exception):
     code: str | None = None
     param: str | None = None
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class ConfigError(ProxydError):
@@ -95,6 +102,15 @@ class Forbidden(ProxydError):
 class TooManyRequests(ProxydError):
     status = 429
     message = "Too Many Requests"
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """``retry_after``: seconds until the client may try again, sent as ``Retry-After`` (whole, rounded up)."""
+        merged = dict(headers or {})
+        if retry_after is not None:
+            merged["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        super().__init__(message, headers=merged)
 
 
 class UpstreamError(ProxydError):

@@ -1,4 +1,11 @@
-"""Logging for the journal: one line per event, text or JSON, secrets masked on the way out."""
+"""Logging for the journal: one line per event, text or JSON, secrets masked on the way out.
+
+Whoever logs (proxyd, aiohttp, asyncio, a driver), every record that reaches
+proxyd's handler is redacted first (``RedactSecrets``): its message with its
+arguments, its traceback and stack, and its structured fields. The text format
+then escapes control characters, so a client cannot forge log lines with a
+CR/LF (or paint the terminal with ESC) in a path, a query or a header.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,34 @@ import logging
 import re
 import sys
 import time
+from typing import TextIO
 
 import orjson
 
 # GitHub tokens (gho_, ghu_, ghp_, ghs_, ghr_, github_pat_) and Copilot tokens
 # (tid=...;exp=...). Nothing should log them; this filter makes sure.
 _SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"',]+")
+
+# The value of an Authorization, Proxy-Authorization or x-api-key header, in
+# any scheme and any shape it is printed in: a raw header line, a bytes repr
+# (`b'Authorization: Bearer x\r\n...'`), a dict or multidict repr
+# (`'authorization': 'Basic x'`), JSON (`"x-api-key":"x"`, escaped or not).
+# The name must start a line or follow a quote, an escaped line break or
+# punctuation, not a word: "the device authorization: denied" is prose.
+# A quoted value ends at its closing quote; an unquoted one at the end of its
+# line: a line break, an escaped `\r` / `\n`, or a `'` closing a repr.
+_HEADER_SECRET = re.compile(
+    r"""(?P<head>(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
+    r"""\\?["']?[ \t]*[:=][ \t]*(?P<quote>\\?["'])?)"""
+    r"""(?P<value>(?(quote)(?:(?!(?P=quote))(?:\\.|[^\r\n]))*|(?:[^\r\n\\']|\\(?![rn])|'(?![\s,;)\]}]|\Z))*))""",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+# A password in a URL: scheme://user:password@host.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)[^\s/@'\"]+(?=@)", re.IGNORECASE)
+
+_REDACTED = "[redacted]"
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 # yoyo narrates every migration step at INFO; aiosqlite logs every statement
@@ -20,7 +49,20 @@ QUIETER_LIBRARIES = {"yoyo": logging.WARNING, "aiosqlite": logging.INFO}
 
 
 def redact(text: str) -> str:
-    return _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
+    # Every record goes through here (the access log once per request): the substring
+    # checks spare the regular expressions most lines.
+    if "gh" in text or "tid=" in text:
+        text = _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
+    lowered = text.lower()
+    if "authorization" in lowered or "api-key" in lowered:
+        text = _HEADER_SECRET.sub(_redact_header, text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + _REDACTED, text)
+    return text
+
+
+def _redact_header(match: re.Match[str]) -> str:
+    return match.group("head") + _REDACTED if match.group("value").strip() else match.group(0)
 
 
 def _redact_value(value: object) -> object:
@@ -34,13 +76,65 @@ def _redact_value(value: object) -> object:
     return value
 
 
+def escape_controls(text: str) -> str:
+    """``text`` on one line: CR, LF, ESC and every other unprintable character as a visible escape."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+class RedactSecrets(logging.Filter):
+    """Redacts a record in place before any formatter sees it; never drops one.
+
+    Attached to the handler, not a logger, so it sees every library's records.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string or arguments: keep what can be shown, safely
+            message = f"{record.msg} [log arguments could not be formatted]"
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = _redact_value(fields)
+        return True
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         # No timestamp: the journal adds its own.
         super().__init__("%(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        record.message = escape_controls(redact(record.getMessage()))
+        line = self.formatMessage(record)
+        details = [text for text in (self._exception(record), record.stack_info) if text]
+        if details:
+            # Indented, so that no line of a traceback can pass for a record of its own.
+            text = "\n".join(details)
+            line += "\n" + "\n".join("  " + escape_controls(part) for part in redact(text).split("\n"))
+        return line
+
+    def _exception(self, record: logging.LogRecord) -> str | None:
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        return record.exc_text
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,16 +149,39 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             # Structured fields are redacted like the message: a path may carry a token.
             entry.update({key: _redact_value(value) for key, value in fields.items()})
-        if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
-        return orjson.dumps(entry).decode()
+        exception = record.exc_text or (self.formatException(record.exc_info) if record.exc_info else None)
+        if exception:
+            entry["exception"] = redact(exception)
+        if record.stack_info:
+            entry["stack"] = redact(record.stack_info)
+        try:
+            return orjson.dumps(entry).decode()
+        except orjson.JSONEncodeError:
+            # A lone surrogate (an undecodable header byte, say) is not valid UTF-8: escape it.
+            return orjson.dumps(_unsurrogate(entry)).decode()
+
+
+def _unsurrogate(value: object) -> object:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {str(_unsurrogate(key)): _unsurrogate(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unsurrogate(item) for item in value]
+    return value
+
+
+def handler(fmt: str, stream: TextIO | None = None) -> logging.Handler:
+    """The handler proxyd logs through: ``fmt`` is ``text`` or ``json``; every record is redacted."""
+    out = logging.StreamHandler(stream or sys.stdout)
+    out.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    out.addFilter(RedactSecrets())
+    return out
 
 
 def configure(level: int, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler(fmt)]
     root.setLevel(level)
     for name, floor in QUIETER_LIBRARIES.items():
         logging.getLogger(name).setLevel(max(level, floor))

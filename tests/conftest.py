@@ -27,7 +27,7 @@ from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import Database, open_database
-from proxyd.logs import QUIETER_LIBRARIES
+from proxyd.logs import QUIETER_LIBRARIES, JsonFormatter, RedactSecrets, TextFormatter
 from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 from tests import dbservers
@@ -224,9 +224,16 @@ def sqlite_only(dialect: str) -> None:
 
 
 # --- No secret in any log line -------------------------------------------------------------
-# Every log record of the whole suite is checked for GitHub tokens, Copilot tokens and the
-# admin secrets tests register; a test whose logs leak one fails at teardown.
-SECRET_SHAPES = re.compile(r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\btid=[0-9a-f]{8,};exp=")
+# Every log record of the whole suite is checked for GitHub tokens, Copilot tokens, unredacted
+# Authorization / x-api-key header values and the admin secrets tests register, as proxyd's
+# handler would write it (text and JSON), whoever logged it; proxyd's own records also before
+# redaction: its code must not rely on the formatters. A test whose logs leak one fails at teardown.
+SECRET_SHAPES = re.compile(
+    r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\btid=[0-9a-f]{8,};exp="
+    r"""|(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
+    r"""\\?["']?[ \t]*[:=][ \t]*\\?["']?(?!\[redacted\])[^\s"'\\]""",
+    re.IGNORECASE | re.MULTILINE,
+)
 KNOWN_SECRETS: set[str] = set()
 
 
@@ -240,14 +247,25 @@ class _LeakWatch(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.leaks: list[str] = []
+        self.formatters = (TextFormatter(), JsonFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno < QUIETER_LIBRARIES.get(record.name.split(".")[0], 0):
             return  # proxyd never lets this library log at this level
-        text = record.getMessage()
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-        self.leaks.extend(f"{record.name}: {leak}" for leak in find_leaks(text))
+        texts = [formatter.format(self._redacted(record)) for formatter in self.formatters]
+        if record.name.split(".")[0] == "proxyd":
+            raw = record.getMessage()
+            if record.exc_info:
+                raw += logging.Formatter().formatException(record.exc_info)
+            texts.append(raw)
+        self.leaks.extend(f"{record.name}: {leak}" for text in texts for leak in find_leaks(text))
+
+    @staticmethod
+    def _redacted(record: logging.LogRecord) -> logging.LogRecord:
+        # A copy: other handlers (caplog) still see the record as it was logged.
+        copied = logging.makeLogRecord(record.__dict__)
+        RedactSecrets().filter(copied)
+        return copied
 
 
 _LEAK_WATCH = _LeakWatch()

@@ -20,7 +20,8 @@ from aiohttp.test_utils import make_mocked_request
 from proxyd.appkeys import STORE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
-from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, FailureThrottle, is_loopback
+from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, is_loopback
+from proxyd.http.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import io
 import logging
+import sys
+from collections.abc import Iterator
 
 import aiohttp
+import orjson
 import pytest
 
-from proxyd.logs import JsonFormatter, TextFormatter, redact
+from proxyd.config import Config
+from proxyd.logs import JsonFormatter, TextFormatter, handler, redact
 from proxyd.masking import mask_secret
-from tests.conftest import RunningProxy
+from proxyd.schema import Migrator
+from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks
+from tests.daemon import Daemon
 
 GITHUB_TOKEN = "gho_observe00000000000000000000000000001"
 
@@ -61,3 +71,173 @@ def test_formatters_redact_secrets_that_slip_through() -> None:
         out = formatter.format(record)
         assert GITHUB_TOKEN not in out and "tid=abc;exp" not in out
     assert redact("plain text") == "plain text"
+
+
+# --------------------------------------------------------------------------- log lines clients cannot forge
+
+ADMIN_TOKEN = "observe-admin-token-0123456789"
+BASIC = base64.b64encode(b"root:observe-password-42").decode()
+API_KEY = "observe-api-key-0123456789"
+KNOWN_SECRETS.update((ADMIN_TOKEN, BASIC, API_KEY))
+
+
+@contextlib.contextmanager
+def proxyd_log(fmt: str) -> Iterator[io.StringIO]:
+    """What proxyd's own handler writes, while the block runs."""
+    stream = io.StringIO()
+    out = handler(fmt, stream)
+    root = logging.getLogger()
+    root.addHandler(out)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(out)
+
+
+async def raw_request(proxy: RunningProxy, data: bytes) -> bytes:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return answer
+
+
+FORGED_PATH = b"/v1/models%0d%0aINFO%20proxyd.access:%20GET%20/forged%20200%1b[2K?page=1%0d%0aINFO%20x&c=%1b[31m"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_access_log_escapes_control_characters(proxy: RunningProxy, sqlite_only: None, fmt: str) -> None:
+    with proxyd_log(fmt) as stream:
+        answer = await raw_request(proxy, b"GET " + FORGED_PATH + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 404")
+    lines = [line for line in stream.getvalue().splitlines() if "proxyd.access" in line]
+    assert len(lines) == 1, lines  # one request, one line: no forged second one
+    if fmt == "text":
+        assert lines[0] == (
+            "INFO proxyd.access: GET /v1/models\\r\\nINFO proxyd.access: GET /forged 200\\x1b[2K"
+            "?page=1\\r\\nINFO x&c=\\x1b[31m 404 " + lines[0].split(" 404 ")[1]
+        )
+        assert "\x1b" not in stream.getvalue() and "\r" not in stream.getvalue()
+    else:
+        entry = orjson.loads(lines[0])
+        assert entry["path"] == "/v1/models\r\nINFO proxyd.access: GET /forged 200\x1b[2K"
+        assert entry["query"] == "page=1\r\nINFO x&c=\x1b[31m"
+
+
+def test_text_format_escapes_every_message_and_indents_tracebacks() -> None:
+    try:
+        raise ValueError("bad value\nINFO proxyd.access: GET /forged 200")
+    except ValueError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "got %s", ("a\rb\x1b[31m\u2028c\x00",), sys.exc_info()
+        )
+    first, *rest = TextFormatter().format(record).split("\n")
+    assert first == "ERROR x: got a\\rb\\x1b[31m\\u2028c\\x00"
+    assert rest and all(line.startswith("  ") for line in rest)
+    assert "  INFO proxyd.access: GET /forged 200" in rest
+
+
+def test_json_format_survives_undecodable_bytes() -> None:
+    # aiohttp decodes header bytes with surrogateescape: such a value must not break the log line.
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "header %s", ("\udcff\x1b",), None)
+    assert orjson.loads(JsonFormatter().format(record))["message"] == "header \\udcff\x1b"
+    assert TextFormatter().format(record) == "INFO x: header \\udcff\\x1b"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"b'Authorization: Bearer {ADMIN_TOKEN}\\x01'",
+        f"b'GET / HTTP/1.1\\r\\nauthorization: token {ADMIN_TOKEN}\\r\\nHost: x\\r\\n'",
+        f"Authorization: Basic {BASIC}\nnext line",
+        f"PROXY-AUTHORIZATION: Basic {BASIC}",
+        f"{{'Authorization': 'Bearer {ADMIN_TOKEN}', 'Host': 'x'}}",
+        f"<CIMultiDict('X-Api-Key': '{API_KEY}')>",
+        f'{{"authorization":"Bearer {ADMIN_TOKEN}","x-api-key":"{API_KEY}"}}',
+        f'{{\\"Authorization\\": \\"Bearer {ADMIN_TOKEN}\\"}}',
+        f'Authorization: Digest username="root", response="{ADMIN_TOKEN}", nonce="n"',
+        f"authorization={ADMIN_TOKEN}",
+        f"x-api-key: {API_KEY}",
+        f"postgresql://proxyd:{ADMIN_TOKEN}@db:5432/proxyd",
+    ],
+    ids=lambda text: "shape",  # not the secrets, and not a dialect name, in test ids
+)
+def test_redaction_covers_every_scheme_and_shape(text: str) -> None:
+    redacted = redact(text)
+    assert ADMIN_TOKEN not in redacted and BASIC not in redacted and API_KEY not in redacted
+    assert "[redacted]" in redacted
+    assert redact(redacted) == redacted
+
+
+def test_redaction_keeps_what_is_not_a_secret() -> None:
+    for text in (
+        "Authorization must be 'Bearer <admin token>'",
+        "device flow failed: GitHub refused the device authorization: The authorization request was denied.",
+        "b'X-Bad: \\x01'",
+        "Authorization: \nHost: x",
+        "listening on http://127.0.0.1:3000/api",
+        "GET /v1/models 200 1.2ms key=gho_abcdef...wxyz1 model=gpt-4o",
+    ):
+        assert redact(text) == text
+    assert redact("b'Authorization: Bearer x\\r\\nHost: y'") == "b'Authorization: [redacted]\\r\\nHost: y'"
+
+
+BAD_HEADER_LINES = [
+    # The invalid byte on the credential's own line: aiohttp quotes that line in its error.
+    f"Authorization: Bearer {ADMIN_TOKEN}\x01\r\n",
+    f"authorization: token {ADMIN_TOKEN}\x7f\r\n",
+    f"Authorization: Basic {BASIC}\x01\r\n",
+    f"Proxy-Authorization: Basic {BASIC}\x01\r\n",
+    f"X-Api-Key: {API_KEY}\x01\r\n",
+    f"Authorization : Bearer {ADMIN_TOKEN}\r\n",  # invalid header name
+    f"Authorization: Bearer {ADMIN_TOKEN}\nX-Next: y\r\n",  # bare LF
+    # ... or on another line.
+    f"Authorization: Bearer {ADMIN_TOKEN}\r\nX-Bad: \x01\r\n",
+]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_bad_header_line_never_logs_the_credential(
+    proxy: RunningProxy, sqlite_only: None, caplog: pytest.LogCaptureFixture, fmt: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiohttp")
+    with proxyd_log(fmt) as stream:
+        for line in BAD_HEADER_LINES:
+            answer = await raw_request(proxy, b"GET /api/api-keys HTTP/1.1\r\nHost: x\r\n" + line.encode() + b"\r\n")
+            assert answer.startswith(b"HTTP/1.0 400")
+    # aiohttp did log the raw header lines, credentials included ...
+    logged = caplog.text  # formatted as each record came, before proxyd's handler redacted it
+    assert ADMIN_TOKEN in logged and BASIC in logged and API_KEY in logged
+    # ... and none of them reached proxyd's log.
+    written = stream.getvalue()
+    assert written.count("Error handling request") == len(BAD_HEADER_LINES)
+    assert ADMIN_TOKEN not in written and BASIC not in written and API_KEY not in written
+    assert written.count("[redacted]") >= len(BAD_HEADER_LINES) - 1
+    assert not find_leaks(written)
+
+
+async def test_daemon_log_escapes_and_redacts(config: Config, sqlite_only: None) -> None:
+    """The real `proxyd serve` wires the redaction and escaping into its handler."""
+    await asyncio.to_thread(Migrator(config.database).apply)
+    daemon = Daemon({"DATABASE_URL": config.database.raw, "PROXYD_ADMIN_TOKEN": ADMIN_TOKEN})
+    await daemon.start()
+    try:
+        for request in (
+            b"GET " + FORGED_PATH + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            f"GET /api/api-keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\x01\r\n\r\n".encode(),
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+            writer.write(request)
+            await reader.read()
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        assert await daemon.stop() == 0  # also checks the output for secrets
+    output = daemon.output.decode()
+    assert "\x1b" not in output and "\r" not in output
+    (access,) = [line for line in output.splitlines() if "proxyd.access" in line]
+    assert access.startswith("INFO proxyd.access: GET /v1/models\\r\\nINFO proxyd.access: GET /forged 200\\x1b[2K?")
+    assert "Authorization: [redacted]" in output and ADMIN_TOKEN not in output

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Protocol
 
 import aiohttp
@@ -49,31 +50,53 @@ class PassThroughRelay:
         if is_sse:
             response.headers["Cache-Control"] = "no-cache"
             response.headers["X-Accel-Buffering"] = "no"
-        await response.prepare(request)
+        # A client that went away is no failure: the caller closing upstream stops Copilot.
+        try:
+            await to_client(response.prepare(request))
+        except ClientGone:
+            client_left(exchange)
+            return response
         pending = b""
         try:
             async for chunk in upstream.content.iter_any():
                 sniffer.feed(chunk)
                 if is_sse:
                     chunk, pending = complete_events(pending + chunk)
-                try:
-                    if chunk:
-                        await response.write(chunk)
-                except ConnectionResetError:
-                    exchange.status = CLIENT_GONE  # closing upstream stops Copilot
-                    return response
+                if chunk:
+                    await to_client(response.write(chunk))
             if pending:
-                await response.write(pending)
+                await to_client(response.write(pending))
+            await to_client(response.write_eof())
+        except ClientGone:
+            client_left(exchange)
         except Exception as exc:
-            log.warning("upstream failed mid-response on %s: %s", request.path, type(exc).__name__)
+            log.warning("upstream failed mid-response on %s: %s", exchange.endpoint, type(exc).__name__)
             self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
             exchange.status = 502
             await end_broken(request, response, _LOST_EVENT if is_sse else None)
-            return response
         finally:
             exchange.usage = sniffer.usage
-        await response.write_eof()
         return response
+
+
+class ClientGone(Exception):
+    """Writing to the client failed: it closed the connection."""
+
+
+async def to_client(write: Awaitable[object]) -> None:
+    # aiohttp raises ClientConnectionResetError ("Cannot write to closing transport"), a
+    # ConnectionResetError, when the client is gone; only writes raise ClientGone, so an
+    # upstream read failing the same way still counts as an upstream failure.
+    try:
+        await write
+    except ConnectionResetError:
+        raise ClientGone from None
+
+
+def client_left(exchange: Exchange) -> None:
+    # Routine for streams (a user stops a generation): one short line, no traceback.
+    log.debug("client went away mid-answer on %s", exchange.endpoint)
+    exchange.status = CLIENT_GONE
 
 
 class ModelLookupRelay:

@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import ipaddress
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,8 @@ import orjson
 from aiohttp import web
 
 from ..config import Config
-from ..errors import Forbidden, TooManyRequests, Unauthorized
+from ..errors import Forbidden, Unauthorized
+from .throttle import FailureThrottle
 
 LOGIN_TTL_SECONDS = 24 * 3600
 _FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
@@ -95,41 +95,6 @@ def is_loopback_host(host: str | None) -> bool:
     if name.rstrip(".") == "localhost":
         return True
     return name.count(".") == 3 and is_loopback(name)
-
-
-class FailureThrottle:
-    """At most ``limit`` failed admin credentials per client address per ``window`` seconds.
-
-    Guessing the admin token or password then takes forever; a client that
-    keeps failing only locks itself out (behind a reverse proxy every client
-    shares one address, so keep the limit generous).
-    """
-
-    def __init__(self, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._limit = limit
-        self._window = window
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def check(self, remote: str | None) -> None:
-        recent = self._recent(remote or "")
-        if recent is not None and len(recent) >= self._limit:
-            raise TooManyRequests("Too many failed admin credentials from this address; try again in a minute")
-
-    def failed(self, remote: str | None) -> None:
-        if len(self._failures) > 10_000:  # bound the memory a scan from many addresses can take
-            self._failures.clear()
-        self._failures.setdefault(remote or "", deque()).append(self._clock())
-
-    def _recent(self, remote: str) -> deque[float] | None:
-        recent = self._failures.get(remote)
-        if recent is not None:
-            while recent and recent[0] <= self._clock() - self._window:
-                recent.popleft()
-            if not recent:
-                del self._failures[remote]
-                return None
-        return recent
 
 
 class AdminAuth:

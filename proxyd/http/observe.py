@@ -43,9 +43,12 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return
+    # Decoded, so the line is readable: the formatters escape any control character in it.
+    query = request.query_string
     fields = {
         "method": request.method,
         "path": request.path,
+        "query": query or None,
         "status": status,
         "duration_ms": round(seconds * 1000, 1),
         "key": info.masked_key,
@@ -53,9 +56,10 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     }
     log.log(
         level,
-        "%s %s %d %.1fms key=%s model=%s",
+        "%s %s%s %d %.1fms key=%s model=%s",
         request.method,
         request.path,
+        "?" + query if query else "",
         status,
         seconds * 1000,
         info.masked_key or "-",

@@ -14,9 +14,9 @@ from aiohttp import web
 
 from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, COPILOT, RELAY
 from ..errors import BadRequest, ProxydError
-from ..gateway.accounting import CLIENT_GONE, Exchange
+from ..gateway.accounting import Exchange
 from ..gateway.copilot import UpstreamCall
-from ..gateway.relay import ModelLookupRelay, Relay
+from ..gateway.relay import ModelLookupRelay, Relay, client_left
 from ..lifecycle import AccessInfo
 from .responses import read_json
 
@@ -57,7 +57,7 @@ async def forward(
         exchange.status = exc.status
         raise
     except asyncio.CancelledError:
-        exchange.status = CLIENT_GONE
+        client_left(exchange)  # aiohttp cancels the handler when the client disconnects
         raise
     finally:
         if exchange.upstream_status is not None and exchange.status != exchange.upstream_status:
