@@ -147,7 +147,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
-    app.cleanup_ctx.extend([database_ctx, upstream_ctx, usage_ctx])
+    app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
     admin.setup(app, config.api_prefix)
