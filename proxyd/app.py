@@ -64,7 +64,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         lifecycle = app[LIFECYCLE]
         lifecycle.begin_shutdown(config.shutdown_timeout)
         try:
-            # Cancelled, asyncpg and aiomysql drop the connections a frozen server still holds.
+            # Cancelled, asyncpg drops its connections by force (aiomysql closed its own when their
+            # statements were cancelled): a hung server cannot hold the exit.
             await bounded(database.close(), lifecycle.time_left(floor=DATABASE_CLOSE_FLOOR))
         except TimeoutError:
             log.warning("shutdown: the database did not answer; its connections were dropped")
