@@ -15,6 +15,7 @@ from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
 from .outbound import ProxySelector
+from .readiness import ReadinessProbe
 from .store import KeyStore
 from .tokens import CopilotTokens
 from .usage import UsageRecorder
@@ -30,6 +31,7 @@ RESOLVER = web.AppKey("resolver", KeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+READINESS = web.AppKey("readiness", ReadinessProbe)
 # Admin routes (proxyd/http/admin.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
