@@ -164,4 +164,4 @@ def test_library_warnings_keep_their_exception_but_not_its_traceback() -> None:
     lines = handler.stream.getvalue().splitlines()
     assert lines[0] == "WARNING asyncpg.pool: reconnect x failed (TimeoutError)"
     assert lines[1] == "ERROR aiohttp.server: reconnect x failed"  # a library's error may be a bug: traceback kept
-    assert lines[2] == "Traceback (most recent call last):"
+    assert lines[2] == "  Traceback (most recent call last):"  # indented: no line of it passes for a record
