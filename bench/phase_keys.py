@@ -27,7 +27,7 @@ from .settings import Settings
 from .stats import Summary, summarize
 
 STORED_KEYS = 1000
-FLUSH_QUERIES = frozenset({"record_usage", "insert_request_log"})
+FLUSH_QUERIES = frozenset({"claim_usage_batch", "record_usage", "insert_request_log"})
 LOOKUP_QUERIES = frozenset({"find_key_by_key", "find_default_key"})
 BENCH_TOKEN = "gho_benchinprocess000000000000000000001"
 KEY_CACHE_TTL = 1.0

@@ -38,7 +38,7 @@ from .http import admin, middleware, observe, ops, proxy
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, bounded
 from .metrics import Labels, Metrics
 from .outbound import ProxySelector
 from .schema import require_current_schema
@@ -47,6 +47,12 @@ from .tokens import CopilotTokens
 from .usage import UsageRecorder
 
 log = logging.getLogger("proxyd")
+
+# Shutdown stays within PROXYD_SHUTDOWN_TIMEOUT, except that each last step gets at least this long
+# (seconds) even when draining requests used the whole timeout.
+FINAL_FLUSH_FLOOR = 2.0
+DRAIN_FLOOR = 0.5
+DATABASE_CLOSE_FLOOR = 1.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -65,7 +71,14 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         app[METRICS].sample("proxyd_db_pool_connections", "Database connections by state.", "gauge", pool_connections)
         yield
     finally:
-        await database.close()
+        lifecycle = app[LIFECYCLE]
+        lifecycle.begin_shutdown(config.shutdown_timeout)
+        try:
+            # Cancelled, asyncpg drops its connections by force (aiomysql closed its own when their
+            # statements were cancelled): a hung server cannot hold the exit.
+            await bounded(database.close(), lifecycle.time_left(floor=DATABASE_CLOSE_FLOOR))
+        except TimeoutError:
+            log.warning("shutdown: the database did not answer; its connections were dropped")
 
 
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -122,8 +135,17 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             ],
         )
         yield
-        await resolver.close()
-        await tokens.drain()
+        lifecycle = app[LIFECYCLE]
+        lifecycle.begin_shutdown(config.shutdown_timeout)
+
+        async def drain() -> None:
+            await resolver.close()
+            await tokens.drain()  # a token not stored now is exchanged again after the restart
+
+        try:
+            await bounded(drain(), lifecycle.time_left(floor=DRAIN_FLOOR))
+        except TimeoutError:
+            log.warning("shutdown: Copilot tokens or key lookups still waiting for the database were abandoned")
 
 
 async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -154,10 +176,20 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(recorder.run_retention(stop)),
     ]
     yield
-    # Not cancel(): a flush in progress finishes (or puts its entries back) first.
+    lifecycle = app[LIFECYCLE]
+    lifecycle.begin_shutdown(app[CONFIG].shutdown_timeout)
     stop.set()
-    await asyncio.gather(*tasks)
-    if not await recorder.flush():
+
+    async def last_flush() -> bool:
+        # Not cancel(): a flush in progress finishes (or puts its entries back) first.
+        await asyncio.gather(*tasks)
+        return await recorder.flush()
+
+    try:
+        written = await bounded(last_flush(), lifecycle.time_left(floor=FINAL_FLUSH_FLOOR))
+    except TimeoutError:
+        written = False  # the database hangs: what PROXYD_SHUTDOWN_TIMEOUT left is spent
+    if not written:
         log.error("shutdown: %d usage entries could not be written", recorder.buffered)
 
 
@@ -169,7 +201,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
-    app.cleanup_ctx.extend([database_ctx, upstream_ctx, usage_ctx])
+    app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
     admin.mount(app, config)

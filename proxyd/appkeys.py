@@ -19,6 +19,7 @@ from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
 from .outbound import ProxySelector
+from .readiness import ReadinessProbe
 from .store import KeyStore
 from .tokens import CopilotTokens
 from .usage import UsageRecorder
@@ -34,6 +35,7 @@ RESOLVER = web.AppKey("resolver", KeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+READINESS = web.AppKey("readiness", ReadinessProbe)
 # The parts of a proxied request (proxyd/gateway), in the order a request meets them.
 CLIENT_AUTH = web.AppKey("client_auth", ClientAuth)
 COPILOT = web.AppKey("copilot", CopilotClient)

@@ -1,8 +1,18 @@
-"""Small mutable state objects shared through AppKeys and RequestKeys."""
+"""Small mutable state objects shared through AppKeys and RequestKeys, and the shutdown budget."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# How long work given up on at shutdown gets to wind down after it is cancelled: a driver waiting
+# on a frozen database server would take PROXYD_DB_TIMEOUT, and closing the pool ends it anyway.
+CANCEL_GRACE = 0.1
 
 
 @dataclass(slots=True)
@@ -10,6 +20,46 @@ class Lifecycle:
     """Where the process is in its life; /readyz answers 503 once shutdown began."""
 
     shutting_down: bool = False
+    # time.monotonic() by which shutdown should be over: PROXYD_SHUTDOWN_TIMEOUT after it began.
+    shutdown_deadline: float | None = None
+
+    def begin_shutdown(self, timeout: float) -> None:
+        """Start the shutdown clock, unless it already runs."""
+        self.shutting_down = True
+        if self.shutdown_deadline is None:
+            self.shutdown_deadline = time.monotonic() + timeout
+
+    def time_left(self, floor: float) -> float:
+        """Seconds until the shutdown deadline, but at least ``floor``: a last write always gets a chance."""
+        if self.shutdown_deadline is None:
+            return floor
+        return max(floor, self.shutdown_deadline - time.monotonic())
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def bounded(work: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``await work``, but raise TimeoutError after ``seconds``.
+
+    Unlike ``asyncio.timeout``, this does not wait for the cancelled work to clean up beyond
+    ``CANCEL_GRACE``: asyncpg, cancelled mid-statement, waits for the server to confirm the cancel
+    before giving its connection back, and a frozen server never does.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if done:
+        return task.result()
+    task.cancel()
+    await asyncio.wait({task}, timeout=CANCEL_GRACE)
+    task.add_done_callback(_retrieve)
+    raise TimeoutError
 
 
 @dataclass(slots=True)

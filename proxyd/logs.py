@@ -175,8 +175,27 @@ def handler(fmt: str, stream: TextIO | None = None) -> logging.Handler:
     """The handler proxyd logs through: ``fmt`` is ``text`` or ``json``; every record is redacted."""
     out = logging.StreamHandler(stream or sys.stdout)
     out.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    out.addFilter(OneLineLibraryWarnings())  # first: the redaction then sees the line as written
     out.addFilter(RedactSecrets())
     return out
+
+
+class OneLineLibraryWarnings(logging.Filter):
+    """A library's warning keeps its exception's type and message, not its traceback.
+
+    asyncpg logs a traceback each time its pool fails to reconnect while the database is
+    unreachable, an outage proxyd already reports in one line and rides out. A library's
+    errors keep their tracebacks: those may be bugs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.levelno <= logging.WARNING and not record.name.startswith("proxyd"):
+            exc = record.exc_info[1]
+            if exc is not None:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                record.msg, record.args = f"{record.getMessage()} ({reason})", None
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def configure(level: int, fmt: str) -> None:

@@ -3,7 +3,9 @@
 Shutdown order on SIGTERM: /readyz turns 503 and systemd hears STOPPING=1; the
 listening socket closes; in-flight requests and streams get up to
 ``PROXYD_SHUTDOWN_TIMEOUT`` seconds; then the cleanup contexts run in reverse
-(usage and request-log buffers are flushed, pools closed).
+(usage and request-log buffers are flushed, pools closed), each within what the
+timeout leaves, or a short floor (proxyd/app.py), so a hung database cannot hold
+the exit.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
 
     await stop.wait()
     log.info("shutting down: waiting up to %gs for in-flight requests", config.shutdown_timeout)
-    app[LIFECYCLE].shutting_down = True
+    app[LIFECYCLE].begin_shutdown(config.shutdown_timeout)
     notifier.notify("STOPPING=1", "STATUS=shutting down")
     await runner.cleanup()
     if watchdog is not None:

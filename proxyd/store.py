@@ -257,6 +257,20 @@ class KeyStore:
         batch = [{"id": k, "n": n, "last_used": lu} for k, (n, lu) in merged.items()]
         await (executor or self.db).execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
 
+    async def record_usage_batch(
+        self, executor: Executor, batch_id: str, increments: Iterable[UsageIncrement], *, applied_at: int | None = None
+    ) -> bool:
+        """Apply ``increments`` inside the caller's transaction unless batch ``batch_id`` already counted.
+
+        The id is written in the same transaction, so a batch whose COMMIT acknowledgement was lost
+        can be sent again: False (and nothing applied) if a committed transaction already applied it.
+        """
+        claim = {"id": batch_id, "applied_at": now_ms() if applied_at is None else applied_at}
+        if await executor.execute(self.q["claim_usage_batch"], claim) == 0:
+            return False
+        await self.record_usage(increments, executor=executor)
+        return True
+
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ApiKey | None:
         if not all(storable(v) for v in params.values() if isinstance(v, str)):
             return None  # no such row can exist; asking would be a driver error on PostgreSQL

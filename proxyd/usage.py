@@ -6,6 +6,12 @@ all usage increments, one batch insert for the log rows) and once more at
 shutdown. If the database is away the buffer waits, bounded: past
 ``max_entries`` the oldest log rows are dropped and counted, usage increments
 are folded per key so they never grow beyond the number of keys.
+
+Each write carries a random batch id, inserted in the same transaction. When
+the connection fails while COMMIT is under way, nobody knows whether it
+committed: that batch is kept apart, with its id, and the next flush claims
+the id first; finding it already there means the batch counted, and it is
+dropped instead of counted twice.
 """
 
 from __future__ import annotations
@@ -13,15 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from dataclasses import dataclass
 
 from .clock import now_ms
-from .db import Database
+from .db import Database, Executor
 from .errors import DatabaseError
 from .store import KeyStore, UsageIncrement
 
 log = logging.getLogger("proxyd.usage")
+
+# How long the ids of applied batches are kept: a batch in doubt is retried by the
+# first flush that reaches the database again, far sooner than this.
+BATCH_IDS_KEPT_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +62,40 @@ class RequestLogEntry:
         }
 
 
+Usage = dict[str, tuple[int, int]]  # key id -> (requests, newest time)
+
+
+def _fold(into: Usage, usage: Usage) -> None:
+    for key_id, (n, last) in usage.items():
+        count, newest = into.get(key_id, (0, 0))
+        into[key_id] = (count + n, max(newest, last))
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Entries taken from the buffer for one write, under an id the database keeps once they counted."""
+
+    id: str
+    usage: Usage
+    rows: list[RequestLogEntry]
+
+    @property
+    def size(self) -> int:
+        return len(self.usage) + len(self.rows)
+
+
 class UsageRecorder:
     def __init__(
         self, database: Database, store: KeyStore, *, max_entries: int = 100_000, retention_days: int = 0
     ) -> None:
         self._database = database
         self._store = store
-        self._usage: dict[str, tuple[int, int]] = {}
+        self._usage: Usage = {}
         self._log: deque[RequestLogEntry] = deque()
+        # A batch whose COMMIT was sent but never acknowledged: it may or may not have counted.
+        self._in_doubt: _Batch | None = None
+        # The batches the flush in progress took (the batch in doubt among them).
+        self._writing: list[_Batch] = []
         self._max_entries = max_entries
         self._retention_ms = retention_days * 86_400_000
         self._flush_lock = asyncio.Lock()
@@ -67,7 +104,9 @@ class UsageRecorder:
 
     @property
     def buffered(self) -> int:
-        return len(self._log) + len(self._usage)
+        """Entries not known to be written: waiting, being written, or in doubt."""
+        held = self._writing or ([self._in_doubt] if self._in_doubt is not None else [])
+        return len(self._log) + len(self._usage) + sum(batch.size for batch in held)
 
     def record(self, entry: RequestLogEntry, *, count_usage: bool) -> None:
         if count_usage and entry.api_key_id is not None:
@@ -81,58 +120,108 @@ class UsageRecorder:
     async def flush(self) -> bool:
         """Write everything buffered; on failure keep it for the next attempt. True if all was written."""
         async with self._flush_lock:
-            if not self._usage and not self._log:
+            fresh = self._take()
+            batches = [batch for batch in (self._in_doubt, fresh) if batch is not None]
+            if not batches:
                 return True
-            usage, self._usage = self._usage, {}
-            rows = list(self._log)
-            self._log.clear()
+            self._writing = batches
+            applied: dict[str, bool] = {}  # batch id -> applied now (True) or found applied before (False)
+            committing = False
             try:
                 async with self._database.transaction() as tx:
-                    await self._store.record_usage(
-                        [UsageIncrement(k, n, last) for k, (n, last) in usage.items()], executor=tx
-                    )
-                    if rows:
-                        await tx.execute_many(self._database.queries["insert_request_log"], [r.params() for r in rows])
+                    for batch in batches:
+                        applied[batch.id] = await self._write(tx, batch)
+                    committing = True  # from here on, a failure may come after the server committed
             except DatabaseError as exc:
-                self.flush_failures += 1
-                self._requeue(usage, rows)
+                self._failed(fresh, applied, committing=committing)
                 log.warning("usage flush failed, %d entries kept for retry: %s", self.buffered, exc.message)
                 return False
             except BaseException:
-                # Cancelled mid-write, or a bug: the entries go back either way, never lost.
-                self.flush_failures += 1
-                self._requeue(usage, rows)
+                # Cancelled mid-write, or a bug: the entries are kept either way, never lost.
+                self._failed(fresh, applied, committing=committing)
                 raise
+            self._writing = []
+            self._in_doubt = None
             return True
 
-    def _requeue(self, usage: dict[str, tuple[int, int]], rows: list[RequestLogEntry]) -> None:
-        for key_id, (n, last) in usage.items():
-            count, newest = self._usage.get(key_id, (0, 0))
-            self._usage[key_id] = (count + n, max(newest, last))
-        self._log.extendleft(reversed(rows))
+    def _take(self) -> _Batch | None:
+        if not self._usage and not self._log:
+            return None
+        batch = _Batch(uuid.uuid4().hex, self._usage, list(self._log))
+        self._usage = {}
+        self._log.clear()
+        return batch
+
+    async def _write(self, tx: Executor, batch: _Batch) -> bool:
+        increments = [UsageIncrement(key_id, n, last) for key_id, (n, last) in batch.usage.items()]
+        if not await self._store.record_usage_batch(tx, batch.id, increments):
+            return False  # an earlier flush of this batch committed; its acknowledgement was what got lost
+        if batch.rows:
+            await tx.execute_many(self._database.queries["insert_request_log"], [r.params() for r in batch.rows])
+        return True
+
+    def _failed(self, fresh: _Batch | None, applied: dict[str, bool], *, committing: bool) -> None:
+        self.flush_failures += 1
+        batches, self._writing = self._writing, []
+        if not committing:
+            # No COMMIT was sent, so nothing of this transaction counted: the new entries wait with the
+            # next ones. The batch in doubt stays so, unless the database said it had counted already.
+            if self._in_doubt is not None and applied.get(self._in_doubt.id) is False:
+                self._in_doubt = None
+            if fresh is not None:
+                self._requeue(fresh)
+            return
+        # Every batch this transaction claimed shares its unknown fate: one batch, under the last id
+        # claimed (the earlier batch's own transaction can no longer commit: its id was free for ours).
+        doubtful = [batch for batch in batches if applied.get(batch.id)]
+        if not doubtful:
+            self._in_doubt = None
+            return
+        merged = _Batch(doubtful[-1].id, {}, [])
+        for batch in doubtful:
+            _fold(merged.usage, batch.usage)
+            merged.rows.extend(batch.rows)
+        if len(merged.rows) > self._max_entries:
+            excess = len(merged.rows) - self._max_entries
+            del merged.rows[:excess]
+            self.dropped += excess
+        self._in_doubt = merged
+
+    def _requeue(self, batch: _Batch) -> None:
+        _fold(self._usage, batch.usage)
+        self._log.extendleft(reversed(batch.rows))
         while len(self._log) > self._max_entries:
             self._log.popleft()
             self.dropped += 1
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        """Flush every ``interval`` seconds until ``stop`` is set; no failure ends the loop."""
+        """Start a flush every ``interval`` seconds until ``stop`` is set; no failure ends the loop.
+
+        The interval runs from one flush's start to the next's, so a slow write does not stretch it:
+        a flush that overruns is followed by the next at once.
+        """
+        loop = asyncio.get_running_loop()
+        due = loop.time() + interval
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), max(0.0, due - loop.time()))
             if stop.is_set():
                 return  # the owner flushes one last time, after requests have drained
+            due = max(due + interval, loop.time())
             try:
                 await self.flush()
             except Exception:
                 log.exception("usage flush failed unexpectedly; entries kept for retry")
 
     async def run_retention(self, stop: asyncio.Event) -> None:
-        """Prune the request log hourly (ten minutes after a failure) until ``stop`` is set."""
-        while self._retention_ms and not stop.is_set():
+        """Hourly (ten minutes after a failure) until ``stop`` is set: forget the ids of batches
+        applied over a day ago, and prune the request log past its retention period."""
+        while not stop.is_set():
             try:
-                removed = await self.prune(now_ms() - self._retention_ms, stop)
+                await self.forget_batches(now_ms() - BATCH_IDS_KEPT_MS, stop)
+                removed = await self.prune(now_ms() - self._retention_ms, stop) if self._retention_ms else 0
             except DatabaseError as exc:
-                log.warning("request log retention failed, retrying in 10 minutes: %s", exc.message)
+                log.warning("usage housekeeping failed, retrying in 10 minutes: %s", exc.message)
                 pause = 600.0
             else:
                 if removed:
@@ -143,7 +232,14 @@ class UsageRecorder:
 
     async def prune(self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = 5000) -> int:
         """Delete request log rows older than ``cutoff_ms``, a batch per statement; the number removed."""
-        query = self._database.queries["delete_request_log_before"]
+        return await self._delete_before("delete_request_log_before", cutoff_ms, stop, batch)
+
+    async def forget_batches(self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = 5000) -> int:
+        """Delete the ids of batches applied before ``cutoff_ms``; the number removed."""
+        return await self._delete_before("delete_usage_batches_before", cutoff_ms, stop, batch)
+
+    async def _delete_before(self, query_name: str, cutoff_ms: int, stop: asyncio.Event | None, batch: int) -> int:
+        query = self._database.queries[query_name]
         removed = 0
         while stop is None or not stop.is_set():
             count = await self._database.execute(query, {"cutoff": cutoff_ms, "batch": batch})

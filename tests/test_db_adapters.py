@@ -312,7 +312,7 @@ class StallingRelay(TcpRelay):
     def resume(self) -> None:
         self._flowing.set()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # type: ignore[override]
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
                 await self._flowing.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 
 import aiohttp
@@ -50,6 +51,7 @@ async def _usage_count(config: Config, key_id: str) -> int:
 
 
 STREAM = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
+CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
 
 
 async def test_sigterm_mid_stream_loses_nothing(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
@@ -105,3 +107,23 @@ async def test_storage_dir_is_not_read_but_named(config: Config, upstream: FakeU
     warnings = [line for line in daemon.output.decode().splitlines() if "STORAGE_DIR" in line]
     assert len(warnings) == 1
     assert "PROXYD_LEGACY_DIR" in warnings[0] and "proxyd import-legacy" in warnings[0]
+
+
+async def test_kill_9_loses_nothing_a_flush_interval_old(config: Config, upstream: FakeUpstream) -> None:
+    """The README's promise: kill -9 loses at most the usage of the last PROXYD_USAGE_FLUSH_INTERVAL."""
+    daemon, key_id = await _daemon_with_default_key(config, upstream, PROXYD_USAGE_FLUSH_INTERVAL="0.2")
+    async with aiohttp.ClientSession() as http:
+        for _ in range(5):
+            async with http.post(f"{daemon.url}/v1/chat/completions", json=CHAT) as r:
+                assert r.status == 200
+    await asyncio.sleep(1.0)  # five flush intervals
+    assert daemon.process is not None
+    daemon.process.kill()
+    assert await daemon.stop() == -signal.SIGKILL
+    assert await _usage_count(config, key_id) == 5, daemon.output.decode()
+    database = await open_database(config)
+    try:
+        row = await database.fetch_one(database.queries["count_request_log"], {})
+    finally:
+        await database.close()
+    assert row is not None and int(row["total"]) == 5

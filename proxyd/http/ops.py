@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS
+from ..appkeys import DATABASE, LIFECYCLE, METRICS, READINESS
 from ..errors import DatabaseError
-from ..schema import pending_migrations
+from ..readiness import ReadinessProbe
 from .responses import json_response
 
 log = logging.getLogger("proxyd.ops")
@@ -22,10 +22,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if request.app[LIFECYCLE].shutting_down:
         return json_response({"status": "unavailable", "reason": "shutting down"}, 503)
-    database = request.app[DATABASE]
     try:
-        async with asyncio.timeout(min(2.0, request.app[CONFIG].db_timeout)):
-            missing = await pending_migrations(database)
+        missing = await request.app[READINESS].missing_migrations()
     except (DatabaseError, TimeoutError) as exc:
         # Unauthenticated endpoint: the details go to the log only.
         log.warning("readyz: %s", exc.message if isinstance(exc, DatabaseError) else "database timed out")
@@ -35,6 +33,12 @@ async def readyz(request: web.Request) -> web.Response:
             {"status": "unavailable", "reason": "database schema out of date: run `proxyd migrate apply`"}, 503
         )
     return json_response({"status": "ok"})
+
+
+async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[READINESS] = probe = ReadinessProbe(app[DATABASE])
+    yield
+    await probe.close()
 
 
 async def metrics(request: web.Request) -> web.Response:
