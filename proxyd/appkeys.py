@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from .admin_auth import AdminAuth
 from .config import Config
 from .db import Database
 from .device_flow import DeviceFlowHub
@@ -13,7 +14,6 @@ from .gateway.copilot import CopilotClient
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
-from .http.admin_auth import AdminAuth
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle

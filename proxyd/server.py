@@ -26,8 +26,8 @@ from .app import create_app
 from .appkeys import LIFECYCLE
 from .config import Config
 from .errors import ProxydError
-from .http.admin_auth import is_loopback
 from .listen import BACKLOG, bind_listening
+from .netaddr import is_loopback
 from .systemd import Notifier
 
 log = logging.getLogger("proxyd")

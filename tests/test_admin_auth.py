@@ -17,11 +17,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from proxyd.admin_auth import LOGIN_TTL_SECONDS, AdminAuth
 from proxyd.appkeys import STORE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
-from proxyd.http.admin_auth import LOGIN_TTL_SECONDS, AdminAuth, is_loopback
-from proxyd.http.throttle import FailureThrottle
+from proxyd.netaddr import is_loopback
+from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 

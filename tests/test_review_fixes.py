@@ -16,9 +16,9 @@ import pytest
 import proxyd.errors
 from proxyd.cli import build_parser, main
 from proxyd.config import Config
-from proxyd.http.admin_auth import is_loopback_host
 from proxyd.logs import JsonFormatter
 from proxyd.metrics import Counter, Histogram, Metrics
+from proxyd.netaddr import is_loopback_host
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 

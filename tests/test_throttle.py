@@ -12,7 +12,7 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.errors import TooManyRequests
-from proxyd.http.throttle import FailureThrottle
+from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy
 
 ADMIN_TOKEN = "throttle-admin-token-0123456789"

@@ -8,10 +8,10 @@ from aiohttp import web
 
 from ..config import host_name
 from ..errors import Forbidden, UnsupportedMediaType
-from ..http.admin_auth import is_loopback_host
 from ..keycache import DEFAULT_KEY_ALIASES, KeyResolver
 from ..masking import mask_secret
 from ..models import ApiKey
+from ..netaddr import is_loopback_host
 
 _KEY_SCHEMES = ("bearer", "token")
 

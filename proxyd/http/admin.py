@@ -18,12 +18,12 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
 from .. import admin_token
+from ..admin_auth import AdminAuth
 from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
 from ..config import Config
 from ..device_flow import DeviceFlowHub
 from ..errors import Forbidden, Unauthorized
 from . import admin_keys, admin_stats
-from .admin_auth import AdminAuth
 from .responses import json_response
 from .validation import read_dto, require_strings
 

@@ -33,7 +33,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,8 +40,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..config import Config
-from ..errors import Forbidden, Unauthorized
+from .config import Config
+from .errors import Forbidden, Unauthorized
+from .netaddr import is_loopback, is_loopback_host
 from .throttle import FailureThrottle
 
 LOGIN_TTL_SECONDS = 24 * 3600
@@ -64,37 +64,6 @@ def _raw(text: str) -> bytes | None:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return None
-
-
-def is_loopback(remote: str | None) -> bool:
-    try:
-        address = ipaddress.ip_address(remote or "")
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True if a ``Host`` header names this machine's loopback: ``localhost``, ``127.x.x.x`` or ``[::1]``.
-
-    The port is ignored; an IPv6 address must be in brackets, as in a URL.
-    """
-    if not host:
-        return False
-    host = host.strip().lower()
-    if host.startswith("["):
-        name, bracket, rest = host[1:].partition("]")
-        if not bracket or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
-            return False
-        return ":" in name and is_loopback(name)
-    name, colon, port = host.partition(":")
-    if colon and not port.isdigit():
-        return False
-    if name.rstrip(".") == "localhost":
-        return True
-    return name.count(".") == 3 and is_loopback(name)
 
 
 class AdminAuth:

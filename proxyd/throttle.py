@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..errors import TooManyRequests
+from .errors import TooManyRequests
 
 Failures = tuple[float, ...]  # the times of an address's failures within the window, oldest first
 
