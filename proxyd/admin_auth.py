@@ -42,10 +42,10 @@ from aiohttp import web
 
 from .config import Config
 from .errors import Forbidden, Unauthorized
+from .limits import LOGIN_TTL_SECONDS
 from .netaddr import is_loopback, is_loopback_host
 from .throttle import FailureThrottle
 
-LOGIN_TTL_SECONDS = 24 * 3600
 _FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 _JWT_HEADER = base64.urlsafe_b64encode(orjson.dumps({"alg": "HS256", "typ": "JWT"})).rstrip(b"=")
 

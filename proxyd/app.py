@@ -39,6 +39,7 @@ from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
 from .lifecycle import Lifecycle, bounded
+from .limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from .metrics import Labels, Metrics
 from .outbound import ProxySelector
 from .schema import require_current_schema
@@ -47,12 +48,6 @@ from .tokens import CopilotTokens
 from .usage import UsageRecorder
 
 log = logging.getLogger("proxyd")
-
-# Shutdown stays within PROXYD_SHUTDOWN_TIMEOUT, except that each last step gets at least this long
-# (seconds) even when draining requests used the whole timeout.
-FINAL_FLUSH_FLOOR = 2.0
-DRAIN_FLOOR = 0.5
-DATABASE_CLOSE_FLOOR = 1.0
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ import orjson
 from .clock import now_ms
 from .config import Config
 from .errors import GitHubRefused, UpstreamError, UpstreamTimeout
+from .limits import GITHUB_CALL_TIMEOUT, TOKEN_MIN_LIFETIME_LEFT_MS, TOKEN_REFRESH_AHEAD_MS
 from .models import CopilotMeta
 from .outbound import ProxySelector
 
@@ -67,7 +68,7 @@ def token_from_meta(config: Config, meta: CopilotMeta) -> CopilotToken:
     return CopilotToken(
         token=meta.token,
         expires_at_ms=meta.expires_at,
-        refresh_at_ms=meta.expires_at - 300_000,
+        refresh_at_ms=meta.expires_at - TOKEN_REFRESH_AHEAD_MS,
         api_base=copilot_api_base(config, meta.token),
         meta=meta,
     )
@@ -85,7 +86,7 @@ def parse_token_response(config: Config, data: dict[str, Any], now_ms: int) -> C
     refresh_at_ms = (
         now_ms + int(refresh_in * 1000)
         if isinstance(refresh_in, int | float) and refresh_in > 0
-        else expires_at_ms - 300_000
+        else expires_at_ms - TOKEN_REFRESH_AHEAD_MS
     )
     quotas = data.get("limited_user_quotas") or {}
     reset = data.get("limited_user_reset_date")
@@ -101,7 +102,7 @@ def parse_token_response(config: Config, data: dict[str, Any], now_ms: int) -> C
     return CopilotToken(
         token=token,
         expires_at_ms=expires_at_ms,
-        refresh_at_ms=min(refresh_at_ms, expires_at_ms - 60_000),
+        refresh_at_ms=min(refresh_at_ms, expires_at_ms - TOKEN_MIN_LIFETIME_LEFT_MS),
         api_base=copilot_api_base(config, token, api if isinstance(api, str) else None),
         meta=meta,
     )
@@ -116,7 +117,7 @@ class GitHubClient:
         self._session = session
         self._config = config
         self._proxy_for = proxy_for
-        self._timeout = aiohttp.ClientTimeout(total=30, connect=config.upstream_connect_timeout)
+        self._timeout = aiohttp.ClientTimeout(total=GITHUB_CALL_TIMEOUT, connect=config.upstream_connect_timeout)
 
     async def exchange(self, github_token: str) -> CopilotToken:
         url = f"{self._config.github_api_url}/copilot_internal/v2/token"

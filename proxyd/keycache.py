@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .errors import DatabaseError, Unauthorized
+from .limits import KEY_REFRESH_BACKOFF, UNKNOWN_KEYS_CACHED
 from .models import ApiKey
 from .store import KeyStore
 
@@ -41,13 +42,6 @@ def unusable_key_reasons(key: str) -> list[str]:
     return reasons
 
 
-# Unknown keys are cached too, so a client hammering with a bad key costs few
-# queries; they live apart from known keys so that random keys can only ever
-# evict each other, never a real key.
-_MAX_UNKNOWN = 10_000
-# After a failed background refresh, keep serving the cached key this long before trying again.
-_RETRY_AFTER_FAILURE = 1.0
-
 Fallback = Callable[[str | None], Awaitable[ApiKey | None]]
 Lookup = str | None  # None: the default key
 
@@ -66,10 +60,12 @@ class KeyResolver:
         fallback: Fallback | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        max_unknown: int = UNKNOWN_KEYS_CACHED,
     ) -> None:
         self._store = store
         self._ttl = ttl
         self._clock = clock
+        self._max_unknown = max_unknown
         self._fallback = fallback
         self._known: dict[Lookup, _Entry] = {}
         self._unknown: dict[Lookup, _Entry] = {}
@@ -143,8 +139,9 @@ class KeyResolver:
     def _store_entry(self, lookup: Lookup, api_key: ApiKey | None, ttl: float) -> None:
         entry = _Entry(api_key, self._clock() + ttl)
         if api_key is None:
+            # Unknown keys live apart from known ones, so random keys can only ever evict each other.
             self._known.pop(lookup, None)
-            if len(self._unknown) >= _MAX_UNKNOWN:
+            if len(self._unknown) >= self._max_unknown:
                 self._unknown.clear()
             self._unknown[lookup] = entry
         else:
@@ -160,6 +157,6 @@ class KeyResolver:
         stale = self._known.get(lookup)
         if stale is not None:
             # Serve the cached key a little longer instead of retrying on every request.
-            stale.expires = self._clock() + min(self._ttl, _RETRY_AFTER_FAILURE) if self._ttl else 0
+            stale.expires = self._clock() + min(self._ttl, KEY_REFRESH_BACKOFF) if self._ttl else 0
             message = exc.message if isinstance(exc, DatabaseError) else repr(exc)
             log.warning("key refresh failed; serving the cached key meanwhile: %s", message)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from .db import Database
+from .limits import READINESS_TIMEOUT
 from .schema import pending_migrations
-
-# Load balancers commonly give a health check 2 s: answer well within that.
-READINESS_TIMEOUT = 1.5
 
 
 def _retrieve(task: asyncio.Task[list[str]]) -> None:

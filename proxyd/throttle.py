@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from .errors import TooManyRequests
+from .limits import FAILED_CREDENTIALS_LIMIT, FAILED_CREDENTIALS_WINDOW, THROTTLE_ADDRESSES_KEPT
 
 Failures = tuple[float, ...]  # the times of an address's failures within the window, oldest first
 
@@ -29,10 +30,10 @@ class FailureThrottle:
 
     def __init__(
         self,
-        limit: int = 10,
-        window: float = 60.0,
+        limit: int = FAILED_CREDENTIALS_LIMIT,
+        window: float = FAILED_CREDENTIALS_WINDOW,
         clock: Callable[[], float] = time.monotonic,
-        max_addresses: int = 10_000,
+        max_addresses: int = THROTTLE_ADDRESSES_KEPT,
     ) -> None:
         self._limit = limit
         self._window = window

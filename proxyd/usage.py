@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from .clock import now_ms
 from .db import Database, Executor
 from .errors import DatabaseError
+from .limits import (
+    HOUSEKEEPING_BATCH_ROWS,
+    HOUSEKEEPING_PAUSE,
+    HOUSEKEEPING_RETRY_PAUSE,
+    USAGE_BATCH_IDS_KEPT_MS,
+    USAGE_BUFFER_MAX_ENTRIES,
+)
 from .store import KeyStore, UsageIncrement
 
 log = logging.getLogger("proxyd.usage")
-
-# How long the ids of applied batches are kept: a batch in doubt is retried by the
-# first flush that reaches the database again, far sooner than this.
-BATCH_IDS_KEPT_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,12 @@ class _Batch:
 
 class UsageRecorder:
     def __init__(
-        self, database: Database, store: KeyStore, *, max_entries: int = 100_000, retention_days: int = 0
+        self,
+        database: Database,
+        store: KeyStore,
+        *,
+        max_entries: int = USAGE_BUFFER_MAX_ENTRIES,
+        retention_days: int = 0,
     ) -> None:
         self._database = database
         self._store = store
@@ -218,23 +226,27 @@ class UsageRecorder:
         applied over a day ago, and prune the request log past its retention period."""
         while not stop.is_set():
             try:
-                await self.forget_batches(now_ms() - BATCH_IDS_KEPT_MS, stop)
+                await self.forget_batches(now_ms() - USAGE_BATCH_IDS_KEPT_MS, stop)
                 removed = await self.prune(now_ms() - self._retention_ms, stop) if self._retention_ms else 0
             except DatabaseError as exc:
                 log.warning("usage housekeeping failed, retrying in 10 minutes: %s", exc.message)
-                pause = 600.0
+                pause = HOUSEKEEPING_RETRY_PAUSE
             else:
                 if removed:
                     log.info("request log: removed %d rows older than the retention period", removed)
-                pause = 3600.0
+                pause = HOUSEKEEPING_PAUSE
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)
 
-    async def prune(self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = 5000) -> int:
+    async def prune(
+        self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = HOUSEKEEPING_BATCH_ROWS
+    ) -> int:
         """Delete request log rows older than ``cutoff_ms``, a batch per statement; the number removed."""
         return await self._delete_before("delete_request_log_before", cutoff_ms, stop, batch)
 
-    async def forget_batches(self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = 5000) -> int:
+    async def forget_batches(
+        self, cutoff_ms: int, stop: asyncio.Event | None = None, batch: int = HOUSEKEEPING_BATCH_ROWS
+    ) -> int:
         """Delete the ids of batches applied before ``cutoff_ms``; the number removed."""
         return await self._delete_before("delete_usage_batches_before", cutoff_ms, stop, batch)
 

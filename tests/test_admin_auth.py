@@ -17,10 +17,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from proxyd.admin_auth import LOGIN_TTL_SECONDS, AdminAuth
+from proxyd.admin_auth import AdminAuth
 from proxyd.appkeys import STORE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
+from proxyd.limits import LOGIN_TTL_SECONDS
 from proxyd.netaddr import is_loopback
 from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy

@@ -19,8 +19,8 @@ import pytest
 
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import open_database
+from proxyd.limits import READINESS_TIMEOUT
 from proxyd.logs import OneLineLibraryWarnings, TextFormatter
-from proxyd.readiness import READINESS_TIMEOUT
 from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 from tests.conftest import RunningProxy, run_proxy

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from proxyd import keycache
 from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.errors import Unauthorized
@@ -62,12 +61,9 @@ async def test_concurrent_cold_lookups_share_one_query(store: KeyStore, sqlite_o
     assert calls == [KEY]  # one lookup (database, then fallback) for twenty requests
 
 
-async def test_unknown_keys_never_evict_known_ones(
-    store: KeyStore, sqlite_only: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(keycache, "_MAX_UNKNOWN", 5)
+async def test_unknown_keys_never_evict_known_ones(store: KeyStore, sqlite_only: None) -> None:
     created = await store.create("k", KEY)
-    resolver = KeyResolver(store, ttl=60)
+    resolver = KeyResolver(store, ttl=60, max_unknown=5)
     await resolver.resolve(KEY)
     for i in range(20):
         with pytest.raises(Unauthorized):

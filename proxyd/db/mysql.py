@@ -22,6 +22,7 @@ import pymysql
 
 from ..config import DatabaseUrl
 from ..errors import ConfigError, DatabaseError
+from ..limits import MYSQL_POOL_RECYCLE
 from .aiomysql_shim import is_encrypted, is_encrypted_sync, wake_pool_waiter
 from .base import Adapter, Params, Row
 from .queries import Query
@@ -149,7 +150,7 @@ class MysqlDatabase(Adapter[Any]):
                     autocommit=True,
                     connect_timeout=self.timeout,
                     init_command=self.session_init,
-                    pool_recycle=3600,
+                    pool_recycle=MYSQL_POOL_RECYCLE,
                     ssl=self._ssl,
                 )
         if self._ssl is not None:

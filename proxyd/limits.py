@@ -1,0 +1,53 @@
+"""Every fixed number proxyd runs by, named once with the reason for its value.
+
+What an operator may want to change is configuration (``proxyd/config.py``);
+these are the bounds and pauses that follow from how GitHub, Copilot and the
+databases behave, kept together so none hides in the code that uses it.
+"""
+
+from __future__ import annotations
+
+# --- GitHub ------------------------------------------------------------------------------------
+# Token exchanges, device-flow polls and quota look-ups are small JSON answers; half a minute is plenty.
+GITHUB_CALL_TIMEOUT = 30.0
+# Without GitHub's refresh_in hint a Copilot token is exchanged again this long before it expires ...
+TOKEN_REFRESH_AHEAD_MS = 300_000
+# ... and never later than this before, whatever the hint says: requests in flight need it to stay valid.
+TOKEN_MIN_LIFETIME_LEFT_MS = 60_000
+
+# --- Key cache ---------------------------------------------------------------------------------
+# Unknown keys are cached too (a client retrying a bad key costs one query per TTL), at most this many.
+UNKNOWN_KEYS_CACHED = 10_000
+# After a failed background refresh, a cached key is served this long before the next try.
+KEY_REFRESH_BACKOFF = 1.0
+
+# --- Admin credentials -------------------------------------------------------------------------
+# Failed tokens or logins per address within the window, before that address gets 429.
+FAILED_CREDENTIALS_LIMIT = 10
+FAILED_CREDENTIALS_WINDOW = 60.0
+# Addresses the throttle remembers, in each of its two tables (below the limit, locked out).
+THROTTLE_ADDRESSES_KEPT = 10_000
+# How long a login token from POST /admin/login is valid.
+LOGIN_TTL_SECONDS = 24 * 3600
+
+# --- Usage and the request log -----------------------------------------------------------------
+# Log rows buffered while the database is away; past this the oldest are dropped (and counted).
+USAGE_BUFFER_MAX_ENTRIES = 100_000
+# Rows deleted per statement by retention, so no delete holds locks for long.
+HOUSEKEEPING_BATCH_ROWS = 5000
+# Retention and batch-id clean-up run hourly; after a failure, again in ten minutes.
+HOUSEKEEPING_PAUSE = 3600.0
+HOUSEKEEPING_RETRY_PAUSE = 600.0
+# A flush's batch id is kept a day: far longer than any retry of an unacknowledged commit.
+USAGE_BATCH_IDS_KEPT_MS = 86_400_000
+
+# --- Operations --------------------------------------------------------------------------------
+# /readyz answers within this, whatever the database does (load balancers probe every few seconds).
+READINESS_TIMEOUT = 1.5
+# At shutdown, the least time the final usage flush, the token/key drain and the pool close get,
+# even when PROXYD_SHUTDOWN_TIMEOUT is already spent by streams.
+FINAL_FLUSH_FLOOR = 2.0
+DRAIN_FLOOR = 0.5
+DATABASE_CLOSE_FLOOR = 1.0
+# MySQL closes idle connections after wait_timeout (8 h by default): recycle well before.
+MYSQL_POOL_RECYCLE = 3600
