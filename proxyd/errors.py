@@ -36,6 +36,20 @@ class DatabaseError(ProxydError):
     message = "Database unavailable"
 
 
+class IntegrityViolation(DatabaseError):
+    """A constraint (unique, foreign key, check) rejected the statement."""
+
+    status = 409
+
+    def __init__(self, message: str, constraint: str = "") -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class TransientConflict(DatabaseError):
+    """The database aborted a transaction to break a deadlock (or a lock wait timed out): retry it."""
+
+
 class SchemaOutOfDate(DatabaseError):
     """The database schema lacks migrations this version needs."""
 
@@ -131,3 +145,14 @@ class GitHubRefused(UpstreamError):
     def __init__(self, message: str, upstream_status: int) -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
+
+
+class LegacyDirError(ProxydError):
+    """The legacy storage dir cannot be used (missing, not a folder, unreadable)."""
+
+
+class ClientGone(Exception):
+    """Writing an answer failed because the client closed its connection: routine, never answered.
+
+    Not a ProxydError: there is nobody left to send an error response to.
+    """

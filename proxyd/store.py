@@ -17,8 +17,7 @@ import orjson
 
 from .clock import now_ms
 from .db import Database, Executor, Row
-from .db.base import IntegrityViolation, TransientConflict
-from .errors import ApiKeyNotFound, DuplicateKeyError
+from .errors import ApiKeyNotFound, DuplicateKeyError, IntegrityViolation, TransientConflict
 from .models import ApiKey, CopilotMeta
 
 

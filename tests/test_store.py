@@ -11,8 +11,7 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.db import Database
-from proxyd.db.base import TransientConflict
-from proxyd.errors import ApiKeyNotFound, DuplicateKeyError
+from proxyd.errors import ApiKeyNotFound, DuplicateKeyError, TransientConflict
 from proxyd.models import CopilotMeta
 from proxyd.store import KeyStore, UsageIncrement, retry_transient
 

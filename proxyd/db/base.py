@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..config import DatabaseUrl
-from ..errors import DatabaseError
+from ..errors import DatabaseError, IntegrityViolation, TransientConflict
 from .queries import Paramstyle, Query, queries_for
 
 Row = dict[str, Any]
@@ -26,20 +26,6 @@ Params = Mapping[str, Any]
 
 C = TypeVar("C")  # a driver's connection
 T = TypeVar("T")
-
-
-class IntegrityViolation(DatabaseError):
-    """A constraint (unique, foreign key, check) rejected the statement."""
-
-    status = 409
-
-    def __init__(self, message: str, constraint: str = "") -> None:
-        super().__init__(message)
-        self.constraint = constraint
-
-
-class TransientConflict(DatabaseError):
-    """The database aborted a transaction to break a deadlock (or a lock wait timed out): retry it."""
 
 
 class Executor(abc.ABC):

@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ..errors import ModelNotFound, UpstreamError
+from ..errors import ClientGone, ModelNotFound, UpstreamError
 from ..metrics import Metrics
 from .accounting import CLIENT_GONE, Exchange
 from .copilot_wire import JsonUsageSniffer, SseUsageSniffer, response_headers
@@ -77,10 +77,6 @@ class PassThroughRelay:
         finally:
             exchange.usage = sniffer.usage
         return response
-
-
-class ClientGone(Exception):
-    """Writing to the client failed: it closed the connection."""
 
 
 async def to_client(write: Awaitable[object]) -> None:

@@ -11,8 +11,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..db.base import IntegrityViolation
-from ..errors import BadRequest, DatabaseError, ProxydError
+from ..errors import BadRequest, DatabaseError, IntegrityViolation, ProxydError
 from .responses import ErrorReport, error_response
 
 log = logging.getLogger("proxyd.http")

@@ -27,9 +27,8 @@ from pathlib import Path
 from proxyd.clock import now_ms
 from proxyd.config import Config
 from proxyd.db import Executor
-from proxyd.db.base import IntegrityViolation
-from proxyd.errors import DuplicateKeyError
-from proxyd.legacy.importer import LegacyDirError, read_source, record_params
+from proxyd.errors import DuplicateKeyError, IntegrityViolation, LegacyDirError
+from proxyd.legacy.importer import read_source, record_params
 from proxyd.legacy.reader import store_signature
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
 from proxyd.masking import mask_secret

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
-from proxyd.errors import DatabaseError, ProxydError, SchemaOutOfDate
+from proxyd.errors import DatabaseError, LegacyDirError, ProxydError, SchemaOutOfDate
 from proxyd.legacy.plan import ImportPlan, plan_import
 from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store
@@ -44,10 +44,6 @@ Progress = Callable[[str], None]
 
 # Rows per executemany round; also the progress step for large stores.
 CHUNK = 5000
-
-
-class LegacyDirError(ProxydError):
-    """The legacy storage dir cannot be used (missing, not a folder, unreadable)."""
 
 
 @dataclass(frozen=True, slots=True)

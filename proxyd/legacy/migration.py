@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from proxyd.config import Dialect
-from proxyd.legacy.importer import CHUNK, LegacyDirError, read_source, write_plan
+from proxyd.errors import LegacyDirError
+from proxyd.legacy.importer import CHUNK, read_source, write_plan
 from proxyd.legacy.syncdb import SyncExecutor, driver_module
 
 log = logging.getLogger("proxyd.legacy")
