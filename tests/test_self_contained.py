@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import proxyd.errors
 from tests.legacy_samples import samples_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +68,9 @@ def test_legacy_samples_live_in_the_repository() -> None:
     assert samples.is_relative_to(ROOT)
     assert (samples / "README.md").is_file()
     assert (samples / "corrupt" / "tokens" / ".DS_Store").is_file()
+
+
+def test_errors_docstring_names_the_real_module() -> None:
+    doc = proxyd.errors.__doc__ or ""
+    assert "proxyd.http.errors" not in doc and "proxyd/http/middleware.py" in doc
+    assert (Path(proxyd.errors.__file__).parent / "http" / "middleware.py").exists()
