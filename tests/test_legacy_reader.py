@@ -609,6 +609,16 @@ def test_tokens_equal_once_stripped_merge(tmp_path: Path) -> None:
     assert len(plan.warnings) == 2 and all("whitespace around the key stripped" in w for w in plan.warnings)
 
 
+def test_ids_in_warnings_and_reasons_are_escaped(tmp_path: Path) -> None:
+    evil = "id\n\x1b[2J"
+    path = write_datum(tmp_path, "tokens", evil, _record(evil, _key(1), isDefault=True))
+    (tmp_path / "tokens" / "0-copy").write_bytes(path.read_bytes())
+    _store_of(tmp_path, _record("b\x07", _key(2), T0 + 1, isDefault=True))
+    plan = _plan(tmp_path)
+    assert plan.skipped == [Skipped("tokens/0-copy", f"duplicate id id\\n\\x1b[2J (kept tokens/{path.name})")]
+    assert plan.warnings == ["several records flagged isDefault (id\\n\\x1b[2J, b\\x07); the newest, b\\x07, wins"]
+
+
 ODD_VALUES: list[object] = [
     None, True, False, 0, -1, 0.5, -0.5, 1e300, -1e300, 2**64, -(2**64), 2**53 + 1,
     "", " ", "x", "_", "12", "-12.5", HUGE_EXPONENT, "-" + HUGE_EXPONENT, "1e-99999999999999999999",
