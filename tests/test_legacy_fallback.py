@@ -271,6 +271,37 @@ async def test_odd_files_cost_one_file_each_and_are_logged_once(
     ]
 
 
+async def test_hand_edited_records_are_served_and_logged_escaped(
+    store: KeyStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="proxyd.legacy")
+    evil = "e\x1b[2J"
+    record = {**_record(evil, 1), "key": _key(1) + "\n", "usageCount": 2.5, "lastUsed": "yesterday"}
+    evil_file = f"tokens/{write_datum(tmp_path, 'tokens', evil, record).name}"
+    alias_file = f"tokens/{write_datum(tmp_path, 'tokens', 'u', {**_record('u', 2), 'key': '_'}).name}"
+    write_datum(tmp_path, "selected-token", "selected-token-id", evil)
+    fallback = LegacyFallback(tmp_path, store, check_interval=0)
+    resolver = _resolver(store, fallback)
+
+    # The token as a request presents it, without the newline a hand edit left.
+    expected = ApiKey(id=evil, name=f"name {evil}", key=_key(1), created_at=T0 + 1, usage_count=3)
+    assert await resolver.resolve(_key(1)) == expected
+    assert await resolver.resolve("_") == dataclasses.replace(expected, is_default=True)
+    assert fallback.imports == 1
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "proxyd.legacy"]
+    assert all(line.isprintable() for line in logged)
+    assert logged == [
+        f"legacy fallback: skipped {alias_file}: "
+        'record key can never be presented (must not be "_": it selects the default key)',
+        f"legacy fallback: {evil_file}: whitespace around the key stripped ('\\n' at the end)",
+        f"legacy fallback: {evil_file}: record usageCount 2.5 rounded to a whole number: 3",
+        f"legacy fallback: {evil_file}: record lastUsed is not a date: 'yesterday'; imported without lastUsed",
+        f"legacy fallback: imported e\\x1b[2J ({mask_secret(_key(1))}) from {evil_file} on first use",
+        "legacy fallback: adopted e\\x1b[2J as the default key (the legacy default)",
+    ]
+
+
 async def test_off_never_touches_the_legacy_files(
     config: Config, store: KeyStore, legacy_dir: Path, monkeypatch: pytest.MonkeyPatch, sqlite_only: None
 ) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 import proxyd.legacy.importer as importer_module
 from proxyd import cli
+from proxyd.clock import iso_ms
 from proxyd.config import Config
 from proxyd.db import Database, open_database
 from proxyd.errors import DatabaseError
@@ -770,6 +771,153 @@ async def test_directory_name_is_escaped_in_the_report_and_the_records(
     async with _store(config) as store:
         [record] = await _import_records(store.db)
         assert record["source_dir"] == f"{tmp_path}/legacy\\n\\xff"
+
+
+# --- hand-edited records never cost a key; their ids and names are printed escaped ----------------------
+
+EDITED_KEYS = {"a": "gho_editedFirstKey0000000000000000000000", "b": "gho_editedSecondKey000000000000000000000"}
+EVIL_ID = "a\x1b[2J\u202e"  # clears the screen, then reverses the rest of the line
+EVIL_NAME = 'evil\nname "quoted" \\ \x07'
+EDITED_MTIME = T1 + 3_600_000
+
+
+def _edited_file(rid: str) -> str:
+    return f"tokens/{hashlib.sha256(rid.encode()).hexdigest()}"
+
+
+def _edited_store(directory: Path) -> Path:
+    """What an admin's text editor leaves: odd counts and dates, a trailing newline, control characters, ``_``."""
+    write_datum(
+        directory,
+        "tokens",
+        EVIL_ID,
+        {
+            "id": EVIL_ID,
+            "name": EVIL_NAME,
+            "key": EDITED_KEYS["a"] + "\n",
+            "createdAt": T1,
+            "usageCount": 12.7,
+            "lastUsed": "yesterday",
+        },
+    )
+    b = write_datum(
+        directory, "tokens", "b", {"id": "b", "key": " " + EDITED_KEYS["b"], "createdAt": "soon", "usageCount": "12"}
+    )
+    os.utime(b, ns=(EDITED_MTIME * 1_000_000, EDITED_MTIME * 1_000_000))
+    # The same token as EVIL_ID's once stripped: one row.
+    write_datum(
+        directory,
+        "tokens",
+        "c",
+        {"id": "c", "name": "copy", "key": EDITED_KEYS["a"], "createdAt": T1 - 5, "usageCount": -3, "isDefault": True},
+    )
+    write_datum(directory, "tokens", "d", {"id": "d", "name": "alias", "key": "_", "createdAt": T1})
+    write_datum(directory, "tokens", "e", {"id": "e", "name": "blank", "key": " \n", "createdAt": T1})
+    write_datum(directory, "selected-token", "selected-token-id", EVIL_ID)
+    return directory
+
+
+EDITED_ROWS = [
+    ApiKey(id=EVIL_ID, name=EVIL_NAME, key=EDITED_KEYS["a"], created_at=T1, usage_count=13, is_default=True),
+    ApiKey(id="b", name="b", key=EDITED_KEYS["b"], created_at=EDITED_MTIME, usage_count=12),
+]
+SHOWN_ID = "a\\x1b[2J\\u202e"
+EDITED_WARNINGS = {
+    EVIL_ID: [
+        "whitespace around the key stripped ('\\n' at the end)",
+        "record usageCount 12.7 rounded to a whole number: 13",
+        "record lastUsed is not a date: 'yesterday'; imported without lastUsed",
+    ],
+    "b": [
+        "whitespace around the key stripped (' ' at the start)",
+        "record has no name; using the id as its name",
+        f"record createdAt is not a date: 'soon'; using the file's mtime {iso_ms(EDITED_MTIME)}",
+    ],
+    "c": ["record usageCount -3 is negative; imported as 0"],
+}
+EDITED_SKIPPED = [
+    (_edited_file("d"), 'record key can never be presented (must not be "_": it selects the default key)'),
+    (_edited_file("e"), "record key is only whitespace"),
+]
+EDITED_BODY = [
+    "records: 3 read, 2 distinct tokens",
+    "inserted: 2",
+    f'  {SHOWN_ID}  {mask_secret(EDITED_KEYS["a"])}  "evil\\nname \\"quoted\\" \\\\ \\x07"',
+    f'  b  {mask_secret(EDITED_KEYS["b"])}  "b"',
+    "already present: 0",
+    "not re-imported (deleted in proxyd after an earlier import): 0",
+    "merged: 1",
+    f"  {SHOWN_ID} <- c  ({mask_secret(EDITED_KEYS['a'])})",
+    "skipped: 2",
+    *sorted(f"  {file}: {reason}" for file, reason in EDITED_SKIPPED),
+    "warnings: 8",
+    *(
+        f"  {_edited_file(rid)}: {warning}"
+        for rid in sorted(EDITED_WARNINGS, key=_edited_file)
+        for warning in EDITED_WARNINGS[rid]
+    ),
+    f"  isDefault flag ignored on c: selected-token names {SHOWN_ID}",
+    f"default: set to {SHOWN_ID} (named by selected-token)",
+    "dangling default: none",
+]
+
+
+async def _check_edited_import(store: KeyStore) -> None:
+    assert await store.find_all() == _newest_first(EDITED_ROWS)
+    for row in EDITED_ROWS:
+        assert await store.find_by_key(row.key) == row  # stored stripped: a request can present it
+    records = await _import_records(store.db)
+    assert [r["api_key_id"] for r in records] == sorted(row.id for row in EDITED_ROWS)
+
+
+async def test_hand_edited_store_through_the_cli(
+    config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    directory = _edited_store(tmp_path / "storage")
+    await _migrate(config, None, legacy_env)
+    header = f"legacy import from {directory} into {config.database.redacted()}"
+
+    code, out, err = await _cli(capsys, str(directory), "--dry-run", "--json")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert [(row["id"], row["name"]) for row in report["inserted"]] == [
+        (SHOWN_ID, 'evil\\nname "quoted" \\\\ \\x07'),
+        ("b", "b"),
+    ]
+    assert report["merged"] == [{"kept_id": SHOWN_ID, "merged_ids": ["c"], "masked_key": mask_secret(EDITED_KEYS["a"])}]
+    assert (report["default"]["legacy_id"], report["default"]["database_id"]) == (SHOWN_ID, SHOWN_ID)
+    assert [(s["file"], s["reason"]) for s in report["skipped"]] == EDITED_SKIPPED
+    first_warning = EDITED_BODY.index("warnings: 8") + 1
+    assert report["warnings"] == [line.removeprefix("  ") for line in EDITED_BODY[first_warning : first_warning + 8]]
+
+    code, out, err = await _cli(capsys, str(directory))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [header, *EDITED_BODY]
+    assert all(line.isprintable() for line in out.splitlines())
+    async with _store(config) as store:
+        await _check_edited_import(store)
+
+    # Once imported, the stripped tokens are what the database matches.
+    code, out, err = await _cli(capsys, str(directory))
+    lines = out.splitlines()
+    assert lines[2:6] == [
+        "inserted: 0",
+        "already present: 2",
+        f"  {SHOWN_ID}  {mask_secret(EDITED_KEYS['a'])}  already in the database",
+        f"  b  {mask_secret(EDITED_KEYS['b'])}  already in the database",
+    ]
+    assert all(line.isprintable() for line in lines)
+
+
+async def test_hand_edited_store_through_the_migration(
+    config: Config, legacy_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    directory = _edited_store(tmp_path / "storage")
+    caplog.set_level(logging.INFO, logger="proxyd.legacy")
+    assert await _migrate(config, directory, legacy_env) == migration_ids(config.database.dialect)
+    assert _legacy_lines(caplog) == [f"legacy import from {directory}", *EDITED_BODY]
+    async with _store(config) as store:
+        await _check_edited_import(store)
 
 
 # --- size ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -423,41 +424,233 @@ def test_missing_tokens_folder_is_empty(tmp_path: Path) -> None:
     ("value", "reason"),
     [
         ("just a string", "record is not an object"),
-        ({"name": "n", "key": "k", "createdAt": 1}, "record has no id"),
-        ({"id": "", "name": "n", "key": "k", "createdAt": 1}, "record has no id"),
-        ({"id": "x", "key": "k", "createdAt": 1}, "record has no name"),
         ({"id": "x", "name": "n", "createdAt": 1}, "record has no key"),
         ({"id": "x", "name": "n", "key": None, "createdAt": 1}, "record has no key"),
-        ({"id": 7, "name": "n", "key": "k", "createdAt": 1}, "record id is not a string"),
-        ({"id": "x", "name": ["n"], "key": "k", "createdAt": 1}, "record name is not a string"),
+        ({"id": "x", "name": "n", "key": "", "createdAt": 1}, "record has no key"),
         ({"id": "x", "name": "n", "key": 12345, "createdAt": 1}, "record key is not a string"),
-        ({"id": "x", "name": "n", "key": "k", "createdAt": "yesterday"}, "record createdAt is not a date: 'yesterday'"),
-        ({"id": "x", "name": "n", "key": "k", "createdAt": True}, "record createdAt is not an integer: True"),
+        ({"id": "x", "name": "n", "key": " \n", "createdAt": 1}, "record key is only whitespace"),
         (
-            {"id": "x", "name": "n", "key": "k", "createdAt": "1e30"},
-            "record createdAt is out of the 64-bit range: '1e30'",
+            {"id": "x", "name": "n", "key": "_", "createdAt": 1},
+            'record key can never be presented (must not be "_": it selects the default key)',
         ),
         (
-            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": 1.5},
-            "record usageCount is not an exact integer: 1.5",
+            {"id": "x", "name": "n", "key": " _\n", "createdAt": 1},
+            'record key can never be presented (must not be "_": it selects the default key)',
         ),
-        (
-            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": "3"},
-            "record usageCount is not an integer: '3'",
-        ),
-        (
-            {"id": "x", "name": "n", "key": "k", "createdAt": 1, "usageCount": 2**63},
-            "record usageCount is out of the 64-bit range: 9223372036854775808",
-        ),
-        ({"id": "x", "name": "n", "key": "k", "createdAt": 1, "lastUsed": {}}, "record lastUsed is not an integer: {}"),
     ],
 )
-def test_bad_records_are_skipped_with_a_reason(tmp_path: Path, value: object, reason: str) -> None:
+def test_records_without_a_usable_token_are_skipped_with_a_reason(tmp_path: Path, value: object, reason: str) -> None:
     path = write_datum(tmp_path, "tokens", "x", value)
     _store_of(tmp_path, _record("good", _key(1)))
     store = read_store(tmp_path, now_ms=NOW_MS)
     assert store.skipped == [Skipped(f"tokens/{path.name}", reason)]
     assert [r.api_key.id for r in store.records] == ["good"]
+    assert store.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b'{"key":"","value":{"name":"n","key":"k","createdAt":1}}', "record has no id"),
+        (b'{"key":"","value":{"id":7,"name":"n","key":"k","createdAt":1}}', "record id is not a string: 7"),
+    ],
+)
+def test_record_without_an_id_in_a_datum_without_a_key_is_skipped(tmp_path: Path, content: bytes, reason: str) -> None:
+    (tmp_path / "tokens").mkdir()
+    (tmp_path / "tokens" / "x").write_bytes(content)
+    assert read_store(tmp_path, now_ms=NOW_MS).skipped == [Skipped("tokens/x", reason)]
+
+
+# --- fields an admin or an old release may have mangled: the key is imported, with a warning ----------
+
+MTIME = T0 + 3_600_000
+
+
+def _read_one(tmp_path: Path, **fields: object) -> tuple[ApiKey, list[str]]:
+    """The key read from one record (datum key "x", file mtime MTIME) and its warnings, without the file prefix."""
+    record: dict[str, object] = {"id": "x", "name": "n", "key": _key(1), "createdAt": T0, **fields}
+    for field, value in fields.items():
+        if value is _ABSENT:
+            del record[field]
+    path = write_datum(tmp_path, "tokens", "x", record)
+    os.utime(path, ns=(MTIME * 1_000_000, MTIME * 1_000_000))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == []
+    [read] = store.records
+    prefix = f"tokens/{path.name}: "
+    assert all(w.startswith(prefix) for w in store.warnings)
+    return read.api_key, [w.removeprefix(prefix) for w in store.warnings]
+
+
+_ABSENT = object()
+INT64_MAX = 2**63 - 1
+HUGE_EXPONENT = "1e99999999999999999999"  # matches a number, but no Decimal holds it
+
+
+@pytest.mark.parametrize(
+    ("raw", "count", "warning"),
+    [
+        (_ABSENT, 0, None),
+        (None, 0, None),
+        (12, 12, None),
+        (12.0, 12, None),
+        ("12", 12, None),
+        (" 12\n", 12, None),
+        (1.5e3, 1500, None),
+        (12.7, 13, "record usageCount 12.7 rounded to a whole number: 13"),
+        (12.5, 13, "record usageCount 12.5 rounded to a whole number: 13"),  # halves up, not to even
+        (0.4, 0, "record usageCount 0.4 rounded to a whole number: 0"),
+        ("12.5", 13, "record usageCount '12.5' rounded to a whole number: 13"),
+        (-3, 0, "record usageCount -3 is negative; imported as 0"),
+        (-0.5, 0, "record usageCount -0.5 is negative; imported as 0"),
+        ("-1", 0, "record usageCount '-1' is negative; imported as 0"),
+        ("many", 0, "record usageCount 'many' is not a number; imported as 0"),
+        ("", 0, "record usageCount '' is not a number; imported as 0"),
+        (True, 0, "record usageCount True is not a number; imported as 0"),
+        ([3], 0, "record usageCount [3] is not a number; imported as 0"),
+        ({}, 0, "record usageCount {} is not a number; imported as 0"),
+        (HUGE_EXPONENT, 0, f"record usageCount {HUGE_EXPONENT!r} is not a number; imported as 0"),
+        (2**63, INT64_MAX, f"record usageCount {2**63} is beyond the 64-bit range; imported as {INT64_MAX}"),
+        (1e300, INT64_MAX, f"record usageCount 1e+300 is beyond the 64-bit range; imported as {INT64_MAX}"),
+    ],
+)
+def test_any_usage_count_keeps_the_key(tmp_path: Path, raw: object, count: int, warning: str | None) -> None:
+    api_key, warnings = _read_one(tmp_path, usageCount=raw)
+    assert api_key.usage_count == count
+    assert warnings == ([] if warning is None else [warning])
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("yesterday", "record lastUsed is not a date: 'yesterday'"),
+        ("", "record lastUsed is not a date: ''"),
+        ({}, "record lastUsed is not an integer: {}"),
+        (True, "record lastUsed is not an integer: True"),
+        ([T0], f"record lastUsed is not an integer: [{T0}]"),
+        ("1e30", "record lastUsed is out of the 64-bit range: '1e30'"),
+        (HUGE_EXPONENT, f"record lastUsed is out of the 64-bit range: {HUGE_EXPONENT!r}"),
+        (2.0**60, "record lastUsed is not an exact integer: 1.152921504606847e+18"),
+    ],
+)
+def test_unreadable_last_used_is_dropped_with_a_warning(tmp_path: Path, raw: object, problem: str) -> None:
+    api_key, warnings = _read_one(tmp_path, lastUsed=raw, usageCount=4)
+    assert (api_key.last_used, api_key.usage_count, api_key.created_at) == (None, 4, T0)
+    assert warnings == [f"{problem}; imported without lastUsed"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (_ABSENT, "record has no createdAt"),
+        (None, "record has no createdAt"),
+        ("yesterday", "record createdAt is not a date: 'yesterday'"),
+        (True, "record createdAt is not an integer: True"),
+        ({}, "record createdAt is not an integer: {}"),
+        ("1e30", "record createdAt is out of the 64-bit range: '1e30'"),
+        (HUGE_EXPONENT, f"record createdAt is out of the 64-bit range: {HUGE_EXPONENT!r}"),
+    ],
+)
+def test_unreadable_created_at_becomes_the_file_mtime(tmp_path: Path, raw: object, problem: str) -> None:
+    api_key, warnings = _read_one(tmp_path, createdAt=raw, lastUsed=T0 + 5)
+    assert (api_key.created_at, api_key.last_used) == (MTIME, T0 + 5)
+    assert warnings == [f"{problem}; using the file's mtime {iso_ms(MTIME)}"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (_ABSENT, "record has no name"),
+        (None, "record has no name"),
+        (42, "record name is not a string: 42"),
+        (["n"], "record name is not a string: ['n']"),
+    ],
+)
+def test_missing_or_odd_name_becomes_the_id(tmp_path: Path, raw: object, problem: str) -> None:
+    api_key, warnings = _read_one(tmp_path, name=raw)
+    assert (api_key.id, api_key.name) == ("x", "x")
+    assert warnings == [f"{problem}; using the id as its name"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [(_ABSENT, "record has no id"), ("", "record has no id"), (7, "record id is not a string: 7")],
+)
+def test_missing_or_odd_id_becomes_the_datum_key(tmp_path: Path, raw: object, problem: str) -> None:
+    api_key, warnings = _read_one(tmp_path, id=raw)
+    assert (api_key.id, api_key.name) == ("x", "n")
+    assert warnings == [f"{problem}; using the datum key 'x'"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        (_key(1) + "\n", "'\\n' at the end"),
+        ("  " + _key(1), "'  ' at the start"),
+        ("\t" + _key(1) + " \r\n", "'\\t' at the start, ' \\r\\n' at the end"),
+    ],
+)
+def test_whitespace_around_the_token_is_stripped_with_a_warning(tmp_path: Path, raw: str, where: str) -> None:
+    api_key, warnings = _read_one(tmp_path, key=raw)
+    assert api_key.key == _key(1)
+    assert warnings == [f"whitespace around the key stripped ({where})"]
+
+
+def test_tokens_equal_once_stripped_merge(tmp_path: Path) -> None:
+    _store_of(
+        tmp_path,
+        _record("a", _key(1) + "\n", T0, usageCount=2, lastUsed=T0 + 9),
+        _record("b", " " + _key(1), T0 + 1, usageCount=3),
+        _record("c", _key(1), T0 - 1, usageCount=4),
+    )
+    plan = _plan(tmp_path)
+    assert plan.rows == [ApiKey(id="b", name="name b", key=_key(1), created_at=T0 + 1, usage_count=9, last_used=T0 + 9)]
+    assert plan.merged == [Merged(kept_id="b", merged_ids=["c", "a"], key_masked=mask_secret(_key(1)))]
+    assert len(plan.warnings) == 2 and all("whitespace around the key stripped" in w for w in plan.warnings)
+
+
+def test_ids_in_warnings_and_reasons_are_escaped(tmp_path: Path) -> None:
+    evil = "id\n\x1b[2J"
+    path = write_datum(tmp_path, "tokens", evil, _record(evil, _key(1), isDefault=True))
+    (tmp_path / "tokens" / "0-copy").write_bytes(path.read_bytes())
+    _store_of(tmp_path, _record("b\x07", _key(2), T0 + 1, isDefault=True))
+    plan = _plan(tmp_path)
+    assert plan.skipped == [Skipped("tokens/0-copy", f"duplicate id id\\n\\x1b[2J (kept tokens/{path.name})")]
+    assert plan.warnings == ["several records flagged isDefault (id\\n\\x1b[2J, b\\x07); the newest, b\\x07, wins"]
+
+
+ODD_VALUES: list[object] = [
+    None, True, False, 0, -1, 0.5, -0.5, 1e300, -1e300, 2**64, -(2**64), 2**53 + 1,
+    "", " ", "x", "_", "12", "-12.5", HUGE_EXPONENT, "-" + HUGE_EXPONENT, "1e-99999999999999999999",
+    "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2025-07-26T15:16:40." + "9" * 5000 + "Z",
+    [], {}, [1], {"a": 1}, float("nan"), float("inf"), float("-inf"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["id", "name", "createdAt", "usageCount", "lastUsed", "meta", "isDefault"])
+def test_no_value_of_an_optional_field_loses_the_key(tmp_path: Path, field: str) -> None:
+    for n, raw in enumerate(ODD_VALUES):
+        record = {**_record(f"r{n}", _key(n)), field: raw}
+        (tmp_path / "tokens").mkdir(exist_ok=True)
+        # The stdlib encoder writes NaN and Infinity, which only a hand edit could put in a file.
+        (tmp_path / "tokens" / f"r{n}").write_text(json.dumps({"key": f"r{n}", "value": record}))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == []
+    assert sorted(r.api_key.key for r in store.records) == sorted(_key(n) for n in range(len(ODD_VALUES)))
+    plan = plan_import(store)
+    assert len(plan.rows) == len(ODD_VALUES)
+
+
+@pytest.mark.parametrize("field", ["expiresAt", "resetTime", "chatQuota", "completionsQuota", "token"])
+def test_no_value_of_a_meta_field_loses_the_key(tmp_path: Path, field: str) -> None:
+    for n, raw in enumerate(ODD_VALUES):
+        meta = {"token": "t", "expiresAt": T0, field: raw}
+        (tmp_path / "tokens").mkdir(exist_ok=True)
+        record = _record(f"r{n}", _key(n), meta=meta)
+        (tmp_path / "tokens" / f"r{n}").write_text(json.dumps({"key": f"r{n}", "value": record}))
+    store = read_store(tmp_path, now_ms=NOW_MS)
+    assert store.skipped == []
+    assert len(store.records) == len(ODD_VALUES)
 
 
 def test_report_never_shows_the_token(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def _with_admin_token(config: Config) -> Config:
     token, created = admin_token.load_or_create(path)
     # The path, never the token: whoever may read the file may be admin.
     if created:
-        log.info("admin token created in %s (mode 0600): send it as 'Authorization: Bearer <token>'", path)
+        log.info("admin token created in %s (mode 0600): admins send it as a bearer token", path)
     else:
         log.info("admin token: read from %s", path)
     return dataclasses.replace(config, admin_token=token)

@@ -29,9 +29,9 @@ from proxyd.config import Config
 from proxyd.db import Executor
 from proxyd.errors import DuplicateKeyError, IntegrityViolation, LegacyDirError
 from proxyd.legacy.importer import read_source, record_params
+from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import store_signature
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
-from proxyd.masking import mask_secret
 from proxyd.models import ApiKey
 from proxyd.store import KeyStore, row_to_api_key
 
@@ -75,6 +75,7 @@ class LegacyFallback:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.directory = directory
+        self._shown_dir = printable(str(directory))
         self.imports = 0
         self._store = store
         self._check_interval = check_interval
@@ -117,17 +118,17 @@ class LegacyFallback:
             if self._index is None or signature != self._signature:
                 self._index = await asyncio.to_thread(_build_index, self.directory)
                 self._signature = signature
-                log.debug("legacy fallback: %d key(s) indexed from %s", len(self._index.by_key), self.directory)
+                log.debug("legacy fallback: %d key(s) indexed from %s", len(self._index.by_key), self._shown_dir)
                 self._log_new_problems(self._index)
             if self._problem is not None:
-                log.info("legacy fallback: %s is readable again", self.directory)
+                log.info("legacy fallback: %s is readable again", self._shown_dir)
                 self._problem = None
         except Exception as exc:
             # Keep serving what was read before; say so once, not once per request.
             if isinstance(exc, LegacyDirError):
                 message = exc.message  # names the directory already
             else:
-                message = f"cannot read {self.directory}: {str(exc) or type(exc).__name__}"
+                message = f"cannot read {self._shown_dir}: {str(exc) or type(exc).__name__}"
             if message != self._problem:
                 log.warning("legacy fallback: %s", message)
                 self._problem = message
@@ -177,8 +178,8 @@ class LegacyFallback:
                     if outcome.status != "set":
                         log.warning(
                             "legacy fallback: legacy default %s (%s) not adopted: %s",
-                            row.id,
-                            mask_secret(row.key),
+                            printable(row.id),
+                            masked(row.key),
                             outcome.reason,
                         )
                         return None
@@ -187,7 +188,10 @@ class LegacyFallback:
             except (DuplicateKeyError, IntegrityViolation):
                 return await self._store.get_default()  # another instance got there first
             self._count(index, decision)
-            log.info("legacy fallback: adopted %s as the default key (the legacy default)", outcome.database_id)
+            log.info(
+                "legacy fallback: adopted %s as the default key (the legacy default)",
+                printable(str(outcome.database_id)),
+            )
             return found
 
     async def _facts(self, tx: Executor, row: ApiKey) -> DatabaseFacts:
@@ -228,9 +232,9 @@ class LegacyFallback:
             self.imports += 1
             log.info(
                 "legacy fallback: imported %s (%s) from %s on first use",
-                api_key.id,
-                mask_secret(api_key.key),
-                index.files.get(api_key.id, index.directory),
+                printable(api_key.id),
+                masked(api_key.key),
+                index.files.get(api_key.id) or printable(str(index.directory)),
             )
 
     def _explain(self, decision: Decision) -> bool:
@@ -240,17 +244,17 @@ class LegacyFallback:
                 return True  # imported meanwhile (another request or instance): serve it
             log.warning(
                 "legacy fallback: %s (%s) not imported: its id is in the database with a different key",
-                item.row.id,
-                mask_secret(item.row.key),
+                printable(item.row.id),
+                masked(item.row.key),
             )
         for api_key in decision.deleted:
             log.info(
                 "legacy fallback: %s (%s) not imported: deleted in proxyd after an earlier import",
-                api_key.id,
-                mask_secret(api_key.key),
+                printable(api_key.id),
+                masked(api_key.key),
             )
         for rejected in decision.rejected:
-            log.warning("legacy fallback: %s not imported: %s", rejected.row.id, rejected.reason)
+            log.warning("legacy fallback: %s not imported: %s", printable(rejected.row.id), rejected.reason)
         return False
 
     async def _find(self, tx: Executor, query: str, params: dict[str, str]) -> ApiKey | None:

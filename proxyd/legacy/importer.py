@@ -68,17 +68,18 @@ class LegacySource:
 def check_directory(directory: Path) -> Path:
     """``directory`` made absolute, or LegacyDirError naming what is wrong with it."""
     path = Path(os.path.abspath(directory))
+    shown = printable(str(directory))
     try:
         is_dir = path.is_dir()
         exists = is_dir or path.exists()
     except PermissionError:
-        raise LegacyDirError(f"{directory}: permission denied") from None
+        raise LegacyDirError(f"{shown}: permission denied") from None
     if not exists:
-        raise LegacyDirError(f"{directory}: no such directory")
+        raise LegacyDirError(f"{shown}: no such directory")
     if not is_dir:
-        raise LegacyDirError(f"{directory}: not a directory")
+        raise LegacyDirError(f"{shown}: not a directory")
     if not os.access(path, os.R_OK | os.X_OK):
-        raise LegacyDirError(f"{directory}: permission denied")
+        raise LegacyDirError(f"{shown}: permission denied")
     return path
 
 
@@ -88,7 +89,7 @@ def read_source(directory: Path, *, now_ms: int | None = None) -> LegacySource:
     try:
         store = read_store(path, now_ms=now_ms)
     except OSError as exc:
-        raise LegacyDirError(f"{directory}: cannot read ({exc.strerror or exc})") from None
+        raise LegacyDirError(f"{printable(str(directory))}: cannot read ({exc.strerror or exc})") from None
     return LegacySource(path, store, plan_import(store))
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import INT64_MAX, INT64_MIN, LegacyRecord, LegacyStore, Skipped
-from proxyd.masking import mask_secret
 from proxyd.models import ApiKey, CopilotMeta
 
 
@@ -66,15 +66,16 @@ def _choose_default(store: LegacyStore, warnings: list[str]) -> LegacyRecord | N
     flagged = sorted((r for r in store.records if r.flagged_default), key=_age)
     selected = by_id.get(store.selected_id) if store.selected_id is not None else None
     if selected is not None:
-        ignored = [r.api_key.id for r in flagged if r is not selected]
+        ignored = [printable(r.api_key.id) for r in flagged if r is not selected]
         if ignored:
             warnings.append(
-                f"isDefault flag ignored on {', '.join(ignored)}: selected-token names {selected.api_key.id}"
+                f"isDefault flag ignored on {', '.join(ignored)}: selected-token names {printable(selected.api_key.id)}"
             )
         return selected
     if len(flagged) > 1:
-        ids = ", ".join(r.api_key.id for r in flagged)
-        warnings.append(f"several records flagged isDefault ({ids}); the newest, {flagged[-1].api_key.id}, wins")
+        ids = ", ".join(printable(r.api_key.id) for r in flagged)
+        newest = printable(flagged[-1].api_key.id)
+        warnings.append(f"several records flagged isDefault ({ids}); the newest, {newest}, wins")
     return flagged[-1] if flagged else None
 
 
@@ -110,7 +111,7 @@ def _collapse(
         is_default=is_default,
     )
     others = [r.api_key.id for r in sorted(group, key=_age) if r is not survivor]
-    return row, Merged(kept_id=kept.id, merged_ids=others, key_masked=mask_secret(kept.key))
+    return row, Merged(kept_id=kept.id, merged_ids=others, key_masked=masked(kept.key))
 
 
 def _summed_usage(group: list[LegacyRecord], kept_id: str, warnings: list[str]) -> int:
@@ -118,7 +119,7 @@ def _summed_usage(group: list[LegacyRecord], kept_id: str, warnings: list[str]) 
     # The column is 64-bit; a capped counter beats a failed import.
     capped = min(max(total, INT64_MIN), INT64_MAX)
     if capped != total:
-        warnings.append(f"summed usageCount of {kept_id} exceeds the 64-bit range; capped at {capped}")
+        warnings.append(f"summed usageCount of {printable(kept_id)} exceeds the 64-bit range; capped at {capped}")
     return capped
 
 

@@ -6,9 +6,13 @@ that is not UTF-8 (kept by ``os.fsdecode`` as a lone surrogate) can neither be
 printed nor stored in a database. :func:`printable` escapes all of them the way
 Python's ``repr`` does, so every name in a report, a log line or the
 ``legacy_import`` table is one line of text that says which file was meant.
+Record ids, names and tokens come from the same hand-editable files and are
+shown the same way.
 """
 
 from __future__ import annotations
+
+from proxyd.masking import mask_secret
 
 _SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # os.fsdecode turns each byte that is not UTF-8 into U+DC80..U+DCFF.
@@ -25,6 +29,11 @@ def printable(text: str) -> str:
     if text.isprintable() and "\\" not in text:
         return text
     return "".join(_escape(ch) for ch in text)
+
+
+def masked(secret: str) -> str:
+    """:func:`mask_secret`, printable: a token's visible ends may hold control characters too."""
+    return printable(mask_secret(secret))
 
 
 def _escape(ch: str) -> str:

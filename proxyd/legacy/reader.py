@@ -19,13 +19,14 @@ import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from proxyd import clock
+from proxyd.keycache import unusable_key_reasons
 from proxyd.legacy.printable import printable
 from proxyd.models import ApiKey, CopilotMeta
 
@@ -111,14 +112,16 @@ def read_store(storage_dir: Path, *, now_ms: int | None = None) -> LegacyStore:
     path must not look like success.
     """
     if not storage_dir.is_dir():
-        raise FileNotFoundError(f"legacy storage dir not found: {storage_dir}")
+        raise FileNotFoundError(f"legacy storage dir not found: {printable(str(storage_dir))}")
     now = clock.now_ms() if now_ms is None else now_ms
     skipped: list[Skipped] = []
     warnings: list[str] = []
     token_entries = _list_folder(storage_dir, TOKENS_DIR)
     selected_entries = _list_folder(storage_dir, SELECTED_DIR)
     if token_entries is None and selected_entries is None:
-        warnings.append(f"no {TOKENS_DIR}/ or {SELECTED_DIR}/ folder in {storage_dir}: nothing to import")
+        warnings.append(
+            f"no {TOKENS_DIR}/ or {SELECTED_DIR}/ folder in {printable(str(storage_dir))}: nothing to import"
+        )
     records = _read_tokens(token_entries or [], now, skipped, warnings)
     selected_id = _read_selected(selected_entries or [], now, skipped)
     records.sort(key=lambda r: (r.api_key.created_at, r.api_key.id))
@@ -270,14 +273,13 @@ def _parse_json(data: bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         pass
-    # JSON.stringify escapes a lone surrogate (an emoji cut in half by a slice) as \udXXX, which
-    # orjson refuses; the stdlib parser accepts it and keeps integers exact as well.
-    if b"\\u" in data:
-        try:
-            return json.loads(data.decode("utf-8"))
-        except ValueError:  # covers UnicodeDecodeError and JSONDecodeError
-            pass
-    raise _Reject(INVALID_JSON)
+    # orjson refuses some JSON the legacy service or a hand edit can produce: a lone surrogate escaped
+    # as \udXXX (an emoji cut in half by a slice, as JSON.stringify writes it) or a number beyond a
+    # double. The stdlib parser accepts them, and the field checks decide what the values are worth.
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # ValueError covers UnicodeDecodeError and JSONDecodeError
+        raise _Reject(INVALID_JSON) from None
 
 
 def _check_ttl(ttl: object, now_ms: int) -> None:
@@ -318,7 +320,7 @@ def _keep_one_per_id(by_id: dict[str, LegacyRecord], record: LegacyRecord, skipp
     if _is_canonical(record.file, rid) and not _is_canonical(other.file, rid):
         record, other = other, record
         by_id[rid] = other
-    skipped.append(Skipped(record.file, f"duplicate id {rid} (kept {other.file})"))
+    skipped.append(Skipped(record.file, f"duplicate id {printable(rid)} (kept {other.file})"))
 
 
 def _is_canonical(rel: str, datum_key: str) -> bool:
@@ -326,37 +328,66 @@ def _is_canonical(rel: str, datum_key: str) -> bool:
 
 
 def _record(entry: _Entry, datum: _Datum, warnings: list[str]) -> LegacyRecord:
-    rel, datum_key, value = entry.rel, datum.key, datum.value
+    """The key in one ``tokens/`` datum. Only a record without a usable token is rejected.
+
+    Every other field an admin may have mangled by hand is repaired or dropped
+    with a note: a key imported with an approximate date, a count of 0 or its id
+    as its name beats a key lost.
+    """
+    value = datum.value
     if not isinstance(value, dict):
         raise _Reject("record is not an object")
-    rid = _text(value, "id")
-    key = _text(value, "key")
-    name = _name(value, rel, warnings)
-    if datum_key != rid:
-        warnings.append(f"{rel}: datum key {_show(datum_key)} differs from record id {_show(rid)}; using the id")
-    rounded: list[str] = []
+    notes: list[str] = []  # in field order; each becomes one "FILE: note" warning
+    rid = _id(value, datum.key, notes)
+    key = _token(value, notes)
     api_key = ApiKey(
         id=rid,
-        name=name,
+        name=_name(value, rid, notes),
         key=key,
-        created_at=_created_at(value, rel, datum.mtime_ns, rounded, warnings),
-        usage_count=_int64(value.get("usageCount"), "record", "usageCount") or 0,
-        last_used=_optional_instant(value.get("lastUsed"), "record", "lastUsed", rounded),
-        meta=_meta_or_warn(value.get("meta"), rel, rounded, warnings),
+        created_at=_created_at(value.get("createdAt"), datum.mtime_ns, notes),
+        usage_count=_usage_count(value.get("usageCount"), notes),
+        last_used=_last_used(value.get("lastUsed"), notes),
+        meta=_meta_or_note(value.get("meta"), notes),
     )
-    warnings.extend(f"{rel}: {note}" for note in rounded)
+    warnings.extend(f"{entry.rel}: {note}" for note in notes)
     # Older releases kept the default as a flag inside the record instead of in selected-token/.
-    return LegacyRecord(file=rel, api_key=api_key, flagged_default=value.get("isDefault") is True)
+    return LegacyRecord(file=entry.rel, api_key=api_key, flagged_default=value.get("isDefault") is True)
 
 
-def _created_at(value: dict[str, Any], rel: str, mtime_ns: int, rounded: list[str], warnings: list[str]) -> int:
-    raw = value.get("createdAt")
-    if raw is not None:
-        return _required_instant(raw, "record", "createdAt", rounded)
-    # Only ordering depends on createdAt; losing the token over it would be worse than an approximate date.
-    mtime_ms = mtime_ns // 1_000_000
-    warnings.append(f"{rel}: record has no createdAt; using the file's mtime {clock.iso_ms(mtime_ms)}")
-    return mtime_ms
+def _id(value: dict[str, Any], datum_key: str, notes: list[str]) -> str:
+    raw = value.get("id")
+    if isinstance(raw, str) and raw:
+        if _has_lone_surrogate(raw):
+            raise _Reject("record id is not valid Unicode (lone surrogate)")
+        if raw != datum_key:
+            notes.append(f"datum key {_show(datum_key)} differs from record id {_show(raw)}; using the id")
+        return raw
+    problem = "record has no id" if raw is None or raw == "" else f"record id is not a string: {_show(raw)}"
+    # node-persist files each record under its id, so the datum key is the id the legacy service used.
+    if not datum_key or _has_lone_surrogate(datum_key):
+        raise _Reject(problem)
+    notes.append(f"{problem}; using the datum key {_show(datum_key)}")
+    return datum_key
+
+
+def _token(value: dict[str, Any], notes: list[str]) -> str:
+    """The GitHub token, without the whitespace a hand edit leaves around it; _Reject if none is left.
+
+    Requests present keys stripped, and ``_`` means "the default key", so a token
+    with whitespace at either end, or ``_``, could be stored but never used.
+    """
+    key = _text(value, "key")
+    stripped = key.strip()
+    if stripped != key:
+        if not stripped:
+            raise _Reject("record key is only whitespace")
+        lead, trail = key[: len(key) - len(key.lstrip())], key[len(key.rstrip()) :]
+        where = [f"{lead!r} at the start"] * bool(lead) + [f"{trail!r} at the end"] * bool(trail)
+        notes.append(f"whitespace around the key stripped ({', '.join(where)})")
+    reasons = unusable_key_reasons(stripped)
+    if reasons:
+        raise _Reject(f"record key can never be presented ({'; '.join(reasons)})")
+    return stripped
 
 
 def _text(value: dict[str, Any], field: str) -> str:
@@ -371,17 +402,96 @@ def _text(value: dict[str, Any], field: str) -> str:
     return text
 
 
-def _name(value: dict[str, Any], rel: str, warnings: list[str]) -> str:
+def _name(value: dict[str, Any], rid: str, notes: list[str]) -> str:
     name = value.get("name")
-    if name is None:
-        raise _Reject("record has no name")
     if not isinstance(name, str):
-        raise _Reject("record name is not a string")
+        problem = "record has no name" if name is None else f"record name is not a string: {_show(name)}"
+        notes.append(f"{problem}; using the id as its name")
+        return rid
     if _has_lone_surrogate(name):
         # No database can store a lone surrogate, and losing the key over its label would be worse.
-        warnings.append(f"{rel}: name has a lone surrogate (a cut emoji?); replaced with U+FFFD")
+        notes.append("name has a lone surrogate (a cut emoji?); replaced with U+FFFD")
         return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in name)
     return name
+
+
+def _created_at(raw: object, mtime_ns: int, notes: list[str]) -> int:
+    """createdAt, else the file's mtime: when the legacy service last wrote the record, so never before it was created.
+
+    Only ordering depends on createdAt; losing the token over it would be worse than an approximate date.
+    """
+    if raw is None:
+        problem = "record has no createdAt"
+    else:
+        parsed: list[str] = []
+        try:
+            created_at = _required_instant(raw, "record", "createdAt", parsed)
+        except _Reject as exc:
+            problem = str(exc)
+        else:
+            notes.extend(parsed)
+            return created_at
+    mtime_ms = mtime_ns // 1_000_000
+    notes.append(f"{problem}; using the file's mtime {clock.iso_ms(mtime_ms)}")
+    return mtime_ms
+
+
+def _last_used(raw: object, notes: list[str]) -> int | None:
+    parsed: list[str] = []
+    try:
+        last_used = _optional_instant(raw, "record", "lastUsed", parsed)
+    except _Reject as exc:
+        notes.append(f"{exc}; imported without lastUsed")
+        return None
+    notes.extend(parsed)
+    return last_used
+
+
+def _usage_count(raw: object, notes: list[str]) -> int:
+    """usageCount as a non-negative 64-bit integer: a statistic, never a reason to lose the key.
+
+    A whole number in any shape (``12``, ``12.0``, ``"12"``) is taken as it is;
+    a fraction is rounded, halves up; a negative or non-numeric count becomes 0
+    and one beyond 64 bits the largest; each with a note.
+    """
+    if raw is None:
+        return 0  # older records have no usageCount: it was never counted
+    count = _decimal(raw)
+    shown = f"record usageCount {_show(raw)}"
+    if count is None:
+        notes.append(f"{shown} is not a number; imported as 0")
+        return 0
+    if count < 0:
+        notes.append(f"{shown} is negative; imported as 0")
+        return 0
+    if count > INT64_MAX:
+        notes.append(f"{shown} is beyond the 64-bit range; imported as {INT64_MAX}")
+        return INT64_MAX
+    whole = int(count.quantize(_WHOLE_MS, context=_ROUNDING))
+    if whole != count:
+        notes.append(f"{shown} rounded to a whole number: {whole}")
+    return whole
+
+
+def _decimal(raw: object) -> Decimal | None:
+    """A JSON number, or a number written as a string, exactly; None for anything else."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, float):
+        return Decimal(raw) if math.isfinite(raw) else None
+    if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+        return _number_string(raw.strip())
+    return None
+
+
+def _number_string(raw: str) -> Decimal | None:
+    """``raw`` (matching _NUMBER) as a Decimal; None when no Decimal holds its exponent ("1e99999999999999999999")."""
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        return None
 
 
 def _has_lone_surrogate(text: str) -> bool:
@@ -434,7 +544,10 @@ def _string_to_ms(raw: str, owner: str, field: str) -> Decimal:
         moment = datetime.fromisoformat(whole_seconds)
     except ValueError:
         if _NUMBER.fullmatch(raw):
-            return Decimal(raw)
+            number = _number_string(raw)
+            if number is None:
+                raise _Reject(f"{owner} {field} is out of the 64-bit range: {_show(raw)}") from None
+            return number
         raise _Reject(f"{owner} {field} is not a date: {_show(raw)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # JSON.stringify(Date) always writes UTC
@@ -471,17 +584,17 @@ def _show(raw: object) -> str:
 # --- meta ----------------------------------------------------------------------------------------
 
 
-def _meta_or_warn(raw: object, rel: str, rounded: list[str], warnings: list[str]) -> CopilotMeta | None:
+def _meta_or_note(raw: object, notes: list[str]) -> CopilotMeta | None:
     """Cached Copilot metadata; when malformed the record is still imported, since proxyd refetches it."""
     if raw is None:
         return None
-    meta_rounded: list[str] = []
+    parsed: list[str] = []
     try:
-        meta = _meta(raw, meta_rounded)
+        meta = _meta(raw, parsed)
     except _Reject as exc:
-        warnings.append(f"{rel}: meta ignored ({exc})")
+        notes.append(f"meta ignored ({exc})")
         return None
-    rounded.extend(meta_rounded)  # only for meta that is kept: ignored meta has its own warning
+    notes.extend(parsed)  # only for meta that is kept: ignored meta has its own note
     return meta
 
 

@@ -2,7 +2,9 @@
 
 One value, two renderings: :meth:`ImportReport.lines` for people (the CLI's
 stdout, the migration's log) and :meth:`ImportReport.to_json` for scripts
-(``proxyd import-legacy --json``). Tokens only ever appear masked.
+(``proxyd import-legacy --json``). Tokens only ever appear masked. Ids, names
+and masked tokens are whatever the legacy files held, so both renderings show
+them :func:`printable`, as they show file names: one line, no control characters.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from proxyd.legacy.plan import Merged
+from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import Skipped
 from proxyd.legacy.rules import DefaultOutcome, Present
-from proxyd.masking import mask_secret
 from proxyd.models import ApiKey
 
 # Per-key sections longer than this are cut short in the text; --json always lists everything.
@@ -50,20 +52,23 @@ class ImportReport:
         out = [header, f"records: {self.records} read, {self.rows} distinct tokens"]
         out += _section(
             "would insert" if self.dry_run else "inserted",
-            [f"{k.id}  {mask_secret(k.key)}  {_name(k.name)}" for k in self.inserted],
+            [f"{_id(k.id)}  {masked(k.key)}  {_name(k.name)}" for k in self.inserted],
             limit,
         )
         out += _section(
             "already present",
-            [f"{p.row.id}  {mask_secret(p.row.key)}  {p.describe()}" for p in self.present],
+            [f"{_id(p.row.id)}  {masked(p.row.key)}  {p.describe()}" for p in self.present],
             limit,
         )
         out += _section(
             "not re-imported (deleted in proxyd after an earlier import)",
-            [f"{k.id}  {mask_secret(k.key)}" for k in self.deleted],
+            [f"{_id(k.id)}  {masked(k.key)}" for k in self.deleted],
             limit,
         )
-        out += _section("merged", [f"{m.kept_id} <- {', '.join(m.merged_ids)}  ({m.key_masked})" for m in self.merged])
+        out += _section(
+            "merged",
+            [f"{_id(m.kept_id)} <- {', '.join(map(_id, m.merged_ids))}  ({m.key_masked})" for m in self.merged],
+        )
         out += _section("skipped", [f"{s.file}: {s.reason}" for s in self.skipped])
         out += _section("warnings", self.warnings)
         out.append(f"default: {self.describe_default()}")
@@ -75,27 +80,25 @@ class ImportReport:
 
     def describe_default(self) -> str:
         outcome = self.default
+        legacy_id, database_id = _id(outcome.legacy_id), _id(outcome.database_id)
         named = f"named by {self.default_source}" if self.default_source else "named by the legacy store"
         if outcome.status == "none":
             return "none (the legacy store names no default)"
         if outcome.status == "set":
             verb = "would be set to" if self.dry_run else "set to"
             if outcome.database_id == outcome.legacy_id:
-                return f"{verb} {outcome.database_id} ({named})"
-            return f"{verb} {outcome.database_id}, which holds the token of {outcome.legacy_id} ({named})"
+                return f"{verb} {database_id} ({named})"
+            return f"{verb} {database_id}, which holds the token of {legacy_id} ({named})"
         if outcome.status == "already":
-            return f"unchanged: {outcome.database_id} already is the default ({named})"
+            return f"unchanged: {database_id} already is the default ({named})"
         if outcome.status == "kept":
-            return (
-                f"unchanged: the database already has a default ({outcome.database_id}); "
-                f"{outcome.legacy_id} ({named}) not adopted"
-            )
-        return f"none set: {outcome.legacy_id} ({named}) is not in the database: {outcome.reason}"
+            return f"unchanged: the database already has a default ({database_id}); {legacy_id} ({named}) not adopted"
+        return f"none set: {legacy_id} ({named}) is not in the database: {outcome.reason}"
 
     def describe_dangling(self) -> str:
         if self.dangling_default is None:
             return "none"
-        return f"{self.dangling_default} (selected-token names a key that is not in the legacy store)"
+        return f"{_id(self.dangling_default)} (selected-token names a key that is not in the legacy store)"
 
     def to_json(self) -> dict[str, Any]:
         outcome = self.default
@@ -106,35 +109,35 @@ class ImportReport:
             "records": self.records,
             "rows": self.rows,
             "inserted": [
-                {"id": k.id, "name": k.name, "masked_key": mask_secret(k.key), "file": self.files.get(k.id)}
+                {"id": _id(k.id), "name": printable(k.name), "masked_key": masked(k.key), "file": self.files.get(k.id)}
                 for k in self.inserted
             ],
             "already_present": [
                 {
-                    "id": p.row.id,
-                    "masked_key": mask_secret(p.row.key),
+                    "id": _id(p.row.id),
+                    "masked_key": masked(p.row.key),
                     "reason": p.reason,
-                    "database_id": p.database_id,
+                    "database_id": _id(p.database_id),
                     "message": p.describe(),
                 }
                 for p in self.present
             ],
-            "deleted_since_import": [{"id": k.id, "masked_key": mask_secret(k.key)} for k in self.deleted],
+            "deleted_since_import": [{"id": _id(k.id), "masked_key": masked(k.key)} for k in self.deleted],
             "merged": [
-                {"kept_id": m.kept_id, "merged_ids": list(m.merged_ids), "masked_key": m.key_masked}
+                {"kept_id": _id(m.kept_id), "merged_ids": [_id(i) for i in m.merged_ids], "masked_key": m.key_masked}
                 for m in self.merged
             ],
             "skipped": [{"file": s.file, "reason": s.reason} for s in self.skipped],
             "warnings": list(self.warnings),
             "default": {
                 "status": outcome.status,
-                "legacy_id": outcome.legacy_id,
+                "legacy_id": _id(outcome.legacy_id),
                 "source": self.default_source,
-                "database_id": outcome.database_id,
+                "database_id": _id(outcome.database_id),
                 "reason": outcome.reason,
                 "message": self.describe_default(),
             },
-            "dangling_default": self.dangling_default,
+            "dangling_default": _id(self.dangling_default),
         }
 
     def json_text(self) -> str:
@@ -149,8 +152,17 @@ def _section(title: str, items: list[str], limit: int | None = None) -> list[str
     return lines
 
 
+@overload
+def _id(key_id: str) -> str: ...
+@overload
+def _id(key_id: None) -> None: ...
+def _id(key_id: str | None) -> str | None:
+    return None if key_id is None else printable(key_id)
+
+
 def _name(name: str) -> str:
     """A name for one report line: quoted and escaped (names may hold anything), long ones cut."""
+    shown = '"' + printable(name[:_NAME_SHOWN]).replace('"', '\\"') + '"'
     if len(name) > _NAME_SHOWN:
-        return json.dumps(name[:_NAME_SHOWN], ensure_ascii=False) + f" (+{len(name) - _NAME_SHOWN} chars)"
-    return json.dumps(name, ensure_ascii=False)
+        return shown + f" (+{len(name) - _NAME_SHOWN} chars)"
+    return shown

@@ -25,6 +25,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from proxyd.legacy.printable import printable
 from proxyd.models import ApiKey
 
 # The narrowest column on any dialect: MySQL's VARCHAR(255) id and VARCHAR(512) key, TEXT (64 KiB)
@@ -70,7 +71,7 @@ class Present:
             return "already in the database"
         if self.reason == "id":
             return "id already in the database with a different key; not imported"
-        return f"key already in the database as {self.database_id}"
+        return f"key already in the database as {printable(self.database_id)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def _storable(row: ApiKey, warnings: list[str]) -> ApiKey:
     row = replace(row, is_default=False)
     if row.meta is not None and len(row.meta.token.encode("utf-8")) > TEXT_MAX_BYTES:
         # proxyd fetches a fresh Copilot token on first use; the key itself matters more.
-        warnings.append(f"{row.id}: meta ignored (token longer than {TEXT_MAX_BYTES} bytes)")
+        warnings.append(f"{printable(row.id)}: meta ignored (token longer than {TEXT_MAX_BYTES} bytes)")
         row = replace(row, meta=None)
     return row
 
