@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger("proxyd")
+# Drivers whose internal tasks may still fail after work on them was abandoned at shutdown.
+_DRIVERS = ("asyncpg", "aiomysql", "pymysql")
 
 # How long work given up on at shutdown gets to wind down after it is cancelled: a driver waiting
 # on a frozen database server would take PROXYD_DB_TIMEOUT, and closing the pool ends it anyway.
@@ -59,7 +64,20 @@ async def bounded(work: Coroutine[Any, Any, T], seconds: float) -> T:
     task.cancel()
     await asyncio.wait({task}, timeout=CANCEL_GRACE)
     task.add_done_callback(_retrieve)
+    loop = asyncio.get_running_loop()
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_quiet_driver_stragglers)
     raise TimeoutError
+
+
+def _quiet_driver_stragglers(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """After work was abandoned, a driver's own tasks (asyncpg releasing a connection the pool
+    already dropped, say) fail unobserved; that is the abandonment already logged, not a new error."""
+    exception = context.get("exception")
+    if exception is not None and type(exception).__module__.startswith(_DRIVERS):
+        log.debug("shutdown: abandoned database work ended with %s", type(exception).__name__)
+        return
+    loop.default_exception_handler(context)
 
 
 @dataclass(slots=True)

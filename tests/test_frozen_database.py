@@ -19,6 +19,7 @@ import pytest
 
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import open_database
+from proxyd.lifecycle import bounded
 from proxyd.limits import READINESS_TIMEOUT
 from proxyd.logs import OneLineLibraryWarnings, TextFormatter
 from proxyd.schema import Migrator
@@ -165,3 +166,21 @@ def test_library_warnings_keep_their_exception_but_not_its_traceback() -> None:
     assert lines[0] == "WARNING asyncpg.pool: reconnect x failed (TimeoutError)"
     assert lines[1] == "ERROR aiohttp.server: reconnect x failed"  # a library's error may be a bug: traceback kept
     assert lines[2] == "  Traceback (most recent call last):"  # indented: no line of it passes for a record
+
+
+async def test_driver_work_abandoned_at_shutdown_fails_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    """asyncpg's own release task fails after its pool was dropped: no 'never retrieved' error for that."""
+    driver_error = type("ConnectionDoesNotExistError", (Exception,), {"__module__": "asyncpg.exceptions"})
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(None)
+    try:
+        with pytest.raises(TimeoutError):
+            await bounded(asyncio.sleep(10), 0.01)
+        for exception in (driver_error("connection was closed"), ValueError("a bug of ours")):
+            loop.call_exception_handler({"message": "Task exception was never retrieved", "exception": exception})
+    finally:
+        loop.set_exception_handler(previous)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["Task exception was never retrieved"]  # ours, still loud
+    assert caplog.records[-1].exc_info is not None and "a bug of ours" in str(caplog.records[-1].exc_info[1])
