@@ -289,7 +289,7 @@ async def _through_relay(config: Config, pool_max: int) -> AsyncIterator[tuple[D
     """A database whose every connection goes through a relay the test can freeze."""
     relay = TcpRelay(config.database.host, config.database.port or 0)
     await relay.start()
-    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
+    url = relay.relayed_url(config.database)
     relayed = dataclasses.replace(config, database=url, db_timeout=TIMEOUT, db_pool_min=1, db_pool_max=pool_max)
     db = await open_database(relayed)
     try:
