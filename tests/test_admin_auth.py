@@ -48,7 +48,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 
 
 @pytest.fixture
-def proxy_config(config: Config) -> Config:
+def proxy_config(config: Config, sqlite_only: None) -> Config:
     return dataclasses.replace(
         config,
         admin_token=ADMIN_TOKEN,
@@ -141,7 +141,7 @@ async def test_login(proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_on
 
 
 async def test_login_disabled_without_password(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     async with run_proxy(dataclasses.replace(proxy_config, admin_password=None), upstream) as proxy:
         assert await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": "x"}) == (
@@ -151,11 +151,7 @@ async def test_login_disabled_without_password(
 
 
 async def test_loopback_only_without_admin_token(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = dataclasses.replace(proxy_config, admin_token=None, admin_password=None)
     async with run_proxy(config, upstream) as proxy:
@@ -176,7 +172,7 @@ async def test_loopback_only_without_admin_token(
 
 
 async def test_no_loopback_warning_with_admin_token(
-    proxy_config: Config, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with run_proxy(proxy_config, upstream):
         pass
@@ -184,11 +180,7 @@ async def test_no_loopback_warning_with_admin_token(
 
 
 async def test_no_secret_reaches_the_logs(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     upstream.state.add_github_token(GITHUB_KEY)

@@ -44,7 +44,7 @@ def token_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def proxy_config(config: Config, token_file: Path) -> Config:
+def proxy_config(config: Config, token_file: Path, sqlite_only: None) -> Config:
     """The default: no PROXYD_ADMIN_TOKEN, no loopback opt-in."""
     token_file.parent.mkdir()
     return dataclasses.replace(
@@ -99,7 +99,6 @@ async def test_first_start_creates_a_private_token_that_admins_send(
     http: aiohttp.ClientSession,
     token_file: Path,
     caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd")
     upstream.state.add_github_token(GITHUB_KEY)
@@ -127,7 +126,6 @@ async def test_later_starts_reuse_the_token(
     http: aiohttp.ClientSession,
     token_file: Path,
     caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd")
     async with run_proxy(proxy_config, upstream):
@@ -140,7 +138,7 @@ async def test_later_starts_reuse_the_token(
 
 
 async def test_a_token_written_by_the_admin_is_used(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path
 ) -> None:
     token = remember("chosen-by-the-admin-0123456789")
     write_token(token_file, token + "\n", 0o600)
@@ -149,7 +147,7 @@ async def test_a_token_written_by_the_admin_is_used(
 
 
 async def test_configured_admin_token_needs_no_file(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path
 ) -> None:
     token = remember("configured-admin-token-0123456789")
     async with run_proxy(dataclasses.replace(proxy_config, admin_token=token), upstream) as proxy:
@@ -164,7 +162,6 @@ async def test_loopback_opt_in_restores_tokenless_local_admin(
     http: aiohttp.ClientSession,
     token_file: Path,
     caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
 ) -> None:
     async with run_proxy(dataclasses.replace(proxy_config, admin_loopback=True), upstream) as proxy:
         port = proxy.url.rsplit(":", 1)[1]
@@ -175,7 +172,7 @@ async def test_loopback_opt_in_restores_tokenless_local_admin(
 
 
 async def test_login_still_works_beside_the_token_file(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     password = remember("login-password-0123456789")
     async with run_proxy(dataclasses.replace(proxy_config, admin_password=password), upstream) as proxy:
@@ -187,7 +184,7 @@ async def test_login_still_works_beside_the_token_file(
 
 
 async def test_an_unusable_token_file_stops_start_up(
-    proxy_config: Config, upstream: FakeUpstream, token_file: Path, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, token_file: Path
 ) -> None:
     write_token(token_file, "world-readable-token-0123456789\n", 0o644)
     with pytest.raises(ConfigError, match=r"^PROXYD_ADMIN_TOKEN_FILE: .* \(mode 0644\); run chmod 600 "):
