@@ -26,6 +26,7 @@ from proxyd.netaddr import is_loopback
 from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -224,14 +225,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_753_546_461.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sqlite_only: None) -> None:
     auth = AdminAuth(config)
     for remote in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
@@ -243,7 +236,7 @@ def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sql
 
 
 def test_login_tokens(config: Config, sqlite_only: None) -> None:
-    clock = Clock()
+    clock = ManualClock(1_753_546_461.0)
     password_only = dataclasses.replace(config, admin_password=PASSWORD)
     auth = AdminAuth(password_only, clock=clock)
     assert auth.loopback_only and auth.login_enabled
