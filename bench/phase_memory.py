@@ -90,14 +90,7 @@ async def held_streams(settings: Settings, workdir: Path, proxyd: Proxyd, proxie
         await held.wait_open()
         await held.release()
     idle = await settled_rss_mb(proxyd.pid)
-    spec = _chat_spec(
-        proxied,
-        "hold",
-        STREAM_BODY,
-        streams=settings.held_streams,
-        ramp=100,
-        seconds=90,
-    )
+    spec = _chat_spec(proxied, "hold", STREAM_BODY, streams=settings.held_streams, ramp=100, seconds=90)
     async with loadclient.holding(spec, workdir) as held:
         opened = await held.wait_open()
         await asyncio.sleep(1.0)  # let every stream settle into its steady state
