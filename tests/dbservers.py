@@ -124,20 +124,25 @@ def _check_identifier(name: str) -> None:
         raise ValueError(f"invalid database name {name!r} (use [A-Za-z_][A-Za-z0-9_]*)")
 
 
+def _command(cmd: Sequence[str], *, cwd: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Runs a server tool in the C locale, its output (stderr too) captured as text."""
+    return subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env={**os.environ, "LC_ALL": "C"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _run(cmd: Sequence[str], *, cwd: str, what: str) -> None:
     try:
-        proc = subprocess.run(
-            list(cmd),
-            cwd=cwd,
-            env={**os.environ, "LC_ALL": "C"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=START_TIMEOUT * 2,
-            check=False,
-        )
+        proc = _command(cmd, cwd=cwd, timeout=START_TIMEOUT * 2)
     except subprocess.TimeoutExpired as exc:
         raise ServerStartError(f"{what} timed out: {shlex.join(cmd)}") from exc
     if proc.returncode != 0:
@@ -281,7 +286,7 @@ def _start_postgres(prefix: list[str], pg_ctl: str, datadir: str, tmpdir: str, l
             ]
         )
         deadline = time.monotonic() + START_TIMEOUT
-        proc = subprocess.run(
+        proc = _command(
             [
                 *prefix,
                 pg_ctl,
@@ -297,14 +302,7 @@ def _start_postgres(prefix: list[str], pg_ctl: str, datadir: str, tmpdir: str, l
                 "start",
             ],
             cwd=tmpdir,
-            env={**os.environ, "LC_ALL": "C"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
             timeout=START_TIMEOUT + 10,
-            check=False,
         )
         tail = _log_tail(logfile)
         if proc.returncode != 0:

@@ -512,10 +512,15 @@ async def _upstream_middleware(request: web.Request, handler: Handler) -> web.St
 # --------------------------------------------------------------------------- GitHub
 
 
+def _github_account(request: web.Request) -> GithubAccount | None:
+    """The account whose GitHub token the request sends (``token`` or ``Bearer``), if the fake knows it."""
+    credential = _auth_credential(request, ("token", "bearer"))
+    return request.app[FAKE_STATE].github_accounts.get(credential) if credential else None
+
+
 async def _copilot_token(request: web.Request) -> web.Response:
     state = request.app[FAKE_STATE]
-    credential = _auth_credential(request, ("token", "bearer"))
-    account = state.github_accounts.get(credential) if credential else None
+    account = _github_account(request)
     if account is None:
         return _github_error(401, "Bad credentials")
     if not account.has_copilot:
@@ -552,9 +557,7 @@ async def _copilot_token(request: web.Request) -> web.Response:
 
 
 async def _github_user(request: web.Request) -> web.Response:
-    state = request.app[FAKE_STATE]
-    credential = _auth_credential(request, ("token", "bearer"))
-    account = state.github_accounts.get(credential) if credential else None
+    account = _github_account(request)
     if account is None:
         return _github_error(401, "Bad credentials")
     return _json({"login": account.login, "id": account.user_id, "type": "User", "name": account.login})

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 from typing import Literal
 
+from proxyd.config import DatabaseUrl
+
 
 class TcpRelay:
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -37,6 +39,10 @@ class TcpRelay:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+
+    def relayed_url(self, url: DatabaseUrl) -> DatabaseUrl:
+        """``url`` (the relay's target) reached through the relay instead."""
+        return DatabaseUrl.parse(url.raw.replace(f":{url.port}/", f":{self.port}/"))
 
     async def restore(self) -> None:
         await self.start()  # same port again

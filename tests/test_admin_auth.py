@@ -26,6 +26,7 @@ from proxyd.netaddr import is_loopback
 from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -48,7 +49,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 
 
 @pytest.fixture
-def proxy_config(config: Config) -> Config:
+def proxy_config(config: Config, sqlite_only: None) -> Config:
     return dataclasses.replace(
         config,
         admin_token=ADMIN_TOKEN,
@@ -141,7 +142,7 @@ async def test_login(proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_on
 
 
 async def test_login_disabled_without_password(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession
 ) -> None:
     async with run_proxy(dataclasses.replace(proxy_config, admin_password=None), upstream) as proxy:
         assert await send(http, proxy, "POST", "/admin/login", json={"username": "root", "password": "x"}) == (
@@ -151,11 +152,7 @@ async def test_login_disabled_without_password(
 
 
 async def test_loopback_only_without_admin_token(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = dataclasses.replace(proxy_config, admin_token=None, admin_password=None)
     async with run_proxy(config, upstream) as proxy:
@@ -176,7 +173,7 @@ async def test_loopback_only_without_admin_token(
 
 
 async def test_no_loopback_warning_with_admin_token(
-    proxy_config: Config, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture, sqlite_only: None
+    proxy_config: Config, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with run_proxy(proxy_config, upstream):
         pass
@@ -184,11 +181,7 @@ async def test_no_loopback_warning_with_admin_token(
 
 
 async def test_no_secret_reaches_the_logs(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     upstream.state.add_github_token(GITHUB_KEY)
@@ -232,14 +225,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_753_546_461.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sqlite_only: None) -> None:
     auth = AdminAuth(config)
     for remote in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
@@ -251,7 +236,7 @@ def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sql
 
 
 def test_login_tokens(config: Config, sqlite_only: None) -> None:
-    clock = Clock()
+    clock = ManualClock(1_753_546_461.0)
     password_only = dataclasses.replace(config, admin_password=PASSWORD)
     auth = AdminAuth(password_only, clock=clock)
     assert auth.loopback_only and auth.login_enabled

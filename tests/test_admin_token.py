@@ -15,7 +15,8 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import pytest
 from proxyd import admin_token
 from proxyd.config import Config, DatabaseUrl
 from proxyd.errors import ConfigError
-from tests.conftest import KNOWN_SECRETS, run_proxy
+from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.daemon import PROXYD, Daemon
 from tests.fake_upstream import FakeUpstream
 
@@ -44,12 +45,25 @@ def token_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def proxy_config(config: Config, token_file: Path) -> Config:
+def proxy_config(config: Config, token_file: Path, sqlite_only: None) -> Config:
     """The default: no PROXYD_ADMIN_TOKEN, no loopback opt-in."""
     token_file.parent.mkdir()
     return dataclasses.replace(
         config, admin_loopback=False, admin_token_file=token_file, usage_flush_interval=0.05, shutdown_timeout=2.0
     )
+
+
+StartProxy = Callable[..., AbstractAsyncContextManager[RunningProxy]]
+
+
+@pytest.fixture
+def start(proxy_config: Config, upstream: FakeUpstream) -> StartProxy:
+    """Starts proxyd with this file's configuration, the given fields replaced."""
+
+    def start(**overrides: Any) -> AbstractAsyncContextManager[RunningProxy]:
+        return run_proxy(dataclasses.replace(proxy_config, **overrides), upstream)
+
+    return start
 
 
 @pytest.fixture
@@ -94,16 +108,15 @@ def remember(token: str) -> str:
 
 
 async def test_first_start_creates_a_private_token_that_admins_send(
-    proxy_config: Config,
+    start: StartProxy,
     upstream: FakeUpstream,
     http: aiohttp.ClientSession,
     token_file: Path,
     caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd")
     upstream.state.add_github_token(GITHUB_KEY)
-    async with run_proxy(proxy_config, upstream) as proxy:
+    async with start() as proxy:
         token = read_token(token_file)
         assert len(token) >= 32
         url = f"{proxy.base_url}/api-keys"
@@ -122,51 +135,41 @@ async def test_first_start_creates_a_private_token_that_admins_send(
 
 
 async def test_later_starts_reuse_the_token(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    token_file: Path,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    start: StartProxy, http: aiohttp.ClientSession, token_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd")
-    async with run_proxy(proxy_config, upstream):
+    async with start():
         first = read_token(token_file)
     caplog.clear()
-    async with run_proxy(proxy_config, upstream) as proxy:
+    async with start() as proxy:
         assert (await send(http, f"{proxy.base_url}/admin/stats", token=first))[0] == 200
     assert read_token(token_file) == first
     assert [r for r in caplog.records if f"read from {token_file}" in r.getMessage()]
 
 
 async def test_a_token_written_by_the_admin_is_used(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path, sqlite_only: None
+    start: StartProxy, http: aiohttp.ClientSession, token_file: Path
 ) -> None:
     token = remember("chosen-by-the-admin-0123456789")
     write_token(token_file, token + "\n", 0o600)
-    async with run_proxy(proxy_config, upstream) as proxy:
+    async with start() as proxy:
         assert (await send(http, f"{proxy.base_url}/api-keys", token=token))[0] == 200
 
 
 async def test_configured_admin_token_needs_no_file(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, token_file: Path, sqlite_only: None
+    start: StartProxy, http: aiohttp.ClientSession, token_file: Path
 ) -> None:
     token = remember("configured-admin-token-0123456789")
-    async with run_proxy(dataclasses.replace(proxy_config, admin_token=token), upstream) as proxy:
+    async with start(admin_token=token) as proxy:
         assert (await send(http, f"{proxy.base_url}/api-keys"))[0] == 401
         assert (await send(http, f"{proxy.base_url}/api-keys", token=token))[0] == 200
     assert os.listdir(token_file.parent) == []
 
 
 async def test_loopback_opt_in_restores_tokenless_local_admin(
-    proxy_config: Config,
-    upstream: FakeUpstream,
-    http: aiohttp.ClientSession,
-    token_file: Path,
-    caplog: pytest.LogCaptureFixture,
-    sqlite_only: None,
+    start: StartProxy, http: aiohttp.ClientSession, token_file: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with run_proxy(dataclasses.replace(proxy_config, admin_loopback=True), upstream) as proxy:
+    async with start(admin_loopback=True) as proxy:
         port = proxy.url.rsplit(":", 1)[1]
         assert (await send(http, f"{proxy.base_url}/api-keys", headers={"Host": f"127.0.0.1:{port}"}))[0] == 200
         assert (await send(http, f"{proxy.base_url}/api-keys", headers={"X-Forwarded-For": "192.0.2.1"}))[0] == 403
@@ -174,11 +177,9 @@ async def test_loopback_opt_in_restores_tokenless_local_admin(
     assert [r for r in caplog.records if "PROXYD_ADMIN_LOOPBACK=1" in r.getMessage() and r.levelno == logging.WARNING]
 
 
-async def test_login_still_works_beside_the_token_file(
-    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession, sqlite_only: None
-) -> None:
+async def test_login_still_works_beside_the_token_file(start: StartProxy, http: aiohttp.ClientSession) -> None:
     password = remember("login-password-0123456789")
-    async with run_proxy(dataclasses.replace(proxy_config, admin_password=password), upstream) as proxy:
+    async with start(admin_password=password) as proxy:
         status, login = await send(
             http, f"{proxy.base_url}/admin/login", "POST", json={"username": "admin", "password": password}
         )
@@ -186,12 +187,10 @@ async def test_login_still_works_beside_the_token_file(
         assert (await send(http, f"{proxy.base_url}/api-keys", token=remember(login["access_token"])))[0] == 200
 
 
-async def test_an_unusable_token_file_stops_start_up(
-    proxy_config: Config, upstream: FakeUpstream, token_file: Path, sqlite_only: None
-) -> None:
+async def test_an_unusable_token_file_stops_start_up(start: StartProxy, token_file: Path) -> None:
     write_token(token_file, "world-readable-token-0123456789\n", 0o644)
     with pytest.raises(ConfigError, match=r"^PROXYD_ADMIN_TOKEN_FILE: .* \(mode 0644\); run chmod 600 "):
-        async with run_proxy(proxy_config, upstream):
+        async with start():
             pass
 
 

@@ -6,14 +6,6 @@ import pytest
 
 from proxyd.cli import build_parser, main
 
-ADMIN_TOKEN = "review-admin-token-0123456789"
-WRONG_HOST = {
-    "statusCode": 403,
-    "message": "Admin routes without a token accept Host: localhost or a loopback address only "
-    "(PROXYD_ADMIN_TOKEN is unset)",
-    "error": "Forbidden",
-}
-
 
 @pytest.mark.parametrize("value", ["0", "-1", "-5", "abc", "1.5"])
 def test_migrate_count_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,7 +24,7 @@ from aiohttp.http_writer import StreamWriter
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxyd.appkeys import RESOLVER, USAGE
+from proxyd.appkeys import USAGE
 from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
 from proxyd.gateway.relay import PassThroughRelay
@@ -32,6 +32,7 @@ from proxyd.http.middleware import error_middleware
 from proxyd.metrics import Metrics
 from proxyd.models import ApiKey
 from tests.conftest import RunningProxy
+from tests.proxy_clients import add_key, leave_mid_stream
 
 GITHUB_TOKEN = "gho_disconnect0000000000000000000000000001"
 EVENTS = [b'data: {"n":1}\n\n', b'data: {"n":2}\n\n', b'data: {"n":3}\n\n']
@@ -112,19 +113,9 @@ async def test_client_leaving_mid_stream_is_one_line(
     proxy: RunningProxy, caplog: pytest.LogCaptureFixture, sqlite_only: None
 ) -> None:
     caplog.set_level(logging.INFO)
-    proxy.upstream.state.add_github_token(GITHUB_TOKEN)
-    api_key = await proxy.store.create("disconnect", GITHUB_TOKEN)
-    await proxy.store.set_default(api_key.id)
-    proxy.app[RESOLVER].invalidate()
-    state = proxy.upstream.state
-    state.stream_chunks = 50
-    state.stream_chunk_delay = 0.05
+    await add_key(proxy, GITHUB_TOKEN, "disconnect", default=True)
     async with aiohttp.ClientSession() as http:
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
-        async with http.post(f"{proxy.url}/v1/chat/completions", json=body) as r:
-            await r.content.readline()
-        # leaving the block closes the connection mid-stream
-        await asyncio.wait_for(state.stream_cancelled.wait(), 5)
+        await leave_mid_stream(proxy, http)
         assert await proxy.app[USAGE].flush()
         async with http.get(f"{proxy.base_url}/admin/logs") as r:
             logs: Any = await r.json()

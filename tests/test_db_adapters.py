@@ -281,64 +281,29 @@ async def _check_mysql_credentials(admin: Database, url: str, user: str, databas
 # --- Statements are bounded by PROXYD_DB_TIMEOUT ---------------------------------------------
 
 
-class StallingRelay(TcpRelay):
-    """A relay that can stop forwarding bytes without closing anything, as a half-open connection does."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        super().__init__(target_host, target_port)
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await super()._relay(client_reader, client_writer)
-        finally:
-            self._tasks.discard(task)
-
-    async def close(self) -> None:
-        """Cut, and let every relayed connection wind down before the test's event loop goes away."""
-        self.resume()
-        await self.cut()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5)
-
-    def stall(self) -> None:
-        self._flowing.clear()
-
-    def resume(self) -> None:
-        self._flowing.set()
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                await self._flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-
-
 TIMEOUT = 1.0
 
 
-@pytest.fixture
-async def stalling(config: Config, server_dialects_only: None) -> AsyncIterator[tuple[Database, StallingRelay]]:
-    relay = StallingRelay(config.database.host, config.database.port or 0)
+@contextlib.asynccontextmanager
+async def _through_relay(config: Config, pool_max: int) -> AsyncIterator[tuple[Database, TcpRelay]]:
+    """A database whose every connection goes through a relay the test can freeze."""
+    relay = TcpRelay(config.database.host, config.database.port or 0)
     await relay.start()
-    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
-    relayed = dataclasses.replace(config, database=url, db_timeout=TIMEOUT, db_pool_min=1, db_pool_max=2)
+    url = relay.relayed_url(config.database)
+    relayed = dataclasses.replace(config, database=url, db_timeout=TIMEOUT, db_pool_min=1, db_pool_max=pool_max)
     db = await open_database(relayed)
     try:
         yield db, relay
     finally:
-        relay.resume()
+        relay.thaw()
         await db.close()
         await relay.close()
+
+
+@pytest.fixture
+async def stalling(config: Config, server_dialects_only: None) -> AsyncIterator[tuple[Database, TcpRelay]]:
+    async with _through_relay(config, pool_max=2) as relayed:
+        yield relayed
 
 
 async def _times_out(action: Callable[[], Awaitable[object]], db: Database) -> None:
@@ -350,7 +315,7 @@ async def _times_out(action: Callable[[], Awaitable[object]], db: Database) -> N
     assert str(info.value) == f"{db.url.redacted()}: statement timed out after {TIMEOUT:g} s"
 
 
-async def test_a_stalled_statement_times_out_and_the_pool_recovers(stalling: tuple[Database, StallingRelay]) -> None:
+async def test_a_stalled_statement_times_out_and_the_pool_recovers(stalling: tuple[Database, TcpRelay]) -> None:
     db, relay = stalling
     ping = db.queries["ping"]
     assert await db.fetch_one(ping) == {"ok": 1}
@@ -361,10 +326,10 @@ async def test_a_stalled_statement_times_out_and_the_pool_recovers(stalling: tup
 
     # Each round stalls the pooled connection in a different place: a lone statement, then BEGIN.
     for stalled in (lambda: db.fetch_one(ping), in_transaction):
-        relay.stall()
+        relay.freeze()
         await _times_out(stalled, db)
         assert db.pool_stats()[0] == 0  # the timed-out connection was let go, not left in use
-        relay.resume()
+        relay.thaw()
         for _ in range(3):  # every connection the pool hands out now works: no stale, half-read one
             assert await db.fetch_one(ping) == {"ok": 1}
         async with db.transaction() as tx:
@@ -388,27 +353,17 @@ async def test_a_request_waiting_for_the_pool_gets_the_slot_a_timed_out_connecti
     config: Config, server_dialects_only: None
 ) -> None:
     """aiomysql wakes pool waiters only for connections it takes back: proxyd wakes them for one it dropped too."""
-    relay = StallingRelay(config.database.host, config.database.port or 0)
-    await relay.start()
-    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
-    db = await open_database(
-        dataclasses.replace(config, database=url, db_timeout=TIMEOUT, db_pool_min=1, db_pool_max=1)
-    )
-    try:
+    async with _through_relay(config, pool_max=1) as (db, relay):
         ping = db.queries["ping"]
-        relay.stall()
+        relay.freeze()
         stalled = asyncio.create_task(db.fetch_one(ping))
         await asyncio.sleep(TIMEOUT * 0.8)
         waiting = asyncio.create_task(db.fetch_one(ping))  # the pool is full: this one queues for its connection
         with pytest.raises(DatabaseError, match="statement timed out"):
             await stalled
-        relay.resume()
+        relay.thaw()
         # The waiter's own deadline is still TIMEOUT * 0.8 away: it gets the freed slot well before.
         assert await asyncio.wait_for(waiting, TIMEOUT * 5) == {"ok": 1}
-    finally:
-        relay.resume()
-        await db.close()
-        await relay.close()
 
 
 async def test_a_deadlock_is_a_transient_conflict(admin: Database) -> None:

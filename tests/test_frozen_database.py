@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.lifecycle import bounded
 from proxyd.limits import READINESS_TIMEOUT
@@ -33,10 +33,6 @@ GITHUB_TOKEN = "gho_frozen0000000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def relayed_url(config: Config, relay: TcpRelay) -> DatabaseUrl:
-    return DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
-
-
 @pytest.fixture
 async def relay(config: Config, server_dialects_only: None) -> AsyncIterator[TcpRelay]:
     relay = TcpRelay(config.database.host, config.database.port or 0)
@@ -50,7 +46,7 @@ async def relay(config: Config, server_dialects_only: None) -> AsyncIterator[Tcp
 @pytest.fixture
 async def relayed_proxy(config: Config, upstream: FakeUpstream, relay: TcpRelay) -> AsyncIterator[RunningProxy]:
     # The default PROXYD_DB_TIMEOUT (10 s): what a frozen server costs whoever waits for the driver.
-    relayed = dataclasses.replace(config, database=relayed_url(config, relay), db_pool_max=3)
+    relayed = dataclasses.replace(config, database=relay.relayed_url(config.database), db_pool_max=3)
     async with run_proxy(relayed, upstream) as proxy:
         yield proxy
 
@@ -110,7 +106,7 @@ async def _daemon_through(relay: TcpRelay, config: Config, upstream: FakeUpstrea
         await database.close()
     daemon = Daemon(
         {
-            "DATABASE_URL": relayed_url(config, relay).raw,
+            "DATABASE_URL": relay.relayed_url(config.database).raw,
             "PROXYD_GITHUB_API_URL": upstream.url,
             "PROXYD_COPILOT_API_URL": upstream.url,
             **env,

@@ -60,6 +60,12 @@ def legacy_dir(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.fixture
+def fallback(store: KeyStore, legacy_dir: Path) -> LegacyFallback:
+    """Looks at the legacy files on every miss (no interval between checks)."""
+    return LegacyFallback(legacy_dir, store, check_interval=0)
+
+
 def _resolver(store: KeyStore, fallback: LegacyFallback) -> KeyResolver:
     # No key cache: every resolve asks the database (and then the fallback), as after a ttl.
     return KeyResolver(store, 0.0, fallback=fallback)
@@ -70,10 +76,9 @@ async def _records(store: KeyStore) -> list[dict[str, Any]]:
 
 
 async def test_unknown_key_is_imported_on_first_use(
-    store: KeyStore, legacy_dir: Path, caplog: pytest.LogCaptureFixture
+    store: KeyStore, legacy_dir: Path, fallback: LegacyFallback, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd.legacy")
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     resolver = _resolver(store, fallback)
 
     expected = _api_key(
@@ -160,8 +165,7 @@ async def test_signature_checked_at_most_once_per_interval(
     assert calls == {"signature": 3, "index": 2}
 
 
-async def test_legacy_default_is_adopted_when_the_database_has_none(store: KeyStore, legacy_dir: Path) -> None:
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
+async def test_legacy_default_is_adopted_when_the_database_has_none(store: KeyStore, fallback: LegacyFallback) -> None:
     resolver = _resolver(store, fallback)
     assert await resolver.resolve(None) == _api_key("b", 2, is_default=True)
     assert await resolver.resolve("_") == _api_key("b", 2, is_default=True)
@@ -169,8 +173,9 @@ async def test_legacy_default_is_adopted_when_the_database_has_none(store: KeySt
     assert fallback.imports == 1
 
 
-async def test_default_already_imported_is_adopted_without_a_second_import(store: KeyStore, legacy_dir: Path) -> None:
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
+async def test_default_already_imported_is_adopted_without_a_second_import(
+    store: KeyStore, fallback: LegacyFallback
+) -> None:
     resolver = _resolver(store, fallback)
     assert (await resolver.resolve(_key(2))).is_default is False
     assert await resolver.resolve(None) == _api_key("b", 2, is_default=True)
@@ -178,10 +183,9 @@ async def test_default_already_imported_is_adopted_without_a_second_import(store
     assert [r["api_key_id"] for r in await _records(store)] == ["b"]
 
 
-async def test_an_admins_default_is_never_replaced(store: KeyStore, legacy_dir: Path) -> None:
+async def test_an_admins_default_is_never_replaced(store: KeyStore, fallback: LegacyFallback) -> None:
     chosen = await store.create("chosen by an admin", "gho_adminChoice000000000000000000000000")
     chosen = await store.set_default(chosen.id)
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     assert await _resolver(store, fallback).resolve(None) == chosen
     # Even when asked directly (another instance set it meanwhile), the database's default wins.
     assert await fallback(None) == chosen
@@ -191,10 +195,9 @@ async def test_an_admins_default_is_never_replaced(store: KeyStore, legacy_dir: 
 
 
 async def test_key_deleted_after_its_import_stays_deleted(
-    store: KeyStore, legacy_dir: Path, caplog: pytest.LogCaptureFixture
+    store: KeyStore, fallback: LegacyFallback, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd.legacy")
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     resolver = _resolver(store, fallback)
     await resolver.resolve(_key(1))
     await store.delete("a")  # an admin revokes it; the legacy files still have it
@@ -206,8 +209,7 @@ async def test_key_deleted_after_its_import_stays_deleted(
     assert any("deleted in proxyd after an earlier import" in r.getMessage() for r in caplog.records)
 
 
-async def test_concurrent_first_uses_import_once(store: KeyStore, legacy_dir: Path) -> None:
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
+async def test_concurrent_first_uses_import_once(store: KeyStore, fallback: LegacyFallback) -> None:
     resolver = _resolver(store, fallback)
     found = await asyncio.gather(*(resolver.resolve(_key(1)) for _ in range(10)))
     assert {key.id for key in found} == {"a"}
@@ -239,7 +241,7 @@ async def test_unreadable_directory_is_reported_once_and_recovers(
 
 
 async def test_odd_files_cost_one_file_each_and_are_logged_once(
-    store: KeyStore, legacy_dir: Path, caplog: pytest.LogCaptureFixture
+    store: KeyStore, legacy_dir: Path, fallback: LegacyFallback, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="proxyd.legacy")
     tokens = legacy_dir / "tokens"
@@ -249,7 +251,6 @@ async def test_odd_files_cost_one_file_each_and_are_logged_once(
     big["name"] = "x" * MAX_DATUM_BYTES  # the whole file is over the cap: never read, never served
     big_file = write_datum(legacy_dir, "tokens", "big", big)
     (tokens / "odd\nname").write_bytes(orjson.dumps({"key": "d", "value": _record("d", 4, createdAt=T0 + 0.5)}))
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
 
     assert await fallback(_key(9)) is None
     assert await fallback(_key(1)) == _api_key(
@@ -321,14 +322,13 @@ async def test_off_never_touches_the_legacy_files(
 
 
 async def test_another_instance_importing_first_is_served(
-    store: KeyStore, legacy_dir: Path, monkeypatch: pytest.MonkeyPatch
+    store: KeyStore, fallback: LegacyFallback, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The other instance's row lands between this one's read of the facts and its insert.
     other = await store.create("imported by another instance", _key(1), key_id="a")
     monkeypatch.setattr(
         fallback_module, "decide", lambda rows, default_id, facts: decide(rows, default_id, DatabaseFacts())
     )
-    fallback = LegacyFallback(legacy_dir, store, check_interval=0)
     assert await fallback(_key(1)) == other
     assert fallback.imports == 0
     assert await _records(store) == []

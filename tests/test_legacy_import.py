@@ -9,8 +9,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -747,17 +748,6 @@ async def test_odd_store_through_the_cli(
         await _check_odd_import(store, directory)
 
 
-async def test_odd_store_through_the_migration(
-    config: Config, legacy_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
-) -> None:
-    directory = _odd_store(tmp_path / "storage")
-    caplog.set_level(logging.INFO, logger="proxyd.legacy")
-    assert await _migrate(config, directory, legacy_env) == migration_ids(config.database.dialect)
-    assert _legacy_lines(caplog) == [f"legacy import from {directory}", *ODD_BODY]
-    async with _store(config) as store:
-        await _check_odd_import(store, directory)
-
-
 async def test_directory_name_is_escaped_in_the_report_and_the_records(
     config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -909,15 +899,39 @@ async def test_hand_edited_store_through_the_cli(
     assert all(line.isprintable() for line in lines)
 
 
-async def test_hand_edited_store_through_the_migration(
-    config: Config, legacy_env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+@dataclass(frozen=True)
+class HandMadeStore:
+    """A store no legacy version wrote, what the import says of it, and how to check the rows it leaves."""
+
+    write: Callable[[Path], Path]
+    body: list[str]
+    check: Callable[[KeyStore, Path], Awaitable[None]]
+
+
+async def _check_edited_import_in(store: KeyStore, directory: Path) -> None:
+    await _check_edited_import(store)
+
+
+HAND_MADE_STORES = {
+    "odd": HandMadeStore(_odd_store, ODD_BODY, _check_odd_import),
+    "hand-edited": HandMadeStore(_edited_store, EDITED_BODY, _check_edited_import_in),
+}
+
+
+@pytest.mark.parametrize("made", HAND_MADE_STORES.values(), ids=HAND_MADE_STORES.keys())
+async def test_hand_made_store_through_the_migration(
+    made: HandMadeStore,
+    config: Config,
+    legacy_env: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
-    directory = _edited_store(tmp_path / "storage")
+    directory = made.write(tmp_path / "storage")
     caplog.set_level(logging.INFO, logger="proxyd.legacy")
     assert await _migrate(config, directory, legacy_env) == migration_ids(config.database.dialect)
-    assert _legacy_lines(caplog) == [f"legacy import from {directory}", *EDITED_BODY]
+    assert _legacy_lines(caplog) == [f"legacy import from {directory}", *made.body]
     async with _store(config) as store:
-        await _check_edited_import(store)
+        await made.check(store, directory)
 
 
 # --- size ----------------------------------------------------------------------------------------

@@ -12,14 +12,6 @@ from proxyd.logs import JsonFormatter
 from proxyd.metrics import Counter, Histogram, Metrics
 from tests.conftest import RunningProxy
 
-ADMIN_TOKEN = "review-admin-token-0123456789"
-WRONG_HOST = {
-    "statusCode": 403,
-    "message": "Admin routes without a token accept Host: localhost or a loopback address only "
-    "(PROXYD_ADMIN_TOKEN is unset)",
-    "error": "Forbidden",
-}
-
 
 def _json_line(fields: dict[str, object], message: str = "GET something") -> dict[str, object]:
     record = logging.LogRecord("proxyd.access", logging.INFO, __file__, 1, message, None, None)

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import openai
 import pytest
 
-from proxyd.appkeys import RESOLVER
 from proxyd.http.responses import error_renderer, nest_error, openai_error
+from tests import proxy_clients
 from tests.conftest import RunningProxy
+from tests.proxy_clients import ClientFactory, openai_clients
 
 GITHUB_TOKEN = "gho_openaiclients00000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
-ClientFactory = Callable[..., openai.AsyncOpenAI]
-
 
 @pytest.fixture
 async def client() -> AsyncIterator[ClientFactory]:
-    made: list[openai.AsyncOpenAI] = []
-
-    def make(proxy: RunningProxy, key: str = GITHUB_TOKEN, base: str = "/v1") -> openai.AsyncOpenAI:
-        made.append(openai.AsyncOpenAI(base_url=proxy.url + base, api_key=key, max_retries=0, timeout=10))
-        return made[-1]
-
-    yield make
-    for ai in made:
-        await ai.close()
+    async with openai_clients(GITHUB_TOKEN) as make:
+        yield make
 
 
 @pytest.fixture
@@ -39,9 +31,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def add_key(proxy: RunningProxy) -> None:
-    proxy.upstream.state.add_github_token(GITHUB_TOKEN)
-    await proxy.store.create("test key", GITHUB_TOKEN)
-    proxy.app[RESOLVER].invalidate()
+    await proxy_clients.add_key(proxy, GITHUB_TOKEN)
 
 
 async def fetch(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any, Any]:

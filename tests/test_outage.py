@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 
 from proxyd.appkeys import STORE, USAGE
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+from tests.proxy_clients import add_key
 from tests.tcp_relay import TcpRelay
 
 GITHUB_TOKEN = "gho_outage00000000000000000000000000001"
@@ -25,7 +26,7 @@ async def relayed(
 ) -> AsyncIterator[tuple[RunningProxy, TcpRelay]]:
     relay = TcpRelay(config.database.host, config.database.port or 0)
     await relay.start()
-    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
+    url = relay.relayed_url(config.database)
     relayed_config = dataclasses.replace(
         config, database=url, key_cache_ttl=0.1, usage_flush_interval=0.1, db_timeout=2.0, db_pool_min=1
     )
@@ -38,8 +39,7 @@ async def test_outage_serves_cached_keys_and_writes_usage_later(
     relayed: tuple[RunningProxy, TcpRelay], upstream: FakeUpstream
 ) -> None:
     proxy, relay = relayed
-    upstream.state.add_github_token(GITHUB_TOKEN)
-    api_key = await proxy.store.create("outage", GITHUB_TOKEN)
+    api_key = await add_key(proxy, GITHUB_TOKEN, "outage")
     headers = {"Authorization": f"Bearer {GITHUB_TOKEN}"}
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT, headers=headers) as r:

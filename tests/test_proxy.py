@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import openai
@@ -15,36 +15,22 @@ from proxyd.appkeys import RESOLVER, TOKENS, USAGE
 from proxyd.config import Config
 from proxyd.github import copilot_api_base
 from proxyd.models import ApiKey
+from tests import proxy_clients
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+from tests.proxy_clients import ClientFactory, leave_mid_stream, openai_clients
 
 GITHUB_TOKEN = "gho_proxytest000000000000000000000000001"
 
 
 async def add_key(proxy: RunningProxy, token: str = GITHUB_TOKEN, *, default: bool = True) -> ApiKey:
-    proxy.upstream.state.add_github_token(token)
-    api_key = await proxy.store.create("test key", token)
-    if default:
-        await proxy.store.set_default(api_key.id)
-    proxy.app[RESOLVER].invalidate()
-    return api_key
-
-
-ClientFactory = Callable[..., openai.AsyncOpenAI]
+    return await proxy_clients.add_key(proxy, token, default=default)
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[ClientFactory]:
-    """Makes openai clients for a proxy, and closes them before the event loop goes."""
-    made: list[openai.AsyncOpenAI] = []
-
-    def make(proxy: RunningProxy, key: str = GITHUB_TOKEN, base: str = "/v1") -> openai.AsyncOpenAI:
-        made.append(openai.AsyncOpenAI(base_url=proxy.url + base, api_key=key, max_retries=0, timeout=10))
-        return made[-1]
-
-    yield make
-    for ai in made:
-        await ai.close()
+    async with openai_clients(GITHUB_TOKEN) as make:
+        yield make
 
 
 async def flushed(proxy: RunningProxy) -> None:
@@ -340,15 +326,8 @@ async def test_stream_dying_mid_way_ends_promptly(
 
 async def test_client_disconnect_cancels_upstream(proxy: RunningProxy) -> None:
     api_key = await add_key(proxy)
-    state = proxy.upstream.state
-    state.stream_chunks = 50
-    state.stream_chunk_delay = 0.05
     async with aiohttp.ClientSession() as http:
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
-        async with http.post(f"{proxy.url}/v1/chat/completions", json=body) as r:
-            await r.content.readline()
-        # leaving the block closes the connection mid-stream
-    await asyncio.wait_for(state.stream_cancelled.wait(), 5)
+        await leave_mid_stream(proxy, http)
     await asyncio.sleep(0.1)
     await flushed(proxy)
     assert (await proxy.store.get(api_key.id)).usage_count == 1

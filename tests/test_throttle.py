@@ -14,17 +14,10 @@ from proxyd.config import Config
 from proxyd.errors import TooManyRequests
 from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy
+from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "throttle-admin-token-0123456789"
 KNOWN_SECRETS.add(ADMIN_TOKEN)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def locked_for(throttle: FailureThrottle, remote: str) -> int:
@@ -34,7 +27,7 @@ def locked_for(throttle: FailureThrottle, remote: str) -> int:
 
 
 def test_locked_address_is_told_when_to_retry() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = FailureThrottle(limit=3, window=60, clock=clock)
     for _ in range(3):
         throttle.check("192.0.2.1")
@@ -52,7 +45,7 @@ def test_locked_address_is_told_when_to_retry() -> None:
 
 
 def test_flood_from_other_addresses_unlocks_no_one() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = FailureThrottle(limit=10, window=60, clock=clock, max_addresses=10_000)
     for _ in range(10):
         throttle.failed("203.0.113.7")
@@ -68,7 +61,7 @@ def test_flood_from_other_addresses_unlocks_no_one() -> None:
 
 
 def test_locked_addresses_are_bounded_too() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = FailureThrottle(limit=2, window=60, clock=clock, max_addresses=100)
     for n in range(150):
         throttle.failed(f"10.0.{n // 256}.{n % 256}")
@@ -81,7 +74,7 @@ def test_locked_addresses_are_bounded_too() -> None:
 
 
 def test_each_address_keeps_at_most_limit_failures() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = FailureThrottle(limit=3, window=60, clock=clock)
     for _ in range(50):  # concurrent failures can all pass check() before the first is recorded
         throttle.failed("192.0.2.9")

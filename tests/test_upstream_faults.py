@@ -13,10 +13,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxyd.appkeys import RESOLVER, USAGE
+from proxyd.appkeys import USAGE
 from proxyd.config import Config
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+from tests.proxy_clients import add_key
 
 T = TypeVar("T")
 GITHUB_TOKEN = "gho_hardening000000000000000000000000001"
@@ -44,9 +45,7 @@ async def test_slow_client_is_cut_off(slow_client_config: Config, upstream: Fake
 
 
 async def test_upstream_faults_leave_the_daemon_serving(proxy: RunningProxy, sqlite_only: None) -> None:
-    proxy.upstream.state.add_github_token(GITHUB_TOKEN)
-    await proxy.store.set_default((await proxy.store.create("faults", GITHUB_TOKEN)).id)
-    proxy.app[RESOLVER].invalidate()
+    await add_key(proxy, GITHUB_TOKEN, "faults", default=True)
     state = proxy.upstream.state
     stream = {**CHAT, "stream": True}
     async with aiohttp.ClientSession() as http:
@@ -117,23 +116,28 @@ async def broken_copilot() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-async def test_truncated_json_answer_is_not_passed_off_as_complete(
-    config: Config, upstream: FakeUpstream, broken_copilot: str, sqlite_only: None
-) -> None:
+@pytest.fixture
+async def broken_proxy(config: Config, upstream: FakeUpstream, broken_copilot: str) -> AsyncIterator[RunningProxy]:
+    """proxyd in front of the broken Copilot API, with a default key."""
     async with run_proxy(dataclasses.replace(config, copilot_api_url=broken_copilot), upstream) as proxy:
-        upstream.state.add_github_token(GITHUB_TOKEN)
-        await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
-        async with aiohttp.ClientSession() as http:
-            with pytest.raises(aiohttp.ClientPayloadError):
-                async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT) as r:
-                    await r.read()
-            async with http.get(f"{proxy.url}/healthz") as r:  # and the daemon is fine
-                assert r.status == 200
+        await add_key(proxy, GITHUB_TOKEN, "k", default=True)
+        yield proxy
+
+
+async def test_truncated_json_answer_is_not_passed_off_as_complete(
+    broken_proxy: RunningProxy, sqlite_only: None
+) -> None:
+    proxy = broken_proxy
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT) as r:
+                await r.read()
+        async with http.get(f"{proxy.url}/healthz") as r:  # and the daemon is fine
+            assert r.status == 200
 
 
 async def test_request_log_records_what_the_client_got(proxy: RunningProxy, sqlite_only: None) -> None:
-    proxy.upstream.state.add_github_token(GITHUB_TOKEN)
-    await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
+    await add_key(proxy, GITHUB_TOKEN, "k", default=True)
     proxy.upstream.state.fail_next(500, path="/copilot_internal/v2/token")
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{proxy.url}/v1/chat/completions?secret=1", json=CHAT) as r:
@@ -148,21 +152,19 @@ async def test_request_log_records_what_the_client_got(proxy: RunningProxy, sqli
 
 
 async def test_stream_cut_mid_event_ends_with_an_error_the_sdk_understands(
-    config: Config, upstream: FakeUpstream, broken_copilot: str, sqlite_only: None
+    broken_proxy: RunningProxy, sqlite_only: None
 ) -> None:
-    async with run_proxy(dataclasses.replace(config, copilot_api_url=broken_copilot), upstream) as proxy:
-        upstream.state.add_github_token(GITHUB_TOKEN)
-        await proxy.store.set_default((await proxy.store.create("k", GITHUB_TOKEN)).id)
-        async with openai.AsyncOpenAI(base_url=f"{proxy.url}/v1", api_key="_", max_retries=0) as ai:
-            stream = await ai.chat.completions.create(
-                model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True
-            )
-            received: list[str] = []
+    proxy = broken_proxy
+    async with openai.AsyncOpenAI(base_url=f"{proxy.url}/v1", api_key="_", max_retries=0) as ai:
+        stream = await ai.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        received: list[str] = []
 
-            async def consume() -> None:
-                async for chunk in stream:
-                    received.append(chunk.choices[0].delta.content or "")
+        async def consume() -> None:
+            async for chunk in stream:
+                received.append(chunk.choices[0].delta.content or "")
 
-            with pytest.raises(openai.APIError, match="upstream connection lost"):
-                await consume()
-        assert received == ["hel"]
+        with pytest.raises(openai.APIError, match="upstream connection lost"):
+            await consume()
+    assert received == ["hel"]

@@ -11,14 +11,16 @@ import aiohttp
 import pytest
 
 from proxyd.appkeys import DATABASE, TOKENS, USAGE
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
+from proxyd.models import ApiKey
 from proxyd.store import KeyStore, UsageIncrement
 from proxyd.usage import RequestLogEntry, UsageRecorder
 from tests.conftest import RunningProxy, run_proxy
 from tests.delegating_database import DelegatingDatabase
 from tests.fake_upstream import FakeUpstream
+from tests.proxy_clients import add_key
 from tests.tcp_relay import CommitLosingRelay, LostPart
 
 GITHUB_TOKEN = "gho_lostcommit000000000000000000000001"
@@ -93,10 +95,17 @@ class AcknowledgementLosingDatabase(DelegatingDatabase):
             raise DatabaseError("connection lost while committing")
 
 
-async def test_a_flush_whose_acknowledgement_is_lost_is_not_counted_twice(database: Database, store: KeyStore) -> None:
-    key = await store.create("ack", "gho_ack_lost")
+async def _losing_acknowledgements(
+    database: Database, store: KeyStore, token: str
+) -> tuple[ApiKey, AcknowledgementLosingDatabase, UsageRecorder]:
+    """A key, and a recorder whose database can lose the next COMMIT's acknowledgement."""
+    key = await store.create("ack", token)
     losing = AcknowledgementLosingDatabase(database)
-    recorder = UsageRecorder(losing, store)
+    return key, losing, UsageRecorder(losing, store)
+
+
+async def test_a_flush_whose_acknowledgement_is_lost_is_not_counted_twice(database: Database, store: KeyStore) -> None:
+    key, losing, recorder = await _losing_acknowledgements(database, store, "gho_ack_lost")
     for t in range(3):
         recorder.record(_entry(key.id, t), count_usage=True)
     losing.lose_next = True
@@ -111,9 +120,7 @@ async def test_a_flush_whose_acknowledgement_is_lost_is_not_counted_twice(databa
 
 
 async def test_retrying_a_batch_in_doubt_can_be_in_doubt_again(database: Database, store: KeyStore) -> None:
-    key = await store.create("ack", "gho_ack_lost_twice")
-    losing = AcknowledgementLosingDatabase(database)
-    recorder = UsageRecorder(losing, store)
+    key, losing, recorder = await _losing_acknowledgements(database, store, "gho_ack_lost_twice")
     for round_ in range(3):
         recorder.record(_entry(key.id, round_), count_usage=True)
         losing.lose_next = True
@@ -135,7 +142,7 @@ async def relayed(
         config.database.host, config.database.port or 0, "mysql" if dialect == "mysql" else "postgresql"
     )
     await relay.start()
-    url = DatabaseUrl.parse(config.database.raw.replace(f":{config.database.port}/", f":{relay.port}/"))
+    url = relay.relayed_url(config.database)
     # Flushes only when the test asks; the key stays cached for the whole test.
     relayed_config = dataclasses.replace(config, database=url, usage_flush_interval=3600, key_cache_ttl=600)
     try:
@@ -164,9 +171,7 @@ async def test_a_lost_commit_counts_every_request_once(
     relayed: tuple[RunningProxy, CommitLosingRelay], upstream: FakeUpstream, lost: LostPart
 ) -> None:
     proxy, relay = relayed
-    upstream.state.add_github_token(GITHUB_TOKEN)
-    key = await proxy.store.create("relayed", GITHUB_TOKEN)
-    await proxy.store.set_default(key.id)
+    key = await add_key(proxy, GITHUB_TOKEN, "relayed", default=True)
     async with aiohttp.ClientSession() as http:
         await _chat(http, proxy, 3)
         await proxy.app[TOKENS].drain()  # the Copilot token is stored: from here on only flushes commit
@@ -187,9 +192,7 @@ async def test_usage_stays_exact_under_load_when_an_acknowledgement_is_lost(
     relayed: tuple[RunningProxy, CommitLosingRelay], upstream: FakeUpstream
 ) -> None:
     proxy, relay = relayed
-    upstream.state.add_github_token(GITHUB_TOKEN)
-    key = await proxy.store.create("relayed", GITHUB_TOKEN)
-    await proxy.store.set_default(key.id)
+    key = await add_key(proxy, GITHUB_TOKEN, "relayed", default=True)
     recorder = proxy.app[USAGE]
     stop = asyncio.Event()
     flushing = asyncio.create_task(recorder.run(0.02, stop))
