@@ -224,6 +224,9 @@ class FakeUpstreamState:
     stream_chunks: int = 3  # content chunks a streamed chat answer is split into
     stream_usage: StreamUsageMode = "requested"  # "requested": only with stream_options.include_usage
     prompt_filter_chunk: bool = False  # lead the stream with Copilot's empty-choices filter chunk
+    # Tool calls (name, arguments) the assistant makes after its text; the answer then finishes with "tool_calls".
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    finish_reason: str = "stop"  # of an answer without tool calls ("length": cut at max_tokens)
     prompt_tokens: int = 12
     completion_tokens: int = 8
     embedding_dims: int = 8
@@ -750,11 +753,21 @@ def _chat_stream_events(state: FakeUpstreamState, payload: dict[str, Any], model
                 }
             )
         )
-    for index, piece in enumerate(_split(state.completion_text, state.stream_chunks)):
+    text, finish_reason = _answer_text(state, payload)
+    for index, piece in enumerate(_split(text, state.stream_chunks) if text else ()):
         delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
         choice = {"index": 0, "delta": delta, "finish_reason": None}
         events.append(_chat_chunk(model, completion_id, created, choice))
-    finish = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    for index, (call_id, name, arguments) in enumerate(_tool_calls(state)):
+        # As OpenAI and Copilot send them: the id and name first, then the arguments in fragments.
+        head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        choice = {"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [head]}}
+        events.append(_chat_chunk(model, completion_id, created, {**choice, "finish_reason": None}))
+        for fragment in _split(arguments, state.stream_chunks):
+            part = {"index": index, "function": {"arguments": fragment}}
+            choice = {"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}
+            events.append(_chat_chunk(model, completion_id, created, choice))
+    finish = {"index": 0, "delta": {}, "finish_reason": finish_reason}
     events.append(_chat_chunk(model, completion_id, created, finish))
     options = payload.get("stream_options")
     requested = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -774,20 +787,38 @@ def _chat_stream_events(state: FakeUpstreamState, payload: dict[str, Any], model
     return events
 
 
-def _chat_completion(state: FakeUpstreamState, model: str) -> dict[str, Any]:
+def _answer_text(state: FakeUpstreamState, payload: dict[str, Any]) -> tuple[str, str]:
+    """The answer's text and finish_reason; like OpenAI, a stop sequence cuts the text and is not sent."""
+    text = state.completion_text
+    if state.tool_calls:
+        return text, "tool_calls"
+    stops = payload.get("stop")
+    for stop in [stops] if isinstance(stops, str) else stops if isinstance(stops, list) else []:
+        if isinstance(stop, str) and stop and stop in text:
+            return text[: text.index(stop)], "stop"
+    return text, state.finish_reason
+
+
+def _tool_calls(state: FakeUpstreamState) -> list[tuple[str, str, str]]:
+    """(id, name, arguments JSON) of each scripted tool call."""
+    return [("call_" + secrets.token_hex(8), name, orjson.dumps(args).decode()) for name, args in state.tool_calls]
+
+
+def _chat_completion(state: FakeUpstreamState, model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    text, finish_reason = _answer_text(state, payload)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if state.tool_calls:
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for call_id, name, arguments in _tool_calls(state)
+        ]
     return {
         "id": "chatcmpl-" + secrets.token_hex(12),
         "object": "chat.completion",
         "created": int(state.clock()),
         "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": state.completion_text},
-                "finish_reason": "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         "usage": _usage(state),
     }
 
@@ -805,7 +836,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if payload.get("stream"):
         events = _chat_stream_events(state, payload, model)
         return await _serve_stream(request, state, ((None, data) for data in events))
-    return _json(_chat_completion(state, model))
+    return _json(_chat_completion(state, model, payload))
 
 
 async def _models(request: web.Request) -> web.Response:
