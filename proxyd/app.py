@@ -34,7 +34,7 @@ from .gateway.copilot import CopilotClient
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
-from .http import admin, middleware, observe, ops, proxy
+from .http import admin, messages, middleware, observe, ops, proxy
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
@@ -199,5 +199,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
+    messages.setup(app)
     admin.mount(app, config)
     return app
