@@ -122,6 +122,10 @@ class GithubAccount:
     quotas: dict[str, int] | None = field(default_factory=lambda: {"chat": 50, "completions": 2000})
     reset_date: int | None = None  # None: JSON null
     quota_fields: bool = True  # False: limited_user_* keys are absent altogether
+    # What GET /copilot_internal/user reports: the plan and its premium-request quota.
+    copilot_plan: str = "individual"
+    premium_entitlement: int = 300
+    premium_remaining: int = 300
 
 
 @dataclass(slots=True)
@@ -563,6 +567,49 @@ async def _github_user(request: web.Request) -> web.Response:
     return _json({"login": account.login, "id": account.user_id, "type": "User", "name": account.login})
 
 
+def _quota_snapshot(kind: str, entitlement: int, remaining: int, unlimited: bool) -> dict[str, Any]:
+    percent = 100.0 if unlimited or not entitlement else round(100 * remaining / entitlement, 1)
+    return {
+        "quota_id": kind,
+        "entitlement": entitlement,
+        "remaining": remaining,
+        "percent_remaining": percent,
+        "unlimited": unlimited,
+        "overage_count": 0,
+        "overage_permitted": False,
+        "quota_remaining": float(remaining),
+        "timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time())),
+    }
+
+
+async def _copilot_user(request: web.Request) -> web.Response:
+    """GET /copilot_internal/user: the plan and quota snapshots, as GitHub answers a ``token`` credential."""
+    state = request.app[FAKE_STATE]
+    credential = _auth_credential(request, ("token", "bearer"))
+    account = state.github_accounts.get(credential) if credential else None
+    if account is None:
+        return _github_error(401, "Bad credentials")
+    if not account.has_copilot:
+        return _github_error(404, "Not Found")
+    reset = time.strftime("%Y-%m-%d", time.gmtime(account.reset_date or state.clock() + 30 * 86400))
+    return _json(
+        {
+            "login": account.login,
+            "access_type_sku": account.sku,
+            "copilot_plan": account.copilot_plan,
+            "chat_enabled": True,
+            "quota_reset_date": reset,
+            "quota_snapshots": {
+                "chat": _quota_snapshot("chat", 0, 0, True),
+                "completions": _quota_snapshot("completions", 0, 0, True),
+                "premium_interactions": _quota_snapshot(
+                    "premium_interactions", account.premium_entitlement, account.premium_remaining, False
+                ),
+            },
+        }
+    )
+
+
 def _user_code() -> str:
     alphabet = string.ascii_uppercase + string.digits
     code = "".join(secrets.choice(alphabet) for _ in range(8))
@@ -999,6 +1046,7 @@ def create_fake_upstream(state: FakeUpstreamState | None = None) -> web.Applicat
     app[FAKE_STATE] = state if state is not None else FakeUpstreamState()
     app.router.add_get("/copilot_internal/v2/token", _copilot_token)
     app.router.add_get("/user", _github_user)
+    app.router.add_get("/copilot_internal/user", _copilot_user)
     app.router.add_post("/login/device/code", _device_code)
     app.router.add_post("/login/oauth/access_token", _access_token)
     app.router.add_post("/chat/completions", _chat_completions)
