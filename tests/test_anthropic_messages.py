@@ -173,6 +173,27 @@ async def test_raw_stream_has_ping_and_anthropic_framing(proxy: RunningProxy, sq
     assert names[-2:] == ["message_delta", "message_stop"]
 
 
+async def test_a_json_answer_to_a_stream_request_still_streams(
+    client: ClientFactory, proxy: RunningProxy, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}
+    completion = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Checking."}, "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "tool_calls": [call]}, "finish_reason": "tool_calls"},
+        ],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10},
+    }
+    proxy.upstream.state.fail_next(200, completion, path="/chat/completions")  # a canned answer, not a failure
+    async with client(proxy).messages.stream(model="claude-sonnet-4", max_tokens=50, messages=HI) as stream:
+        final = await stream.get_final_message()
+    text, tool = final.content
+    assert text.type == "text" and text.text == "Checking."
+    assert tool.type == "tool_use" and (tool.id, tool.input) == ("c1", {"city": "Rome"})
+    assert (final.stop_reason, final.usage.input_tokens, final.usage.output_tokens) == ("tool_use", 4, 6)
+
+
 async def test_model_names_are_mapped(client: ClientFactory, proxy: RunningProxy, sqlite_only: None) -> None:
     await add_key(proxy)
     ai = client(proxy)

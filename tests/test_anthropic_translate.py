@@ -241,3 +241,29 @@ def test_anthropic_errors_by_prefix() -> None:
         (503, "overloaded_error"),
     ):
         assert anthropic_error(ErrorReport(status, "m")) == {"type": "error", "error": {"type": kind, "message": "m"}}
+
+
+def test_assistant_turns() -> None:
+    use = {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}
+    thinking = {"type": "thinking", "thinking": "hm", "signature": "s"}
+    body = {
+        "max_tokens": 5,
+        "messages": [
+            {"role": "assistant", "content": [thinking]},
+            {"role": "assistant", "content": [thinking, use]},
+        ],
+    }
+    first, second = to_chat_request(body, "m")["messages"]
+    assert first == {"role": "assistant", "content": ""}
+    assert second["content"] is None and second["tool_calls"][0]["function"]["arguments"] == '{"a":1}'
+
+
+def test_tool_calls_in_two_choices_are_two_blocks() -> None:
+    # Tool call indexes restart in each choice: each (choice, index) is its own block.
+    translator = StreamTranslator("m")
+    for position, name in ((0, "f"), (1, "g")):
+        call = {"index": 0, "id": f"c{position}", "function": {"name": name, "arguments": "{}"}}
+        translator.feed(orjson.dumps({"choices": [{"index": position, "delta": {"tool_calls": [call]}}]}))
+    events = _events(translator.finish())
+    assert [name for name, _ in events] == ["content_block_stop", "message_delta", "message_stop"]
+    assert events[0][1]["index"] == 1 and events[1][1]["delta"]["stop_reason"] == "tool_use"

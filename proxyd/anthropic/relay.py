@@ -50,13 +50,13 @@ class MessagesRelay:
             return await self._relay_stream(request, upstream, exchange)
         completion = await _read_json(upstream)
         exchange.usage = usage_from(completion)
-        message = to_message(completion, self._model, self._stops)
         exchange.status = 200
         if self._stream:
             # Copilot answered a stream request with JSON: the same events, at once.
             translator = StreamTranslator(self._model, self._stops)
             body = translator.start() + translator.feed(orjson.dumps(_as_chunk(completion))) + translator.finish()
             return web.Response(body=body, content_type="text/event-stream")
+        message = to_message(completion, self._model, self._stops)
         return web.Response(body=orjson.dumps(message), content_type="application/json")
 
     async def _relay_stream(
@@ -98,13 +98,18 @@ def _usage(usage: dict[str, Any]) -> tuple[int | None, int | None, int | None] |
 
 
 def _as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
-    """A whole chat completion as one stream chunk: each message becomes a delta."""
+    """A whole chat completion as one stream chunk: each choice's message becomes its delta."""
     choices = []
-    for choice in completion.get("choices") or ():
-        message = choice.get("message") or {}
-        calls = [{"index": i, **call} for i, call in enumerate(message.get("tool_calls") or ())]
+    found = completion.get("choices")
+    for position, choice in enumerate(found if isinstance(found, list) else ()):
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            continue
+        message = choice["message"]
+        calls = [
+            {"index": i, **call} for i, call in enumerate(message.get("tool_calls") or ()) if isinstance(call, dict)
+        ]
         delta = {"content": message.get("content"), "tool_calls": calls}
-        choices.append({"delta": delta, "finish_reason": choice.get("finish_reason")})
+        choices.append({"index": position, "delta": delta, "finish_reason": choice.get("finish_reason")})
     return {"choices": choices, "usage": completion.get("usage")}
 
 

@@ -53,8 +53,9 @@ class StreamTranslator:
         self._model = model
         self._stops = stop_sequences
         self._blocks = 0  # content blocks started so far
-        self._open: str | None = None  # "text", or "tool:<openai index>" of the open block
-        self._tool_blocks: dict[int, int] = {}  # OpenAI tool call index -> Anthropic block index
+        self._open: str | None = None  # "text", or "tool:<its key in _tool_blocks>" of the open block
+        # (choice index, tool call index) -> Anthropic block index: indexes restart in each choice.
+        self._tool_blocks: dict[tuple[int, int], int] = {}
         self._finish: Any = None
         self._matched: str | None = None
         self._saw_tool = False
@@ -111,17 +112,18 @@ class StreamTranslator:
                     yield from self._close()
                     yield from self._begin("text", {"type": "text", "text": ""})
                 yield self._delta({"type": "text_delta", "text": text})
+            position = choice.get("index")
             for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
-                    yield from self._tool_call(call)
+                    yield from self._tool_call(position if isinstance(position, int) else 0, call)
         if choice.get("finish_reason"):
             if self._finish != "tool_calls":
                 self._finish = choice["finish_reason"]
             self._matched = self._matched or matched_stop(choice, self._stops)
 
-    def _tool_call(self, call: JsonObject) -> Iterator[bytes]:
+    def _tool_call(self, position: int, call: JsonObject) -> Iterator[bytes]:
         given, found = call.get("index"), call.get("function")
-        index: int = given if isinstance(given, int) else len(self._tool_blocks)
+        index = (position, given if isinstance(given, int) else len(self._tool_blocks))
         function: JsonObject = found if isinstance(found, dict) else {}
         key = f"tool:{index}"
         if index not in self._tool_blocks:

@@ -203,7 +203,9 @@ def _assistant(blocks: list[JsonObject], where: str) -> list[JsonObject]:
             )
         elif kind not in _DROPPED_ASSISTANT_BLOCKS:
             raise BadRequest(f"{where}.content.{i}: content blocks of type {kind!r} are not supported")
-    message: JsonObject = {"role": "assistant", "content": "\n\n".join(texts) if texts else None}
+    # No text beside tool calls is null, as OpenAI sends it; a turn left empty (thinking only) is "".
+    text = "\n\n".join(texts) if texts or not calls else None
+    message: JsonObject = {"role": "assistant", "content": text}
     if calls:
         message["tool_calls"] = calls
     return [message]
