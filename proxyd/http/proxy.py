@@ -1,7 +1,9 @@
 """The OpenAI-compatible routes: who asks, the Copilot call, the answer relayed back, accounting.
 
-Each step is a part of ``proxyd/gateway``; this module only strings them
-together for routes whose body goes to Copilot unchanged.
+Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together,
+with the route's own ``Prepare`` (the Copilot call and the relay it makes of the
+body). ``forward`` is the one for routes whose body goes to Copilot unchanged;
+a translating route (``messages.py``) brings its own.
 """
 
 from __future__ import annotations
