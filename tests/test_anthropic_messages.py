@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -354,6 +356,24 @@ async def test_a_broken_stream_ends_with_an_error_event(
         await read_all()
     (entry,) = await request_log(proxy)
     assert entry["status"] == 502
+
+
+async def test_a_client_leaving_mid_stream_stops_copilot(
+    proxy: RunningProxy, caplog: pytest.LogCaptureFixture, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    state = proxy.upstream.state
+    state.stream_chunks = 50
+    state.stream_chunk_delay = 0.05
+    body = {"model": "claude-sonnet-4", "max_tokens": 5, "messages": HI, "stream": True}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{proxy.url}/v1/messages", json=body) as r:
+            await r.content.readline()
+        # leaving the block closes the connection mid-stream: proxyd drops its Copilot connection too
+        await asyncio.wait_for(state.stream_cancelled.wait(), 5)
+    (entry,) = await request_log(proxy)
+    assert entry["status"] == 499
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
 
 
 async def test_the_default_key_serves_keyless_clients(proxy: RunningProxy, sqlite_only: None) -> None:
