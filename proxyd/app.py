@@ -21,6 +21,7 @@ from .appkeys import (
     LIFECYCLE,
     METRICS,
     OUTBOUND_PROXY,
+    QUOTAS,
     RELAY,
     RESOLVER,
     STORE,
@@ -34,7 +35,7 @@ from .gateway.copilot import CopilotClient
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
-from .http import admin, middleware, observe, ops, proxy
+from .http import admin, messages, middleware, observe, ops, proxy
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
@@ -42,6 +43,7 @@ from .lifecycle import Lifecycle, bounded
 from .limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from .metrics import Labels, Metrics
 from .outbound import ProxySelector
+from .quota import QuotaCache
 from .schema import require_current_schema
 from .store import KeyStore
 from .tokens import CopilotTokens
@@ -83,6 +85,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[HTTP] = session
         app[OUTBOUND_PROXY] = proxies = ProxySelector()
         app[GITHUB] = GitHubClient(session, config, proxies)
+        app[QUOTAS] = QuotaCache(app[GITHUB])
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
         fallback = legacy_fallback(config, app[STORE])
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)
@@ -199,5 +202,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
+    messages.setup(app)
     admin.mount(app, config)
     return app

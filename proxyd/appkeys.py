@@ -19,6 +19,7 @@ from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
 from .outbound import ProxySelector
+from .quota import QuotaCache
 from .readiness import ReadinessProbe
 from .store import KeyStore
 from .tokens import CopilotTokens
@@ -41,6 +42,8 @@ CLIENT_AUTH = web.AppKey("client_auth", ClientAuth)
 COPILOT = web.AppKey("copilot", CopilotClient)
 RELAY = web.AppKey("relay", PassThroughRelay)
 ACCOUNTING = web.AppKey("accounting", Accounting)
+# Each account's Copilot quotas, as GitHub last reported them (proxyd/quota.py).
+QUOTAS = web.AppKey("quotas", QuotaCache)
 # Admin routes (proxyd/http/admin.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)

@@ -7,6 +7,7 @@ line an operator can act on.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -291,6 +292,19 @@ def optional_url(name: str, raw: str) -> str | None:
     return url(name, raw) or None
 
 
+def model_names(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """A JSON object of model names (as clients send them) to Copilot model names."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not valid JSON ({exc})") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) and v for v in parsed.values()):
+        raise ConfigError(
+            f'{name}: expected a JSON object of model names, like {{"claude-3-5-haiku-20241022": "gpt-4o-mini"}}'
+        )
+    return tuple(parsed.items())
+
+
 def prefix(name: str, raw: str) -> str:
     if not raw.startswith("/") or (raw.endswith("/") and raw != "/"):
         raise ConfigError(f"{name}: expected a path like /api, got {raw!r}")
@@ -334,6 +348,8 @@ class Config:
     request_log_days: int = setting("PROXYD_REQUEST_LOG_DAYS", 90, integer(0, 36_500))
     shutdown_timeout: float = setting("PROXYD_SHUTDOWN_TIMEOUT", 30.0, seconds(minimum=0.0))
     workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
+    # Anthropic model names -> Copilot's, before the default rule (proxyd/anthropic/models.py); pairs keep it frozen.
+    model_map: tuple[tuple[str, str], ...] = setting("PROXYD_MODEL_MAP", (), model_names)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

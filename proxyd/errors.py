@@ -147,6 +147,17 @@ class GitHubRefused(UpstreamError):
         self.upstream_status = upstream_status
 
 
+class UpstreamAnswered(ProxydError):
+    """Copilot answered with an error that a translating route passes on in its own shape.
+
+    The status and ``Retry-After`` are Copilot's; the message is Copilot's own.
+    """
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, headers=headers)
+        self.status = status
+
+
 class LegacyDirError(ProxydError):
     """The legacy storage dir cannot be used (missing, not a folder, unreadable)."""
 

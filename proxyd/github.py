@@ -130,6 +130,18 @@ class GitHubClient:
             )
         return parse_token_response(self._config, data, now_ms())
 
+    async def copilot_user(self, github_token: str) -> dict[str, Any]:
+        """The account's Copilot plan and quotas (``GET /copilot_internal/user``), as GitHub reports them."""
+        url = f"{self._config.github_api_url}/copilot_internal/user"
+        headers = {**GITHUB_HEADERS, "authorization": f"token {github_token}"}
+        status, data = await self._call("GET", url, headers=headers)
+        if status != 200 or not isinstance(data, dict):
+            message = data.get("message") if isinstance(data, dict) else None
+            raise GitHubRefused(
+                f"GitHub refused the quota request ({status}{': ' + message if message else ''})", status
+            )
+        return data
+
     async def request_device_code(self) -> dict[str, Any]:
         url = f"{self._config.github_url}/login/device/code"
         form = {"client_id": self._config.github_client_id, "scope": "read:user"}

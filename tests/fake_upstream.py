@@ -122,6 +122,10 @@ class GithubAccount:
     quotas: dict[str, int] | None = field(default_factory=lambda: {"chat": 50, "completions": 2000})
     reset_date: int | None = None  # None: JSON null
     quota_fields: bool = True  # False: limited_user_* keys are absent altogether
+    # What GET /copilot_internal/user reports: the plan and its premium-request quota.
+    copilot_plan: str = "individual"
+    premium_entitlement: int = 300
+    premium_remaining: int = 300
 
 
 @dataclass(slots=True)
@@ -224,6 +228,9 @@ class FakeUpstreamState:
     stream_chunks: int = 3  # content chunks a streamed chat answer is split into
     stream_usage: StreamUsageMode = "requested"  # "requested": only with stream_options.include_usage
     prompt_filter_chunk: bool = False  # lead the stream with Copilot's empty-choices filter chunk
+    # Tool calls (name, arguments) the assistant makes after its text; the answer then finishes with "tool_calls".
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    finish_reason: str = "stop"  # of an answer without tool calls ("length": cut at max_tokens)
     prompt_tokens: int = 12
     completion_tokens: int = 8
     embedding_dims: int = 8
@@ -563,6 +570,49 @@ async def _github_user(request: web.Request) -> web.Response:
     return _json({"login": account.login, "id": account.user_id, "type": "User", "name": account.login})
 
 
+def _quota_snapshot(kind: str, entitlement: int, remaining: int, unlimited: bool) -> dict[str, Any]:
+    percent = 100.0 if unlimited or not entitlement else round(100 * remaining / entitlement, 1)
+    return {
+        "quota_id": kind,
+        "entitlement": entitlement,
+        "remaining": remaining,
+        "percent_remaining": percent,
+        "unlimited": unlimited,
+        "overage_count": 0,
+        "overage_permitted": False,
+        "quota_remaining": float(remaining),
+        "timestamp_utc": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time())),
+    }
+
+
+async def _copilot_user(request: web.Request) -> web.Response:
+    """GET /copilot_internal/user: the plan and quota snapshots, as GitHub answers a ``token`` credential."""
+    state = request.app[FAKE_STATE]
+    credential = _auth_credential(request, ("token", "bearer"))
+    account = state.github_accounts.get(credential) if credential else None
+    if account is None:
+        return _github_error(401, "Bad credentials")
+    if not account.has_copilot:
+        return _github_error(404, "Not Found")
+    reset = time.strftime("%Y-%m-%d", time.gmtime(account.reset_date or state.clock() + 30 * 86400))
+    return _json(
+        {
+            "login": account.login,
+            "access_type_sku": account.sku,
+            "copilot_plan": account.copilot_plan,
+            "chat_enabled": True,
+            "quota_reset_date": reset,
+            "quota_snapshots": {
+                "chat": _quota_snapshot("chat", 0, 0, True),
+                "completions": _quota_snapshot("completions", 0, 0, True),
+                "premium_interactions": _quota_snapshot(
+                    "premium_interactions", account.premium_entitlement, account.premium_remaining, False
+                ),
+            },
+        }
+    )
+
+
 def _user_code() -> str:
     alphabet = string.ascii_uppercase + string.digits
     code = "".join(secrets.choice(alphabet) for _ in range(8))
@@ -753,11 +803,21 @@ def _chat_stream_events(state: FakeUpstreamState, payload: dict[str, Any], model
                 }
             )
         )
-    for index, piece in enumerate(_split(state.completion_text, state.stream_chunks)):
+    text, finish_reason = _answer_text(state, payload)
+    for index, piece in enumerate(_split(text, state.stream_chunks) if text else ()):
         delta = {"role": "assistant", "content": piece} if index == 0 else {"content": piece}
         choice = {"index": 0, "delta": delta, "finish_reason": None}
         events.append(_chat_chunk(model, completion_id, created, choice))
-    finish = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    for index, (call_id, name, arguments) in enumerate(_tool_calls(state)):
+        # As OpenAI and Copilot send them: the id and name first, then the arguments in fragments.
+        head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+        choice = {"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [head]}}
+        events.append(_chat_chunk(model, completion_id, created, {**choice, "finish_reason": None}))
+        for fragment in _split(arguments, state.stream_chunks):
+            part = {"index": index, "function": {"arguments": fragment}}
+            choice = {"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}
+            events.append(_chat_chunk(model, completion_id, created, choice))
+    finish = {"index": 0, "delta": {}, "finish_reason": finish_reason}
     events.append(_chat_chunk(model, completion_id, created, finish))
     options = payload.get("stream_options")
     requested = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -777,20 +837,38 @@ def _chat_stream_events(state: FakeUpstreamState, payload: dict[str, Any], model
     return events
 
 
-def _chat_completion(state: FakeUpstreamState, model: str) -> dict[str, Any]:
+def _answer_text(state: FakeUpstreamState, payload: dict[str, Any]) -> tuple[str, str]:
+    """The answer's text and finish_reason; like OpenAI, a stop sequence cuts the text and is not sent."""
+    text = state.completion_text
+    if state.tool_calls:
+        return text, "tool_calls"
+    stops = payload.get("stop")
+    for stop in [stops] if isinstance(stops, str) else stops if isinstance(stops, list) else []:
+        if isinstance(stop, str) and stop and stop in text:
+            return text[: text.index(stop)], "stop"
+    return text, state.finish_reason
+
+
+def _tool_calls(state: FakeUpstreamState) -> list[tuple[str, str, str]]:
+    """(id, name, arguments JSON) of each scripted tool call."""
+    return [("call_" + secrets.token_hex(8), name, orjson.dumps(args).decode()) for name, args in state.tool_calls]
+
+
+def _chat_completion(state: FakeUpstreamState, model: str, payload: dict[str, Any]) -> dict[str, Any]:
+    text, finish_reason = _answer_text(state, payload)
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if state.tool_calls:
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+            for call_id, name, arguments in _tool_calls(state)
+        ]
     return {
         "id": "chatcmpl-" + secrets.token_hex(12),
         "object": "chat.completion",
         "created": int(state.clock()),
         "model": model,
         "system_fingerprint": "fp_fake",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": state.completion_text},
-                "finish_reason": "stop",
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         "usage": _usage(state),
     }
 
@@ -808,7 +886,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if payload.get("stream"):
         events = _chat_stream_events(state, payload, model)
         return await _serve_stream(request, state, ((None, data) for data in events))
-    return _json(_chat_completion(state, model))
+    return _json(_chat_completion(state, model, payload))
 
 
 async def _models(request: web.Request) -> web.Response:
@@ -971,6 +1049,7 @@ def create_fake_upstream(state: FakeUpstreamState | None = None) -> web.Applicat
     app[FAKE_STATE] = state if state is not None else FakeUpstreamState()
     app.router.add_get("/copilot_internal/v2/token", _copilot_token)
     app.router.add_get("/user", _github_user)
+    app.router.add_get("/copilot_internal/user", _copilot_user)
     app.router.add_post("/login/device/code", _device_code)
     app.router.add_post("/login/oauth/access_token", _access_token)
     app.router.add_post("/chat/completions", _chat_completions)

@@ -341,6 +341,7 @@ async def test_stats(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
         "averageResponseTime": 0,
         "errorRate": 0,
         "topModels": [],
+        "accountQuotas": [],  # none fetched yet
     }
     await _seed_log(proxy, http)
     assert (await send(http, "GET", url)).json == {
@@ -353,6 +354,7 @@ async def test_stats(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
         "averageResponseTime": 200,
         "errorRate": 40.0,
         "topModels": [{"model": "gpt-4o", "count": 3}, {"model": "claude-sonnet-4", "count": 1}],
+        "accountQuotas": [],
     }
 
 

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
@@ -110,6 +111,63 @@ async def test_openai_client_other_endpoints(client: FakeClient) -> None:
     assert events[-1].type == "response.completed"
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert deltas == state_of(client).completion_text
+
+
+async def test_openai_client_reads_tool_calls(client: FakeClient) -> None:
+    state = state_of(client)
+    state.completion_text = ""
+    state.tool_calls = [("f", {"a": 1}), ("g", {"b": "two"})]
+    token = state.issue_copilot_token(GITHUB_TOKEN).token
+    messages: Any = [{"role": "user", "content": "x"}]
+    async with openai.AsyncOpenAI(base_url=str(client.make_url("")), api_key=token) as oai:
+        completion = await oai.chat.completions.create(model="gpt-4o", messages=messages)
+        stream = await oai.chat.completions.create(
+            model="gpt-4o", messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+        async with stream:
+            chunks = [chunk async for chunk in stream]
+    choice = completion.choices[0].model_dump()
+    assert choice["finish_reason"] == "tool_calls" and choice["message"]["content"] is None
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in choice["message"]["tool_calls"]] == [
+        ("f", '{"a":1}'),
+        ("g", '{"b":"two"}'),
+    ]
+    # OpenAI's stream shape: per call, its index, id and name first, then argument fragments under its index.
+    deltas = [call for c in chunks if c.choices for call in c.choices[0].model_dump()["delta"]["tool_calls"] or ()]
+    heads = [d for d in deltas if d["id"] is not None]
+    assert [(h["index"], h["function"]["name"], h["function"]["arguments"]) for h in heads] == [
+        (0, "f", ""),
+        (1, "g", ""),
+    ]
+    arguments = {0: "", 1: ""}
+    for d in deltas:
+        arguments[d["index"]] += d["function"]["arguments"] or ""
+    assert arguments == {0: '{"a":1}', 1: '{"b":"two"}'}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert chunks[-1].usage is not None
+
+
+async def test_stop_sequences_cut_the_answer(client: FakeClient) -> None:
+    token = state_of(client).issue_copilot_token(GITHUB_TOKEN).token
+    async with openai.AsyncOpenAI(base_url=str(client.make_url("")), api_key=token) as oai:
+        completion = await oai.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}], stop=[" fake"]
+        )
+    assert completion.choices[0].message.content == "Hello from the"
+    assert completion.choices[0].finish_reason == "stop"
+
+
+async def test_copilot_user_reports_plan_and_quotas(client: FakeClient) -> None:
+    state_of(client).github_accounts[GITHUB_TOKEN].premium_remaining = 75
+    resp = await client.get("/copilot_internal/user", headers={"Authorization": f"token {GITHUB_TOKEN}"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["copilot_plan"] == "individual"
+    premium = body["quota_snapshots"]["premium_interactions"]
+    assert (premium["entitlement"], premium["remaining"], premium["percent_remaining"]) == (300, 75, 25.0)
+    assert body["quota_snapshots"]["chat"]["unlimited"] is True
+    resp = await client.get("/copilot_internal/user", headers={"Authorization": "token nope"})
+    assert resp.status == 401
 
 
 async def test_expired_tokens_get_401(client: FakeClient) -> None:

@@ -59,6 +59,16 @@ async def test_client_auth_resolves_keys_and_the_default(store: KeyStore, sqlite
         await auth.authenticate(_request({"Host": "localhost", "Content-Type": "text/plain"}))
 
 
+async def test_client_auth_takes_anthropics_x_api_key(store: KeyStore, sqlite_only: None) -> None:
+    account = await store.create("a", GITHUB_TOKEN)
+    auth = ClientAuth(KeyResolver(store, ttl=5), allowed_hosts=frozenset())
+    # A custom header needs a CORS preflight, like Authorization: a body in any type is no cross-site post.
+    by_key = await auth.authenticate(_request({"x-api-key": GITHUB_TOKEN, "Content-Type": "text/plain"}))
+    assert by_key == Principal(account=account, presented_key=True)
+    with pytest.raises(Unauthorized):  # Authorization comes first
+        await auth.authenticate(_request({"Authorization": "Bearer gho_unknown", "x-api-key": GITHUB_TOKEN}))
+
+
 # --- the Copilot client ----------------------------------------------------------------------
 
 

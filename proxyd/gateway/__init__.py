@@ -6,7 +6,8 @@
     accounting.py  what the request cost: usage, the request log
     copilot_wire.py  what goes on the wire to Copilot: headers, usage found in answers
 
-``proxyd/http/proxy.py`` strings them together for the OpenAI routes; another
-route (a translation of another API) reuses principal, copilot and accounting
-with a relay of its own.
+``proxyd/http/proxy.py`` strings them together (``exchange``) for the OpenAI
+routes and for ``proxyd/http/messages.py``, Anthropic's Messages API, which
+reuses principal, copilot and accounting with a relay of its own
+(``proxyd/anthropic/relay.py``).
 """

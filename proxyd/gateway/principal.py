@@ -30,10 +30,10 @@ class Principal:
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``token <key>``; None when there is none."""
+    """The key from ``Authorization: Bearer <key>`` or ``token <key>``, else ``x-api-key``; None when there is none."""
     header = request.headers.get("Authorization", "").strip()
     if not header:
-        return None
+        return request.headers.get("x-api-key", "").strip() or None
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() in _KEY_SCHEMES else header
 
@@ -51,7 +51,7 @@ class ClientAuth:
         if keyless:
             self._require_keyless_host(request)
         account = await self._resolver.resolve(key)
-        no_header = "Authorization" not in request.headers
+        no_header = "Authorization" not in request.headers and "x-api-key" not in request.headers
         if request.method == "POST" and no_header and request.content_type != "application/json":
             # A browser can POST text/plain cross-site without a preflight: without this,
             # any web page could spend the default key. OpenAI clients always send JSON.

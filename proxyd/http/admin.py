@@ -130,6 +130,7 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
         ("PATCH", f"{keys}/{{id}}", admin_keys.rename_key),
         ("DELETE", f"{keys}/{{id}}", admin_keys.delete_key),
         ("POST", f"{keys}/{{id}}/refresh-meta", admin_keys.refresh_meta),
+        ("GET", f"{keys}/{{id}}/quota", admin_keys.key_quota),
         ("GET", f"{prefix}/admin/stats", admin_stats.stats),
         ("GET", f"{prefix}/admin/logs", admin_stats.logs),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, STORE
+from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
 from .responses import json_response
 from .validation import read_dto, require_new_key, require_strings
 
@@ -31,6 +31,7 @@ async def rename_key(request: web.Request) -> web.Response:
 
 async def delete_key(request: web.Request) -> web.Response:
     await request.config_dict[KEY_ADMIN].delete(request.match_info["id"])
+    request.config_dict[QUOTAS].forget(request.match_info["id"])
     # The legacy controller returned nothing: 200 with an empty body.
     return web.Response(status=200)
 
@@ -44,6 +45,12 @@ async def set_default_key(request: web.Request) -> web.Response:
 async def refresh_meta(request: web.Request) -> web.Response:
     updated = await request.config_dict[KEY_ADMIN].refresh_meta(request.match_info["id"])
     return json_response(updated.to_response(), 201)
+
+
+async def key_quota(request: web.Request) -> web.Response:
+    """The account's Copilot plan and quotas as GitHub reports them (cached for a minute, see proxyd/quota.py)."""
+    account = await request.config_dict[STORE].get(request.match_info["id"])
+    return json_response({"id": account.id, **await request.config_dict[QUOTAS].get(account)})
 
 
 async def device_flow(request: web.Request) -> web.StreamResponse:

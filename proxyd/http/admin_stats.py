@@ -4,7 +4,9 @@ Request numbers come from ``request_log`` (one row per proxied request, failed
 ones included). "Today", "this week" (from Monday) and "this month" start at
 midnight UTC; a key is active if it was used in the last 30 days;
 ``errorRate`` is the percentage of logged requests answered with status >= 400;
-``averageResponseTime`` is in whole milliseconds.
+``averageResponseTime`` is in whole milliseconds. ``accountQuotas`` lists each
+account's premium-request quota as last fetched by ``/api-keys/{id}/quota``
+(never fetched here: the stats cost no GitHub call).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import DATABASE
+from ..appkeys import DATABASE, QUOTAS
 from ..clock import epoch_ms, iso_ms
 from ..errors import BadRequest
 from ..masking import mask_secret
@@ -61,8 +63,27 @@ async def stats(request: web.Request) -> web.Response:
             "averageResponseTime": round(float(average)) if average is not None else 0,
             "errorRate": round(100 * int(requests["errors"]) / total, 2) if total else 0,
             "topModels": [{"model": row["model"], "count": int(row["requests"])} for row in top],
+            "accountQuotas": _account_quotas(request),
         }
     )
+
+
+def _account_quotas(request: web.Request) -> list[dict[str, Any]]:
+    quotas = []
+    for account_id, view in request.config_dict[QUOTAS].known_accounts().items():
+        premium = view["quota_snapshots"].get("premium_interactions") or {}
+        quotas.append(
+            {
+                "apiKeyId": account_id,
+                "copilotPlan": view["copilot_plan"],
+                "premiumRemaining": premium.get("remaining"),
+                "premiumEntitlement": premium.get("entitlement"),
+                "premiumPercentRemaining": premium.get("percent_remaining"),
+                "premiumUnlimited": premium.get("unlimited"),
+                "fetchedAt": iso_ms(view["fetched_at"]),
+            }
+        )
+    return quotas
 
 
 async def logs(request: web.Request) -> web.Response:

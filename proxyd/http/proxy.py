@@ -1,13 +1,16 @@
 """The OpenAI-compatible routes: who asks, the Copilot call, the answer relayed back, accounting.
 
-Each step is a part of ``proxyd/gateway``; this module only strings them
-together for routes whose body goes to Copilot unchanged.
+Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together,
+with the route's own ``Prepare`` (the Copilot call and the relay it makes of the
+body). ``forward`` is the one for routes whose body goes to Copilot unchanged;
+a translating route (``messages.py``) brings its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -30,39 +33,64 @@ ROUTES = (
 _MODEL_LOGGED_MAX = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a route makes of a client's request: the Copilot call, who answers, the model for the log."""
+
+    call: UpstreamCall
+    relay: Relay
+    model: str | None
+
+
+# The route's part: the raw body and its parsed JSON (both None for a GET) become the Copilot call.
+Prepare = Callable[[bytes | None, Any], Prepared]
+
+
 async def forward(
     request: web.Request, path: str, *, relay: Relay | None = None, model: str | None = None
 ) -> web.StreamResponse:
     """Proxy ``request`` to Copilot's ``path``; ``relay`` answers (default: Copilot's answer unchanged)."""
+
+    def unchanged(raw: bytes | None, payload: Any) -> Prepared:
+        chosen = payload.get("model") if model is None and isinstance(payload, dict) else model
+        call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
+        return Prepared(call, relay or request.app[RELAY], chosen if isinstance(chosen, str) else None)
+
+    return await exchange(request, path, unchanged)
+
+
+async def exchange(request: web.Request, endpoint: str, prepare: Prepare) -> web.StreamResponse:
+    """Who asks, the Copilot call ``prepare`` makes of the body, its answer relayed, the accounting.
+
+    ``endpoint`` names the request in the request log and the metrics.
+    """
     app = request.app
     # Authenticate before reading the body: an unknown client gets its 401
     # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
     principal = await app[CLIENT_AUTH].authenticate(request)
     access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
-    exchange = Exchange(endpoint=path, principal=principal)
-    raw, payload = await _read_payload(request)
-    if model is None and isinstance(payload, dict):
-        model = payload.get("model")
-    exchange.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
-    call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
+    record = Exchange(endpoint=endpoint, principal=principal)
+    prepared = prepare(*await _read_payload(request))
+    model = prepared.model
+    record.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
     try:
-        upstream = await app[COPILOT].send(principal.account, call)
+        upstream = await app[COPILOT].send(principal.account, prepared.call)
         try:
-            return await (relay or app[RELAY])(request, upstream, exchange)
+            return await prepared.relay(request, upstream, record)
         finally:
             # close(), not release(): if the client left mid-stream the upstream
             # connection must be dropped so Copilot stops generating.
             upstream.close()
     except ProxydError as exc:
-        exchange.status = exc.status
+        record.status = exc.status
         raise
     except asyncio.CancelledError:
-        client_left(exchange)  # aiohttp cancels the handler when the client disconnects
+        client_left(record)  # aiohttp cancels the handler when the client disconnects
         raise
     finally:
-        if exchange.upstream_status is not None and exchange.status != exchange.upstream_status:
-            access.status = exchange.status  # the answer broke after its status line
-        app[ACCOUNTING].record(exchange)
+        if record.upstream_status is not None and record.status != record.upstream_status:
+            access.status = record.status  # the answer broke after its status line
+        app[ACCOUNTING].record(record)
 
 
 async def _read_payload(request: web.Request) -> tuple[bytes | None, Any]:

@@ -54,8 +54,27 @@ def openai_error(report: ErrorReport) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": report.param, "code": report.code or code}}
 
 
+# Anthropic's error.type for each status; other 4xx are invalid_request_error, other 5xx api_error.
+_ANTHROPIC_KINDS: dict[int, str] = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error(report: ErrorReport) -> dict[str, Any]:
+    """Anthropic's error shape: its SDKs pick the exception class by status and show ``error.message``."""
+    default = "api_error" if report.status >= 500 else "invalid_request_error"
+    message = report.message if isinstance(report.message, str) else "; ".join(report.message)
+    return {"type": "error", "error": {"type": _ANTHROPIC_KINDS.get(report.status, default), "message": message}}
+
+
 # The first prefix that matches a request's path chooses its error shape; others get NestJS'.
-_RENDERERS: tuple[tuple[str, ErrorRenderer], ...] = (("/v1", openai_error),)
+_RENDERERS: tuple[tuple[str, ErrorRenderer], ...] = (("/v1/messages", anthropic_error), ("/v1", openai_error))
 
 
 def error_renderer(path: str) -> ErrorRenderer:

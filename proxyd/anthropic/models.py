@@ -1,0 +1,25 @@
+"""The Copilot model a Claude model name stands for.
+
+Claude Code and the Anthropic SDKs send dated names (``claude-sonnet-4-20250514``);
+Copilot lists undated ones with a dotted version (``claude-sonnet-4``,
+``claude-3.5-sonnet``). ``PROXYD_MODEL_MAP`` overrides the rule name by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_DATE_OR_LATEST = re.compile(r"-(?:\d{8}|latest)$")
+# A version written with a dash between single digits ("3-5", "4-1"): Copilot writes it "3.5", "4.1".
+_DASHED_VERSION = re.compile(r"(?<=-)(\d)-(\d)(?=-|$)")
+
+
+def copilot_model(requested: str, overrides: Mapping[str, str]) -> str:
+    """``overrides[requested]`` if present, else the default rule (Claude names only; others pass unchanged)."""
+    mapped = overrides.get(requested)
+    if mapped is not None:
+        return mapped
+    if not requested.startswith("claude-"):
+        return requested
+    return _DASHED_VERSION.sub(r"\1.\2", _DATE_OR_LATEST.sub("", requested))
