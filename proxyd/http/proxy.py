@@ -44,9 +44,11 @@ async def forward(
     if model is None and isinstance(payload, dict):
         model = payload.get("model")
     exchange.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
+    # A client key's limits (403, 429): a refused request is not logged and does not count.
+    app[CLIENT_AUTH].admit(principal, model if isinstance(model, str) else None)
     call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
     try:
-        upstream = await app[COPILOT].send(principal.account, call)
+        upstream = await app[COPILOT].send(principal, call, exchange)
         try:
             return await (relay or app[RELAY])(request, upstream, exchange)
         finally:
