@@ -13,6 +13,7 @@ import openai
 import orjson
 import pytest
 
+from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
 from proxyd.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.config import Config
@@ -347,3 +348,47 @@ def _insert_legacy_log() -> Any:
         "VALUES (1, NULL, '/models', NULL, 200, 1)",
         "named",
     )
+
+
+# --------------------------------------------------------------------------- the host CLI
+
+
+async def test_cli_create_list_revoke(
+    proxy: RunningProxy,
+    http: aiohttp.ClientSession,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    await add_account(proxy, http, "alice", ALICE)
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(cli.main, ["keys", *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = await run(
+        "create", "ci", "--models", "gpt-4o", "o3", "--rpm", "5", "--monthly-requests", "10", "--expires", "2999-01-01"
+    )
+    assert code == 0
+    secret = out.splitlines()[0]
+    KNOWN_SECRETS.add(secret)
+    assert secret.startswith("pxd_") and len(secret) >= 36
+    assert (await chat(http, proxy, secret))[0] == 200
+    code, out, _ = await run("list")
+    assert code == 0 and secret not in out and secret[:10] + "..." in out
+    key_id, _, name, limits = out.splitlines()[0].split("\t")
+    assert name == "ci" and "models=gpt-4o,o3" in limits and "rpm=5" in limits and "expires=2999-01-01T" in limits
+    code, _, err = await run("create", "bad", "--expires", "yesterday")
+    assert code == 1 and "--expires must be" in err
+    with pytest.raises(SystemExit) as usage_error:  # argparse's own refusal
+        await run("create", "bad", "--rpm", "0")
+    assert usage_error.value.code == 2 and "must be from 1" in capsys.readouterr().err
+    assert (await run("revoke", key_id))[0] == 0
+    code, _, err = await run("revoke", key_id)
+    assert code == 1 and err == "proxyd: Client key not found\n"
+    proxy.app[CLIENT_KEY_RESOLVER].invalidate()  # another process changed the database: as after the TTL
+    assert (await chat(http, proxy, secret))[0] == 401

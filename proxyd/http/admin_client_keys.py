@@ -86,7 +86,7 @@ async def _settings(
             )
         values["models"] = tuple(dict.fromkeys(models)) if isinstance(models, list) else None
     if "expiresAt" in body:
-        expires, problem = _expiry(body["expiresAt"])
+        expires, problem = expiry(body["expiresAt"])
         if problem:
             messages.append(problem)
         values["expires_at"] = expires
@@ -113,7 +113,7 @@ def _string_list(value: Any, max_length: int) -> bool:
     )
 
 
-def _expiry(value: Any) -> tuple[int | None, str | None]:
+def expiry(value: Any) -> tuple[int | None, str | None]:
     """``expiresAt``: an ISO 8601 date or date-time (UTC when no offset is given), in the future; or null."""
     if value is None:
         return None, None
