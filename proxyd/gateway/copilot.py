@@ -78,16 +78,11 @@ class CopilotClient:
     async def _send_pooled(
         self, pool: tuple[ApiKey, ...], call: UpstreamCall, exchange: Exchange | None
     ) -> aiohttp.ClientResponse:
-        tried: set[str] = set()
-        while True:
-            ready = [account for account in self.cooldowns.order(pool) if account.id not in tried]
-            if not ready:
-                raise TooManyRequests(
-                    "Every GitHub account of this client key is rate limited or out of quota",
-                    retry_after=self.cooldowns.shortest_wait(pool),
-                )
-            account = ready[0]
-            tried.add(account.id)
+        # One turn of the round robin per request; an account cooled down meanwhile (by a
+        # concurrent request) is skipped, and none is tried twice.
+        for account in self.cooldowns.order(pool):
+            if self.cooldowns.cooling(account.id) is not None:
+                continue
             if exchange is not None:
                 exchange.account = account
             try:
@@ -101,6 +96,10 @@ class CopilotClient:
             seconds, reason, detail = cool_down
             response.close()
             self.cooldowns.cool_down(account, seconds, reason, detail)
+        raise TooManyRequests(
+            "Every GitHub account of this client key is rate limited or out of quota",
+            retry_after=self.cooldowns.shortest_wait(pool),
+        )
 
     async def _exhausted(self, account: ApiKey, response: aiohttp.ClientResponse) -> tuple[float, str, str] | None:
         """How long ``account`` must rest, when Copilot's answer says it is rate limited or out of quota."""
