@@ -120,6 +120,8 @@ async def test_validation_lists_every_problem_and_changes_nothing(
     created = await new_client_key(proxy, http, rpm=5)
     status, body, _ = await call(http, "PATCH", f"{base}/{created['id']}", json={"rpm": -1, "name": "x"})
     assert status == 400
+    status, body, _ = await call(http, "PATCH", f"{base}/{created['id']}", json={"models": [], "accounts": []})
+    assert status == 400 and len(body["message"]) == 2  # null means "all"; an empty list is a mistake
     status, shown, _ = await call(http, "GET", f"{base}/{created['id']}")
     assert shown["rpm"] == 5 and shown["name"] == "team"
 

@@ -82,7 +82,8 @@ async def _settings(
         models = body["models"]
         if models is not None and not _string_list(models, MODEL_MAX):
             messages.append(
-                f"models must be a list of model ids (at most {LIST_MAX}, each 1 to {MODEL_MAX} characters), or null"
+                f"models must be a non-empty list of model ids (at most {LIST_MAX}, "
+                f"each 1 to {MODEL_MAX} characters), or null"
             )
         values["models"] = tuple(dict.fromkeys(models)) if isinstance(models, list) else None
     if "expiresAt" in body:
@@ -93,7 +94,7 @@ async def _settings(
     if "accounts" in body:
         accounts = body["accounts"]
         if accounts is not None and not _string_list(accounts, 255):
-            messages.append(f"accounts must be a list of API key ids (at most {LIST_MAX}), or null")
+            messages.append(f"accounts must be a non-empty list of API key ids (at most {LIST_MAX}), or null")
         elif accounts is not None:
             known = {account.id for account in await request.config_dict[STORE].find_all()}
             messages += [
@@ -106,9 +107,10 @@ async def _settings(
 
 
 def _string_list(value: Any, max_length: int) -> bool:
+    # Not empty: a key no model or no account could ever serve is a mistake; null means "all".
     return (
         isinstance(value, list)
-        and len(value) <= LIST_MAX
+        and 0 < len(value) <= LIST_MAX
         and all(isinstance(item, str) and 0 < len(item) <= max_length and item.isprintable() for item in value)
     )
 
