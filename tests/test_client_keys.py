@@ -219,7 +219,9 @@ def _select_all(table: str) -> Any:
 # --------------------------------------------------------------------------- account pool
 
 
-async def test_failover_when_one_account_is_rate_limited(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
+async def test_failover_when_one_account_is_rate_limited(
+    proxy: RunningProxy, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
     alice = await add_account(proxy, http, "alice", ALICE)
     bob = await add_account(proxy, http, "bob", BOB)
     created = await new_client_key(proxy, http, accounts=[alice, bob])
@@ -243,6 +245,9 @@ async def test_failover_when_one_account_is_rate_limited(proxy: RunningProxy, ht
     async with http.get(f"{proxy.url}/metrics") as response:
         metrics = await response.text()
     assert "proxyd_account_failovers_total{account=" in metrics
+    cool_downs = [r for r in caplog.records if r.name == "proxyd.pool"]
+    assert len(cool_downs) == 1 and cool_downs[0].levelname == "INFO"
+    assert "cools down for 120s: Copilot answered 429" in cool_downs[0].getMessage()
 
 
 async def test_every_account_cooling_down_is_a_429_with_the_shortest_wait(
