@@ -108,7 +108,11 @@ class CopilotClient:
             return None
         if status == 403:
             # Copilot's 403 is also "not allowed" (a policy, a model): only the quota one moves on.
-            body = await response.read()
+            try:
+                body = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                response.close()
+                raise UpstreamError(f"Copilot API sent an unreadable 403 ({type(exc).__name__})") from None
             if b"quota" not in body.lower():
                 response.close()
                 raise Forbidden(_message_of(body) or "Copilot refused the request (403)")
