@@ -1,4 +1,4 @@
-"""A client key's limits and the account pool's cool-downs on their own, with fake clocks."""
+"""A client key's limits, the account pool's cool-downs and the client key cache on their own, with fake clocks."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from proxyd.client_keys import ClientKey, ClientKeySettings, month_start, next_month_start
+from proxyd.client_key_cache import ClientKeyResolver
+from proxyd.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, month_start, next_month_start
 from proxyd.clock import epoch_ms
 from proxyd.errors import Forbidden, TooManyRequests
 from proxyd.gateway.client_limits import ClientKeyLimits
 from proxyd.gateway.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
 from proxyd.models import ApiKey
+from proxyd.store import KeyStore
 
 
 class Clocks:
@@ -108,3 +110,35 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after_seconds("Sun, 10 May 2026 12:01:00 GMT", wall_ms=wall) == 60
     assert retry_after_seconds("soon", wall_ms=wall) is None
     assert retry_after_seconds(None, wall_ms=wall) is None
+
+
+# --------------------------------------------------------------------------- the lookup cache
+
+
+class CountingClientKeys(ClientKeyStore):
+    lookups = 0
+
+    async def find_by_secret(self, secret: str) -> ClientKey | None:
+        self.lookups += 1
+        return await super().find_by_secret(secret)
+
+
+async def test_client_keys_are_cached_and_refreshed_in_the_background(store: KeyStore, sqlite_only: None) -> None:
+    await store.create("alice", "gho_cachedaccount000000000000000000000001")
+    client_keys = CountingClientKeys(store.db)
+    created, secret = await client_keys.create(ClientKeySettings(name="team"))
+    now = [0.0]
+    resolver = ClientKeyResolver(client_keys, store, ttl=5, clock=lambda: now[0])
+    grant = await resolver.resolve(secret)
+    assert grant is not None and grant.key.id == created.id and [a.name for a in grant.pool] == ["alice"]
+    for _ in range(10):
+        await resolver.resolve(secret)
+    assert client_keys.lookups == 1  # steady state: no query per request
+    await client_keys.delete(created.id)  # on another instance: this cache is not told
+    now[0] = 6
+    assert await resolver.resolve(secret) is not None  # stale, while one refresh runs
+    await resolver.settled()
+    assert await resolver.resolve(secret) is None and client_keys.lookups == 2
+    assert await resolver.resolve("pxd_unknown") is None
+    assert await resolver.resolve("pxd_unknown") is None
+    assert client_keys.lookups == 3  # an unknown secret is remembered for the TTL too
