@@ -12,6 +12,8 @@ from aiohttp import web
 from .appkeys import (
     ACCOUNTING,
     CLIENT_AUTH,
+    CLIENT_KEY_RESOLVER,
+    CLIENT_KEYS,
     CONFIG,
     COPILOT,
     DATABASE,
@@ -28,10 +30,13 @@ from .appkeys import (
     TOKENS,
     USAGE,
 )
+from .client_key_cache import ClientKeyResolver
+from .client_keys import ClientKeyStore
 from .config import Config
 from .db import open_database
 from .gateway.accounting import Accounting
 from .gateway.copilot import CopilotClient
+from .gateway.pool import AccountCooldowns
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
 from .github import GitHubClient
@@ -60,6 +65,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("database ready: %s", config.database.redacted())
         app[DATABASE] = database
         app[STORE] = KeyStore(database)
+        app[CLIENT_KEYS] = ClientKeyStore(database)
 
         def pool_connections() -> list[tuple[Labels, float]]:
             in_use, idle = database.pool_stats()
@@ -89,10 +95,14 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
         fallback = legacy_fallback(config, app[STORE])
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)
-        app[KEY_ADMIN] = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS])
+        app[CLIENT_KEY_RESOLVER] = client_keys = ClientKeyResolver(app[CLIENT_KEYS], app[STORE], config.key_cache_ttl)
+        app[KEY_ADMIN] = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS], client_keys.invalidate)
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
-        app[CLIENT_AUTH] = ClientAuth(resolver, config.allowed_hosts)
+        app[CLIENT_AUTH] = ClientAuth(
+            resolver, config.allowed_hosts, client_keys, client_keys_only=config.client_keys_only
+        )
+        cooldowns = AccountCooldowns()
         app[COPILOT] = CopilotClient(
             session,
             tokens,
@@ -100,6 +110,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             metrics,
             connect_timeout=config.upstream_connect_timeout,
             read_timeout=config.upstream_timeout,
+            cooldowns=cooldowns,
         )
         app[RELAY] = PassThroughRelay(metrics)
         if fallback is not None:
@@ -132,12 +143,29 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
                 ((("outcome", "miss"),), resolver.misses),
             ],
         )
+        metrics.sample(
+            "proxyd_client_key_cache_total",
+            "Client key lookups by cache outcome.",
+            "counter",
+            lambda: [
+                ((("outcome", "hit"),), client_keys.hits),
+                ((("outcome", "stale"),), client_keys.refreshes),
+                ((("outcome", "miss"),), client_keys.misses),
+            ],
+        )
+        metrics.sample(
+            "proxyd_account_failovers_total",
+            "Client-key requests moved off an account: rate limited, out of quota or refused by GitHub.",
+            "counter",
+            lambda: [((("account", account_id),), n) for account_id, n in sorted(cooldowns.failovers.items())],
+        )
         yield
         lifecycle = app[LIFECYCLE]
         lifecycle.begin_shutdown(config.shutdown_timeout)
 
         async def drain() -> None:
             await resolver.close()
+            await client_keys.close()
             await tokens.drain()  # a token not stored now is exchanged again after the restart
 
         try:

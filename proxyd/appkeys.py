@@ -6,6 +6,8 @@ import aiohttp
 from aiohttp import web
 
 from .admin_auth import AdminAuth
+from .client_key_cache import ClientKeyResolver
+from .client_keys import ClientKeyStore
 from .config import Config
 from .db import Database
 from .device_flow import DeviceFlowHub
@@ -33,6 +35,8 @@ OUTBOUND_PROXY = web.AppKey("outbound_proxy", ProxySelector)
 GITHUB = web.AppKey("github", GitHubClient)
 TOKENS = web.AppKey("tokens", CopilotTokens)
 RESOLVER = web.AppKey("resolver", KeyResolver)
+CLIENT_KEYS = web.AppKey("client_keys", ClientKeyStore)
+CLIENT_KEY_RESOLVER = web.AppKey("client_key_resolver", ClientKeyResolver)
 USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

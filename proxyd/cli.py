@@ -1,4 +1,4 @@
-"""The ``proxyd`` command: serve, migrate, import-legacy, admin-token."""
+"""The ``proxyd`` command: serve, migrate, import-legacy, admin-token, keys."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import admin_token
+from . import admin_token, client_key_cli
 from .config import Config
 from .errors import ProxydError
 from .logs import configure as configure_logging
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     legacy.add_argument("directory", type=Path, metavar="DIR", help="the legacy service's STORAGE_DIR")
     legacy.add_argument("--dry-run", action="store_true", help="report what would be imported; write nothing")
     legacy.add_argument("--json", action="store_true", help="print the report as JSON")
+    client_key_cli.add_parser(commands)
     return parser
 
 
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return migrate(config, args.action, args.count)
         if args.command == "admin-token":
             return print_admin_token(config, path_only=args.path)
+        if args.command == "keys":
+            return client_key_cli.run(config, args)
         if args.command == "import-legacy":
             from .legacy.importer import import_legacy_command
 

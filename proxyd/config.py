@@ -326,6 +326,8 @@ class Config:
     admin_loopback: bool = setting("PROXYD_ADMIN_LOOPBACK", False, flag)
     # Host names (lower case, no port) besides loopback under which requests without a key are served.
     allowed_hosts: frozenset[str] = setting("PROXYD_ALLOWED_HOSTS", frozenset(), hosts)
+    # PROXYD_CLIENT_KEYS_ONLY=1: proxy routes accept client keys (pxd_...) only, no GitHub token, no keyless request.
+    client_keys_only: bool = setting("PROXYD_CLIENT_KEYS_ONLY", False, flag)
     admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)
     admin_password: str | None = setting("PROXYD_ADMIN_PASSWORD", None, optional_text, secret=True)
     github_url: str = setting("PROXYD_GITHUB_URL", "https://github.com", url)

@@ -113,6 +113,19 @@ class Forbidden(ProxydError):
     message = "Forbidden"
 
 
+class NoAccount(ProxydError):
+    """A client key whose pool is empty: it names only deleted accounts, or none is stored."""
+
+    status = 503
+    message = "No GitHub account is available to serve this client key"
+
+
+class AccountRefused(Unauthorized):
+    """GitHub refused an account's token for Copilot (401/403/404 on the token exchange)."""
+
+    message = "GitHub refused this API key for Copilot"
+
+
 class TooManyRequests(ProxydError):
     status = 429
     message = "Too Many Requests"

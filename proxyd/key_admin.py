@@ -8,6 +8,7 @@ request (other instances see it when their cache entries expire).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .errors import DuplicateKeyError, UpstreamError
 from .github import GitHubClient
@@ -20,10 +21,17 @@ log = logging.getLogger("proxyd.admin")
 
 
 class KeyAdmin:
-    def __init__(self, store: KeyStore, github: GitHubClient, resolver: KeyResolver, tokens: CopilotTokens) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        github: GitHubClient,
+        resolver: KeyResolver,
+        tokens: CopilotTokens,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self._github = github
-        self._resolver = resolver
+        self._resolver = _Invalidating(resolver, on_change)
         self._tokens = tokens
 
     async def fetch_meta(self, key: str) -> CopilotMeta | None:
@@ -80,3 +88,16 @@ class KeyAdmin:
         self._tokens.forget(key_id)
         self._resolver.invalidate()
         return updated
+
+
+class _Invalidating:
+    """The resolver, and whatever else caches accounts (client keys' pools), cleared together."""
+
+    def __init__(self, resolver: KeyResolver, also: Callable[[], None] | None) -> None:
+        self._resolver = resolver
+        self._also = also
+
+    def invalidate(self) -> None:
+        self._resolver.invalidate()
+        if self._also is not None:
+            self._also()

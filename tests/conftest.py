@@ -229,7 +229,7 @@ def sqlite_only(dialect: str) -> None:
 # handler would write it (text and JSON), whoever logged it; proxyd's own records also before
 # redaction: its code must not rely on the formatters. A test whose logs leak one fails at teardown.
 SECRET_SHAPES = re.compile(
-    r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\btid=[0-9a-f]{8,};exp="
+    r"\bgh[oupsr]_[A-Za-z0-9_]{20,}|\bpxd_[A-Za-z0-9_-]{32,}|\btid=[0-9a-f]{8,};exp="
     r"""|(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
     r"""\\?["']?[ \t]*[:=][ \t]*\\?["']?(?!\[redacted\])[^\s"'\\]""",
     re.IGNORECASE | re.MULTILINE,

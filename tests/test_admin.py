@@ -380,6 +380,8 @@ async def test_logs(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
         "apiKeyId": alpha["id"],
         "apiKeyName": "alpha",
         "maskedKey": mask_secret(GITHUB_KEY),
+        "clientKeyId": None,  # a GitHub token, not a client key
+        "clientKeyName": None,
         "endpoint": "/api/chat/completions",
         "model": "gpt-4o",
         "status": 200,

@@ -44,7 +44,8 @@ from tests.legacy_samples import samples_dir, write_datum
 from tests.test_legacy_reader import EXPECTED, _fingerprint
 
 LEGACY = "0002.legacy-import"
-USAGE_BATCHES = "0003.usage-batches"  # the migration after it, rolled back and applied with it
+USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and applied with it
+CLIENT_KEYS = "0004.client-keys"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -401,15 +402,15 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        assert await asyncio.to_thread(Migrator(config.database).rollback, 2) == [USAGE_BATCHES, LEGACY]
+        assert await asyncio.to_thread(Migrator(config.database).rollback, 3) == [CLIENT_KEYS, USAGE_BATCHES, LEGACY]
         assert await store.find_all() == [api_key]
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False}
+        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES]
+        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -557,7 +558,7 @@ async def test_failed_migration_import_writes_nothing(
 ) -> None:
     await _migrate(config, None, legacy_env)
     migrator = Migrator(config.database)
-    await asyncio.to_thread(migrator.rollback, 2)
+    await asyncio.to_thread(migrator.rollback, 3)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
         _inject(kind, legacy_env)
@@ -567,13 +568,18 @@ async def test_failed_migration_import_writes_nothing(
             "0001.schema": True,
             LEGACY: False,
             USAGE_BATCHES: False,
+            CLIENT_KEYS: False,
         }
         assert await store.find_all() == [planted]
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # on MySQL too, where the CREATE TABLE had committed
         legacy_env.undo()
         legacy_env.setattr(cli, "configure_logging", lambda *args: None, raising=False)
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES]  # nothing left behind in the way
+        assert await _migrate(config, None, legacy_env) == [
+            LEGACY,
+            USAGE_BATCHES,
+            CLIENT_KEYS,
+        ]  # nothing left behind in the way
 
 
 async def test_migration_refuses_a_missing_directory(
@@ -582,7 +588,7 @@ async def test_migration_refuses_a_missing_directory(
     with pytest.raises(DatabaseError, match=r"PROXYD_LEGACY_DIR: .*nope: no such directory"):
         await _migrate(config, tmp_path / "nope", legacy_env)
     status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False}
+    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
 
 
 # --- the command's errors --------------------------------------------------------------------------
@@ -619,16 +625,16 @@ async def test_schema_out_of_date(
         assert err == f"proxyd: {url}: no such database file; run `proxyd migrate apply` first\n"
     else:
         assert err == (
-            f"proxyd: {url}: database schema is out of date (missing 0001.schema, {LEGACY}, {USAGE_BATCHES}); "
-            "run `proxyd migrate apply` first\n"
+            f"proxyd: {url}: database schema is out of date "
+            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(Migrator(config.database).rollback, 2)
+    await asyncio.to_thread(Migrator(config.database).rollback, 3)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
-        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}); "
+        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); "
         "run `proxyd migrate apply` first\n",
     )
 

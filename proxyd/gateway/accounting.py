@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..clock import now_ms
+from ..models import ApiKey
 from ..usage import RequestLogEntry, UsageRecorder
 from .copilot_wire import Usage
 from .principal import Principal
@@ -31,6 +32,8 @@ class Exchange:
     upstream_status: int | None = None
     status: int = 0
     usage: Usage | None = None
+    # The account that served it, when a client key's pool chose one (else the principal's).
+    account: ApiKey | None = None
 
 
 class Accounting:
@@ -43,7 +46,8 @@ class Accounting:
         self._recorder.record(
             RequestLogEntry(
                 time=now_ms(),
-                api_key_id=exchange.principal.account.id,
+                api_key_id=(exchange.account or exchange.principal.account).id,
+                client_key_id=client_key.id if (client_key := exchange.principal.client_key) is not None else None,
                 endpoint=exchange.endpoint,
                 model=exchange.model,
                 status=exchange.status or CLIENT_GONE,

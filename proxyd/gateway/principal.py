@@ -1,4 +1,8 @@
-"""Who asks: the key a client presents, resolved to the account that serves the request."""
+"""Who asks: the key a client presents, resolved to the account (or the pool of accounts) that serves it.
+
+A GitHub token, ``_`` or no key select one account, as they always did; a client
+key (``pxd_...``) selects its account pool and brings its limits along.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,16 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..client_key_cache import ClientKeyResolver
+from ..client_keys import ClientKey, is_client_key
+from ..clock import now_ms
 from ..config import host_name
-from ..errors import Forbidden, UnsupportedMediaType
+from ..errors import Forbidden, NoAccount, Unauthorized, UnsupportedMediaType
 from ..keycache import DEFAULT_KEY_ALIASES, KeyResolver
 from ..masking import mask_secret
 from ..models import ApiKey
 from ..netaddr import is_loopback_host
+from .client_limits import ClientKeyLimits
 
 _KEY_SCHEMES = ("bearer", "token")
 
@@ -20,13 +28,16 @@ _KEY_SCHEMES = ("bearer", "token")
 class Principal:
     """The party a proxied request acts for, and the GitHub account that pays for it."""
 
-    account: ApiKey
+    account: ApiKey  # with a client key: the first account of its pool
     # False when the client sent no key (or ``_``) and spends the default account.
     presented_key: bool
+    client_key: ClientKey | None = None
+    # The accounts a client key may be served by, in order; empty for a GitHub token or the default key.
+    pool: tuple[ApiKey, ...] = ()
 
     @property
     def masked_key(self) -> str:
-        return mask_secret(self.account.key)
+        return self.client_key.masked if self.client_key is not None else mask_secret(self.account.key)
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -41,12 +52,34 @@ def presented_key(request: web.Request) -> str | None:
 class ClientAuth:
     """Authenticates a proxied request before its body is read."""
 
-    def __init__(self, resolver: KeyResolver, allowed_hosts: frozenset[str]) -> None:
+    def __init__(
+        self,
+        resolver: KeyResolver,
+        allowed_hosts: frozenset[str],
+        client_keys: ClientKeyResolver | None = None,
+        limits: ClientKeyLimits | None = None,
+        *,
+        client_keys_only: bool = False,
+    ) -> None:
         self._resolver = resolver
         self._allowed_hosts = allowed_hosts
+        self._client_keys = client_keys
+        self._limits = limits or ClientKeyLimits()
+        self._client_keys_only = client_keys_only
 
     async def authenticate(self, request: web.Request) -> Principal:
         key = presented_key(request)
+        if key is not None and is_client_key(key) and self._client_keys is not None:
+            grant = await self._client_keys.resolve(key)
+            if grant is not None:
+                if grant.key.expired(now_ms()):
+                    raise Unauthorized("This client key has expired")
+                if not grant.pool:
+                    raise NoAccount()
+                return Principal(account=grant.pool[0], presented_key=True, client_key=grant.key, pool=grant.pool)
+        if self._client_keys_only:
+            # Checked after the lookup: an unknown pxd_ key gets the same answer as a GitHub token.
+            raise Unauthorized("Invalid API key: only client keys are accepted here")
         keyless = key is None or key in DEFAULT_KEY_ALIASES
         if keyless:
             self._require_keyless_host(request)
@@ -57,6 +90,11 @@ class ClientAuth:
             # any web page could spend the default key. OpenAI clients always send JSON.
             raise UnsupportedMediaType("Requests without an API key must be sent as application/json")
         return Principal(account=account, presented_key=not keyless)
+
+    def admit(self, principal: Principal, model: str | None) -> None:
+        """Apply a client key's limits to one request for ``model`` (403 or 429); other keys have none."""
+        if principal.client_key is not None:
+            self._limits.admit(principal.client_key, model)
 
     def _require_keyless_host(self, request: web.Request) -> None:
         """A request that spends the default key must name this machine (or an allowed host) in its ``Host``.

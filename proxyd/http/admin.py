@@ -2,7 +2,7 @@
 
 Every route here except login requires an admin (see ``admin_auth``); the
 handlers live in ``admin_keys`` and ``admin_stats``. The sub-application
-answers the paths below ``{prefix}/api-keys`` and ``{prefix}/admin``; the
+answers the paths below ``{prefix}/api-keys``, ``{prefix}/client-keys`` and ``{prefix}/admin``; the
 proxy routes that share the prefix stay with the root application.
 """
 
@@ -23,7 +23,7 @@ from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
 from ..config import Config
 from ..device_flow import DeviceFlowHub
 from ..errors import Forbidden, Unauthorized
-from . import admin_keys, admin_stats
+from . import admin_client_keys, admin_keys, admin_stats
 from .responses import json_response
 from .validation import read_dto, require_strings
 
@@ -72,7 +72,7 @@ class _AdminPaths(AbstractRuleMatching):
     """Matches the admin paths under the API prefix, which may be empty (so no plain sub-app prefix)."""
 
     def __init__(self, prefix: str) -> None:
-        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin")
+        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys")
         self._below = tuple(f"{path}/" for path in self._exact)
 
     async def match(self, request: web.Request) -> bool:
@@ -131,6 +131,11 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
         ("DELETE", f"{keys}/{{id}}", admin_keys.delete_key),
         ("POST", f"{keys}/{{id}}/refresh-meta", admin_keys.refresh_meta),
         ("GET", f"{keys}/{{id}}/quota", admin_keys.key_quota),
+        ("POST", f"{prefix}/client-keys", admin_client_keys.create_client_key),
+        ("GET", f"{prefix}/client-keys", admin_client_keys.list_client_keys),
+        ("GET", f"{prefix}/client-keys/{{id}}", admin_client_keys.get_client_key),
+        ("PATCH", f"{prefix}/client-keys/{{id}}", admin_client_keys.update_client_key),
+        ("DELETE", f"{prefix}/client-keys/{{id}}", admin_client_keys.delete_client_key),
         ("GET", f"{prefix}/admin/stats", admin_stats.stats),
         ("GET", f"{prefix}/admin/logs", admin_stats.logs),
     ]

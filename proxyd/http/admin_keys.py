@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..appkeys import DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
+from ..appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
 from .responses import json_response
 from .validation import read_dto, require_new_key, require_strings
 
@@ -20,7 +20,19 @@ async def create_key(request: web.Request) -> web.Response:
 
 
 async def list_keys(request: web.Request) -> web.Response:
-    return json_response([k.to_response() for k in await request.config_dict[STORE].find_all()])
+    cooldowns = request.config_dict[COPILOT].cooldowns
+    listed = []
+    for key in await request.config_dict[STORE].find_all():
+        # This instance's view: an account serving client keys rests after Copilot rate-limited it.
+        cooling = cooldowns.cooling(key.id)
+        listed.append(
+            {
+                **key.to_response(),
+                "coolingDownUntil": cooling.until_ms if cooling is not None else None,
+                "coolingDownReason": cooling.reason if cooling is not None else None,
+            }
+        )
+    return json_response(listed)
 
 
 async def rename_key(request: web.Request) -> web.Response:

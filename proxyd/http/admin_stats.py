@@ -20,6 +20,7 @@ from ..appkeys import DATABASE, QUOTAS
 from ..clock import epoch_ms, iso_ms
 from ..errors import BadRequest
 from ..masking import mask_secret
+from ..store import storable
 from .responses import json_response
 from .validation import int_param
 
@@ -41,13 +42,19 @@ def period_starts(now: datetime) -> dict[str, int]:
 
 
 async def stats(request: web.Request) -> web.Response:
+    """``?clientKeyId=`` counts the requests of that client key only (``totalKeys`` stays every API key)."""
     database = request.config_dict[DATABASE]
     queries = database.queries
+    client_key_id = request.query.get("clientKeyId") or None
+    if client_key_id is not None and not storable(client_key_id):
+        raise BadRequest(["clientKeyId must not contain NUL"])
     now = datetime.now(UTC)
     active_since = epoch_ms(now - timedelta(days=ACTIVE_DAYS))
     keys = await database.fetch_one(queries["stats_keys"], {"active_since": active_since})
-    requests = await database.fetch_one(queries["stats_requests"], period_starts(now))
-    top = await database.fetch_all(queries["stats_top_models"], {"limit": TOP_MODELS})
+    requests = await database.fetch_one(
+        queries["stats_requests"], {**period_starts(now), "client_key_id": client_key_id}
+    )
+    top = await database.fetch_all(queries["stats_top_models"], {"limit": TOP_MODELS, "client_key_id": client_key_id})
     assert keys is not None and requests is not None  # aggregates always return one row
     # int()/float(): PostgreSQL and MySQL return sums and averages as Decimal.
     total = int(requests["total"])
@@ -114,6 +121,8 @@ def _log_entry(row: dict[str, Any]) -> dict[str, Any]:
         "apiKeyId": row["api_key_id"],
         "apiKeyName": row["api_key_name"],
         "maskedKey": mask_secret(key) if key is not None else None,
+        "clientKeyId": row["client_key_id"],
+        "clientKeyName": row["client_key_name"],
         "endpoint": row["endpoint"],
         "model": row["model"],
         "status": int(row["status"]),

@@ -73,8 +73,10 @@ async def exchange(request: web.Request, endpoint: str, prepare: Prepare) -> web
     prepared = prepare(*await _read_payload(request))
     model = prepared.model
     record.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
+    # A client key's limits (403, 429): a refused request is not logged and does not count.
+    app[CLIENT_AUTH].admit(principal, model if isinstance(model, str) else None)
     try:
-        upstream = await app[COPILOT].send(principal.account, prepared.call)
+        upstream = await app[COPILOT].send(principal, prepared.call, record)
         try:
             return await prepared.relay(request, upstream, record)
         finally:

@@ -9,6 +9,7 @@ SELECT COUNT(*) AS total_keys,
 FROM api_keys;
 
 -- name: stats_requests
+-- :client_key_id NULL counts every request, else those of that client key.
 -- One pass over the log; the period counts and the error count are filtered sums.
 SELECT COUNT(*) AS total,
        COALESCE(SUM(CASE WHEN r.time >= :day_start THEN 1 ELSE 0 END), 0) AS today,
@@ -16,14 +17,15 @@ SELECT COUNT(*) AS total,
        COALESCE(SUM(CASE WHEN r.time >= :month_start THEN 1 ELSE 0 END), 0) AS this_month,
        COALESCE(SUM(CASE WHEN r.status >= 400 THEN 1 ELSE 0 END), 0) AS errors,
        AVG(r.duration_ms) AS average_duration
-FROM request_log AS r;
+FROM request_log AS r
+WHERE (CAST(:client_key_id AS TEXT) IS NULL OR r.client_key_id = CAST(:client_key_id AS TEXT));
 
 -- name: stats_top_models
-SELECT model, COUNT(*) AS requests
-FROM request_log
-WHERE model IS NOT NULL
-GROUP BY model
-ORDER BY requests DESC, model
+SELECT r.model, COUNT(*) AS requests
+FROM request_log AS r
+WHERE r.model IS NOT NULL AND (CAST(:client_key_id AS TEXT) IS NULL OR r.client_key_id = CAST(:client_key_id AS TEXT))
+GROUP BY r.model
+ORDER BY requests DESC, r.model
 LIMIT :limit;
 
 -- name: count_request_log
@@ -32,8 +34,10 @@ SELECT COUNT(*) AS total FROM request_log;
 -- name: page_request_log
 -- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
 SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.key AS api_key_key,
+       r.client_key_id, c.name AS client_key_name,
        r.endpoint, r.model, r.status, r.duration_ms, r.prompt_tokens, r.completion_tokens, r.total_tokens
 FROM request_log AS r
 LEFT JOIN api_keys AS k ON k.id = r.api_key_id
+LEFT JOIN client_keys AS c ON c.id = r.client_key_id
 ORDER BY r.time DESC, r.id DESC
 LIMIT :limit OFFSET :offset;

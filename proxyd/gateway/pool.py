@@ -1,0 +1,94 @@
+"""The account pool of a client key: which GitHub account serves the next request, and which are cooling down.
+
+An account cools down when Copilot rate-limits it (429), says its quota is
+used up (402, or 403 naming the quota), or GitHub refuses its token. Cool-downs
+are per instance and shared by every client key: an account another key just
+exhausted is skipped by all of them. Accounts are taken round robin among the
+ones not cooling down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from ..clock import now_ms
+from ..models import ApiKey
+
+log = logging.getLogger("proxyd.pool")
+
+DEFAULT_COOL_DOWN = 60.0
+# A retry-after or reset date further away than this is read as a mistake, not honoured.
+MAX_COOL_DOWN = 31 * 86400.0
+
+RATE_LIMITED = "rate_limited"
+QUOTA_EXHAUSTED = "quota_exhausted"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class CoolDown:
+    deadline: float  # on the monotonic clock
+    until_ms: int  # the same moment, wall clock, for admins
+    reason: str
+
+
+def retry_after_seconds(value: str | None, *, wall_ms: int) -> float | None:
+    """Copilot's ``retry-after``: seconds, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - wall_ms / 1000)
+
+
+class AccountCooldowns:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall_ms: Callable[[], int] = now_ms) -> None:
+        self._clock = clock
+        self._wall_ms = wall_ms
+        self._cooling: dict[str, CoolDown] = {}
+        self._turns: dict[tuple[str, ...], int] = {}
+        # Per account id: requests that went on to another account because this one cooled down.
+        self.failovers: dict[str, int] = {}
+
+    def cooling(self, account_id: str) -> CoolDown | None:
+        cool_down = self._cooling.get(account_id)
+        if cool_down is not None and cool_down.deadline <= self._clock():
+            del self._cooling[account_id]
+            return None
+        return cool_down
+
+    def order(self, pool: Sequence[ApiKey]) -> list[ApiKey]:
+        """The accounts not cooling down, the next in turn first."""
+        ready = [account for account in pool if self.cooling(account.id) is None]
+        if not ready:
+            return []
+        ids = tuple(account.id for account in pool)
+        turn = self._turns.get(ids, 0)
+        self._turns[ids] = turn + 1
+        start = turn % len(ready)
+        return ready[start:] + ready[:start]
+
+    def shortest_wait(self, pool: Sequence[ApiKey]) -> float:
+        """Seconds until the first account of ``pool`` is ready again."""
+        now = self._clock()
+        waits = [c.deadline - now for account in pool if (c := self.cooling(account.id)) is not None]
+        return max(0.0, min(waits)) if waits else 0.0
+
+    def cool_down(self, account: ApiKey, seconds: float, reason: str, detail: str) -> None:
+        seconds = min(max(seconds, 1.0), MAX_COOL_DOWN)
+        self._cooling[account.id] = CoolDown(self._clock() + seconds, self._wall_ms() + int(seconds * 1000), reason)
+        self.failovers[account.id] = self.failovers.get(account.id, 0) + 1
+        # The account's id and name only: its token never reaches a log line.
+        log.info("account %s (%s) cools down for %ds: %s", account.id, account.name, round(seconds), detail)
+
+    def forget(self, account_id: str) -> None:
+        self._cooling.pop(account_id, None)

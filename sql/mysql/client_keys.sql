@@ -1,0 +1,53 @@
+-- Client keys (migrations/*/0004.client-keys.sql). Every row selector returns the
+-- same columns, requests_this_month counted from the request log since :month_start.
+
+-- name: find_all_client_keys
+-- Newest first, like the API keys.
+SELECT c.*,
+       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
+           AS requests_this_month
+FROM client_keys AS c
+ORDER BY c.created_at DESC, c.id DESC;
+
+-- name: find_client_key_by_id
+SELECT c.*,
+       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
+           AS requests_this_month
+FROM client_keys AS c
+WHERE c.id = :id;
+
+-- name: find_client_key_by_hash
+SELECT c.*,
+       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
+           AS requests_this_month
+FROM client_keys AS c
+WHERE c.key_sha256 = :key_sha256;
+
+-- name: insert_client_key
+INSERT INTO client_keys
+    (id, name, key_sha256, prefix, models, rpm, monthly_requests, expires_at, accounts, created_at, usage_count)
+VALUES
+    (:id, :name, :key_sha256, :prefix, :models, :rpm, :monthly_requests, :expires_at, :accounts, :created_at, 0);
+
+-- name: lock_client_key
+SELECT id FROM client_keys WHERE id = :id FOR UPDATE;
+
+-- name: update_client_key
+UPDATE client_keys
+SET name = :name, models = :models, rpm = :rpm, monthly_requests = :monthly_requests,
+    expires_at = :expires_at, accounts = :accounts
+WHERE id = :id;
+
+-- name: delete_client_key
+DELETE FROM client_keys WHERE id = :id;
+
+-- name: record_client_key_usage
+-- Many (id, n, last_used) increments in one statement, as record_usage does for API keys.
+UPDATE client_keys AS c
+JOIN JSON_TABLE(:batch, '$[*]' COLUMNS (
+    id VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PATH '$.id',
+    n BIGINT PATH '$.n',
+    last_used BIGINT PATH '$.last_used'
+)) AS u ON c.id = u.id
+SET c.usage_count = c.usage_count + u.n,
+    c.last_used = GREATEST(COALESCE(c.last_used, 0), u.last_used);

@@ -1,0 +1,144 @@
+"""A client key's limits, the account pool's cool-downs and the client key cache on their own, with fake clocks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from proxyd.client_key_cache import ClientKeyResolver
+from proxyd.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, month_start, next_month_start
+from proxyd.clock import epoch_ms
+from proxyd.errors import Forbidden, TooManyRequests
+from proxyd.gateway.client_limits import ClientKeyLimits
+from proxyd.gateway.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
+from proxyd.models import ApiKey
+from proxyd.store import KeyStore
+
+
+class Clocks:
+    def __init__(self, wall: datetime) -> None:
+        self.mono = 1000.0
+        self.wall = epoch_ms(wall)
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += int(seconds * 1000)
+
+
+def key(**settings: object) -> ClientKey:
+    return ClientKey(id="k1", settings=ClientKeySettings(name="team", **settings), prefix="pxd_abcdef", created_at=0)  # type: ignore[arg-type]
+
+
+def limits(clocks: Clocks) -> ClientKeyLimits:
+    return ClientKeyLimits(clock=lambda: clocks.mono, wall_ms=lambda: clocks.wall)
+
+
+def test_rpm_is_a_sliding_minute() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    limiter, record = limits(clocks), key(rpm=2)
+    limiter.admit(record, "gpt-4o")
+    clocks.advance(20)
+    limiter.admit(record, "gpt-4o")
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.admit(record, "gpt-4o")
+    assert refused.value.headers["Retry-After"] == "40"
+    clocks.advance(40)
+    limiter.admit(record, "gpt-4o")  # the first one left the window
+
+
+def test_models_are_checked_before_anything_counts() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    limiter, record = limits(clocks), key(models=("gpt-4o",), rpm=1)
+    with pytest.raises(Forbidden):
+        limiter.admit(record, "o3")
+    limiter.admit(record, "gpt-4o")
+    limiter.admit(key(models=("gpt-4o",)), None)  # GET /models names no model
+
+
+def test_the_month_starts_from_the_logged_count_and_restarts_in_utc() -> None:
+    clocks = Clocks(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC))
+    limiter = limits(clocks)
+    record = ClientKey(
+        id="k1",
+        settings=ClientKeySettings(name="team", monthly_requests=3),
+        prefix="pxd_abcdef",
+        created_at=0,
+        requests_this_month=2,
+    )
+    limiter.admit(record, None)
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.admit(record, None)
+    assert refused.value.headers["Retry-After"] == "30"  # until 2027-01-01T00:00:00Z
+    clocks.advance(31)
+    limiter.admit(record, None)  # a new month: last month's count is not carried over
+    limiter.admit(record, None)
+    limiter.admit(record, None)
+    with pytest.raises(TooManyRequests):
+        limiter.admit(record, None)
+
+
+def test_month_boundaries() -> None:
+    moment = epoch_ms(datetime(2026, 12, 15, 8, tzinfo=UTC))
+    assert month_start(moment) == epoch_ms(datetime(2026, 12, 1, tzinfo=UTC))
+    assert next_month_start(moment) == epoch_ms(datetime(2027, 1, 1, tzinfo=UTC))
+
+
+def account(n: int) -> ApiKey:
+    return ApiKey(id=f"a{n}", name=f"account {n}", key=f"gho_{n}", created_at=n)
+
+
+def test_round_robin_skips_cooling_accounts_until_they_are_ready() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    pool = AccountCooldowns(clock=lambda: clocks.mono, wall_ms=lambda: clocks.wall)
+    accounts = [account(1), account(2), account(3)]
+    assert [a.id for a in pool.order(accounts)] == ["a1", "a2", "a3"]
+    assert [a.id for a in pool.order(accounts)] == ["a2", "a3", "a1"]
+    pool.cool_down(accounts[1], 30, RATE_LIMITED, "test")
+    assert pool.cooling("a2") is not None and pool.failovers == {"a2": 1}
+    assert all(a.id != "a2" for a in pool.order(accounts))
+    pool.cool_down(accounts[0], 90, RATE_LIMITED, "test")
+    pool.cool_down(accounts[2], 10, RATE_LIMITED, "test")
+    assert pool.order(accounts) == [] and pool.shortest_wait(accounts) == 10
+    clocks.advance(10)
+    assert [a.id for a in pool.order(accounts)] == ["a3"]
+
+
+def test_retry_after_reads_seconds_and_dates() -> None:
+    wall = epoch_ms(datetime(2026, 5, 10, 12, tzinfo=UTC))
+    assert retry_after_seconds("120", wall_ms=wall) == 120
+    assert retry_after_seconds("Sun, 10 May 2026 12:01:00 GMT", wall_ms=wall) == 60
+    assert retry_after_seconds("soon", wall_ms=wall) is None
+    assert retry_after_seconds(None, wall_ms=wall) is None
+
+
+# --------------------------------------------------------------------------- the lookup cache
+
+
+class CountingClientKeys(ClientKeyStore):
+    lookups = 0
+
+    async def find_by_secret(self, secret: str) -> ClientKey | None:
+        self.lookups += 1
+        return await super().find_by_secret(secret)
+
+
+async def test_client_keys_are_cached_and_refreshed_in_the_background(store: KeyStore, sqlite_only: None) -> None:
+    await store.create("alice", "gho_cachedaccount000000000000000000000001")
+    client_keys = CountingClientKeys(store.db)
+    created, secret = await client_keys.create(ClientKeySettings(name="team"))
+    now = [0.0]
+    resolver = ClientKeyResolver(client_keys, store, ttl=5, clock=lambda: now[0])
+    grant = await resolver.resolve(secret)
+    assert grant is not None and grant.key.id == created.id and [a.name for a in grant.pool] == ["alice"]
+    for _ in range(10):
+        await resolver.resolve(secret)
+    assert client_keys.lookups == 1  # steady state: no query per request
+    await client_keys.delete(created.id)  # on another instance: this cache is not told
+    now[0] = 6
+    assert await resolver.resolve(secret) is not None  # stale, while one refresh runs
+    await resolver.settled()
+    assert await resolver.resolve(secret) is None and client_keys.lookups == 2
+    assert await resolver.resolve("pxd_unknown") is None
+    assert await resolver.resolve("pxd_unknown") is None
+    assert client_keys.lookups == 3  # an unknown secret is remembered for the TTL too
