@@ -54,6 +54,7 @@ class NonStreaming:
     loadgen: str
     runs: list[ThroughputRun]
     moderate: AddedLatency
+    event_loop: str = ""  # the one proxyd said it runs on
 
     def run_for(self, target: str, concurrency: int) -> ThroughputRun | None:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
@@ -188,6 +189,7 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         for concurrency in settings.concurrencies:
             for target in closed:
                 runs.append(await _closed_run(settings, workdir, target, concurrency))
+        event_loop = proxyd_static.event_loop
     at_rate = {target.name: await _rate_run(settings, workdir, target) for target in (direct, proxied)}
     moderate = AddedLatency(
         rate=settings.moderate_rate,
@@ -197,7 +199,7 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         errors=sum(_errors(r) for r in at_rate.values()),
         max_send_lateness_ms=max(float(r["send_lateness"]["max_ms"]) for r in at_rate.values()),
     )
-    return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate)
+    return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate, event_loop=event_loop)
 
 
 async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:

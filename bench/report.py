@@ -57,10 +57,11 @@ def _targets(r: Results, quick: bool) -> list[str]:
 
 def _nonstreaming(n: NonStreaming) -> list[str]:
     driver = "wrk" if n.loadgen == "wrk" else "bench.loadgen (aiohttp)"
+    loop = f"; proxyd's event loop: {n.event_loop}" if n.event_loop else ""
     lines = [
         "## Non-streaming chat completions",
         "",
-        f"Closed loop, {driver}; latency in ms. *direct* is the fake upstream alone and *proxyd* proxyd in front "
+        f"Closed loop, {driver}{loop}; latency in ms. *direct* is the fake upstream alone and *proxyd* proxyd in front "
         "of it; *static* is `bench/static_upstream.py` alone, which answers every request at once from a fixed "
         "body, and *proxyd-static* proxyd in front of that: there proxyd's own cost is nearly all there is. "
         "*added* = proxied - its upstream alone at the same concurrency; *CPU/req* = proxyd's CPU time (user + "

@@ -42,6 +42,16 @@ class Proxyd:
     def pid(self) -> int:
         return self.child.pid
 
+    @property
+    def event_loop(self) -> str:
+        """What proxyd logged at start-up: ``asyncio`` or ``uvloop 0.x`` (empty if it did not say)."""
+        path = self.child.log_path
+        with contextlib.suppress(OSError), open(path or "", errors="replace") as log:
+            for _, line in zip(range(50), log, strict=False):  # among the first lines, before the access log
+                if "event loop: " in line:
+                    return line.split("event loop: ", 1)[1].strip()
+        return ""
+
 
 @contextlib.asynccontextmanager
 async def running_fake(

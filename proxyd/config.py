@@ -21,6 +21,7 @@ from .errors import ConfigError
 Dialect = Literal["sqlite", "postgresql", "mysql"]
 LegacyMode = Literal["off", "fallback"]
 LogFormat = Literal["text", "json"]
+EventLoop = Literal["auto", "asyncio", "uvloop"]
 T = TypeVar("T")
 S = TypeVar("S", bound=str)
 
@@ -334,6 +335,8 @@ class Config:
     request_log_days: int = setting("PROXYD_REQUEST_LOG_DAYS", 90, integer(0, 36_500))
     shutdown_timeout: float = setting("PROXYD_SHUTDOWN_TIMEOUT", 30.0, seconds(minimum=0.0))
     workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
+    # auto: uvloop when installed (the [uvloop] extra), else asyncio's own loop.
+    event_loop: EventLoop = setting("PROXYD_EVENT_LOOP", "auto", choice("auto", "asyncio", "uvloop"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
