@@ -8,9 +8,13 @@ from typing import Any
 
 from . import loadclient, wrk
 from .loadgen import Spec
-from .services import CHAT_BODY, STREAM_BODY, Target
+from .procs import cpu_seconds
+from .services import CHAT_BODY, STREAM_BODY, Fake, Target, register_key, running_proxyd, running_static
 from .settings import Settings
 from .stats import Summary
+
+# Each proxied target and what the same request costs without proxyd in the way.
+BASELINES = {"proxyd": "direct", "proxyd-static": "static"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,8 @@ class ThroughputRun:
     errors: int
     rps: float
     latency: Summary
+    # proxyd's CPU time (user + system) per request: steadier than req/s when other load shares the cores.
+    cpu_us_per_request: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class NonStreaming:
     loadgen: str
     runs: list[ThroughputRun]
     moderate: AddedLatency
+    event_loop: str = ""  # the one proxyd said it runs on
 
     def run_for(self, target: str, concurrency: int) -> ThroughputRun | None:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
@@ -104,6 +111,14 @@ async def warm_up(workdir: Path, target: Target, requests: int = 500, concurrenc
 
 
 async def _closed_run(settings: Settings, workdir: Path, target: Target, concurrency: int) -> ThroughputRun:
+    cpu_before = cpu_seconds(target.pid) if target.pid is not None else 0.0
+    run = await _closed_load(settings, workdir, target, concurrency)
+    if target.pid is None or run.requests == 0:
+        return run
+    return replace(run, cpu_us_per_request=(cpu_seconds(target.pid) - cpu_before) / run.requests * 1e6)
+
+
+async def _closed_load(settings: Settings, workdir: Path, target: Target, concurrency: int) -> ThroughputRun:
     if settings.loadgen == "wrk":
         measured = await wrk.run(
             workdir,
@@ -148,13 +163,33 @@ async def _rate_run(settings: Settings, workdir: Path, target: Target) -> dict[s
     return await loadclient.run(spec, workdir)
 
 
-async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> NonStreaming:
-    for target in (direct, proxied):
-        await warm_up(workdir, target)
-    runs: list[ThroughputRun] = []
-    for concurrency in settings.concurrencies:
-        for target in (direct, proxied):
-            runs.append(await _closed_run(settings, workdir, target, concurrency))
+async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxied: Target, fake: Fake) -> NonStreaming:
+    """Closed-loop runs against the fake and the static upstream, direct and through proxyd, back to back."""
+    async with (
+        running_static(workdir, "static") as static,
+        running_proxyd(
+            workdir,
+            "proxyd-static",
+            fake,
+            command=settings.proxyd,
+            log_level=settings.log_level,
+            copilot_api_url=static.url,
+        ) as proxyd_static,
+    ):
+        await register_key(proxyd_static, fake.github_token)
+        closed = (
+            direct,
+            proxied,
+            Target("static", static.url, "static"),
+            Target("proxyd-static", f"{proxyd_static.url}/v1", fake.github_token, proxyd_static.pid),
+        )
+        for target in closed:
+            await warm_up(workdir, target)
+        runs: list[ThroughputRun] = []
+        for concurrency in settings.concurrencies:
+            for target in closed:
+                runs.append(await _closed_run(settings, workdir, target, concurrency))
+        event_loop = proxyd_static.event_loop
     at_rate = {target.name: await _rate_run(settings, workdir, target) for target in (direct, proxied)}
     moderate = AddedLatency(
         rate=settings.moderate_rate,
@@ -164,7 +199,7 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         errors=sum(_errors(r) for r in at_rate.values()),
         max_send_lateness_ms=max(float(r["send_lateness"]["max_ms"]) for r in at_rate.values()),
     )
-    return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate)
+    return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate, event_loop=event_loop)
 
 
 async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:

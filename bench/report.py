@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .phase_http import NonStreaming, Streaming
+from .phase_http import BASELINES, NonStreaming, Streaming
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
@@ -57,19 +57,24 @@ def _targets(r: Results, quick: bool) -> list[str]:
 
 def _nonstreaming(n: NonStreaming) -> list[str]:
     driver = "wrk" if n.loadgen == "wrk" else "bench.loadgen (aiohttp)"
+    loop = f"; proxyd's event loop: {n.event_loop}" if n.event_loop else ""
     lines = [
         "## Non-streaming chat completions",
         "",
-        f"Closed loop, {driver}; latency in ms. *added* = proxyd - direct at the same concurrency.",
+        f"Closed loop, {driver}{loop}; latency in ms. *direct* is the fake upstream alone and *proxyd* proxyd in front "
+        "of it; *static* is `bench/static_upstream.py` alone, which answers every request at once from a fixed "
+        "body, and *proxyd-static* proxyd in front of that: there proxyd's own cost is nearly all there is. "
+        "*added* = proxied - its upstream alone at the same concurrency; *CPU/req* = proxyd's CPU time (user + "
+        "system) per request, which other load on the machine disturbs less than req/s.",
         "",
     ]
     rows = []
     for run in n.runs:
         added = ""
-        direct = n.run_for("direct", run.concurrency)
-        if run.target == "proxyd" and direct is not None:
-            p50 = run.latency.p50_ms - direct.latency.p50_ms
-            added = f"{p50:+.2f} / {run.latency.p99_ms - direct.latency.p99_ms:+.2f}"
+        baseline = n.run_for(BASELINES.get(run.target, ""), run.concurrency)
+        if baseline is not None:
+            p50 = run.latency.p50_ms - baseline.latency.p50_ms
+            added = f"{p50:+.2f} / {run.latency.p99_ms - baseline.latency.p99_ms:+.2f}"
         rows.append(
             (
                 run.target,
@@ -78,11 +83,13 @@ def _nonstreaming(n: NonStreaming) -> list[str]:
                 _ms(run.latency.p50_ms),
                 _ms(run.latency.p99_ms),
                 added,
+                f"{run.cpu_us_per_request:.0f} µs" if run.cpu_us_per_request is not None else "",
                 f"{run.requests:,}",
                 str(run.errors),
             )
         )
-    lines += _table(("target", "concurrency", "req/s", "p50", "p99", "added p50 / p99", "requests", "errors"), rows)
+    header = ("target", "concurrency", "req/s", "p50", "p99", "added p50 / p99", "CPU/req", "requests", "errors")
+    lines += _table(header, rows)
     m = n.moderate
     lines += [
         f"Moderate load (the latency target): open loop at {m.rate:g} req/s for {m.seconds:g} s each, "

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .phase_http import NonStreaming, Streaming
+from .phase_http import BASELINES, NonStreaming, Streaming
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
@@ -46,6 +46,25 @@ def _missing(name: str, goal: str, why: str = "not measured") -> Target:
     return Target(name, goal, why, "N/A")
 
 
+def _keeps_up(n: NonStreaming) -> Target:
+    """Throughput through proxyd at the highest concurrency against the lowest above 1: no loss as requests pile up."""
+    levels = sorted({run.concurrency for run in n.runs if run.concurrency > 1})
+    name, goal = "proxyd req/s as concurrency grows", "≥ 1.00 x"
+    if len(levels) < 2:
+        return _missing(name, goal)
+    low, high = levels[0], levels[-1]
+    name = f"proxyd req/s at concurrency {high} vs {low}"
+    ratios: list[tuple[str, float]] = []
+    for target in BASELINES:
+        at_low, at_high = n.run_for(target, low), n.run_for(target, high)
+        if at_low is not None and at_high is not None and at_low.rps > 0:
+            ratios.append((target, at_high.rps / at_low.rps))
+    if not ratios:
+        return _missing(name, goal)
+    measured = ", ".join(f"{ratio:.2f} x ({target})" for target, ratio in ratios)
+    return Target(name, goal, measured, _verdict(all(ratio >= 1.0 for _, ratio in ratios)))
+
+
 def targets(r: Results, quick: bool) -> list[Target]:
     out: list[Target] = []
     if r.nonstreaming is not None:
@@ -67,8 +86,13 @@ def targets(r: Results, quick: bool) -> list[Target]:
                 _verdict(m.added_p99_ms <= 5.0 and m.errors == 0),
             )
         )
+        out.append(_keeps_up(r.nonstreaming))
     else:
-        out += [_missing("added latency p50", "≤ 1 ms"), _missing("added latency p99", "≤ 5 ms")]
+        out += [
+            _missing("added latency p50", "≤ 1 ms"),
+            _missing("added latency p99", "≤ 5 ms"),
+            _missing("proxyd req/s at concurrency 64 vs 4", "≥ 1.00 x"),
+        ]
     if r.streaming is not None:
         s = r.streaming
         ok = s.added_gap_mean_ms <= 1.0 and s.proxyd.errors == 0 and s.proxyd.incomplete == 0

@@ -132,7 +132,7 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
         ):
             direct, proxied = await targets(fake, proxyd)
             r.nonstreaming = await phases.run(
-                "nonstreaming", lambda: phase_http.nonstreaming(settings, work, direct, proxied)
+                "nonstreaming", lambda: phase_http.nonstreaming(settings, work, direct, proxied, fake)
             )
             r.profile = await phases.run(
                 "profile",

@@ -42,6 +42,16 @@ class Proxyd:
     def pid(self) -> int:
         return self.child.pid
 
+    @property
+    def event_loop(self) -> str:
+        """What proxyd logged at start-up: ``asyncio`` or ``uvloop 0.x`` (empty if it did not say)."""
+        path = self.child.log_path
+        with contextlib.suppress(OSError), open(path or "", errors="replace") as log:
+            for _, line in zip(range(50), log, strict=False):  # among the first lines, before the access log
+                if "event loop: " in line:
+                    return line.split("event loop: ", 1)[1].strip()
+        return ""
+
 
 @contextlib.asynccontextmanager
 async def running_fake(
@@ -81,7 +91,30 @@ def _fields(log: Path, names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def proxyd_env(db_path: Path, port: int, fake: Fake, log_level: str) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class Static:
+    url: str
+    child: Child
+
+
+@contextlib.asynccontextmanager
+async def running_static(workdir: Path, name: str) -> AsyncIterator[Static]:
+    """``bench.static_upstream``: every chat completion answered at once, for proxyd's own cost."""
+    log = workdir / f"{name}.log"
+    child = await spawn(
+        name, python_argv("bench.static_upstream", "--port", "0"), env=clean_env({}), log_path=log, cwd=REPO
+    )
+    try:
+        fields = await _wait_for_lines(child, log, ("STATIC_UPSTREAM_URL",), within=20)
+        yield Static(url=fields["STATIC_UPSTREAM_URL"], child=child)
+    finally:
+        await child.stop()
+
+
+def proxyd_env(
+    db_path: Path, port: int, fake: Fake, log_level: str, copilot_api_url: str | None = None
+) -> dict[str, str]:
+    """``copilot_api_url``: where chat completions go (the static upstream); the fake by default."""
     return clean_env(
         {
             "DATABASE_URL": f"sqlite:///{db_path}",  # absolute path: sqlite:////tmp/...
@@ -90,7 +123,7 @@ def proxyd_env(db_path: Path, port: int, fake: Fake, log_level: str) -> dict[str
             "PROXYD_WORKERS": "1",
             "PROXYD_GITHUB_URL": fake.url,
             "PROXYD_GITHUB_API_URL": fake.url,
-            "PROXYD_COPILOT_API_URL": fake.url,
+            "PROXYD_COPILOT_API_URL": copilot_api_url or fake.url,
             "PROXYD_SHUTDOWN_TIMEOUT": "2",
             "PROXYD_ADMIN_LOOPBACK": "1",  # the bench manages keys from loopback, without a token
             "LOG_LEVEL": log_level,
@@ -100,12 +133,18 @@ def proxyd_env(db_path: Path, port: int, fake: Fake, log_level: str) -> dict[str
 
 @contextlib.asynccontextmanager
 async def running_proxyd(
-    workdir: Path, name: str, fake: Fake, *, command: Sequence[str] = (PROXYD,), log_level: str = "info"
+    workdir: Path,
+    name: str,
+    fake: Fake,
+    *,
+    command: Sequence[str] = (PROXYD,),
+    log_level: str = "info",
+    copilot_api_url: str | None = None,
 ) -> AsyncIterator[Proxyd]:
     """``command`` is the proxyd executable (plus leading arguments): the venv's, or another build to compare."""
     db_path = workdir / f"{name}.db"
     port = free_port()
-    env = proxyd_env(db_path, port, fake, log_level)
+    env = proxyd_env(db_path, port, fake, log_level, copilot_api_url)
     migrate = await asyncio.to_thread(
         subprocess.run, [*command, "migrate", "apply"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -167,6 +206,7 @@ class Target:
     name: str
     base: str
     token: str
+    pid: int | None = None  # proxyd's, for proxied targets: its CPU time per request is measured
 
     @property
     def chat_url(self) -> str:
@@ -180,5 +220,5 @@ async def targets(fake: Fake, proxyd: Proxyd) -> tuple[Target, Target]:
     """(direct, proxied) for one fake and the proxyd in front of it; the proxyd gets its key first."""
     await register_key(proxyd, fake.github_token)
     direct = Target("direct", fake.url, await copilot_token(fake))
-    proxied = Target("proxyd", f"{proxyd.url}/v1", fake.github_token)
+    proxied = Target("proxyd", f"{proxyd.url}/v1", fake.github_token, proxyd.pid)
     return direct, proxied

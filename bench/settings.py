@@ -14,7 +14,7 @@ class Settings:
     log_level: str  # proxyd's LOG_LEVEL (info, the default, logs one access line per request)
     proxyd: tuple[str, ...]  # the proxyd command: the venv's, or another build to compare
     profile_seconds: float = 6.0
-    concurrencies: tuple[int, ...] = (1, 10, 50)
+    concurrencies: tuple[int, ...] = (1, 4, 64)  # 64 against 4: does proxyd keep up as requests pile up?
     throughput_seconds: float = 5.0
     moderate_rate: float = 200.0  # requests/s for the added-latency target: "moderate load"
     moderate_seconds: float = 10.0

@@ -22,6 +22,7 @@ from .errors import ConfigError
 Dialect = Literal["sqlite", "postgresql", "mysql"]
 LegacyMode = Literal["off", "fallback"]
 LogFormat = Literal["text", "json"]
+EventLoop = Literal["auto", "asyncio", "uvloop"]
 T = TypeVar("T")
 S = TypeVar("S", bound=str)
 
@@ -352,6 +353,8 @@ class Config:
     workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
     # Anthropic model names -> Copilot's, before the default rule (proxyd/anthropic/models.py); pairs keep it frozen.
     model_map: tuple[tuple[str, str], ...] = setting("PROXYD_MODEL_MAP", (), model_names)
+    # auto: uvloop when installed (the [uvloop] extra), else asyncio's own loop.
+    event_loop: EventLoop = setting("PROXYD_EVENT_LOOP", "auto", choice("auto", "asyncio", "uvloop"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
