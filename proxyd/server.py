@@ -115,9 +115,10 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
 def event_loop(choice: EventLoop) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
     """A factory for the loop to serve on (``PROXYD_EVENT_LOOP``), and its name for the log.
 
-    uvloop, an optional extra, measured 5-10 % more requests per second through
-    proxyd and ~10 % fewer instructions per request, but a longer p99 tail with
-    64 requests in flight (bench/REPORT.md): used when installed, unless
+    uvloop, an optional extra, measured about 10 % fewer instructions per
+    request and up to 11 % more requests per second at concurrency 64, the same
+    latency at 200 req/s, but a p99 tail 1.7-2.7x asyncio's with 64 requests in
+    flight (bench/REPORT.md). It is used when installed, unless
     PROXYD_EVENT_LOOP=asyncio.
     """
     if choice != "asyncio":
