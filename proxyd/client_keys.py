@@ -169,8 +169,8 @@ class ClientKeyStore:
             raise ClientKeyNotFound()
         return found
 
-    async def find_by_secret(self, secret: str) -> ClientKey | None:
-        return await self._find_one(self.db, "find_client_key_by_hash", {"key_sha256": secret_hash(secret)})
+    async def find_by_hash(self, digest: str) -> ClientKey | None:
+        return await self._find_one(self.db, "find_client_key_by_hash", {"key_sha256": digest})
 
     @retry_transient
     async def create(self, settings: ClientKeySettings) -> tuple[ClientKey, str]:

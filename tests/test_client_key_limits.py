@@ -118,9 +118,9 @@ def test_retry_after_reads_seconds_and_dates() -> None:
 class CountingClientKeys(ClientKeyStore):
     lookups = 0
 
-    async def find_by_secret(self, secret: str) -> ClientKey | None:
+    async def find_by_hash(self, digest: str) -> ClientKey | None:
         self.lookups += 1
-        return await super().find_by_secret(secret)
+        return await super().find_by_hash(digest)
 
 
 async def test_client_keys_are_cached_and_refreshed_in_the_background(store: KeyStore, sqlite_only: None) -> None:
