@@ -7,7 +7,6 @@ become Anthropic errors with Copilot's status and ``Retry-After``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,15 +14,13 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ..errors import ClientGone, UpstreamAnswered, UpstreamError
+from ..errors import UpstreamAnswered, UpstreamError
 from ..gateway.accounting import Exchange
 from ..gateway.copilot_wire import usage_from
-from ..gateway.relay import client_left, end_broken, to_client
+from ..gateway.relay import relaying, to_client
 from ..metrics import Metrics
 from .stream import SseDataLines, StreamTranslator, error_event
 from .translate import to_message
-
-log = logging.getLogger("proxyd.proxy")
 
 _LOST_EVENT = error_event("api_error", "upstream connection lost")
 # Copilot's error bodies are small; a larger one is cut rather than read whole.
@@ -69,22 +66,16 @@ class MessagesRelay:
         translator = StreamTranslator(self._model, self._stops)
         lines = SseDataLines()
         try:
-            await to_client(response.prepare(request))
-            await to_client(response.write(translator.start()))
-            async for chunk in upstream.content.iter_any():
-                events = b"".join(translator.feed(data) for data in lines.feed(chunk))
-                if events:
-                    await to_client(response.write(events))
-            # A stream that ended without [DONE] still ends as a complete message.
-            await to_client(response.write(translator.finish()))
-            await to_client(response.write_eof())
-        except ClientGone:
-            client_left(exchange)
-        except Exception as exc:
-            log.warning("upstream failed mid-response on %s: %s", exchange.endpoint, type(exc).__name__)
-            self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
-            exchange.status = 502
-            await end_broken(request, response, _LOST_EVENT)
+            async with relaying(request, response, exchange, self._metrics, _LOST_EVENT):
+                await to_client(response.prepare(request))
+                await to_client(response.write(translator.start()))
+                async for chunk in upstream.content.iter_any():
+                    events = b"".join(translator.feed(data) for data in lines.feed(chunk))
+                    if events:
+                        await to_client(response.write(events))
+                # A stream that ended without [DONE] still ends as a complete message.
+                await to_client(response.write(translator.finish()))
+                await to_client(response.write_eof())
         finally:
             exchange.usage = _usage(translator.usage)
         return response

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol
 
 import aiohttp
@@ -58,25 +58,43 @@ class PassThroughRelay:
             return response
         pending = b""
         try:
-            async for chunk in upstream.content.iter_any():
-                sniffer.feed(chunk)
-                if is_sse:
-                    chunk, pending = complete_events(pending + chunk)
-                if chunk:
-                    await to_client(response.write(chunk))
-            if pending:
-                await to_client(response.write(pending))
-            await to_client(response.write_eof())
-        except ClientGone:
-            client_left(exchange)
-        except Exception as exc:
-            log.warning("upstream failed mid-response on %s: %s", exchange.endpoint, type(exc).__name__)
-            self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
-            exchange.status = 502
-            await end_broken(request, response, _LOST_EVENT if is_sse else None)
+            async with relaying(request, response, exchange, self._metrics, _LOST_EVENT if is_sse else None):
+                async for chunk in upstream.content.iter_any():
+                    sniffer.feed(chunk)
+                    if is_sse:
+                        chunk, pending = complete_events(pending + chunk)
+                    if chunk:
+                        await to_client(response.write(chunk))
+                if pending:
+                    await to_client(response.write(pending))
+                await to_client(response.write_eof())
         finally:
             exchange.usage = sniffer.usage
         return response
+
+
+@contextlib.asynccontextmanager
+async def relaying(
+    request: web.Request,
+    response: web.StreamResponse,
+    exchange: Exchange,
+    metrics: Metrics,
+    lost_event: bytes | None,
+) -> AsyncIterator[None]:
+    """Around the body of a response whose status line is sent: no failure may escape to the middleware.
+
+    A client that left ends it quietly; an upstream that broke ends it with
+    ``lost_event`` (or, without one, an aborted connection) and counts as a 502.
+    """
+    try:
+        yield
+    except ClientGone:
+        client_left(exchange)
+    except Exception as exc:
+        log.warning("upstream failed mid-response on %s: %s", exchange.endpoint, type(exc).__name__)
+        metrics.upstream_errors.inc((("kind", "mid_stream"),))
+        exchange.status = 502
+        await end_broken(request, response, lost_event)
 
 
 async def to_client(write: Awaitable[object]) -> None:
