@@ -120,26 +120,21 @@ class GitHubClient:
         self._timeout = aiohttp.ClientTimeout(total=GITHUB_CALL_TIMEOUT, connect=config.upstream_connect_timeout)
 
     async def exchange(self, github_token: str) -> CopilotToken:
-        url = f"{self._config.github_api_url}/copilot_internal/v2/token"
-        headers = {**GITHUB_HEADERS, "authorization": f"token {github_token}"}
-        status, data = await self._call("GET", url, headers=headers)
-        if status != 200 or not isinstance(data, dict):
-            message = data.get("message") if isinstance(data, dict) else None
-            raise GitHubRefused(
-                f"GitHub refused the token exchange ({status}{': ' + message if message else ''})", status
-            )
+        data = await self._get_as(github_token, "/copilot_internal/v2/token", "the token exchange")
         return parse_token_response(self._config, data, now_ms())
 
     async def copilot_user(self, github_token: str) -> dict[str, Any]:
         """The account's Copilot plan and quotas (``GET /copilot_internal/user``), as GitHub reports them."""
-        url = f"{self._config.github_api_url}/copilot_internal/user"
+        return await self._get_as(github_token, "/copilot_internal/user", "the quota request")
+
+    async def _get_as(self, github_token: str, path: str, what: str) -> dict[str, Any]:
+        """``GET path`` with the account's token: its JSON object, or GitHubRefused naming ``what``."""
+        url = f"{self._config.github_api_url}{path}"
         headers = {**GITHUB_HEADERS, "authorization": f"token {github_token}"}
         status, data = await self._call("GET", url, headers=headers)
         if status != 200 or not isinstance(data, dict):
             message = data.get("message") if isinstance(data, dict) else None
-            raise GitHubRefused(
-                f"GitHub refused the quota request ({status}{': ' + message if message else ''})", status
-            )
+            raise GitHubRefused(f"GitHub refused {what} ({status}{': ' + message if message else ''})", status)
         return data
 
     async def request_device_code(self) -> dict[str, Any]:
