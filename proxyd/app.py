@@ -133,25 +133,9 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             "counter",
             lambda: [((), tokens.cache_hits)],
         )
+        metrics.sample("proxyd_key_cache_total", "API key lookups by cache outcome.", "counter", resolver.outcomes)
         metrics.sample(
-            "proxyd_key_cache_total",
-            "API key lookups by cache outcome.",
-            "counter",
-            lambda: [
-                ((("outcome", "hit"),), resolver.hits),
-                ((("outcome", "stale"),), resolver.refreshes),
-                ((("outcome", "miss"),), resolver.misses),
-            ],
-        )
-        metrics.sample(
-            "proxyd_client_key_cache_total",
-            "Client key lookups by cache outcome.",
-            "counter",
-            lambda: [
-                ((("outcome", "hit"),), client_keys.hits),
-                ((("outcome", "stale"),), client_keys.refreshes),
-                ((("outcome", "miss"),), client_keys.misses),
-            ],
+            "proxyd_client_key_cache_total", "Client key lookups by cache outcome.", "counter", client_keys.outcomes
         )
         metrics.sample(
             "proxyd_account_failovers_total",

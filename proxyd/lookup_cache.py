@@ -20,6 +20,7 @@ from typing import Generic, TypedDict, TypeVar
 
 from .errors import DatabaseError
 from .limits import KEY_REFRESH_BACKOFF, UNKNOWN_KEYS_CACHED
+from .metrics import Labels
 
 log = logging.getLogger("proxyd.keycache")
 
@@ -64,6 +65,14 @@ class LookupCache(ABC, Generic[K, V]):
     @abstractmethod
     async def _load(self, key: K) -> V | None:
         """The value for ``key`` from the database; None when there is none."""
+
+    def outcomes(self) -> list[tuple[Labels, float]]:
+        """The counters as ``/metrics`` samples them."""
+        return [
+            ((("outcome", "hit"),), self.hits),
+            ((("outcome", "stale"),), self.refreshes),
+            ((("outcome", "miss"),), self.misses),
+        ]
 
     def invalidate(self) -> None:
         self._known.clear()
