@@ -51,6 +51,18 @@ def test_system_blocks_are_joined() -> None:
     assert to_chat_request(body, "m")["messages"][0] == {"role": "system", "content": "a\n\nb"}
 
 
+def test_system_messages_between_turns_stay_in_place() -> None:
+    # Claude Code (its mid-conversation-system beta) sends these after the user's first message.
+    reminder = {"role": "system", "content": [{"type": "text", "text": "Agents: a, b"}]}
+    body = {"max_tokens": 5, "system": "You help.", "messages": [*HI, reminder, {"role": "user", "content": "go"}]}
+    assert to_chat_request(body, "m")["messages"] == [
+        {"role": "system", "content": "You help."},
+        *HI,
+        {"role": "system", "content": "Agents: a, b"},
+        {"role": "user", "content": "go"},
+    ]
+
+
 @pytest.mark.parametrize(
     ("choice", "sent"),
     [
@@ -94,8 +106,12 @@ def test_tool_result_images_follow_the_tool_messages() -> None:
         ({"max_tokens": 0, "messages": HI}, "max_tokens: must be a positive integer"),
         ({"max_tokens": 5}, "messages: field required"),
         (
-            {"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]},
-            "messages.0.role: must be 'user' or 'assistant'",
+            {"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]},
+            "messages.0.role: must be 'user', 'assistant' or 'system'",
+        ),
+        (
+            {"max_tokens": 5, "messages": [*HI, {"role": "system", "content": [{"type": "image"}]}]},
+            "messages.1.content.0: expected text blocks",
         ),
         ({"max_tokens": 5, "messages": HI, "temperature": "hot"}, "temperature: must be a number"),
         (

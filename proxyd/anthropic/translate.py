@@ -89,15 +89,15 @@ def _field(body: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def _system(system: Any) -> list[JsonObject]:
+def _system(system: Any, where: str = "system") -> list[JsonObject]:
     if system is None or system == "" or system == []:
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
     if isinstance(system, list):
-        texts = [_text_of(block, "system") for block in system]
+        texts = [_text_of(block, f"{where}.{i}") for i, block in enumerate(system)]
         return [{"role": "system", "content": "\n\n".join(texts)}]
-    raise BadRequest("system: must be a string or a list of text blocks")
+    raise BadRequest(f"{where}: must be a string or a list of text blocks")
 
 
 def _text_of(block: Any, where: str) -> str:
@@ -111,8 +111,12 @@ def _message(message: Any, position: int) -> list[JsonObject]:
     if not isinstance(message, dict):
         raise BadRequest(f"{where}: must be an object")
     role, content = message.get("role"), message.get("content")
+    if role == "system":
+        # Claude Code sends these between turns (its mid-conversation-system beta); a chat
+        # completion takes a system message anywhere.
+        return _system(content, f"{where}.content")
     if role not in ("user", "assistant"):
-        raise BadRequest(f"{where}.role: must be 'user' or 'assistant'")
+        raise BadRequest(f"{where}.role: must be 'user', 'assistant' or 'system'")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):

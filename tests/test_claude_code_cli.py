@@ -1,0 +1,84 @@
+"""Claude Code itself as a client: its real requests (betas, system messages between turns, tools) through proxyd.
+
+The anthropic package sends what its caller writes; Claude Code sends what it
+sends today, which is what users run. These tests run when
+``PROXYD_CLAUDE_CLI`` names the ``claude`` executable (``.ci/run`` installs
+``@anthropic-ai/claude-code`` with npm when npm is there) and are skipped
+otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import RunningProxy
+from tests.test_anthropic_messages import GITHUB_TOKEN, add_key
+
+CLAUDE_CLI = os.environ.get("PROXYD_CLAUDE_CLI", "")
+
+pytestmark = pytest.mark.skipif(not CLAUDE_CLI, reason="PROXYD_CLAUDE_CLI is not set")
+
+
+async def claude(proxy: RunningProxy, home: Path, prompt: str, *options: str) -> dict[str, Any]:
+    """``claude -p prompt`` against ``proxy``: its JSON result."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),  # no settings or login of the machine's user leak in
+        "ANTHROPIC_BASE_URL": proxy.url,
+        "ANTHROPIC_API_KEY": GITHUB_TOKEN,
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        CLAUDE_CLI,
+        "-p",
+        prompt,
+        "--output-format",
+        "json",
+        *options,
+        cwd=home,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert out, f"claude printed nothing (exit {process.returncode}): {err.decode(errors='replace')[-2000:]}"
+    result: dict[str, Any] = orjson.loads(out)
+    return result
+
+
+def sent_messages(proxy: RunningProxy) -> list[list[dict[str, Any]]]:
+    return [request.json["messages"] for request in proxy.upstream.state.requests_to("/chat/completions")]
+
+
+async def test_claude_code_gets_an_answer(proxy: RunningProxy, tmp_path: Path, sqlite_only: None) -> None:
+    await add_key(proxy)
+    result = await claude(proxy, tmp_path, "say hello")
+    assert result["is_error"] is False, result.get("result")
+    assert result["result"] == "Hello from the fake Copilot!"
+    assert result["usage"]["output_tokens"] > 0  # the usage of the translated stream reached it
+    assert sent_messages(proxy)[-1][0]["role"] == "system"
+
+
+async def test_claude_code_runs_a_tool_and_gets_its_output_to_copilot(
+    proxy: RunningProxy, tmp_path: Path, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    command = {"command": "echo proxyd-tool-ok", "description": "Print a marker"}
+    proxy.upstream.state.tool_calls = [("Bash", command)]
+    # The fake asks for the tool on every turn: two turns are one call and one answer with its output.
+    await claude(proxy, tmp_path, "print the marker", "--max-turns", "2", "--allowedTools", "Bash")
+    turns = sent_messages(proxy)
+    assert len(turns) >= 2
+    tool_messages = [message for message in turns[1] if message["role"] == "tool"]
+    assert [message["content"] for message in tool_messages] == ["proxyd-tool-ok"]
+    (assistant,) = [message for message in turns[1] if message.get("tool_calls")]
+    assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == command
