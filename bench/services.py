@@ -10,15 +10,18 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from .loadgen import Spec
 from .procs import Child, clean_env, free_port, python_argv, spawn
 
 REPO = Path(__file__).resolve().parents[1]
 PROXYD = str(Path(sys.executable).with_name("proxyd"))
 CHAT_BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
 STREAM_BODY = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+UNTIL_TIME_IS_UP = 10_000_000  # requests no run gets through: the load lasts its seconds
 
 
 class ServiceError(RuntimeError):
@@ -214,6 +217,14 @@ class Target:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+    def load(self, mode: str, body: str = CHAT_BODY, **shape: Any) -> Spec:
+        """A load of ``body`` posted to this target's chat completions; ``shape``: the rest of :class:`Spec`."""
+        return Spec(mode=mode, url=self.chat_url, headers=self.headers(), body=body, **shape)
+
+    def closed_loop(self, concurrency: int, seconds: float, requests: int = UNTIL_TIME_IS_UP) -> Spec:
+        """``concurrency`` workers posting chat completions back to back, for ``requests`` or ``seconds``."""
+        return self.load("closed", concurrency=concurrency, requests=requests, seconds=seconds)
 
 
 async def targets(fake: Fake, proxyd: Proxyd) -> tuple[Target, Target]:
