@@ -29,21 +29,25 @@ class ServiceError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Fake:
-    url: str
-    github_token: str
-    child: Child
+class Service:
+    """A process the benchmark started, and the URL it answers on."""
 
-
-@dataclass(frozen=True, slots=True)
-class Proxyd:
     url: str
     child: Child
-    db_path: Path
 
     @property
     def pid(self) -> int:
         return self.child.pid
+
+
+@dataclass(frozen=True, slots=True)
+class Fake(Service):
+    github_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proxyd(Service):
+    db_path: Path
 
     @property
     def event_loop(self) -> str:
@@ -94,14 +98,8 @@ def _fields(log: Path, names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Static:
-    url: str
-    child: Child
-
-
 @contextlib.asynccontextmanager
-async def running_static(workdir: Path, name: str) -> AsyncIterator[Static]:
+async def running_static(workdir: Path, name: str) -> AsyncIterator[Service]:
     """``bench.static_upstream``: every chat completion answered at once, for proxyd's own cost."""
     log = workdir / f"{name}.log"
     child = await spawn(
@@ -109,7 +107,7 @@ async def running_static(workdir: Path, name: str) -> AsyncIterator[Static]:
     )
     try:
         fields = await _wait_for_lines(child, log, ("STATIC_UPSTREAM_URL",), within=20)
-        yield Static(url=fields["STATIC_UPSTREAM_URL"], child=child)
+        yield Service(url=fields["STATIC_UPSTREAM_URL"], child=child)
     finally:
         await child.stop()
 
