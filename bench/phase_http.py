@@ -30,7 +30,11 @@ class ThroughputRun:
 
 @dataclass(frozen=True, slots=True)
 class AddedLatency:
-    """Open-loop load at a fixed rate well below saturation: what one request pays for the extra hop."""
+    """Open-loop load at a fixed rate well below saturation: what one request pays for the extra hop.
+
+    Each side gets ``rate`` requests/s for ``seconds``. ``errors`` counts both sides, and ``max_send_lateness_ms`` is
+    the furthest either load generator fell behind its schedule (large: the rate was not held, the figures suspect).
+    """
 
     rate: float
     seconds: float
