@@ -2,11 +2,11 @@
 
 Modes (see :class:`Spec`):
 
-- ``closed``: ``concurrency`` workers send ``requests`` requests back to back (after ``warmup``);
+- ``closed``: ``concurrency`` workers send ``requests`` requests back to back;
 - ``rate``: open loop, one request every ``1/rate`` s for ``seconds``, each on its own task;
 - ``stream``: ``requests`` streamed answers, ``concurrency`` at a time, timing every SSE event;
-- ``hold``: open ``streams`` streams (``ramp`` at a time), print an ``open`` line once each has
-  delivered its first event, hold them until stdin closes (or ``seconds`` pass), then close them.
+- ``hold``: open ``requests`` streams (``concurrency`` being set up at a time), print an ``open`` line once
+  each has delivered its first event, hold them until stdin closes (or ``seconds`` pass), then close them.
 
 Every mode is bounded by ``seconds``. Output: JSON lines on stdout, the last one ``{"event": "result", ...}``.
 """
@@ -41,11 +41,8 @@ class Spec:
     body: str = ""
     concurrency: int = 1
     requests: int = 0
-    warmup: int = 0
     seconds: float = 30.0
     rate: float = 0.0
-    streams: int = 0
-    ramp: int = 100
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -69,44 +66,36 @@ class _Tally:
             "latency": asdict(summarize(self.latencies)),
         }
 
+    async def post(self, session: aiohttp.ClientSession, spec: Spec) -> None:
+        """Send one request and count it: its latency and status, or a network error."""
+        started = time.perf_counter()
+        try:
+            async with session.post(spec.url, data=spec.body.encode(), headers=spec.headers) as response:
+                await response.read()
+        except _NETWORK_ERRORS:
+            self.errors += 1
+            return
+        self.latencies.append(time.perf_counter() - started)
+        self.statuses[response.status] += 1
+
 
 def emit(event: str, **fields: Any) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
 
 
-async def _post(session: aiohttp.ClientSession, spec: Spec) -> int:
-    async with session.post(spec.url, data=spec.body.encode(), headers=spec.headers) as response:
-        await response.read()
-        return response.status
-
-
 async def closed(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
     deadline = time.monotonic() + spec.seconds
-
-    async def run(total: int, tally: _Tally | None) -> None:
-        sent = 0
-
-        async def worker() -> None:
-            nonlocal sent
-            while sent < total and time.monotonic() < deadline:
-                sent += 1
-                started = time.perf_counter()
-                try:
-                    status = await _post(session, spec)
-                except _NETWORK_ERRORS:
-                    if tally is not None:
-                        tally.errors += 1
-                    continue
-                if tally is not None:
-                    tally.latencies.append(time.perf_counter() - started)
-                    tally.statuses[status] += 1
-
-        await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
-
-    await run(spec.warmup, None)
     tally = _Tally()
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < spec.requests and time.monotonic() < deadline:
+            sent += 1
+            await tally.post(session, spec)
+
     started = time.perf_counter()
-    await run(spec.requests, tally)
+    await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
     return tally.as_result(time.perf_counter() - started)
 
 
@@ -116,17 +105,6 @@ async def rate(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
     interval = 1.0 / spec.rate
     total = int(spec.rate * spec.seconds)
     tasks: set[asyncio.Task[None]] = set()
-
-    async def one() -> None:
-        started = time.perf_counter()
-        try:
-            status = await _post(session, spec)
-        except _NETWORK_ERRORS:
-            tally.errors += 1
-            return
-        tally.latencies.append(time.perf_counter() - started)
-        tally.statuses[status] += 1
-
     begin = time.perf_counter() + 0.05
     for i in range(total):
         scheduled = begin + i * interval
@@ -134,7 +112,7 @@ async def rate(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         if delay > 0:
             await asyncio.sleep(delay)
         lateness.append(max(0.0, time.perf_counter() - scheduled))
-        task = asyncio.create_task(one())
+        task = asyncio.create_task(tally.post(session, spec))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -219,20 +197,20 @@ async def _stdin_closed() -> None:
 
 
 async def hold(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
-    gate = asyncio.Semaphore(spec.ramp)
+    gate = asyncio.Semaphore(spec.concurrency)
     opened = 0
     failed = 0
     all_settled = asyncio.Event()
     open_times: list[float] = []
 
     def settle() -> None:
-        if opened + failed >= spec.streams:
+        if opened + failed >= spec.requests:
             all_settled.set()
 
     async def one() -> None:
         nonlocal opened, failed
         is_open = False
-        await gate.acquire()  # held until the first event: at most `ramp` streams are being set up
+        await gate.acquire()  # held until the first event: at most `concurrency` streams are being set up
         started = time.perf_counter()
         try:
             async with session.post(spec.url, data=spec.body.encode(), headers=spec.headers) as response:
@@ -254,7 +232,7 @@ async def hold(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
                 gate.release()
 
     began = time.perf_counter()
-    tasks = [asyncio.create_task(one()) for _ in range(spec.streams)]
+    tasks = [asyncio.create_task(one()) for _ in range(spec.requests)]
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_settled.wait(), spec.seconds)
     emit("open", open=opened, failed=failed, ramp_s=time.perf_counter() - began)
@@ -265,7 +243,7 @@ async def hold(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
-        "streams": spec.streams,
+        "streams": spec.requests,
         "opened": opened,
         "failed": failed,
         "still_open_at_close": still_open,

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from . import loadclient, wrk
-from .loadgen import Spec
 from .procs import cpu_seconds
 from .services import CHAT_BODY, STREAM_BODY, Fake, Target, register_key, running_proxyd, running_static
 from .settings import Settings
@@ -31,7 +30,11 @@ class ThroughputRun:
 
 @dataclass(frozen=True, slots=True)
 class AddedLatency:
-    """Open-loop load at a fixed rate well below saturation: what one request pays for the extra hop."""
+    """Open-loop load at a fixed rate well below saturation: what one request pays for the extra hop.
+
+    Each side gets ``rate`` requests/s for ``seconds``. ``errors`` counts both sides, and ``max_send_lateness_ms`` is
+    the furthest either load generator fell behind its schedule (large: the rate was not held, the figures suspect).
+    """
 
     rate: float
     seconds: float
@@ -96,16 +99,7 @@ def _errors(result: dict[str, Any]) -> int:
 
 
 async def warm_up(workdir: Path, target: Target, requests: int = 500, concurrency: int = 10) -> None:
-    spec = Spec(
-        mode="closed",
-        url=target.chat_url,
-        headers=target.headers(),
-        body=CHAT_BODY,
-        concurrency=concurrency,
-        requests=requests,
-        seconds=30,
-    )
-    result = await loadclient.run(spec, workdir)
+    result = await loadclient.run(target.closed_loop(concurrency, seconds=30, requests=requests), workdir)
     if _errors(result):
         raise RuntimeError(f"warm-up against {target.name} had {_errors(result)} errors: {result['statuses']}")
 
@@ -131,16 +125,7 @@ async def _closed_load(settings: Settings, workdir: Path, target: Target, concur
         return ThroughputRun(
             target.name, concurrency, measured.requests, measured.errors, measured.rps, measured.latency
         )
-    spec = Spec(
-        mode="closed",
-        url=target.chat_url,
-        headers=target.headers(),
-        body=CHAT_BODY,
-        concurrency=concurrency,
-        requests=10_000_000,
-        seconds=settings.throughput_seconds,
-    )
-    result = await loadclient.run(spec, workdir)
+    result = await loadclient.run(target.closed_loop(concurrency, settings.throughput_seconds), workdir)
     return ThroughputRun(
         target.name,
         concurrency,
@@ -152,14 +137,7 @@ async def _closed_load(settings: Settings, workdir: Path, target: Target, concur
 
 
 async def _rate_run(settings: Settings, workdir: Path, target: Target) -> dict[str, Any]:
-    spec = Spec(
-        mode="rate",
-        url=target.chat_url,
-        headers=target.headers(),
-        body=CHAT_BODY,
-        rate=settings.moderate_rate,
-        seconds=settings.moderate_seconds,
-    )
+    spec = target.load("rate", rate=settings.moderate_rate, seconds=settings.moderate_seconds)
     return await loadclient.run(spec, workdir)
 
 
@@ -203,14 +181,8 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
 
 
 async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:
-    spec = Spec(
-        mode="stream",
-        url=target.chat_url,
-        headers=target.headers(),
-        body=STREAM_BODY,
-        concurrency=settings.stream_concurrency,
-        requests=settings.streams,
-        seconds=120,
+    spec = target.load(
+        "stream", STREAM_BODY, concurrency=settings.stream_concurrency, requests=settings.streams, seconds=120
     )
     warm = replace(spec, requests=settings.stream_concurrency)  # connections and caches, not measured
     await loadclient.run(warm, workdir)

@@ -32,30 +32,38 @@ class LegacyImport:
     note: str
 
 
-def write_store(directory: Path, count: int) -> None:
-    """``count`` token records as node-persist writes them, some with meta and usage, plus a selected key."""
-    for n in range(count):
-        rid = f"00000000-0000-4000-8000-{n:012d}"
-        record: dict[str, object] = {
-            "id": rid,
-            "name": f"key {n}",
-            "key": f"gho_{n:036d}",
-            "createdAt": T0 + n * 1000,
-            "usageCount": n % 97,
+def _token_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+def _token_record(n: int) -> dict[str, object]:
+    """Token record ``n`` as node-persist writes it: every third has been used, every fourth has meta."""
+    record: dict[str, object] = {
+        "id": _token_id(n),
+        "name": f"key {n}",
+        "key": f"gho_{n:036d}",
+        "createdAt": T0 + n * 1000,
+        "usageCount": n % 97,
+    }
+    if n % 3 == 0:
+        record["lastUsed"] = T0 + n * 1000 + 500
+    if n % 4 == 0:
+        record["meta"] = {
+            "token": f"tid={n:032x};exp=1756134861;sku=free_limited_copilot;"
+            "proxy-ep=proxy.individual.githubcopilot.com",
+            "expiresAt": 1756134861000,
+            "resetTime": 1755270861000,
+            "chatQuota": 50,
+            "completionsQuota": 2000,
         }
-        if n % 3 == 0:
-            record["lastUsed"] = T0 + n * 1000 + 500
-        if n % 4 == 0:
-            record["meta"] = {
-                "token": f"tid={n:032x};exp=1756134861;sku=free_limited_copilot;"
-                "proxy-ep=proxy.individual.githubcopilot.com",
-                "expiresAt": 1756134861000,
-                "resetTime": 1755270861000,
-                "chatQuota": 50,
-                "completionsQuota": 2000,
-            }
-        write_datum(directory, "tokens", rid, record)
-    write_datum(directory, "selected-token", "selected-token-id", f"00000000-0000-4000-8000-{count // 2:012d}")
+    return record
+
+
+def write_store(directory: Path, count: int) -> None:
+    """``count`` token records, some with meta and usage, plus a selected key."""
+    for n in range(count):
+        write_datum(directory, "tokens", _token_id(n), _token_record(n))
+    write_datum(directory, "selected-token", "selected-token-id", _token_id(count // 2))
 
 
 def cli_has_import(proxyd: Sequence[str]) -> bool:

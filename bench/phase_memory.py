@@ -8,13 +8,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import loadclient
-from .loadgen import Spec
 from .phase_http import warm_up
 from .procs import open_fds, rss_kb
-from .services import CHAT_BODY, STREAM_BODY, Proxyd, Target
+from .services import STREAM_BODY, Proxyd, Target
 from .settings import Settings
 from .stats import Summary
 
@@ -78,19 +76,14 @@ class HeldStreams:
         return (self.rss_open_mb - self.rss_idle_mb) * MB / max(1, self.opened)
 
 
-def _chat_spec(target: Target, mode: str, body: str, **load: Any) -> Spec:
-    """A load of ``body`` posted to the target's chat completions, with its headers."""
-    return Spec(mode=mode, url=target.chat_url, headers=target.headers(), body=body, **load)
-
-
 async def held_streams(settings: Settings, workdir: Path, proxyd: Proxyd, proxied: Target) -> HeldStreams:
     # A few streams first, so the idle figure already includes imports and first-request allocations.
-    warm = _chat_spec(proxied, "hold", STREAM_BODY, streams=20, ramp=20, seconds=30)
+    warm = proxied.load("hold", STREAM_BODY, requests=20, concurrency=20, seconds=30)
     async with loadclient.holding(warm, workdir) as held:
         await held.wait_open()
         await held.release()
     idle = await settled_rss_mb(proxyd.pid)
-    spec = _chat_spec(proxied, "hold", STREAM_BODY, streams=settings.held_streams, ramp=100, seconds=90)
+    spec = proxied.load("hold", STREAM_BODY, requests=settings.held_streams, concurrency=100, seconds=90)
     async with loadclient.holding(spec, workdir) as held:
         opened = await held.wait_open()
         await asyncio.sleep(1.0)  # let every stream settle into its steady state
@@ -135,14 +128,7 @@ async def soak(settings: Settings, workdir: Path, proxyd: Proxyd, proxied: Targe
     # Warm at the soak's own concurrency first: "before" then includes every buffer that load needs.
     await warm_up(workdir, proxied, requests=min(2000, settings.soak_requests), concurrency=settings.soak_concurrency)
     before = await settled_rss_mb(proxyd.pid)
-    spec = _chat_spec(
-        proxied,
-        "closed",
-        CHAT_BODY,
-        concurrency=settings.soak_concurrency,
-        requests=settings.soak_requests,
-        seconds=240,
-    )
+    spec = proxied.closed_loop(settings.soak_concurrency, seconds=240, requests=settings.soak_requests)
     sampler = RssSampler(proxyd.pid, interval=0.5)
     async with sampler.running():
         result = await loadclient.run(spec, workdir, limit_s=300)

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import loadclient
-from .loadgen import Spec
 from .procs import clean_env, spawn
-from .services import CHAT_BODY, Proxyd, Target
+from .services import Proxyd, Target
 
 _LINE_NUMBER = re.compile(r":\d+\)$")
 _SITE = re.compile(r"\(.*?(?:site-packages|lib/python3\.\d+)/")
@@ -84,15 +83,7 @@ async def profile(workdir: Path, out: Path, proxyd: Proxyd, proxied: Target, *, 
     if binary is None:
         raise RuntimeError("py-spy is not installed (.venv/bin/pip install py-spy)")
     concurrency = 50
-    spec = Spec(
-        mode="closed",
-        url=proxied.chat_url,
-        headers=proxied.headers(),
-        body=CHAT_BODY,
-        concurrency=concurrency,
-        requests=10_000_000,
-        seconds=seconds + 2,
-    )
+    spec = proxied.closed_loop(concurrency, seconds + 2)
     raw_file = _prepare(out)
     argv = [
         binary,

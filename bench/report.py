@@ -55,6 +55,10 @@ def _targets(r: Results, quick: bool) -> list[str]:
     return ["## Targets", "", *_table(("target", "goal", "measured", ""), rows)]
 
 
+def _percentiles_row(label: str, s: Summary) -> tuple[str, ...]:
+    return (label, _ms(s.p50_ms), _ms(s.p90_ms), _ms(s.p99_ms), _ms(s.max_ms), str(s.count))
+
+
 def _nonstreaming(n: NonStreaming) -> list[str]:
     driver = "wrk" if n.loadgen == "wrk" else "bench.loadgen (aiohttp)"
     loop = f"; proxyd's event loop: {n.event_loop}" if n.event_loop else ""
@@ -99,22 +103,8 @@ def _nonstreaming(n: NonStreaming) -> list[str]:
     lines += _table(
         ("", "p50", "p90", "p99", "max", "requests"),
         [
-            (
-                "direct",
-                _ms(m.direct.p50_ms),
-                _ms(m.direct.p90_ms),
-                _ms(m.direct.p99_ms),
-                _ms(m.direct.max_ms),
-                str(m.direct.count),
-            ),
-            (
-                "proxyd",
-                _ms(m.proxyd.p50_ms),
-                _ms(m.proxyd.p90_ms),
-                _ms(m.proxyd.p99_ms),
-                _ms(m.proxyd.max_ms),
-                str(m.proxyd.count),
-            ),
+            _percentiles_row("direct", m.direct),
+            _percentiles_row("proxyd", m.proxyd),
             (
                 "**added**",
                 f"**{m.added_p50_ms:.2f}**",

@@ -46,8 +46,23 @@ def _missing(name: str, goal: str, why: str = "not measured") -> Target:
     return Target(name, goal, why, "N/A")
 
 
-def _keeps_up(n: NonStreaming) -> Target:
+def _judged(name: str, goal: str, measured: str, ok: bool) -> Target:
+    return Target(name, goal, measured, _verdict(ok))
+
+
+def _added_latency(n: NonStreaming | None, percentile: str, limit_ms: float) -> Target:
+    name, goal = f"added latency {percentile}", f"≤ {limit_ms:g} ms"
+    if n is None:
+        return _missing(name, goal)
+    m = n.moderate
+    added = m.added_p50_ms if percentile == "p50" else m.added_p99_ms
+    return _judged(name, goal, f"{added:.2f} ms at {m.rate:g} req/s", added <= limit_ms and m.errors == 0)
+
+
+def _keeps_up(n: NonStreaming | None) -> Target:
     """Throughput through proxyd at the highest concurrency against the lowest above 1: no loss as requests pile up."""
+    if n is None:
+        return _missing("proxyd req/s at concurrency 64 vs 4", "≥ 1.00 x")
     levels = sorted({run.concurrency for run in n.runs if run.concurrency > 1})
     name, goal = "proxyd req/s as concurrency grows", "≥ 1.00 x"
     if len(levels) < 2:
@@ -62,108 +77,69 @@ def _keeps_up(n: NonStreaming) -> Target:
     if not ratios:
         return _missing(name, goal)
     measured = ", ".join(f"{ratio:.2f} x ({target})" for target, ratio in ratios)
-    return Target(name, goal, measured, _verdict(all(ratio >= 1.0 for _, ratio in ratios)))
+    return _judged(name, goal, measured, all(ratio >= 1.0 for _, ratio in ratios))
+
+
+def _streaming(s: Streaming | None) -> Target:
+    name, goal = "streaming: added delay per chunk", "≤ 1 ms"
+    if s is None:
+        return _missing(name, goal)
+    measured = f"{s.added_gap_mean_ms:.3f} ms mean (p99 {s.added_gap_p99_ms:+.2f} ms)"
+    return _judged(
+        name, goal, measured, s.added_gap_mean_ms <= 1.0 and s.proxyd.errors == 0 and s.proxyd.incomplete == 0
+    )
+
+
+def _held(h: HeldStreams | None) -> Target:
+    goal = "< 300 MB"
+    if h is None:
+        return _missing("RSS with 2,000 open streams", goal)
+    measured = f"{h.rss_open_mb:.0f} MB ({h.opened:,} open)"
+    return _judged(
+        f"RSS with {h.streams:,} open streams", goal, measured, h.opened == h.streams and h.rss_open_mb < 300
+    )
+
+
+def _soak(k: Soak | None, quick: bool) -> Target:
+    goal = "≤ 10 %"
+    if k is None:
+        return _missing("RSS growth over 100,000 requests", goal)
+    note = " (quick run)" if quick else ""
+    name = f"RSS growth over {k.requests:,} requests{note}"
+    measured = f"{k.growth_pct:+.1f} % ({k.rss_before_mb:.0f} → {k.rss_after_mb:.0f} MB)"
+    return _judged(name, goal, measured, k.growth_pct <= 10 and k.errors == 0)
+
+
+def _queries(q: QueryCount | None) -> Target:
+    name, goal = "DB statements per proxied request", "0"
+    if q is None:
+        return _missing(name, goal)
+    measured = f"{q.queries_per_request:.4f} ({q.per_request_statements} in {q.requests:,} requests)"
+    return _judged(name, goal, measured, q.per_request_statements == 0 and q.errors == 0)
+
+
+def _legacy(g: LegacyImport | None) -> Target:
+    goal = "< 10 s"
+    if g is None:
+        return _missing("legacy import of 20,000 keys", goal)
+    name = f"legacy import of {g.keys:,} keys"
+    if g.import_s is None:
+        return _missing(name, goal, f"read + plan only: {g.read_plan_s:.2f} s")
+    measured = f"{g.import_s:.2f} s ({g.imported_rows:,} rows)"
+    return _judged(name, goal, measured, g.import_s < 10 and g.imported_rows == g.keys)
 
 
 def targets(r: Results, quick: bool) -> list[Target]:
-    out: list[Target] = []
-    if r.nonstreaming is not None:
-        m = r.nonstreaming.moderate
-        load = f"at {m.rate:g} req/s"
-        out.append(
-            Target(
-                "added latency p50",
-                "≤ 1 ms",
-                f"{m.added_p50_ms:.2f} ms {load}",
-                _verdict(m.added_p50_ms <= 1.0 and m.errors == 0),
-            )
-        )
-        out.append(
-            Target(
-                "added latency p99",
-                "≤ 5 ms",
-                f"{m.added_p99_ms:.2f} ms {load}",
-                _verdict(m.added_p99_ms <= 5.0 and m.errors == 0),
-            )
-        )
-        out.append(_keeps_up(r.nonstreaming))
-    else:
-        out += [
-            _missing("added latency p50", "≤ 1 ms"),
-            _missing("added latency p99", "≤ 5 ms"),
-            _missing("proxyd req/s at concurrency 64 vs 4", "≥ 1.00 x"),
-        ]
-    if r.streaming is not None:
-        s = r.streaming
-        ok = s.added_gap_mean_ms <= 1.0 and s.proxyd.errors == 0 and s.proxyd.incomplete == 0
-        out.append(
-            Target(
-                "streaming: added delay per chunk",
-                "≤ 1 ms",
-                f"{s.added_gap_mean_ms:.3f} ms mean (p99 {s.added_gap_p99_ms:+.2f} ms)",
-                _verdict(ok),
-            )
-        )
-    else:
-        out.append(_missing("streaming: added delay per chunk", "≤ 1 ms"))
-    if r.held is not None:
-        h = r.held
-        ok = h.opened == h.streams and h.rss_open_mb < 300
-        out.append(
-            Target(
-                f"RSS with {h.streams:,} open streams",
-                "< 300 MB",
-                f"{h.rss_open_mb:.0f} MB ({h.opened:,} open)",
-                _verdict(ok),
-            )
-        )
-    else:
-        out.append(_missing("RSS with 2,000 open streams", "< 300 MB"))
-    if r.soak is not None:
-        k = r.soak
-        note = " (quick run)" if quick else ""
-        out.append(
-            Target(
-                f"RSS growth over {k.requests:,} requests{note}",
-                "≤ 10 %",
-                f"{k.growth_pct:+.1f} % ({k.rss_before_mb:.0f} → {k.rss_after_mb:.0f} MB)",
-                _verdict(k.growth_pct <= 10 and k.errors == 0),
-            )
-        )
-    else:
-        out.append(_missing("RSS growth over 100,000 requests", "≤ 10 %"))
-    if r.queries is not None:
-        q = r.queries
-        out.append(
-            Target(
-                "DB statements per proxied request",
-                "0",
-                f"{q.queries_per_request:.4f} ({q.per_request_statements} in {q.requests:,} requests)",
-                _verdict(q.per_request_statements == 0 and q.errors == 0),
-            )
-        )
-    else:
-        out.append(_missing("DB statements per proxied request", "0"))
-    if r.legacy is not None and r.legacy.import_s is not None:
-        g = r.legacy
-        ok = g.import_s is not None and g.import_s < 10 and g.imported_rows == g.keys
-        out.append(
-            Target(
-                f"legacy import of {g.keys:,} keys",
-                "< 10 s",
-                f"{g.import_s:.2f} s ({g.imported_rows:,} rows)",
-                _verdict(ok),
-            )
-        )
-    elif r.legacy is not None:
-        out.append(
-            _missing(
-                f"legacy import of {r.legacy.keys:,} keys", "< 10 s", f"read + plan only: {r.legacy.read_plan_s:.2f} s"
-            )
-        )
-    else:
-        out.append(_missing("legacy import of 20,000 keys", "< 10 s"))
-    return out
+    return [
+        _added_latency(r.nonstreaming, "p50", 1.0),
+        _added_latency(r.nonstreaming, "p99", 5.0),
+        _keeps_up(r.nonstreaming),
+        _streaming(r.streaming),
+        _held(r.held),
+        _soak(r.soak, quick),
+        _queries(r.queries),
+        _legacy(r.legacy),
+    ]
 
 
 def _plain(value: Any) -> Any:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ import aiohttp
 from . import phase_http, phase_keys, phase_legacy, phase_memory, profile, report, wrk
 from .procs import raise_nofile_limit
 from .results import Results, to_json
-from .services import REPO, running_fake, running_proxyd, targets
+from .services import REPO, Fake, Proxyd, Target, running_fake, running_proxyd, targets
 from .settings import Settings
 
 T = TypeVar("T")
@@ -123,14 +123,24 @@ class _Phases:
             self.results.phase_seconds[name] = time.monotonic() - started
 
 
+@contextlib.asynccontextmanager
+async def _behind_proxyd(
+    settings: Settings, work: Path, starting_fake: contextlib.AbstractAsyncContextManager[Fake], name: str
+) -> AsyncIterator[tuple[Fake, Proxyd, Target, Target]]:
+    """The fake, a proxyd called ``name`` in front of it, and the (direct, proxied) targets to load them with."""
+    async with (
+        starting_fake as fake,
+        running_proxyd(work, name, fake, command=settings.proxyd, log_level=settings.log_level) as proxyd,
+    ):
+        direct, proxied = await targets(fake, proxyd)
+        yield fake, proxyd, direct, proxied
+
+
 async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> None:
     r = phases.results
     if phases.wanted("nonstreaming", "profile", "soak"):
-        async with (
-            running_fake(work, "fake-plain") as fake,
-            running_proxyd(work, "proxyd-plain", fake, command=settings.proxyd, log_level=settings.log_level) as proxyd,
-        ):
-            direct, proxied = await targets(fake, proxyd)
+        plain = running_fake(work, "fake-plain")
+        async with _behind_proxyd(settings, work, plain, "proxyd-plain") as (fake, proxyd, direct, proxied):
             r.nonstreaming = await phases.run(
                 "nonstreaming", lambda: phase_http.nonstreaming(settings, work, direct, proxied, fake)
             )
@@ -141,24 +151,16 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
             )
             r.soak = await phases.run("soak", lambda: phase_memory.soak(settings, work, proxyd, proxied))
     if phases.wanted("streaming"):
-        async with (
-            running_fake(
-                work, "fake-stream", stream_chunks=settings.stream_chunks, chunk_delay=settings.chunk_delay
-            ) as fake,
-            running_proxyd(
-                work, "proxyd-stream", fake, command=settings.proxyd, log_level=settings.log_level
-            ) as proxyd,
-        ):
-            direct, proxied = await targets(fake, proxyd)
+        streaming = running_fake(
+            work, "fake-stream", stream_chunks=settings.stream_chunks, chunk_delay=settings.chunk_delay
+        )
+        async with _behind_proxyd(settings, work, streaming, "proxyd-stream") as (_, _, direct, proxied):
             r.streaming = await phases.run("streaming", lambda: phase_http.streaming(settings, work, direct, proxied))
     if phases.wanted("held"):
-        async with (
-            running_fake(
-                work, "fake-slow", stream_chunks=settings.held_chunks, chunk_delay=settings.held_chunk_delay
-            ) as fake,
-            running_proxyd(work, "proxyd-held", fake, command=settings.proxyd, log_level=settings.log_level) as proxyd,
-        ):
-            _, proxied = await targets(fake, proxyd)
+        slow = running_fake(
+            work, "fake-slow", stream_chunks=settings.held_chunks, chunk_delay=settings.held_chunk_delay
+        )
+        async with _behind_proxyd(settings, work, slow, "proxyd-held") as (_, proxyd, _, proxied):
             r.held = await phases.run("held", lambda: phase_memory.held_streams(settings, work, proxyd, proxied))
 
 

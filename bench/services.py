@@ -10,15 +10,18 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from .loadgen import Spec
 from .procs import Child, clean_env, free_port, python_argv, spawn
 
 REPO = Path(__file__).resolve().parents[1]
 PROXYD = str(Path(sys.executable).with_name("proxyd"))
 CHAT_BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
 STREAM_BODY = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
+UNTIL_TIME_IS_UP = 10_000_000  # requests no run gets through: the load lasts its seconds
 
 
 class ServiceError(RuntimeError):
@@ -26,21 +29,25 @@ class ServiceError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Fake:
-    url: str
-    github_token: str
-    child: Child
+class Service:
+    """A process the benchmark started, and the URL it answers on."""
 
-
-@dataclass(frozen=True, slots=True)
-class Proxyd:
     url: str
     child: Child
-    db_path: Path
 
     @property
     def pid(self) -> int:
         return self.child.pid
+
+
+@dataclass(frozen=True, slots=True)
+class Fake(Service):
+    github_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proxyd(Service):
+    db_path: Path
 
     @property
     def event_loop(self) -> str:
@@ -91,14 +98,8 @@ def _fields(log: Path, names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Static:
-    url: str
-    child: Child
-
-
 @contextlib.asynccontextmanager
-async def running_static(workdir: Path, name: str) -> AsyncIterator[Static]:
+async def running_static(workdir: Path, name: str) -> AsyncIterator[Service]:
     """``bench.static_upstream``: every chat completion answered at once, for proxyd's own cost."""
     log = workdir / f"{name}.log"
     child = await spawn(
@@ -106,7 +107,7 @@ async def running_static(workdir: Path, name: str) -> AsyncIterator[Static]:
     )
     try:
         fields = await _wait_for_lines(child, log, ("STATIC_UPSTREAM_URL",), within=20)
-        yield Static(url=fields["STATIC_UPSTREAM_URL"], child=child)
+        yield Service(url=fields["STATIC_UPSTREAM_URL"], child=child)
     finally:
         await child.stop()
 
@@ -214,6 +215,14 @@ class Target:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+    def load(self, mode: str, body: str = CHAT_BODY, **shape: Any) -> Spec:
+        """A load of ``body`` posted to this target's chat completions; ``shape``: the rest of :class:`Spec`."""
+        return Spec(mode=mode, url=self.chat_url, headers=self.headers(), body=body, **shape)
+
+    def closed_loop(self, concurrency: int, seconds: float, requests: int = UNTIL_TIME_IS_UP) -> Spec:
+        """``concurrency`` workers posting chat completions back to back, for ``requests`` or ``seconds``."""
+        return self.load("closed", concurrency=concurrency, requests=requests, seconds=seconds)
 
 
 async def targets(fake: Fake, proxyd: Proxyd) -> tuple[Target, Target]:

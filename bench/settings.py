@@ -4,6 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+_MODES = ("full", "quick", "smoke")
+
+# Each knob's value in a full, a quick and a smoke run (the columns of _MODES), side by side.
+_KNOBS: dict[str, tuple[Any, Any, Any]] = {
+    "profile_seconds": (6.0, 6.0, 1.0),
+    "concurrencies": ((1, 4, 64), (1, 4, 64), (1, 10)),  # 64 against 4: does proxyd keep up as requests pile up?
+    "throughput_seconds": (5.0, 2.0, 1.0),
+    "moderate_rate": (200.0, 200.0, 50.0),  # requests/s for the added-latency target: "moderate load"
+    "moderate_seconds": (10.0, 4.0, 1.0),
+    "stream_chunks": (20, 20, 5),
+    "chunk_delay": (0.02, 0.02, 0.02),
+    "streams": (100, 30, 10),
+    "stream_concurrency": (10, 10, 5),
+    "held_streams": (2000, 2000, 100),
+    "held_chunk_delay": (3.0, 3.0, 3.0),  # the fake builds every event up front: few, slow chunks
+    "held_chunks": (40, 40, 40),
+    "soak_requests": (100_000, 10_000, 1_000),
+    "soak_concurrency": (50, 50, 10),
+    "lookup_iterations": (20_000, 5_000, 1_000),
+    "db_count_seconds": (6.0, 6.0, 2.0),  # several key-cache expiries (the phase sets a 1 s TTL) and usage flushes
+    "legacy_keys": (20_000, 20_000, 1_000),
+}
+
+
+def _mode(quick: bool, smoke: bool) -> str:
+    return "smoke" if smoke else "quick" if quick else "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,67 +41,33 @@ class Settings:
     loadgen: str  # "wrk" or "python": who drives the closed-loop throughput runs
     log_level: str  # proxyd's LOG_LEVEL (info, the default, logs one access line per request)
     proxyd: tuple[str, ...]  # the proxyd command: the venv's, or another build to compare
-    profile_seconds: float = 6.0
-    concurrencies: tuple[int, ...] = (1, 4, 64)  # 64 against 4: does proxyd keep up as requests pile up?
-    throughput_seconds: float = 5.0
-    moderate_rate: float = 200.0  # requests/s for the added-latency target: "moderate load"
-    moderate_seconds: float = 10.0
-    stream_chunks: int = 20
-    chunk_delay: float = 0.02
-    streams: int = 100
-    stream_concurrency: int = 10
-    held_streams: int = 2000
-    held_chunk_delay: float = 3.0  # the fake builds every event up front: few, slow chunks
-    held_chunks: int = 40
-    soak_requests: int = 100_000
-    soak_concurrency: int = 50
-    lookup_iterations: int = 20_000
-    db_count_seconds: float = 6.0  # several key-cache expiries (the phase sets a 1 s TTL) and usage flushes
-    legacy_keys: int = 20_000
+    profile_seconds: float
+    concurrencies: tuple[int, ...]
+    throughput_seconds: float
+    moderate_rate: float
+    moderate_seconds: float
+    stream_chunks: int
+    chunk_delay: float
+    streams: int
+    stream_concurrency: int
+    held_streams: int
+    held_chunk_delay: float
+    held_chunks: int
+    soak_requests: int
+    soak_concurrency: int
+    lookup_iterations: int
+    db_count_seconds: float
+    legacy_keys: int
     smoke: bool = False  # every phase, a few seconds each: proves the benchmark runs, its figures mean little
 
     @property
     def mode(self) -> str:
-        return "smoke" if self.smoke else "quick" if self.quick else "full"
+        return _mode(self.quick, self.smoke)
 
     @classmethod
     def for_run(
         cls, out: Path, quick: bool, loadgen: str, log_level: str, proxyd: tuple[str, ...], *, smoke: bool = False
     ) -> Settings:
-        if smoke:
-            return cls(
-                out=out,
-                quick=True,
-                smoke=True,
-                loadgen=loadgen,
-                log_level=log_level,
-                proxyd=proxyd,
-                profile_seconds=1.0,
-                concurrencies=(1, 10),
-                throughput_seconds=1.0,
-                moderate_rate=50.0,
-                moderate_seconds=1.0,
-                stream_chunks=5,
-                streams=10,
-                stream_concurrency=5,
-                held_streams=100,
-                soak_requests=1_000,
-                soak_concurrency=10,
-                lookup_iterations=1_000,
-                db_count_seconds=2.0,
-                legacy_keys=1_000,
-            )
-        if not quick:
-            return cls(out=out, quick=False, loadgen=loadgen, log_level=log_level, proxyd=proxyd)
-        return cls(
-            out=out,
-            quick=True,
-            loadgen=loadgen,
-            log_level=log_level,
-            proxyd=proxyd,
-            throughput_seconds=2.0,
-            moderate_seconds=4.0,
-            streams=30,
-            soak_requests=10_000,
-            lookup_iterations=5_000,
-        )
+        column = _MODES.index(_mode(quick, smoke))
+        knobs = {name: values[column] for name, values in _KNOBS.items()}
+        return cls(out, quick or smoke, loadgen, log_level, proxyd, smoke=smoke, **knobs)
