@@ -21,16 +21,12 @@ import orjson
 
 from .clock import epoch_ms, iso_ms, now_ms
 from .db import Database, Executor, Row
-from .errors import NotFoundError
+from .errors import ClientKeyNotFound
 from .store import UsageIncrement, retry_transient, storable
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.
 SHOWN_CHARACTERS = len(SECRET_PREFIX) + 6
-
-
-class ClientKeyNotFound(NotFoundError):
-    message = "Client key not found"
 
 
 def new_secret() -> str:

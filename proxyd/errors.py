@@ -63,6 +63,10 @@ class ApiKeyNotFound(NotFoundError):
     message = "API key not found"
 
 
+class ClientKeyNotFound(NotFoundError):
+    message = "Client key not found"
+
+
 class ModelNotFound(NotFoundError):
     message = "Model not found"
     code = "model_not_found"
@@ -173,6 +177,13 @@ class UpstreamAnswered(ProxydError):
 
 class LegacyDirError(ProxydError):
     """The legacy storage dir cannot be used (missing, not a folder, unreadable)."""
+
+
+class UnusableLegacyFile(Exception):
+    """A legacy store's file cannot be imported; the message is the reason the import report gives.
+
+    Not a ProxydError: the reader catches it for each file and reports the file as skipped.
+    """
 
 
 class ClientGone(Exception):

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from proxyd import clock
+from proxyd.errors import UnusableLegacyFile
 from proxyd.keycache import unusable_key_reasons
 from proxyd.legacy.printable import printable
 from proxyd.models import ApiKey, CopilotMeta
@@ -84,10 +85,6 @@ class LegacyStore:
     selected_id: str | None
     skipped: list[Skipped]
     warnings: list[str]
-
-
-class _Reject(Exception):
-    """The current file cannot be used; the message is the reason reported for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,21 +186,21 @@ def _folder_signature(folder: str) -> tuple[int, int, int, int]:
 
 
 def _read_datum(entry: _Entry, now_ms: int) -> _Datum:
-    """The node-persist key and value of a live datum, or _Reject."""
+    """The node-persist key and value of a live datum, or UnusableLegacyFile."""
     try:
         info = os.stat(entry.path)
     except OSError as exc:
-        raise _Reject(_stat_problem(entry.path, exc)) from None
+        raise UnusableLegacyFile(_stat_problem(entry.path, exc)) from None
     _check_regular(info)
     if entry.name.startswith("."):
         # .DS_Store, ._* and friends: node-persist names its files by hex digests, never like this.
-        raise _Reject(NOT_A_DATUM)
+        raise UnusableLegacyFile(NOT_A_DATUM)
     data, mtime_ns = _read_bounded(entry.path)
     if not data or data.isspace():
-        raise _Reject(EMPTY_FILE)
+        raise UnusableLegacyFile(EMPTY_FILE)
     doc = _parse_json(data)
     if not isinstance(doc, dict) or not isinstance(doc.get("key"), str) or "value" not in doc:
-        raise _Reject(NOT_A_DATUM)
+        raise UnusableLegacyFile(NOT_A_DATUM)
     _check_ttl(doc.get("ttl"), now_ms)
     return _Datum(doc["key"], doc["value"], mtime_ns)
 
@@ -227,9 +224,9 @@ _FILE_KINDS = {
 
 def _check_regular(info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
-        raise _Reject(f"{NOT_A_FILE} ({_FILE_KINDS.get(stat.S_IFMT(info.st_mode), 'special file')})")
+        raise UnusableLegacyFile(f"{NOT_A_FILE} ({_FILE_KINDS.get(stat.S_IFMT(info.st_mode), 'special file')})")
     if info.st_size > MAX_DATUM_BYTES:
-        raise _Reject(f"{TOO_LARGE}: {info.st_size} bytes")
+        raise UnusableLegacyFile(f"{TOO_LARGE}: {info.st_size} bytes")
 
 
 def _read_bounded(path: str) -> tuple[bytes, int]:
@@ -241,17 +238,17 @@ def _read_bounded(path: str) -> tuple[bytes, int]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise _Reject(_stat_problem(path, exc)) from None
+        raise UnusableLegacyFile(_stat_problem(path, exc)) from None
     try:
         info = os.fstat(fd)
         _check_regular(info)
         data = read_at_most(fd, MAX_DATUM_BYTES + 1)
     except OSError as exc:
-        raise _Reject(f"unreadable ({exc.strerror or exc})") from None
+        raise UnusableLegacyFile(f"unreadable ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
     if len(data) > MAX_DATUM_BYTES:
-        raise _Reject(f"{TOO_LARGE}: it grew while being read")
+        raise UnusableLegacyFile(f"{TOO_LARGE}: it grew while being read")
     return data, info.st_mtime_ns
 
 
@@ -279,7 +276,7 @@ def _parse_json(data: bytes) -> Any:
     try:
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):  # ValueError covers UnicodeDecodeError and JSONDecodeError
-        raise _Reject(INVALID_JSON) from None
+        raise UnusableLegacyFile(INVALID_JSON) from None
 
 
 def _check_ttl(ttl: object, now_ms: int) -> None:
@@ -289,7 +286,7 @@ def _check_ttl(ttl: object, now_ms: int) -> None:
         return
     if ttl < now_ms:
         shown = clock.iso_ms(int(ttl)) if math.isfinite(ttl) else str(ttl)
-        raise _Reject(f"expired (ttl {shown})")
+        raise UnusableLegacyFile(f"expired (ttl {shown})")
 
 
 # --- tokens/ -------------------------------------------------------------------------------------
@@ -300,7 +297,7 @@ def _read_tokens(entries: list[_Entry], now_ms: int, skipped: list[Skipped], war
     for entry in entries:
         try:
             record = _record(entry, _read_datum(entry, now_ms), warnings)
-        except _Reject as exc:
+        except UnusableLegacyFile as exc:
             skipped.append(Skipped(entry.rel, str(exc)))
             continue
         _keep_one_per_id(by_id, record, skipped)
@@ -336,7 +333,7 @@ def _record(entry: _Entry, datum: _Datum, warnings: list[str]) -> LegacyRecord:
     """
     value = datum.value
     if not isinstance(value, dict):
-        raise _Reject("record is not an object")
+        raise UnusableLegacyFile("record is not an object")
     notes: list[str] = []  # in field order; each becomes one "FILE: note" warning
     rid = _id(value, datum.key, notes)
     key = _token(value, notes)
@@ -358,20 +355,20 @@ def _id(value: dict[str, Any], datum_key: str, notes: list[str]) -> str:
     raw = value.get("id")
     if isinstance(raw, str) and raw:
         if _has_lone_surrogate(raw):
-            raise _Reject("record id is not valid Unicode (lone surrogate)")
+            raise UnusableLegacyFile("record id is not valid Unicode (lone surrogate)")
         if raw != datum_key:
             notes.append(f"datum key {_show(datum_key)} differs from record id {_show(raw)}; using the id")
         return raw
     problem = "record has no id" if raw is None or raw == "" else f"record id is not a string: {_show(raw)}"
     # node-persist files each record under its id, so the datum key is the id the legacy service used.
     if not datum_key or _has_lone_surrogate(datum_key):
-        raise _Reject(problem)
+        raise UnusableLegacyFile(problem)
     notes.append(f"{problem}; using the datum key {_show(datum_key)}")
     return datum_key
 
 
 def _token(value: dict[str, Any], notes: list[str]) -> str:
-    """The GitHub token, without the whitespace a hand edit leaves around it; _Reject if none is left.
+    """The GitHub token, without the whitespace a hand edit leaves around it; UnusableLegacyFile if none is left.
 
     Requests present keys stripped, and ``_`` means "the default key", so a token
     with whitespace at either end, or ``_``, could be stored but never used.
@@ -380,13 +377,13 @@ def _token(value: dict[str, Any], notes: list[str]) -> str:
     stripped = key.strip()
     if stripped != key:
         if not stripped:
-            raise _Reject("record key is only whitespace")
+            raise UnusableLegacyFile("record key is only whitespace")
         lead, trail = key[: len(key) - len(key.lstrip())], key[len(key.rstrip()) :]
         where = [f"{lead!r} at the start"] * bool(lead) + [f"{trail!r} at the end"] * bool(trail)
         notes.append(f"whitespace around the key stripped ({', '.join(where)})")
     reasons = unusable_key_reasons(stripped)
     if reasons:
-        raise _Reject(f"record key can never be presented ({'; '.join(reasons)})")
+        raise UnusableLegacyFile(f"record key can never be presented ({'; '.join(reasons)})")
     return stripped
 
 
@@ -394,11 +391,11 @@ def _text(value: dict[str, Any], field: str) -> str:
     """A required, non-empty string field, kept verbatim."""
     text = value.get(field)
     if text is None or text == "":
-        raise _Reject(f"record has no {field}")
+        raise UnusableLegacyFile(f"record has no {field}")
     if not isinstance(text, str):
-        raise _Reject(f"record {field} is not a string")
+        raise UnusableLegacyFile(f"record {field} is not a string")
     if _has_lone_surrogate(text):
-        raise _Reject(f"record {field} is not valid Unicode (lone surrogate)")
+        raise UnusableLegacyFile(f"record {field} is not valid Unicode (lone surrogate)")
     return text
 
 
@@ -426,7 +423,7 @@ def _created_at(raw: object, mtime_ns: int, notes: list[str]) -> int:
         parsed: list[str] = []
         try:
             created_at = _required_instant(raw, "record", "createdAt", parsed)
-        except _Reject as exc:
+        except UnusableLegacyFile as exc:
             problem = str(exc)
         else:
             notes.extend(parsed)
@@ -440,7 +437,7 @@ def _last_used(raw: object, notes: list[str]) -> int | None:
     parsed: list[str] = []
     try:
         last_used = _optional_instant(raw, "record", "lastUsed", parsed)
-    except _Reject as exc:
+    except UnusableLegacyFile as exc:
         notes.append(f"{exc}; imported without lastUsed")
         return None
     notes.extend(parsed)
@@ -511,7 +508,7 @@ def _has_lone_surrogate(text: str) -> bool:
 def _required_instant(raw: object, owner: str, field: str, rounded: list[str]) -> int:
     instant = _optional_instant(raw, owner, field, rounded)
     if instant is None:
-        raise _Reject(f"{owner} has no {field}")
+        raise UnusableLegacyFile(f"{owner} has no {field}")
     return instant
 
 
@@ -529,7 +526,7 @@ def _optional_instant(raw: object, owner: str, field: str, rounded: list[str]) -
     else:
         return _int64(raw, owner, field)
     if not INT64_MIN <= exact <= INT64_MAX:
-        raise _Reject(f"{owner} {field} is out of the 64-bit range: {_show(raw)}")
+        raise UnusableLegacyFile(f"{owner} {field} is out of the 64-bit range: {_show(raw)}")
     whole = int(exact.quantize(_WHOLE_MS, context=_ROUNDING))
     if whole != exact:
         rounded.append(f"{owner} {field} {_show(raw)} rounded to whole milliseconds: {whole}")
@@ -546,9 +543,9 @@ def _string_to_ms(raw: str, owner: str, field: str) -> Decimal:
         if _NUMBER.fullmatch(raw):
             number = _number_string(raw)
             if number is None:
-                raise _Reject(f"{owner} {field} is out of the 64-bit range: {_show(raw)}") from None
+                raise UnusableLegacyFile(f"{owner} {field} is out of the 64-bit range: {_show(raw)}") from None
             return number
-        raise _Reject(f"{owner} {field} is not a date: {_show(raw)}") from None
+        raise UnusableLegacyFile(f"{owner} {field} is not a date: {_show(raw)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # JSON.stringify(Date) always writes UTC
     ms = Decimal(clock.epoch_ms(moment))
@@ -563,15 +560,15 @@ def _int64(raw: object, owner: str, field: str) -> int | None:
     if raw is None:
         return None
     if isinstance(raw, bool):
-        raise _Reject(f"{owner} {field} is not an integer: {_show(raw)}")
+        raise UnusableLegacyFile(f"{owner} {field} is not an integer: {_show(raw)}")
     if isinstance(raw, float):
         if not raw.is_integer() or abs(raw) > _EXACT_FLOAT_LIMIT:
-            raise _Reject(f"{owner} {field} is not an exact integer: {_show(raw)}")
+            raise UnusableLegacyFile(f"{owner} {field} is not an exact integer: {_show(raw)}")
         raw = int(raw)
     if not isinstance(raw, int):
-        raise _Reject(f"{owner} {field} is not an integer: {_show(raw)}")
+        raise UnusableLegacyFile(f"{owner} {field} is not an integer: {_show(raw)}")
     if not INT64_MIN <= raw <= INT64_MAX:
-        raise _Reject(f"{owner} {field} is out of the 64-bit range: {raw}")
+        raise UnusableLegacyFile(f"{owner} {field} is out of the 64-bit range: {raw}")
     return raw
 
 
@@ -591,7 +588,7 @@ def _meta_or_note(raw: object, notes: list[str]) -> CopilotMeta | None:
     parsed: list[str] = []
     try:
         meta = _meta(raw, parsed)
-    except _Reject as exc:
+    except UnusableLegacyFile as exc:
         notes.append(f"meta ignored ({exc})")
         return None
     notes.extend(parsed)  # only for meta that is kept: ignored meta has its own note
@@ -600,12 +597,12 @@ def _meta_or_note(raw: object, notes: list[str]) -> CopilotMeta | None:
 
 def _meta(raw: object, rounded: list[str]) -> CopilotMeta:
     if not isinstance(raw, dict):
-        raise _Reject("meta is not an object")
+        raise UnusableLegacyFile("meta is not an object")
     token = raw.get("token")
     if token is None or token == "":
-        raise _Reject("meta has no token")
+        raise UnusableLegacyFile("meta has no token")
     if not isinstance(token, str) or _has_lone_surrogate(token):
-        raise _Reject("meta token is not a string")
+        raise UnusableLegacyFile("meta token is not a string")
     return CopilotMeta(
         token=token,
         expires_at=_required_instant(raw.get("expiresAt"), "meta", "expiresAt", rounded),
@@ -626,12 +623,12 @@ def _read_selected(entries: list[_Entry], now_ms: int, skipped: list[Skipped]) -
             datum = _read_datum(entry, now_ms)
             datum_key, value = datum.key, datum.value
             if datum_key != SELECTED_KEY:
-                raise _Reject(f"not the {SELECTED_KEY} datum (key {_show(datum_key)})")
+                raise UnusableLegacyFile(f"not the {SELECTED_KEY} datum (key {_show(datum_key)})")
             if value is not None and not isinstance(value, str):
-                raise _Reject(f"{SELECTED_KEY} is not a string")
+                raise UnusableLegacyFile(f"{SELECTED_KEY} is not a string")
             if found_in is not None:
-                raise _Reject(f"another {SELECTED_KEY} datum is in {found_in}")
-        except _Reject as exc:
+                raise UnusableLegacyFile(f"another {SELECTED_KEY} datum is in {found_in}")
+        except UnusableLegacyFile as exc:
             skipped.append(Skipped(entry.rel, str(exc)))
             continue
         found_in = entry.rel
