@@ -44,7 +44,8 @@ async def test_outage_serves_cached_keys_and_writes_usage_later(
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT, headers=headers) as r:
             assert r.status == 200
-        await asyncio.sleep(0.3)  # let the first usage flush land and the key cache entry expire
+        assert await proxy.app[USAGE].flush()  # the first request's usage is written
+        await asyncio.sleep(0.15)  # past the key cache's TTL (0.1 s): the outage meets a stale entry
 
         await relay.cut()
         for _ in range(3):
