@@ -217,14 +217,13 @@ def _stop_postgres(prefix: list[str], pg_ctl: str, datadir: str, tmpdir: str) ->
             return
 
 
-@contextlib.contextmanager
-def postgres_server() -> Iterator[ServerInfo]:
-    """Yield a private PostgreSQL server (or the one named by PROXYD_TEST_POSTGRES_URL)."""
-    external = os.environ.get(POSTGRES_URL_ENV)
-    if external:
-        yield ServerInfo("postgresql", external)
-        return
+def postgres_server() -> contextlib.AbstractContextManager[ServerInfo]:
+    """A private PostgreSQL server for the ``with`` block (or the one named by PROXYD_TEST_POSTGRES_URL)."""
+    return _external_or_private("postgresql", POSTGRES_URL_ENV, _private_postgres_server)
 
+
+@contextlib.contextmanager
+def _private_postgres_server() -> Iterator[ServerInfo]:
     initdb = _find_binary(["initdb"], POSTGRES_BIN_DIRS)
     pg_ctl = None
     if initdb is not None:
@@ -380,14 +379,13 @@ def _mariadb_server_args(datadir: str) -> list[str]:
     return args
 
 
-@contextlib.contextmanager
-def mariadb_server() -> Iterator[ServerInfo]:
-    """Yield a private MariaDB server (or the one named by PROXYD_TEST_MYSQL_URL)."""
-    external = os.environ.get(MYSQL_URL_ENV)
-    if external:
-        yield ServerInfo("mysql", external)
-        return
+def mariadb_server() -> contextlib.AbstractContextManager[ServerInfo]:
+    """A private MariaDB server for the ``with`` block (or the one named by PROXYD_TEST_MYSQL_URL)."""
+    return _external_or_private("mysql", MYSQL_URL_ENV, _private_mariadb_server)
 
+
+@contextlib.contextmanager
+def _private_mariadb_server() -> Iterator[ServerInfo]:
     mariadbd = _find_binary(["mariadbd", "mysqld"], MARIADB_BIN_DIRS)
     install_db = _find_binary(["mariadb-install-db", "mysql_install_db"], MARIADB_BIN_DIRS)
     missing = [name for name, path in (("mariadbd", mariadbd), ("mariadb-install-db", install_db)) if path is None]
@@ -466,6 +464,19 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 # --------------------------------------------------------------------------- common
+
+
+@contextlib.contextmanager
+def _external_or_private(
+    dialect: str, url_env: str, start_private: Callable[[], contextlib.AbstractContextManager[ServerInfo]]
+) -> Iterator[ServerInfo]:
+    """The server whose admin URL is in ``url_env`` if set, else a private one for the duration."""
+    external = os.environ.get(url_env)
+    if external:
+        yield ServerInfo(dialect, external)
+        return
+    with start_private() as server:
+        yield server
 
 
 def _wait_until(

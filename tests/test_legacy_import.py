@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,106 +57,119 @@ CORRUPT_SKIPPED = [
 ]
 
 
-# Every line after the header, for an import into an empty database (written out, not computed).
+def _report_lines(
+    *,
+    inserted: Sequence[str] = (),
+    present: Sequence[str] = (),
+    deleted: Sequence[str] = (),
+    merged: Sequence[str] = (),
+    skipped: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    default: str,
+    dangling: str = "none",
+) -> list[str]:
+    """A report from ``inserted:`` on: each section's count, then its lines."""
+    return [
+        f"inserted: {len(inserted)}",
+        *inserted,
+        f"already present: {len(present)}",
+        *present,
+        f"not re-imported (deleted in proxyd after an earlier import): {len(deleted)}",
+        *deleted,
+        f"merged: {len(merged)}",
+        *merged,
+        f"skipped: {len(skipped)}",
+        *skipped,
+        f"warnings: {len(warnings)}",
+        *warnings,
+        f"default: {default}",
+        f"dangling default: {dangling}",
+    ]
+
+
+# Every line after the header, for an import into an empty database (each line written out, the counts counted).
 REPORTS: dict[str, list[str]] = {
     "basic": [
         "records: 3 read, 3 distinct tokens",
-        "inserted: 3",
-        '  57bb528c-00bb-49ea-aaf1-3bb7a36c6292  gho_lD8UmS...kA_HY  "Work laptop"',
-        '  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  "Key:1753543000000"',
-        '  c247eefa-0da4-43af-aa17-31f20ea33e7b  gho_AwBxXs...ETJoc  "CI bot"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 0",
-        "warnings: 0",
-        "default: set to f39a2950-f6a8-484a-a4da-3e1c46fee19a (named by selected-token)",
-        "dangling default: none",
+        *_report_lines(
+            inserted=(
+                '  57bb528c-00bb-49ea-aaf1-3bb7a36c6292  gho_lD8UmS...kA_HY  "Work laptop"',
+                '  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  "Key:1753543000000"',
+                '  c247eefa-0da4-43af-aa17-31f20ea33e7b  gho_AwBxXs...ETJoc  "CI bot"',
+            ),
+            default="set to f39a2950-f6a8-484a-a4da-3e1c46fee19a (named by selected-token)",
+        ),
     ],
     "empty": [
         "records: 0 read, 0 distinct tokens",
-        "inserted: 0",
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 0",
-        "warnings: 1",
-        "  no tokens/ or selected-token/ folder in {dir}: nothing to import",
-        "default: none (the legacy store names no default)",
-        "dangling default: none",
+        *_report_lines(
+            warnings=("  no tokens/ or selected-token/ folder in {dir}: nothing to import",),
+            default="none (the legacy store names no default)",
+        ),
     ],
     "no-default": [
         "records: 2 read, 2 distinct tokens",
-        "inserted: 2",
-        '  40767f49-a75e-4794-a136-c0c785b5b22e  gho_LsBYUC...kMFyd  "only key"',
-        '  11094081-e360-4f49-ad08-3c1c382618d7  gho_hWBv22...eri7Q  "second key"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 0",
-        "warnings: 0",
-        "default: none (the legacy store names no default)",
-        "dangling default: none",
+        *_report_lines(
+            inserted=(
+                '  40767f49-a75e-4794-a136-c0c785b5b22e  gho_LsBYUC...kMFyd  "only key"',
+                '  11094081-e360-4f49-ad08-3c1c382618d7  gho_hWBv22...eri7Q  "second key"',
+            ),
+            default="none (the legacy store names no default)",
+        ),
     ],
     "dangling-default": [
         "records: 1 read, 1 distinct tokens",
-        "inserted: 1",
-        '  1d79d5ee-0378-4967-a1d7-fa5d74bbebe3  gho_HwDdPo...NcXhc  "kept"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 0",
-        "warnings: 0",
-        "default: none (the legacy store names no default)",
-        "dangling default: 3171fdd6-5252-4a58-a560-681dace1bc9b "
-        "(selected-token names a key that is not in the legacy store)",
+        *_report_lines(
+            inserted=('  1d79d5ee-0378-4967-a1d7-fa5d74bbebe3  gho_HwDdPo...NcXhc  "kept"',),
+            default="none (the legacy store names no default)",
+            dangling="3171fdd6-5252-4a58-a560-681dace1bc9b "
+            "(selected-token names a key that is not in the legacy store)",
+        ),
     ],
     "mixed-shapes": [
         "records: 5 read, 5 distinct tokens",
-        "inserted: 5",
-        '  2a914235-e87e-4861-ac5a-57504b2989aa  gho_yHCWbk...dZwLX  "iso dates"',
-        '  b77f61bd-42da-4fb4-a687-f409252e9d1c  gho_Bs_QDb...ecpFh  "no usageCount"',
-        '  10e07215-d188-4e00-a966-ee33a04010c4  gho_rRGNci...fIICN  "unknown fields"',
-        "  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  "
-        '"\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511"',
-        '  9e205cfd-a884-4ce9-ab46-22bea7b3ec3f  gho_r65-__...Cy1_Q  "meta with nulls"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 0",
-        "warnings: 0",
-        "default: set to 2a914235-e87e-4861-ac5a-57504b2989aa (named by isDefault flag)",
-        "dangling default: none",
+        *_report_lines(
+            inserted=(
+                '  2a914235-e87e-4861-ac5a-57504b2989aa  gho_yHCWbk...dZwLX  "iso dates"',
+                '  b77f61bd-42da-4fb4-a687-f409252e9d1c  gho_Bs_QDb...ecpFh  "no usageCount"',
+                '  10e07215-d188-4e00-a966-ee33a04010c4  gho_rRGNci...fIICN  "unknown fields"',
+                "  70c56787-3747-4aa6-a396-cea1f4cc3ee2  gho_pL_x6m...7p-rv  "
+                '"\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511"',
+                '  9e205cfd-a884-4ce9-ab46-22bea7b3ec3f  gho_r65-__...Cy1_Q  "meta with nulls"',
+            ),
+            default="set to 2a914235-e87e-4861-ac5a-57504b2989aa (named by isDefault flag)",
+        ),
     ],
     "corrupt": [
         "records: 2 read, 2 distinct tokens",
-        "inserted: 2",
-        '  45b401ce-7ade-4028-a83e-4cd3a8a53ad9  gho_Mjb3N2...bJeDc  "good one"',
-        '  8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8  gho_yEaLrG...-Vjkc  "second good one"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 0",
-        "skipped: 5",
-        *CORRUPT_SKIPPED,
-        "warnings: 0",
-        "default: set to 45b401ce-7ade-4028-a83e-4cd3a8a53ad9 (named by selected-token)",
-        "dangling default: none",
+        *_report_lines(
+            inserted=(
+                '  45b401ce-7ade-4028-a83e-4cd3a8a53ad9  gho_Mjb3N2...bJeDc  "good one"',
+                '  8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8  gho_yEaLrG...-Vjkc  "second good one"',
+            ),
+            skipped=CORRUPT_SKIPPED,
+            default="set to 45b401ce-7ade-4028-a83e-4cd3a8a53ad9 (named by selected-token)",
+        ),
     ],
     "duplicate-keys": [
         "records: 3 read, 2 distinct tokens",
-        "inserted: 2",
-        '  4b445913-54f1-4d0f-ae61-c68655bb76b1  gho_RG5H8D...HWlZk  "second add"',
-        '  a9e0407b-440f-4e61-a528-5e6ba079afa9  gho__bvB3f...NyzRk  "unrelated"',
-        "already present: 0",
-        "not re-imported (deleted in proxyd after an earlier import): 0",
-        "merged: 1",
-        "  4b445913-54f1-4d0f-ae61-c68655bb76b1 <- 71b71f2f-e535-4df9-a00a-52ba1842a9c1  (gho_RG5H8D...HWlZk)",
-        "skipped: 0",
-        "warnings: 0",
-        "default: set to 4b445913-54f1-4d0f-ae61-c68655bb76b1 (named by selected-token)",
-        "dangling default: none",
+        *_report_lines(
+            inserted=(
+                '  4b445913-54f1-4d0f-ae61-c68655bb76b1  gho_RG5H8D...HWlZk  "second add"',
+                '  a9e0407b-440f-4e61-a528-5e6ba079afa9  gho__bvB3f...NyzRk  "unrelated"',
+            ),
+            merged=(
+                "  4b445913-54f1-4d0f-ae61-c68655bb76b1 <- 71b71f2f-e535-4df9-a00a-52ba1842a9c1  (gho_RG5H8D...HWlZk)",
+            ),
+            default="set to 4b445913-54f1-4d0f-ae61-c68655bb76b1 (named by selected-token)",
+        ),
     ],
 }
+
+# A re-import's line for each row of the basic sample that is already in the database.
+WORK_PRESENT = "  57bb528c-00bb-49ea-aaf1-3bb7a36c6292  gho_lD8UmS...kA_HY  already in the database"
+DEFAULT_PRESENT = "  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  already in the database"
+CI_PRESENT = "  c247eefa-0da4-43af-aa17-31f20ea33e7b  gho_AwBxXs...ETJoc  already in the database"
 
 DEFAULT_SOURCES = {
     "basic": "selected-token",
@@ -366,17 +379,10 @@ async def test_import_twice_is_idempotent(
             assert code == 0
             assert out.splitlines()[1:] == [
                 "records: 3 read, 3 distinct tokens",
-                "inserted: 0",
-                "already present: 3",
-                "  57bb528c-00bb-49ea-aaf1-3bb7a36c6292  gho_lD8UmS...kA_HY  already in the database",
-                "  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  already in the database",
-                "  c247eefa-0da4-43af-aa17-31f20ea33e7b  gho_AwBxXs...ETJoc  already in the database",
-                "not re-imported (deleted in proxyd after an earlier import): 0",
-                "merged: 0",
-                "skipped: 0",
-                "warnings: 0",
-                f"default: unchanged: {BASIC_DEFAULT} already is the default (named by selected-token)",
-                "dangling default: none",
+                *_report_lines(
+                    present=(WORK_PRESENT, DEFAULT_PRESENT, CI_PRESENT),
+                    default=f"unchanged: {BASIC_DEFAULT} already is the default (named by selected-token)",
+                ),
             ]
             assert await store.find_all() == rows
             assert await _import_records(store.db) == records
@@ -429,18 +435,15 @@ async def test_existing_rows_are_left_alone(
 
         expected_body = [
             "records: 3 read, 3 distinct tokens",
-            "inserted: 1",
-            '  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  "Key:1753543000000"',
-            "already present: 2",
-            f"  {work.id}  gho_lD8UmS...kA_HY  id already in the database with a different key; not imported",
-            f"  {ci.id}  gho_AwBxXs...ETJoc  key already in the database as {same_key.id}",
-            "not re-imported (deleted in proxyd after an earlier import): 0",
-            "merged: 0",
-            "skipped: 0",
-            "warnings: 0",
-            f"default: unchanged: the database already has a default ({admin_default.id}); "
-            f"{BASIC_DEFAULT} (named by selected-token) not adopted",
-            "dangling default: none",
+            *_report_lines(
+                inserted=('  f39a2950-f6a8-484a-a4da-3e1c46fee19a  gho_zHN9xe...nBctC  "Key:1753543000000"',),
+                present=(
+                    f"  {work.id}  gho_lD8UmS...kA_HY  id already in the database with a different key; not imported",
+                    f"  {ci.id}  gho_AwBxXs...ETJoc  key already in the database as {same_key.id}",
+                ),
+                default=f"unchanged: the database already has a default ({admin_default.id}); "
+                f"{BASIC_DEFAULT} (named by selected-token) not adopted",
+            ),
         ]
         code, out, _ = await _cli(capsys, str(_sample("basic")), "--dry-run")
         assert code == 0 and out.splitlines()[1:] == _dry(expected_body)
@@ -481,20 +484,12 @@ async def test_key_deleted_after_its_import_is_not_imported_again(
         await store.delete(BASIC_DEFAULT)
         code, out, _ = await _cli(capsys, str(_sample("basic")))
         assert code == 0
-        assert out.splitlines()[2:] == [
-            "inserted: 0",
-            "already present: 2",
-            "  57bb528c-00bb-49ea-aaf1-3bb7a36c6292  gho_lD8UmS...kA_HY  already in the database",
-            "  c247eefa-0da4-43af-aa17-31f20ea33e7b  gho_AwBxXs...ETJoc  already in the database",
-            "not re-imported (deleted in proxyd after an earlier import): 1",
-            f"  {BASIC_DEFAULT}  gho_zHN9xe...nBctC",
-            "merged: 0",
-            "skipped: 0",
-            "warnings: 0",
-            f"default: none set: {BASIC_DEFAULT} (named by selected-token) is not in the database: "
+        assert out.splitlines()[2:] == _report_lines(
+            present=(WORK_PRESENT, CI_PRESENT),
+            deleted=(f"  {BASIC_DEFAULT}  gho_zHN9xe...nBctC",),
+            default=f"none set: {BASIC_DEFAULT} (named by selected-token) is not in the database: "
             "it was deleted in proxyd after an earlier import",
-            "dangling default: none",
-        ]
+        )
         assert await store.find_by_id(BASIC_DEFAULT) is None
         assert await store.get_default() is None
 
@@ -704,20 +699,16 @@ ODD_SKIPPED = [
 ]
 ODD_BODY = [
     "records: 2 read, 2 distinct tokens",
-    "inserted: 2",
-    f'  c  {mask_secret(ODD_KEYS["c"])}  "plain"',
-    f'  a  {mask_secret(ODD_KEYS["a"])}  "fractional"',
-    "already present: 0",
-    "not re-imported (deleted in proxyd after an earlier import): 0",
-    "merged: 0",
-    f"skipped: {len(ODD_SKIPPED)}",
-    *(f"  {file}: {reason}" for file, reason in ODD_SKIPPED),
-    "warnings: 3",
-    f"  tokens/a\\nb: record createdAt {T1 + 0.5} rounded to whole milliseconds: {T1 + 1}",
-    f"  tokens/a\\nb: record lastUsed '2025-07-26T15:16:40.1234567Z' rounded to whole milliseconds: {T1 + 123}",
-    f"  tokens/a\\nb: meta expiresAt {T1 + 5000.4} rounded to whole milliseconds: {T1 + 5000}",
-    "default: set to a (named by selected-token)",
-    "dangling default: none",
+    *_report_lines(
+        inserted=(f'  c  {mask_secret(ODD_KEYS["c"])}  "plain"', f'  a  {mask_secret(ODD_KEYS["a"])}  "fractional"'),
+        skipped=[f"  {file}: {reason}" for file, reason in ODD_SKIPPED],
+        warnings=(
+            f"  tokens/a\\nb: record createdAt {T1 + 0.5} rounded to whole milliseconds: {T1 + 1}",
+            f"  tokens/a\\nb: record lastUsed '2025-07-26T15:16:40.1234567Z' rounded to whole milliseconds: {T1 + 123}",
+            f"  tokens/a\\nb: meta expiresAt {T1 + 5000.4} rounded to whole milliseconds: {T1 + 5000}",
+        ),
+        default="set to a (named by selected-token)",
+    ),
 ]
 
 
@@ -728,12 +719,19 @@ async def _check_odd_import(store: KeyStore, directory: Path) -> None:
     assert {r["source_dir"] for r in records} == {str(directory)}
 
 
+async def _hand_made_for_the_cli(
+    write: Callable[[Path], Path], tmp_path: Path, config: Config, legacy_env: pytest.MonkeyPatch
+) -> tuple[Path, str]:
+    """A hand-made store and an empty database: the store's folder, and the header of the CLI's report on it."""
+    directory = write(tmp_path / "storage")
+    await _migrate(config, None, legacy_env)
+    return directory, f"legacy import from {directory} into {config.database.redacted()}"
+
+
 async def test_odd_store_through_the_cli(
     config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    directory = _odd_store(tmp_path / "storage")
-    await _migrate(config, None, legacy_env)
-    header = f"legacy import from {directory} into {config.database.redacted()}"
+    directory, header = await _hand_made_for_the_cli(_odd_store, tmp_path, config, legacy_env)
 
     code, out, err = await _cli(capsys, str(directory), "--dry-run")
     assert (code, err) == (0, "")
@@ -837,24 +835,23 @@ EDITED_SKIPPED = [
 ]
 EDITED_BODY = [
     "records: 3 read, 2 distinct tokens",
-    "inserted: 2",
-    f'  {SHOWN_ID}  {mask_secret(EDITED_KEYS["a"])}  "evil\\nname \\"quoted\\" \\\\ \\x07"',
-    f'  b  {mask_secret(EDITED_KEYS["b"])}  "b"',
-    "already present: 0",
-    "not re-imported (deleted in proxyd after an earlier import): 0",
-    "merged: 1",
-    f"  {SHOWN_ID} <- c  ({mask_secret(EDITED_KEYS['a'])})",
-    "skipped: 2",
-    *sorted(f"  {file}: {reason}" for file, reason in EDITED_SKIPPED),
-    "warnings: 8",
-    *(
-        f"  {_edited_file(rid)}: {warning}"
-        for rid in sorted(EDITED_WARNINGS, key=_edited_file)
-        for warning in EDITED_WARNINGS[rid]
+    *_report_lines(
+        inserted=(
+            f'  {SHOWN_ID}  {mask_secret(EDITED_KEYS["a"])}  "evil\\nname \\"quoted\\" \\\\ \\x07"',
+            f'  b  {mask_secret(EDITED_KEYS["b"])}  "b"',
+        ),
+        merged=(f"  {SHOWN_ID} <- c  ({mask_secret(EDITED_KEYS['a'])})",),
+        skipped=sorted(f"  {file}: {reason}" for file, reason in EDITED_SKIPPED),
+        warnings=[
+            *(
+                f"  {_edited_file(rid)}: {warning}"
+                for rid in sorted(EDITED_WARNINGS, key=_edited_file)
+                for warning in EDITED_WARNINGS[rid]
+            ),
+            f"  isDefault flag ignored on c: selected-token names {SHOWN_ID}",
+        ],
+        default=f"set to {SHOWN_ID} (named by selected-token)",
     ),
-    f"  isDefault flag ignored on c: selected-token names {SHOWN_ID}",
-    f"default: set to {SHOWN_ID} (named by selected-token)",
-    "dangling default: none",
 ]
 
 
@@ -869,9 +866,7 @@ async def _check_edited_import(store: KeyStore) -> None:
 async def test_hand_edited_store_through_the_cli(
     config: Config, legacy_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    directory = _edited_store(tmp_path / "storage")
-    await _migrate(config, None, legacy_env)
-    header = f"legacy import from {directory} into {config.database.redacted()}"
+    directory, header = await _hand_made_for_the_cli(_edited_store, tmp_path, config, legacy_env)
 
     code, out, err = await _cli(capsys, str(directory), "--dry-run", "--json")
     assert (code, err) == (0, "")

@@ -37,58 +37,85 @@ class Expected:
     skipped: tuple[Skipped, ...] = ()
 
 
-def _meta(token: str, reset_time: int | None, chat: int | None, completions: int | None) -> CopilotMeta:
+# The GitHub token of every record the samples import, by record id.
+SAMPLE_KEYS = {
+    "57bb528c-00bb-49ea-aaf1-3bb7a36c6292": "gho_lD8UmSNhRTZqkEEawzs42QxJsladIKzkA_HY",
+    "f39a2950-f6a8-484a-a4da-3e1c46fee19a": "gho_zHN9xe_o8mOD9A8nPLdyu_i24xJYO9hnBctC",
+    "c247eefa-0da4-43af-aa17-31f20ea33e7b": "gho_AwBxXspVANQtTzbFoWZ7cH-Gy6iPhgNETJoc",
+    "40767f49-a75e-4794-a136-c0c785b5b22e": "gho_LsBYUCp4kQToSlJCiRFoHx_ZbFK5qaOkMFyd",
+    "11094081-e360-4f49-ad08-3c1c382618d7": "gho_hWBv22I2Ah9n4kOVqsGX8_wUxhnWPiOeri7Q",
+    "1d79d5ee-0378-4967-a1d7-fa5d74bbebe3": "gho_HwDdPoSubojPvsXCmo_5weqfOI1E71DNcXhc",
+    "2a914235-e87e-4861-ac5a-57504b2989aa": "gho_yHCWbkswqO6oYvAu2czAKE2PMBr5T7AdZwLX",
+    "b77f61bd-42da-4fb4-a687-f409252e9d1c": "gho_Bs_QDbK0AFkc47NGSXcWnEyhvcwpOHGecpFh",
+    "10e07215-d188-4e00-a966-ee33a04010c4": "gho_rRGNcighF_ykM7MJ4d1KDenwMXHEIKLfIICN",
+    "70c56787-3747-4aa6-a396-cea1f4cc3ee2": "gho_pL_x6m6_U0qbcqf8ReibrFbe8UZ3_mC7p-rv",
+    "9e205cfd-a884-4ce9-ab46-22bea7b3ec3f": "gho_r65-__9hLvB4z8kNZvsrc1YPKlP4xHKCy1_Q",
+    "45b401ce-7ade-4028-a83e-4cd3a8a53ad9": "gho_Mjb3N2rRzVI8yWvOZ7yEL510oY_8Uk0bJeDc",
+    "8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8": "gho_yEaLrGZSmcb06W6vTgv5Qnq76JgMqY3-Vjkc",
+    "4b445913-54f1-4d0f-ae61-c68655bb76b1": "gho_RG5H8DYy1Q1i9A_OC_5tZKnjwSJNW61HWlZk",
+    "a9e0407b-440f-4e61-a528-5e6ba079afa9": "gho__bvB3flVNAF0c_vK-VzZIaRDBFMX8ckNyzRk",
+}
+
+# resetTime, chatQuota and completionsQuota of the free plan, as the samples' metas hold them.
+FREE_QUOTAS = (1755270861000, 50, 2000)
+NO_QUOTAS = (None, None, None)
+
+
+def _meta(
+    tid: str, signature: str, quotas: tuple[int | None, int | None, int | None], exp: int = 1756134861
+) -> CopilotMeta:
+    """A sample's meta: its Copilot token differs from the others only in tid, exp and the 8kp signature."""
+    token = f"tid={tid};exp={exp};sku=free_limited_copilot;proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
+    reset_time, chat, completions = quotas
     return CopilotMeta(
-        token=token, expires_at=1756134861000, reset_time=reset_time, chat_quota=chat, completions_quota=completions
+        token=f"{token}8kp=1:{signature}",
+        expires_at=exp * 1000,
+        reset_time=reset_time,
+        chat_quota=chat,
+        completions_quota=completions,
     )
 
 
-# Every field of every row, written out from the sample files and legacy-storage/README.md.
+def _sample_row(
+    rid: str,
+    name: str,
+    created_at: int,
+    *,
+    usage_count: int = 0,
+    last_used: int | None = None,
+    is_default: bool = False,
+    meta: CopilotMeta | None = None,
+) -> ApiKey:
+    """A planned row of a sample record, its token looked up in ``SAMPLE_KEYS``."""
+    return ApiKey(rid, name, SAMPLE_KEYS[rid], created_at, usage_count, last_used, is_default, meta)
+
+
+# Every row, written out from the sample files and legacy-storage/README.md (fields left out have their defaults).
 EXPECTED: dict[str, Expected] = {
     "basic": Expected(
         rows=[
-            ApiKey(
-                id="57bb528c-00bb-49ea-aaf1-3bb7a36c6292",
-                name="Work laptop",
-                key="gho_lD8UmSNhRTZqkEEawzs42QxJsladIKzkA_HY",
-                created_at=1753546461000,
-                usage_count=0,
-                last_used=None,
-                is_default=False,
-                meta=None,
-            ),
-            ApiKey(
-                id="f39a2950-f6a8-484a-a4da-3e1c46fee19a",
-                name="Key:1753543000000",
-                key="gho_zHN9xe_o8mOD9A8nPLdyu_i24xJYO9hnBctC",
-                created_at=1753550061000,
-                usage_count=0,
-                last_used=None,
+            _sample_row("57bb528c-00bb-49ea-aaf1-3bb7a36c6292", "Work laptop", 1753546461000),
+            _sample_row(
+                "f39a2950-f6a8-484a-a4da-3e1c46fee19a",
+                "Key:1753543000000",
+                1753550061000,
                 is_default=True,
                 meta=_meta(
-                    "tid=92eb5ffee6ae2fec3ad71c777531578f;exp=1756134861;sku=free_limited_copilot;"
-                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
-                    "8kp=1:103d6254a6d94bacc82e822885185f56c69cb799ec5124c0aa405e386975151b",
-                    1755270861000,
-                    50,
-                    2000,
+                    "92eb5ffee6ae2fec3ad71c777531578f",
+                    "103d6254a6d94bacc82e822885185f56c69cb799ec5124c0aa405e386975151b",
+                    FREE_QUOTAS,
                 ),
             ),
-            ApiKey(
-                id="c247eefa-0da4-43af-aa17-31f20ea33e7b",
-                name="CI bot",
-                key="gho_AwBxXspVANQtTzbFoWZ7cH-Gy6iPhgNETJoc",
-                created_at=1753553661000,
+            _sample_row(
+                "c247eefa-0da4-43af-aa17-31f20ea33e7b",
+                "CI bot",
+                1753553661000,
                 usage_count=42,
                 last_used=1753578861000,
-                is_default=False,
                 meta=_meta(
-                    "tid=4a8a08f09d37b73795649038408b5f33;exp=1756134861;sku=free_limited_copilot;"
-                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
-                    "8kp=1:355b1bbfc96725cdce8f4a2708fda310a80e6d13315aec4e5eed2a75fe8032ce",
-                    None,
-                    None,
-                    None,
+                    "4a8a08f09d37b73795649038408b5f33",
+                    "355b1bbfc96725cdce8f4a2708fda310a80e6d13315aec4e5eed2a75fe8032ce",
+                    NO_QUOTAS,
                 ),
             ),
         ],
@@ -97,86 +124,49 @@ EXPECTED: dict[str, Expected] = {
     "empty": Expected(rows=[]),
     "no-default": Expected(
         rows=[
-            ApiKey(
-                id="40767f49-a75e-4794-a136-c0c785b5b22e",
-                name="only key",
-                key="gho_LsBYUCp4kQToSlJCiRFoHx_ZbFK5qaOkMFyd",
-                created_at=1753546461000,
-            ),
-            ApiKey(
-                id="11094081-e360-4f49-ad08-3c1c382618d7",
-                name="second key",
-                key="gho_hWBv22I2Ah9n4kOVqsGX8_wUxhnWPiOeri7Q",
-                created_at=1753550061000,
-                usage_count=0,
-                last_used=None,
-                is_default=False,
+            _sample_row("40767f49-a75e-4794-a136-c0c785b5b22e", "only key", 1753546461000),
+            _sample_row(
+                "11094081-e360-4f49-ad08-3c1c382618d7",
+                "second key",
+                1753550061000,
                 meta=_meta(
-                    "tid=a69913f66f2cfd4bd3f8ea75954ac476;exp=1756134861;sku=free_limited_copilot;"
-                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
-                    "8kp=1:68b0f376f352cdce73701112236134dc89c6eb932c1a79e6afeed7584b859e20",
-                    1755270861000,
-                    50,
-                    2000,
+                    "a69913f66f2cfd4bd3f8ea75954ac476",
+                    "68b0f376f352cdce73701112236134dc89c6eb932c1a79e6afeed7584b859e20",
+                    FREE_QUOTAS,
                 ),
             ),
         ],
     ),
     "dangling-default": Expected(
-        rows=[
-            ApiKey(
-                id="1d79d5ee-0378-4967-a1d7-fa5d74bbebe3",
-                name="kept",
-                key="gho_HwDdPoSubojPvsXCmo_5weqfOI1E71DNcXhc",
-                created_at=1753546461000,
-            ),
-        ],
+        rows=[_sample_row("1d79d5ee-0378-4967-a1d7-fa5d74bbebe3", "kept", 1753546461000)],
         dangling_default="3171fdd6-5252-4a58-a560-681dace1bc9b",
     ),
     "mixed-shapes": Expected(
         rows=[
             # createdAt "2025-07-26T15:14:21.000Z", lastUsed "2025-07-26T15:14:26.000Z", isDefault: true
-            ApiKey(
-                id="2a914235-e87e-4861-ac5a-57504b2989aa",
-                name="iso dates",
-                key="gho_yHCWbkswqO6oYvAu2czAKE2PMBr5T7AdZwLX",
-                created_at=1753542861000,
-                usage_count=0,
+            _sample_row(
+                "2a914235-e87e-4861-ac5a-57504b2989aa",
+                "iso dates",
+                1753542861000,
                 last_used=1753542866000,
                 is_default=True,
             ),
-            ApiKey(
-                id="b77f61bd-42da-4fb4-a687-f409252e9d1c",
-                name="no usageCount",
-                key="gho_Bs_QDbK0AFkc47NGSXcWnEyhvcwpOHGecpFh",
-                created_at=1753550061000,
-                usage_count=0,
+            _sample_row("b77f61bd-42da-4fb4-a687-f409252e9d1c", "no usageCount", 1753550061000),
+            _sample_row("10e07215-d188-4e00-a966-ee33a04010c4", "unknown fields", 1753553661000),
+            _sample_row(
+                "70c56787-3747-4aa6-a396-cea1f4cc3ee2",
+                "\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511",
+                1753557261000,
             ),
-            ApiKey(
-                id="10e07215-d188-4e00-a966-ee33a04010c4",
-                name="unknown fields",
-                key="gho_rRGNcighF_ykM7MJ4d1KDenwMXHEIKLfIICN",
-                created_at=1753553661000,
-            ),
-            ApiKey(
-                id="70c56787-3747-4aa6-a396-cea1f4cc3ee2",
-                name="\u00dcn\u00efc\u00f6d\u00e9 \u540d\u524d \U0001f511",
-                key="gho_pL_x6m6_U0qbcqf8ReibrFbe8UZ3_mC7p-rv",
-                created_at=1753557261000,
-            ),
-            ApiKey(
-                id="9e205cfd-a884-4ce9-ab46-22bea7b3ec3f",
-                name="meta with nulls",
-                key="gho_r65-__9hLvB4z8kNZvsrc1YPKlP4xHKCy1_Q",
-                created_at=1753560861000,
-                meta=CopilotMeta(
-                    token="tid=412566367c67448b599d1b7666f8ccfc;exp=1753542861;sku=free_limited_copilot;"
-                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
-                    "8kp=1:9c6652e783281f3e1af8f71b26ce246bf73f7027f1e1515fc417718b11ff8fe1",
-                    expires_at=1753542861000,
-                    reset_time=None,
-                    chat_quota=None,
-                    completions_quota=None,
+            _sample_row(
+                "9e205cfd-a884-4ce9-ab46-22bea7b3ec3f",
+                "meta with nulls",
+                1753560861000,
+                meta=_meta(
+                    "412566367c67448b599d1b7666f8ccfc",
+                    "9c6652e783281f3e1af8f71b26ce246bf73f7027f1e1515fc417718b11ff8fe1",
+                    NO_QUOTAS,
+                    exp=1753542861,
                 ),
             ),
         ],
@@ -184,19 +174,8 @@ EXPECTED: dict[str, Expected] = {
     ),
     "corrupt": Expected(
         rows=[
-            ApiKey(
-                id="45b401ce-7ade-4028-a83e-4cd3a8a53ad9",
-                name="good one",
-                key="gho_Mjb3N2rRzVI8yWvOZ7yEL510oY_8Uk0bJeDc",
-                created_at=1753546461000,
-                is_default=True,
-            ),
-            ApiKey(
-                id="8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8",
-                name="second good one",
-                key="gho_yEaLrGZSmcb06W6vTgv5Qnq76JgMqY3-Vjkc",
-                created_at=1753550061000,
-            ),
+            _sample_row("45b401ce-7ade-4028-a83e-4cd3a8a53ad9", "good one", 1753546461000, is_default=True),
+            _sample_row("8ebb23f5-6a25-4faa-ae5c-033bf2a1dbf8", "second good one", 1753550061000),
         ],
         default_id="45b401ce-7ade-4028-a83e-4cd3a8a53ad9",
         skipped=(
@@ -214,29 +193,19 @@ EXPECTED: dict[str, Expected] = {
     ),
     "duplicate-keys": Expected(
         rows=[
-            ApiKey(
-                id="4b445913-54f1-4d0f-ae61-c68655bb76b1",
-                name="second add",
-                key="gho_RG5H8DYy1Q1i9A_OC_5tZKnjwSJNW61HWlZk",
-                created_at=1753550061000,
+            _sample_row(
+                "4b445913-54f1-4d0f-ae61-c68655bb76b1",
+                "second add",
+                1753550061000,
                 usage_count=7,
-                last_used=None,
                 is_default=True,
                 meta=_meta(
-                    "tid=0e9f1e8e40bb79e800b0cc9433830cf4;exp=1756134861;sku=free_limited_copilot;"
-                    "proxy-ep=proxy.individual.githubcopilot.com;chat=1;"
-                    "8kp=1:b99d826fd2bc744997852995eac6dfe091e1152fe82ef0956af432bf8867a8a0",
-                    1755270861000,
-                    50,
-                    2000,
+                    "0e9f1e8e40bb79e800b0cc9433830cf4",
+                    "b99d826fd2bc744997852995eac6dfe091e1152fe82ef0956af432bf8867a8a0",
+                    FREE_QUOTAS,
                 ),
             ),
-            ApiKey(
-                id="a9e0407b-440f-4e61-a528-5e6ba079afa9",
-                name="unrelated",
-                key="gho__bvB3flVNAF0c_vK-VzZIaRDBFMX8ckNyzRk",
-                created_at=1753553661000,
-            ),
+            _sample_row("a9e0407b-440f-4e61-a528-5e6ba079afa9", "unrelated", 1753553661000),
         ],
         default_id="4b445913-54f1-4d0f-ae61-c68655bb76b1",
         merged=(
@@ -268,12 +237,25 @@ def _record(rid: str, key: str, created_at: float | str = T0, **extra: object) -
     return {"id": rid, "name": f"name {rid}", "key": key, "createdAt": created_at, "usageCount": 0, **extra}
 
 
+def _row_of(rid: str, key: str, created_at: int, **fields: Any) -> ApiKey:
+    """The row planned from ``_record(rid, key, created_at)``; ``fields`` are the other ``ApiKey`` fields."""
+    return ApiKey(id=rid, name=f"name {rid}", key=key, created_at=created_at, **fields)
+
+
 def _store_of(tmp_path: Path, *records: dict[str, object], selected: str | None = None) -> Path:
     for record in records:
         write_datum(tmp_path, "tokens", str(record["id"]), record)
     if selected is not None:
         write_datum(tmp_path, "selected-token", "selected-token-id", selected)
     return tmp_path
+
+
+def _write_file(storage_dir: Path, folder: str, name: str, content: bytes) -> Path:
+    """Write ``content`` as it is to ``folder/name``: bytes node-persist would not write, or not under that name."""
+    path = storage_dir / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
 
 
 def _fingerprint(root: Path) -> dict[str, tuple[str, int, int]]:
@@ -380,11 +362,10 @@ def test_twenty_thousand_records(tmp_path: Path) -> None:
     keys = [(r.api_key.created_at, r.api_key.id) for r in store.records]
     assert keys == sorted(keys)
     by_id = {r.api_key.id: r.api_key for r in store.records}
-    assert by_id["id-00015"] == ApiKey(
-        id="id-00015",
-        name="name id-00015",
-        key=_key(15),
-        created_at=T0 + (count - 15) // 2,
+    assert by_id["id-00015"] == _row_of(
+        "id-00015",
+        _key(15),
+        T0 + (count - 15) // 2,
         usage_count=2**63 - 1 - 15,
         last_used=T0 + 15,
         meta=CopilotMeta(token="tid=15", expires_at=T0 + 1, reset_time=None, chat_quota=15),
@@ -456,8 +437,7 @@ def test_records_without_a_usable_token_are_skipped_with_a_reason(tmp_path: Path
     ],
 )
 def test_record_without_an_id_in_a_datum_without_a_key_is_skipped(tmp_path: Path, content: bytes, reason: str) -> None:
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "x").write_bytes(content)
+    _write_file(tmp_path, "tokens", "x", content)
     assert read_store(tmp_path, now_ms=NOW_MS).skipped == [Skipped("tokens/x", reason)]
 
 
@@ -558,28 +538,24 @@ def test_unreadable_created_at_becomes_the_file_mtime(tmp_path: Path, raw: objec
 
 
 @pytest.mark.parametrize(
-    ("raw", "problem"),
+    ("field", "raw", "problem"),
     [
-        (_ABSENT, "record has no name"),
-        (None, "record has no name"),
-        (42, "record name is not a string: 42"),
-        (["n"], "record name is not a string: ['n']"),
+        ("name", _ABSENT, "record has no name"),
+        ("name", None, "record has no name"),
+        ("name", 42, "record name is not a string: 42"),
+        ("name", ["n"], "record name is not a string: ['n']"),
+        ("id", _ABSENT, "record has no id"),
+        ("id", "", "record has no id"),
+        ("id", 7, "record id is not a string: 7"),
     ],
 )
-def test_missing_or_odd_name_becomes_the_id(tmp_path: Path, raw: object, problem: str) -> None:
-    api_key, warnings = _read_one(tmp_path, name=raw)
-    assert (api_key.id, api_key.name) == ("x", "x")
-    assert warnings == [f"{problem}; using the id as its name"]
-
-
-@pytest.mark.parametrize(
-    ("raw", "problem"),
-    [(_ABSENT, "record has no id"), ("", "record has no id"), (7, "record id is not a string: 7")],
-)
-def test_missing_or_odd_id_becomes_the_datum_key(tmp_path: Path, raw: object, problem: str) -> None:
-    api_key, warnings = _read_one(tmp_path, id=raw)
-    assert (api_key.id, api_key.name) == ("x", "n")
-    assert warnings == [f"{problem}; using the datum key 'x'"]
+def test_missing_or_odd_name_or_id_is_replaced(tmp_path: Path, field: str, raw: object, problem: str) -> None:
+    # The name becomes the id; the id becomes the datum key.
+    replaced = {"name": (("x", "x"), "the id as its name"), "id": (("x", "n"), "the datum key 'x'")}
+    id_and_name, replacement = replaced[field]
+    api_key, warnings = _read_one(tmp_path, **{field: raw})
+    assert (api_key.id, api_key.name) == id_and_name
+    assert warnings == [f"{problem}; using {replacement}"]
 
 
 @pytest.mark.parametrize(
@@ -604,7 +580,7 @@ def test_tokens_equal_once_stripped_merge(tmp_path: Path) -> None:
         _record("c", _key(1), T0 - 1, usageCount=4),
     )
     plan = _plan(tmp_path)
-    assert plan.rows == [ApiKey(id="b", name="name b", key=_key(1), created_at=T0 + 1, usage_count=9, last_used=T0 + 9)]
+    assert plan.rows == [_row_of("b", _key(1), T0 + 1, usage_count=9, last_used=T0 + 9)]
     assert plan.merged == [Merged(kept_id="b", merged_ids=["c", "a"], key_masked=mask_secret(_key(1)))]
     assert len(plan.warnings) == 2 and all("whitespace around the key stripped" in w for w in plan.warnings)
 
@@ -674,8 +650,7 @@ def test_report_never_shows_the_token(tmp_path: Path) -> None:
     ],
 )
 def test_bad_files_are_skipped_with_a_reason(tmp_path: Path, content: bytes, reason: str) -> None:
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "bad").write_bytes(content)
+    _write_file(tmp_path, "tokens", "bad", content)
     assert read_store(tmp_path, now_ms=NOW_MS).skipped == [Skipped("tokens/bad", reason)]
 
 
@@ -713,8 +688,7 @@ def test_unreadable_file_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("ttl", [False, 0, NOW_MS, NOW_MS + 1, "soon"])
 def test_ttl_that_never_expires_or_has_not_passed(tmp_path: Path, ttl: object) -> None:
     # node-persist only expires a datum whose ttl is a truthy number before now.
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "a").write_bytes(orjson.dumps({"key": "a", "value": _record("a", _key(1)), "ttl": ttl}))
+    _write_file(tmp_path, "tokens", "a", orjson.dumps({"key": "a", "value": _record("a", _key(1)), "ttl": ttl}))
     assert [r.api_key.id for r in read_store(tmp_path, now_ms=NOW_MS).records] == ["a"]
 
 
@@ -762,9 +736,11 @@ def test_big_counters_stay_exact(tmp_path: Path) -> None:
 
 
 def test_integral_float_is_accepted(tmp_path: Path) -> None:
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "a").write_bytes(
-        b'{"key":"a","value":{"id":"a","name":"n","key":"k","createdAt":1.753542861e12,"usageCount":3.0}}'
+    _write_file(
+        tmp_path,
+        "tokens",
+        "a",
+        b'{"key":"a","value":{"id":"a","name":"n","key":"k","createdAt":1.753542861e12,"usageCount":3.0}}',
     )
     api_key = read_store(tmp_path, now_ms=NOW_MS).records[0].api_key
     assert (api_key.created_at, api_key.usage_count) == (1753542861000, 3)
@@ -837,10 +813,7 @@ def test_missing_created_at_falls_back_to_the_file_mtime(tmp_path: Path) -> None
 
 def test_lone_surrogate_in_name_is_replaced(tmp_path: Path) -> None:
     # What JSON.stringify writes for a name whose emoji was cut in half.
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "a").write_bytes(
-        b'{"key":"a","value":{"id":"a","name":"key \\ud83d","key":"k","createdAt":1}}'
-    )
+    _write_file(tmp_path, "tokens", "a", b'{"key":"a","value":{"id":"a","name":"key \\ud83d","key":"k","createdAt":1}}')
     store = read_store(tmp_path, now_ms=NOW_MS)
     assert store.records[0].api_key.name == "key \ufffd"
     assert store.warnings == ["tokens/a: name has a lone surrogate (a cut emoji?); replaced with U+FFFD"]
@@ -857,8 +830,7 @@ def test_lone_surrogate_in_name_is_replaced(tmp_path: Path) -> None:
     ],
 )
 def test_selected_token_shapes(tmp_path: Path, content: bytes, selected: str | None, reason: str | None) -> None:
-    (tmp_path / "selected-token").mkdir()
-    (tmp_path / "selected-token" / "f").write_bytes(content)
+    _write_file(tmp_path, "selected-token", "f", content)
     store = read_store(tmp_path, now_ms=NOW_MS)
     assert store.selected_id == selected
     assert store.skipped == ([] if reason is None else [Skipped("selected-token/f", reason)])
@@ -1164,11 +1136,10 @@ def test_selected_record_survives_its_duplicates(tmp_path: Path) -> None:
     )
     plan = _plan(tmp_path)
     assert plan.rows == [
-        ApiKey(
-            id="mid",
-            name="name mid",
-            key=token,
-            created_at=T0 + 10,
+        _row_of(
+            "mid",
+            token,
+            T0 + 10,
             usage_count=2**63 - 1,  # 2**62 + (2**62 - 1) + 1 does not fit; capped
             last_used=T0 + 50,
             is_default=True,
@@ -1193,16 +1164,7 @@ def test_newest_survives_without_a_default_and_ties_go_to_the_larger_id(tmp_path
     )
     plan = _plan(tmp_path)
     assert plan.rows == [
-        ApiKey(
-            id="c",
-            name="name c",
-            key=token,
-            created_at=T0,
-            usage_count=12,
-            last_used=T0,
-            is_default=False,
-            meta=CopilotMeta(token="newest-with-meta", expires_at=9),
-        )
+        _row_of("c", token, T0, usage_count=12, last_used=T0, meta=CopilotMeta(token="newest-with-meta", expires_at=9))
     ]
     assert plan.merged == [Merged("c", ["a", "b"], "gho_000000...00002")]
     assert plan.default_id is None
@@ -1230,8 +1192,7 @@ def test_dangling_selection_falls_back_to_the_flag(tmp_path: Path) -> None:
 
 
 def test_plan_passes_skips_and_warnings_through(tmp_path: Path) -> None:
-    (tmp_path / "tokens").mkdir()
-    (tmp_path / "tokens" / "bad").write_bytes(b"{")
+    _write_file(tmp_path, "tokens", "bad", b"{")
     path = write_datum(tmp_path, "tokens", "a", _record("a", _key(1), meta=[]))
     plan = _plan(tmp_path)
     assert plan.skipped == [Skipped("tokens/bad", "invalid JSON (truncated?)")]
