@@ -4,7 +4,8 @@ Modes (see :class:`Spec`):
 
 - ``closed``: ``concurrency`` workers send ``requests`` requests back to back;
 - ``rate``: open loop, one request every ``1/rate`` s for ``seconds``, each on its own task;
-- ``stream``: ``requests`` streamed answers, ``concurrency`` at a time, timing every SSE event;
+- ``stream``: ``requests`` streamed answers, ``concurrency`` at a time, timing every SSE event (the gaps between
+  those whose data line holds ``chunk_marker``, when set);
 - ``hold``: open ``requests`` streams (``concurrency`` being set up at a time), print an ``open`` line once
   each has delivered its first event, hold them until stdin closes (or ``seconds`` pass), then close them.
 
@@ -43,6 +44,8 @@ class Spec:
     requests: int = 0
     seconds: float = 30.0
     rate: float = 0.0
+    last_event: str = "data: [DONE]"  # a streamed answer that does not end with this line is incomplete
+    chunk_marker: str = ""  # stream: the events holding it are the answer's chunks (empty: every event)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -131,23 +134,30 @@ async def _read_events(response: aiohttp.ClientResponse, on_event: Callable[[byt
 
 async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
     ttfb: list[float] = []
+    first_chunk: list[float] = []
     gaps: list[float] = []
     durations: list[float] = []
     events_per_stream: list[int] = []
+    chunks_per_stream: list[int] = []
     errors = 0
     incomplete = 0
     sent = 0
     deadline = time.monotonic() + spec.seconds
+    marker = spec.chunk_marker.encode()
+    last_event = spec.last_event.encode()
 
     async def one() -> None:
         nonlocal errors, incomplete
         started = time.perf_counter()
         arrivals: list[float] = []
+        chunks: list[float] = []
         last = b""
 
         def on_event(line: bytes) -> None:
             nonlocal last
             arrivals.append(time.perf_counter())
+            if marker in line:
+                chunks.append(arrivals[-1])
             last = line
 
         try:
@@ -160,19 +170,25 @@ async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         except _NETWORK_ERRORS:
             errors += 1
             return
-        if not arrivals or last.strip() != b"data: [DONE]":
+        if not arrivals or last.strip() != last_event:
             incomplete += 1
         if arrivals:
             ttfb.append(arrivals[0] - started)
-            gaps.extend(b - a for a, b in itertools.pairwise(arrivals))
             durations.append(arrivals[-1] - started)
             events_per_stream.append(len(arrivals))
+            chunks_per_stream.append(len(chunks))
+        if chunks:
+            first_chunk.append(chunks[0] - started)
+            gaps.extend(b - a for a, b in itertools.pairwise(chunks))
 
     async def worker() -> None:
         nonlocal sent
         while sent < spec.requests and time.monotonic() < deadline:
             sent += 1
             await one()
+
+    def mean(counts: list[int]) -> float:
+        return sum(counts) / len(counts) if counts else 0
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
@@ -181,8 +197,10 @@ async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         "errors": errors,
         "incomplete": incomplete,
         "elapsed_s": time.perf_counter() - started,
-        "events_per_stream": sum(events_per_stream) / len(events_per_stream) if events_per_stream else 0,
+        "events_per_stream": mean(events_per_stream),
+        "chunks_per_stream": mean(chunks_per_stream),
         "ttfb": asdict(summarize(ttfb)),
+        "first_chunk": asdict(summarize(first_chunk)),
         "gap": asdict(summarize(gaps)),
         "duration": asdict(summarize(durations)),
     }

@@ -1,4 +1,5 @@
-"""Non-streaming and streaming chat completions, direct to the fake and through proxyd."""
+"""Non-streaming and streaming answers, direct to the fake and through proxyd: chat completions and Anthropic's
+Messages API (``/v1/messages``, against the chat completion proxyd makes of it sent direct)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from . import loadclient, wrk
 from .procs import cpu_seconds
-from .services import CHAT_BODY, STREAM_BODY, Fake, Target, register_key, running_proxyd, running_static
+from .services import CHAT_FOR_MESSAGES, MESSAGES, Fake, Target, register_key, running_proxyd, running_static
 from .settings import Settings
 from .stats import Summary
 
@@ -69,8 +70,10 @@ class StreamSide:
     errors: int
     incomplete: int
     events_per_stream: float
-    ttfb: Summary
-    gap: Summary
+    ttfb: Summary  # to the first event, whatever it is
+    gap: Summary  # between chunks: every event, or those with the route's chunk marker
+    first_chunk: Summary  # to the first chunk
+    chunks_per_stream: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ async def warm_up(workdir: Path, target: Target, requests: int = 500, concurrenc
         raise RuntimeError(f"warm-up against {target.name} had {_errors(result)} errors: {result['statuses']}")
 
 
-async def _closed_run(settings: Settings, workdir: Path, target: Target, concurrency: int) -> ThroughputRun:
+async def closed_run(settings: Settings, workdir: Path, target: Target, concurrency: int) -> ThroughputRun:
     cpu_before = cpu_seconds(target.pid) if target.pid is not None else 0.0
     run = await _closed_load(settings, workdir, target, concurrency)
     if target.pid is None or run.requests == 0:
@@ -116,8 +119,8 @@ async def _closed_load(settings: Settings, workdir: Path, target: Target, concur
     if settings.loadgen == "wrk":
         measured = await wrk.run(
             workdir,
-            target.chat_url,
-            CHAT_BODY,
+            target.url,
+            target.route.body,
             target.headers(),
             connections=concurrency,
             seconds=settings.throughput_seconds,
@@ -136,9 +139,28 @@ async def _closed_load(settings: Settings, workdir: Path, target: Target, concur
     )
 
 
-async def _rate_run(settings: Settings, workdir: Path, target: Target) -> dict[str, Any]:
-    spec = target.load("rate", rate=settings.moderate_rate, seconds=settings.moderate_seconds)
-    return await loadclient.run(spec, workdir)
+async def at_moderate_rate(settings: Settings, workdir: Path, *targets: Target) -> dict[str, dict[str, Any]]:
+    """The load generator's result for each target at the moderate rate, one target after the other."""
+    results = {}
+    for target in targets:
+        spec = target.load("rate", rate=settings.moderate_rate, seconds=settings.moderate_seconds)
+        results[target.name] = await loadclient.run(spec, workdir)
+    return results
+
+
+def added_latency(
+    settings: Settings, at_rate: dict[str, dict[str, Any]], direct: Target, proxied: Target
+) -> AddedLatency:
+    """What ``proxied`` adds over ``direct``, from their results in ``at_rate``."""
+    sides = (at_rate[direct.name], at_rate[proxied.name])
+    return AddedLatency(
+        rate=settings.moderate_rate,
+        seconds=settings.moderate_seconds,
+        direct=Summary.from_json(sides[0]["latency"]),
+        proxyd=Summary.from_json(sides[1]["latency"]),
+        errors=sum(_errors(side) for side in sides),
+        max_send_lateness_ms=max(float(side["send_lateness"]["max_ms"]) for side in sides),
+    )
 
 
 async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxied: Target, fake: Fake) -> NonStreaming:
@@ -166,24 +188,15 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         runs: list[ThroughputRun] = []
         for concurrency in settings.concurrencies:
             for target in closed:
-                runs.append(await _closed_run(settings, workdir, target, concurrency))
+                runs.append(await closed_run(settings, workdir, target, concurrency))
         event_loop = proxyd_static.event_loop
-    at_rate = {target.name: await _rate_run(settings, workdir, target) for target in (direct, proxied)}
-    moderate = AddedLatency(
-        rate=settings.moderate_rate,
-        seconds=settings.moderate_seconds,
-        direct=Summary.from_json(at_rate["direct"]["latency"]),
-        proxyd=Summary.from_json(at_rate["proxyd"]["latency"]),
-        errors=sum(_errors(r) for r in at_rate.values()),
-        max_send_lateness_ms=max(float(r["send_lateness"]["max_ms"]) for r in at_rate.values()),
-    )
+    moderate = added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)
     return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate, event_loop=event_loop)
 
 
 async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:
-    spec = target.load(
-        "stream", STREAM_BODY, concurrency=settings.stream_concurrency, requests=settings.streams, seconds=120
-    )
+    body = target.route.stream_body
+    spec = target.load("stream", body, concurrency=settings.stream_concurrency, requests=settings.streams, seconds=120)
     warm = replace(spec, requests=settings.stream_concurrency)  # connections and caches, not measured
     await loadclient.run(warm, workdir)
     result = await loadclient.run(spec, workdir)
@@ -194,6 +207,8 @@ async def _stream_side(settings: Settings, workdir: Path, target: Target) -> Str
         events_per_stream=float(result["events_per_stream"]),
         ttfb=Summary.from_json(result["ttfb"]),
         gap=Summary.from_json(result["gap"]),
+        first_chunk=Summary.from_json(result["first_chunk"]),
+        chunks_per_stream=float(result["chunks_per_stream"]),
     )
 
 
@@ -206,3 +221,21 @@ async def streaming(settings: Settings, workdir: Path, direct: Target, proxied: 
         direct=sides["direct"],
         proxyd=sides["proxyd"],
     )
+
+
+def _for_messages(direct: Target, proxied: Target) -> tuple[Target, Target]:
+    """``/v1/messages`` through proxyd, and direct the chat completion proxyd sends Copilot for it."""
+    return replace(direct, route=CHAT_FOR_MESSAGES), replace(proxied, route=MESSAGES)
+
+
+async def messages(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> AddedLatency:
+    direct, proxied = _for_messages(direct, proxied)
+    for target in (direct, proxied):
+        await warm_up(workdir, target)
+    return added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)
+
+
+async def messages_streaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> Streaming:
+    """Chunks are the events with text: Copilot's content chunks direct, the ``content_block_delta`` events
+    proxyd makes of them (one each) on ``/v1/messages``."""
+    return await streaming(settings, workdir, *_for_messages(direct, proxied))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from .phase_http import BASELINES, NonStreaming, Streaming
+from .phase_client_keys import BY_CLIENT_KEY, BY_GITHUB_TOKEN, ClientKeyCost
+from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming, StreamSide, ThroughputRun
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
 from .profile import Profile
 from .results import Results, targets
 from .stats import Summary
+
+T = TypeVar("T")
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -79,71 +83,165 @@ def _nonstreaming(n: NonStreaming) -> list[str]:
         if baseline is not None:
             p50 = run.latency.p50_ms - baseline.latency.p50_ms
             added = f"{p50:+.2f} / {run.latency.p99_ms - baseline.latency.p99_ms:+.2f}"
-        rows.append(
-            (
-                run.target,
-                str(run.concurrency),
-                f"{run.rps:,.0f}",
-                _ms(run.latency.p50_ms),
-                _ms(run.latency.p99_ms),
-                added,
-                f"{run.cpu_us_per_request:.0f} µs" if run.cpu_us_per_request is not None else "",
-                f"{run.requests:,}",
-                str(run.errors),
-            )
-        )
+        rows.append(_run_row(run, added))
     header = ("target", "concurrency", "req/s", "p50", "p99", "added p50 / p99", "CPU/req", "requests", "errors")
     lines += _table(header, rows)
     m = n.moderate
-    lines += [
-        f"Moderate load (the latency target): open loop at {m.rate:g} req/s for {m.seconds:g} s each, "
-        f"Python load generator (max send lateness {m.max_send_lateness_ms:.1f} ms); latency in ms.",
+    lines += [f"Moderate load (the latency target): {_open_loop(m)}", ""]
+    lines += _table(_MODERATE_HEADER, [*_moderate_rows(m), _added_row("added", m)])
+    return lines
+
+
+def _run_row(run: ThroughputRun, added: str | None = None) -> tuple[str, ...]:
+    """One closed-loop run; ``added`` (None: no such column) what it costs over its upstream alone."""
+    return (
+        run.target,
+        str(run.concurrency),
+        f"{run.rps:,.0f}",
+        _ms(run.latency.p50_ms),
+        _ms(run.latency.p99_ms),
+        *(() if added is None else (added,)),
+        f"{run.cpu_us_per_request:.0f} µs" if run.cpu_us_per_request is not None else "",
+        f"{run.requests:,}",
+        str(run.errors),
+    )
+
+
+_MODERATE_HEADER = ("", "p50", "p90", "p99", "max", "requests")
+
+
+def _open_loop(m: AddedLatency) -> str:
+    return (
+        f"open loop at {m.rate:g} req/s for {m.seconds:g} s each, "
+        f"Python load generator (max send lateness {m.max_send_lateness_ms:.1f} ms); latency in ms."
+    )
+
+
+def _moderate_rows(m: AddedLatency, proxied: str = "proxyd") -> list[tuple[str, ...]]:
+    return [_percentiles_row("direct", m.direct), _percentiles_row(proxied, m.proxyd)]
+
+
+def _added_row(label: str, m: AddedLatency) -> tuple[str, ...]:
+    p90 = _ms(m.proxyd.p90_ms - m.direct.p90_ms)
+    return (f"**{label}**", f"**{m.added_p50_ms:.2f}**", p90, f"**{m.added_p99_ms:.2f}**", "", "")
+
+
+def _messages(m: AddedLatency) -> list[str]:
+    return [
+        "## Anthropic Messages API (`/v1/messages`)",
+        "",
+        "*proxyd*: `POST /v1/messages` with an Anthropic body (`anthropic-version`, the GitHub token in "
+        "`x-api-key`), which proxyd translates into a chat completion and whose answer it translates back; "
+        f"*direct*: that chat completion sent to the fake alone. Moderate load: {_open_loop(m)}",
+        "",
+        *_table(_MODERATE_HEADER, [*_moderate_rows(m), _added_row("added", m)]),
+    ]
+
+
+def _client_keys(c: ClientKeyCost) -> list[str]:
+    token, key = c.github_token, c.client_key
+    cpu = c.extra_cpu_us_per_request
+    lateness = max(token.max_send_lateness_ms, key.max_send_lateness_ms)
+    return [
+        "## Client keys against GitHub tokens",
+        "",
+        "The same chat completions through the same proxyd, the key presented either the stored GitHub token "
+        f"(*{BY_GITHUB_TOKEN}*) or a client key (`pxd_...`, created through `POST /api/client-keys`, every "
+        f"account its pool: *{BY_CLIENT_KEY}*). Open loop at {token.rate:g} req/s for {token.seconds:g} s each, "
+        f"one *direct* run shared (max send lateness {lateness:.1f} ms); latency in ms.",
+        "",
+        *_table(
+            _MODERATE_HEADER,
+            [
+                *_moderate_rows(token, BY_GITHUB_TOKEN),
+                _percentiles_row(BY_CLIENT_KEY, key.proxyd),
+                _added_row("added, GitHub token", token),
+                _added_row("added, client key", key),
+            ],
+        ),
+        f"Closed loop at concurrency {c.runs[0].concurrency}, the two keys alternated:",
+        "",
+        *_table(
+            ("target", "concurrency", "req/s", "p50", "p99", "CPU/req", "requests", "errors"),
+            [_run_row(run) for run in c.runs],
+        ),
+        f"A client key against a GitHub token: p50 {key.proxyd.p50_ms - token.proxyd.p50_ms:+.2f} ms, "
+        f"p99 {key.proxyd.p99_ms - token.proxyd.p99_ms:+.2f} ms at "
+        f"{token.rate:g} req/s; in the closed loop {c.rps_ratio:.2f} x the req/s and "
+        + (f"{cpu:+.0f} µs" if cpu is not None else "unmeasured")
+        + " of proxyd's CPU per request (over both runs of each). Errors at the fixed rate, each with the direct "
+        f"run's: GitHub token {token.errors}, client key {key.errors}.",
         "",
     ]
-    lines += _table(
-        ("", "p50", "p90", "p99", "max", "requests"),
-        [
-            _percentiles_row("direct", m.direct),
-            _percentiles_row("proxyd", m.proxyd),
-            (
-                "**added**",
-                f"**{m.added_p50_ms:.2f}**",
-                _ms(m.proxyd.p90_ms - m.direct.p90_ms),
-                f"**{m.added_p99_ms:.2f}**",
-                "",
-                "",
-            ),
-        ],
-    )
-    return lines
 
 
 def _summary_row(label: str, s: Summary) -> tuple[str, ...]:
     return (label, _ms(s.mean_ms), _ms(s.p50_ms), _ms(s.p99_ms), _ms(s.max_ms))
 
 
+def _stream_rows(s: Streaming, what: str, pick: Callable[[StreamSide], Summary]) -> list[tuple[str, ...]]:
+    return [_summary_row(f"{what}, {name}", pick(side)) for name, side in (("direct", s.direct), ("proxyd", s.proxyd))]
+
+
+def _first_event_rows(s: Streaming) -> list[tuple[str, ...]]:
+    return [
+        _summary_row(f"time to first event, {name} ({side.streams} streams)", side.ttfb)
+        for name, side in (("direct", s.direct), ("proxyd", s.proxyd))
+    ]
+
+
+def _stream_intro(s: Streaming) -> str:
+    return f"{s.chunks} content chunks {s.chunk_delay_ms:g} ms apart, {s.concurrency} streams at a time; "
+
+
+def _stream_added(s: Streaming, first: str) -> str:
+    return (
+        f"Added by proxyd: {first}; per chunk {s.added_gap_mean_ms:+.3f} ms mean, {s.added_gap_p99_ms:+.2f} ms at "
+        f"p99. Errors: direct {s.direct.errors}, proxyd {s.proxyd.errors}; incomplete streams: "
+        f"{s.direct.incomplete + s.proxyd.incomplete}; "
+    )
+
+
 def _streaming(s: Streaming) -> list[str]:
     lines = [
         "## Streaming chat completions",
         "",
-        f"{s.chunks} content chunks {s.chunk_delay_ms:g} ms apart, {s.concurrency} streams at a time; "
-        "arrival of every SSE event timed on the client (ms).",
+        _stream_intro(s) + "arrival of every SSE event timed on the client (ms).",
+        "",
+    ]
+    lines += _table(
+        ("", "mean", "p50", "p99", "max"),
+        [*_first_event_rows(s), *_stream_rows(s, "gap between events", lambda side: side.gap)],
+    )
+    first = f"first event {s.added_ttfb_p50_ms:+.2f} ms (p50)"
+    lines += [_stream_added(s, first) + f"events per stream {s.proxyd.events_per_stream:.0f}.", ""]
+    return lines
+
+
+def _messages_streaming(s: Streaming) -> list[str]:
+    lines = [
+        "## Streaming Anthropic messages (`/v1/messages`)",
+        "",
+        _stream_intro(s) + "arrival of every SSE event timed on the client (ms). proxyd sends several events per "
+        "Copilot chunk (`message_start` and `ping` once the upstream answers, then `content_block_start`, ...): "
+        "a *chunk* here is an event with text, Copilot's content chunk direct and the `content_block_delta` proxyd "
+        "makes of it through proxyd, so the gaps compare like with like.",
         "",
     ]
     lines += _table(
         ("", "mean", "p50", "p99", "max"),
         [
-            _summary_row(f"time to first event, direct ({s.direct.streams} streams)", s.direct.ttfb),
-            _summary_row(f"time to first event, proxyd ({s.proxyd.streams} streams)", s.proxyd.ttfb),
-            _summary_row("gap between events, direct", s.direct.gap),
-            _summary_row("gap between events, proxyd", s.proxyd.gap),
+            *_first_event_rows(s),
+            *_stream_rows(s, "time to first chunk", lambda side: side.first_chunk),
+            *_stream_rows(s, "gap between chunks", lambda side: side.gap),
         ],
     )
+    first_chunk = s.proxyd.first_chunk.p50_ms - s.direct.first_chunk.p50_ms
+    first = f"first event {s.added_ttfb_p50_ms:+.2f} ms, first chunk {first_chunk:+.2f} ms (p50)"
     lines += [
-        f"Added by proxyd: first event {s.added_ttfb_p50_ms:+.2f} ms (p50); per chunk "
-        f"{s.added_gap_mean_ms:+.3f} ms mean, {s.added_gap_p99_ms:+.2f} ms at p99. "
-        f"Errors: direct {s.direct.errors}, proxyd {s.proxyd.errors}; incomplete streams: "
-        f"{s.direct.incomplete + s.proxyd.incomplete}; events per stream {s.proxyd.events_per_stream:.0f}.",
+        _stream_added(s, first) + f"events per stream: direct {s.direct.events_per_stream:.0f}, proxyd "
+        f"{s.proxyd.events_per_stream:.0f}; chunks per stream: direct {s.direct.chunks_per_stream:.0f}, proxyd "
+        f"{s.proxyd.chunks_per_stream:.0f}.",
         "",
     ]
     return lines
@@ -260,22 +358,26 @@ def _profile(p: Profile) -> list[str]:
     return lines
 
 
+def _section(measured: T | None, render: Callable[[T], list[str]]) -> list[str]:
+    """The lines ``render`` makes of what a phase ``measured``; none when it did not run."""
+    return render(measured) if measured is not None else []
+
+
 def render(r: Results, quick: bool) -> str:
     lines = ["# proxyd benchmark", "", *_meta(r), *_targets(r, quick)]
-    if r.nonstreaming is not None:
-        lines += _nonstreaming(r.nonstreaming)
-    if r.streaming is not None:
-        lines += _streaming(r.streaming)
-    if r.held is not None:
-        lines += _held(r.held)
-    if r.profile is not None:
-        lines += _profile(r.profile)
-    if r.soak is not None:
-        lines += _soak(r.soak)
+    lines += [
+        *_section(r.nonstreaming, _nonstreaming),
+        *_section(r.messages, _messages),
+        *_section(r.client_keys, _client_keys),
+        *_section(r.streaming, _streaming),
+        *_section(r.messages_streaming, _messages_streaming),
+        *_section(r.held, _held),
+        *_section(r.profile, _profile),
+        *_section(r.soak, _soak),
+    ]
     if r.key_lookup is not None or r.queries is not None:
         lines += _keys(r.key_lookup, r.queries)
-    if r.legacy is not None:
-        lines += _legacy(r.legacy)
+    lines += _section(r.legacy, _legacy)
     if r.notes:
         lines += ["## Notes", ""]
         lines += [f"- **{phase}** did not run: {message}" for phase, message in r.notes.items()]

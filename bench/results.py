@@ -7,7 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .phase_http import BASELINES, NonStreaming, Streaming
+from .phase_client_keys import ClientKeyCost
+from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
@@ -18,7 +19,10 @@ from .profile import Profile
 class Results:
     meta: dict[str, Any]
     nonstreaming: NonStreaming | None = None
+    messages: AddedLatency | None = None  # /v1/messages at the moderate rate
+    client_keys: ClientKeyCost | None = None
     streaming: Streaming | None = None
+    messages_streaming: Streaming | None = None
     held: HeldStreams | None = None
     soak: Soak | None = None
     key_lookup: KeyLookup | None = None
@@ -38,6 +42,9 @@ class Target:
     status: str  # PASS, MISS, or N/A when the phase did not run
 
 
+MESSAGES = "/v1/messages "  # before the name of a target the Anthropic route is judged by too
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -50,11 +57,10 @@ def _judged(name: str, goal: str, measured: str, ok: bool) -> Target:
     return Target(name, goal, measured, _verdict(ok))
 
 
-def _added_latency(n: NonStreaming | None, percentile: str, limit_ms: float) -> Target:
-    name, goal = f"added latency {percentile}", f"≤ {limit_ms:g} ms"
-    if n is None:
+def _added_latency(route: str, m: AddedLatency | None, percentile: str, limit_ms: float) -> Target:
+    name, goal = f"{route}added latency {percentile}", f"≤ {limit_ms:g} ms"
+    if m is None:
         return _missing(name, goal)
-    m = n.moderate
     added = m.added_p50_ms if percentile == "p50" else m.added_p99_ms
     return _judged(name, goal, f"{added:.2f} ms at {m.rate:g} req/s", added <= limit_ms and m.errors == 0)
 
@@ -80,8 +86,8 @@ def _keeps_up(n: NonStreaming | None) -> Target:
     return _judged(name, goal, measured, all(ratio >= 1.0 for _, ratio in ratios))
 
 
-def _streaming(s: Streaming | None) -> Target:
-    name, goal = "streaming: added delay per chunk", "≤ 1 ms"
+def _streaming(route: str, s: Streaming | None) -> Target:
+    name, goal = f"{route}streaming: added delay per chunk", "≤ 1 ms"
     if s is None:
         return _missing(name, goal)
     measured = f"{s.added_gap_mean_ms:.3f} ms mean (p99 {s.added_gap_p99_ms:+.2f} ms)"
@@ -130,11 +136,15 @@ def _legacy(g: LegacyImport | None) -> Target:
 
 
 def targets(r: Results, quick: bool) -> list[Target]:
+    moderate = r.nonstreaming.moderate if r.nonstreaming is not None else None
     return [
-        _added_latency(r.nonstreaming, "p50", 1.0),
-        _added_latency(r.nonstreaming, "p99", 5.0),
+        _added_latency("", moderate, "p50", 1.0),
+        _added_latency("", moderate, "p99", 5.0),
+        _added_latency(MESSAGES, r.messages, "p50", 1.0),
+        _added_latency(MESSAGES, r.messages, "p99", 5.0),
         _keeps_up(r.nonstreaming),
-        _streaming(r.streaming),
+        _streaming("", r.streaming),
+        _streaming(MESSAGES, r.messages_streaming),
         _held(r.held),
         _soak(r.soak, quick),
         _queries(r.queries),

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from . import phase_http, phase_keys, phase_legacy, phase_memory, profile, report, wrk
+from . import phase_client_keys, phase_http, phase_keys, phase_legacy, phase_memory, profile, report, wrk
 from .procs import raise_nofile_limit
 from .results import Results, to_json
 from .services import REPO, Fake, Proxyd, Target, running_fake, running_proxyd, targets
@@ -29,7 +29,18 @@ from .settings import Settings
 
 T = TypeVar("T")
 _WORK_PREFIX = "proxyd-bench-"
-PHASES = ("nonstreaming", "profile", "soak", "streaming", "held", "keys", "legacy")
+PHASES = (
+    "nonstreaming",
+    "messages",
+    "client-keys",
+    "profile",
+    "soak",
+    "streaming",
+    "messages-streaming",
+    "held",
+    "keys",
+    "legacy",
+)
 
 
 def _log(message: str) -> None:
@@ -138,11 +149,15 @@ async def _behind_proxyd(
 
 async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> None:
     r = phases.results
-    if phases.wanted("nonstreaming", "profile", "soak"):
+    if phases.wanted("nonstreaming", "messages", "client-keys", "profile", "soak"):
         plain = running_fake(work, "fake-plain")
         async with _behind_proxyd(settings, work, plain, "proxyd-plain") as (fake, proxyd, direct, proxied):
             r.nonstreaming = await phases.run(
                 "nonstreaming", lambda: phase_http.nonstreaming(settings, work, direct, proxied, fake)
+            )
+            r.messages = await phases.run("messages", lambda: phase_http.messages(settings, work, direct, proxied))
+            r.client_keys = await phases.run(
+                "client-keys", lambda: phase_client_keys.client_key_cost(settings, work, proxyd, direct, proxied)
             )
             r.profile = await phases.run(
                 "profile",
@@ -150,12 +165,15 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
                 optional=True,
             )
             r.soak = await phases.run("soak", lambda: phase_memory.soak(settings, work, proxyd, proxied))
-    if phases.wanted("streaming"):
+    if phases.wanted("streaming", "messages-streaming"):
         streaming = running_fake(
             work, "fake-stream", stream_chunks=settings.stream_chunks, chunk_delay=settings.chunk_delay
         )
         async with _behind_proxyd(settings, work, streaming, "proxyd-stream") as (_, _, direct, proxied):
             r.streaming = await phases.run("streaming", lambda: phase_http.streaming(settings, work, direct, proxied))
+            r.messages_streaming = await phases.run(
+                "messages-streaming", lambda: phase_http.messages_streaming(settings, work, direct, proxied)
+            )
     if phases.wanted("held"):
         slow = running_fake(
             work, "fake-slow", stream_chunks=settings.held_chunks, chunk_delay=settings.held_chunk_delay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -22,6 +23,22 @@ PROXYD = str(Path(sys.executable).with_name("proxyd"))
 CHAT_BODY = '{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
 STREAM_BODY = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Say hello"}]}'
 UNTIL_TIME_IS_UP = 10_000_000  # requests no run gets through: the load lasts its seconds
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+# Anthropic's Messages API as Claude Code sends it (POST /v1/messages), and the chat completions proxyd makes of
+# it (tests/test_bench_messages.py holds these to proxyd's translation).
+_HELLO = [{"role": "user", "content": "Say hello"}]
+_CLAUDE = {"model": "claude-sonnet-4-20250514", "max_tokens": 100, "messages": _HELLO}
+_TRANSLATED = {"model": "claude-sonnet-4", "messages": _HELLO, "max_tokens": 100}
+MESSAGES_BODY = compact_json(_CLAUDE)
+MESSAGES_STREAM_BODY = compact_json({**_CLAUDE, "stream": True})
+TRANSLATED_BODY = compact_json(_TRANSLATED)
+TRANSLATED_STREAM_BODY = compact_json({**_TRANSLATED, "stream": True, "stream_options": {"include_usage": True}})
 
 
 class ServiceError(RuntimeError):
@@ -188,6 +205,18 @@ async def register_key(proxyd: Proxyd, github_token: str) -> str:
     return key_id
 
 
+async def register_client_key(proxyd: Proxyd) -> str:
+    """Create a client key through the admin API (loopback, no admin token): its secret, ``pxd_...``."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{proxyd.url}/api/client-keys", json={"name": "bench"}) as response,
+    ):
+        created = await response.json()
+        if response.status != 201:
+            raise ServiceError(f"creating the bench client key answered {response.status}: {created}")
+        return str(created["key"])
+
+
 async def copilot_token(fake: Fake) -> str:
     """A Copilot token straight from the fake's token endpoint, for direct requests."""
     headers = {"Authorization": f"token {fake.github_token}"}
@@ -201,27 +230,65 @@ async def copilot_token(fake: Fake) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """One API a target answers: the path posted to, the bodies sent, how the key goes along, the stream's shape."""
+
+    path: str
+    body: str
+    stream_body: str
+    anthropic: bool = False  # the key in ``x-api-key`` beside ``anthropic-version``, not ``Authorization: Bearer``
+    last_event: str = "data: [DONE]"  # the last data line of a complete stream
+    # In the streamed data lines that carry the answer's text; empty: every event counts as a chunk.
+    chunk_marker: str = ""
+
+
+CHAT = Route("/chat/completions", CHAT_BODY, STREAM_BODY)
+# Sent direct, what proxyd sends Copilot for MESSAGES; its chunks are the events with text in them.
+CHAT_FOR_MESSAGES = Route("/chat/completions", TRANSLATED_BODY, TRANSLATED_STREAM_BODY, chunk_marker='"content":"')
+MESSAGES = Route(
+    "/messages",
+    MESSAGES_BODY,
+    MESSAGES_STREAM_BODY,
+    anthropic=True,
+    last_event='data: {"type":"message_stop"}',
+    chunk_marker='"type":"content_block_delta"',  # one per Copilot chunk with text
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
-    """Where to send chat completions, and with what credentials: direct to the fake, or through proxyd."""
+    """Where to send requests, and with what credentials: direct to the fake, or through proxyd."""
 
     name: str
     base: str
     token: str
     pid: int | None = None  # proxyd's, for proxied targets: its CPU time per request is measured
+    route: Route = CHAT
 
     @property
-    def chat_url(self) -> str:
-        return f"{self.base}/chat/completions"
+    def url(self) -> str:
+        return self.base + self.route.path
 
     def headers(self) -> dict[str, str]:
+        if self.route.anthropic:
+            return {"x-api-key": self.token, "anthropic-version": ANTHROPIC_VERSION, "Content-Type": "application/json"}
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
 
-    def load(self, mode: str, body: str = CHAT_BODY, **shape: Any) -> Spec:
-        """A load of ``body`` posted to this target's chat completions; ``shape``: the rest of :class:`Spec`."""
-        return Spec(mode=mode, url=self.chat_url, headers=self.headers(), body=body, **shape)
+    def load(self, mode: str, body: str | None = None, **shape: Any) -> Spec:
+        """A load of ``body`` (the route's) posted to this target; ``shape``: the rest of :class:`Spec`."""
+        route = self.route
+        return Spec(
+            mode=mode,
+            url=self.url,
+            headers=self.headers(),
+            body=route.body if body is None else body,
+            last_event=route.last_event,
+            chunk_marker=route.chunk_marker,
+            **shape,
+        )
 
     def closed_loop(self, concurrency: int, seconds: float, requests: int = UNTIL_TIME_IS_UP) -> Spec:
-        """``concurrency`` workers posting chat completions back to back, for ``requests`` or ``seconds``."""
+        """``concurrency`` workers posting the route's body back to back, for ``requests`` or ``seconds``."""
         return self.load("closed", concurrency=concurrency, requests=requests, seconds=seconds)
 
 
