@@ -2,7 +2,8 @@
 
 Whoever logs (proxyd, aiohttp, asyncio, a driver), every record that reaches
 proxyd's handler is redacted first (``RedactSecrets``): its message with its
-arguments, its traceback and stack, and its structured fields. The text format
+arguments, its traceback and stack (``JsonFormatter`` redacts the structured
+fields it writes). The text format
 then escapes control characters, so a client cannot forge log lines with a
 CR/LF (or paint the terminal with ESC) in a path, a query or a header.
 """
@@ -76,6 +77,10 @@ def _redact_value(value: object) -> object:
     return value
 
 
+# Set on a record once RedactSecrets redacted it, so the formatters do not do it again.
+_REDACTED_MARK = "_proxyd_redacted"
+
+
 def escape_controls(text: str) -> str:
     """``text`` on one line: CR, LF, ESC and every other unprintable character as a visible escape."""
     if text.isprintable():
@@ -104,16 +109,20 @@ class RedactSecrets(logging.Filter):
         except Exception:  # a bad format string or arguments: keep what can be shown, safely
             message = f"{record.msg} [log arguments could not be formatted]"
         record.msg, record.args = redact(message), None
+        setattr(record, _REDACTED_MARK, True)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            record.fields = _redact_value(fields)
+        # Structured fields are left to JsonFormatter, the one formatter that writes them.
         return True
+
+
+def _redacted_message(record: logging.LogRecord) -> str:
+    message = record.getMessage()
+    return message if getattr(record, _REDACTED_MARK, False) else redact(message)
 
 
 class TextFormatter(logging.Formatter):
@@ -122,7 +131,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        record.message = escape_controls(redact(record.getMessage()))
+        record.message = escape_controls(_redacted_message(record))
         line = self.formatMessage(record)
         details = [text for text in (self._exception(record), record.stack_info) if text]
         if details:
@@ -143,7 +152,7 @@ class JsonFormatter(logging.Formatter):
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": _redacted_message(record),
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
