@@ -21,6 +21,7 @@ from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from proxyd.gateway.accounting import Accounting, Exchange
 from proxyd.gateway.copilot import CopilotClient, UpstreamCall
+from proxyd.gateway.copilot_wire import JsonUsageSniffer, Usage
 from proxyd.gateway.principal import ClientAuth, Principal
 from proxyd.github import GitHubClient
 from proxyd.keycache import KeyResolver
@@ -137,3 +138,22 @@ async def test_accounting_counts_copilot_successes_and_logs_every_exchange(
         ("/chat/completions", 499, None),
         ("/embeddings", 429, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "usage"),
+    [
+        (b'{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}}', (5, 6, 11)),
+        # usage not last, with a nested object: the pattern, not the one parse, finds it
+        (b'{"usage":{"prompt_tokens":1,"prompt_tokens_details":{"cached_tokens":0}},"id":"x"}', (1, None, 1)),
+        (b'[{"usage":{"total_tokens":3}}]', (None, None, 3)),
+        (b'{"object":"list","data":[{"embedding":[0.1]}]}', None),
+        (b'{"usage": 5}', None),
+        (b'{"note":"usage"}', None),
+    ],
+)
+def test_json_usage_is_found_at_the_end_of_an_answer(answer: bytes, usage: Usage | None) -> None:
+    sniffer = JsonUsageSniffer()
+    for start in range(0, len(answer), 7):  # as the chunks of a response arrive
+        sniffer.feed(answer[start : start + 7])
+    assert sniffer.usage == usage

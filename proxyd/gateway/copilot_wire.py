@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -153,10 +154,17 @@ class JsonUsageSniffer:
 
     @property
     def usage(self) -> Usage | None:
-        matches = list(self._USAGE.finditer(self._tail))
-        if not matches:
+        start = self._tail.rfind(b'"usage"')
+        if start < 0:
+            return None
+        with contextlib.suppress(orjson.JSONDecodeError):
+            # Usually usage is the answer's last member: then the answer's own closing brace
+            # closes this object too, and one parse (no regular expression) reads it.
+            return usage_from(orjson.loads(b"{" + self._tail[start:]))
+        found = self._USAGE.match(self._tail, start)
+        if found is None:
             return None
         try:
-            return usage_from({"usage": orjson.loads(matches[-1].group(1))})
+            return usage_from({"usage": orjson.loads(found.group(1))})
         except orjson.JSONDecodeError:
             return None
