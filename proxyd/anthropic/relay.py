@@ -17,7 +17,7 @@ from aiohttp import web
 from ..errors import UpstreamAnswered, UpstreamError
 from ..gateway.accounting import Exchange
 from ..gateway.copilot_wire import usage_from
-from ..gateway.relay import relaying, to_client
+from ..gateway.relay import BodyGuard, to_client
 from ..metrics import Metrics
 from .stream import SseDataLines, StreamTranslator, error_event
 from .translate import to_message
@@ -66,7 +66,7 @@ class MessagesRelay:
         translator = StreamTranslator(self._model, self._stops)
         lines = SseDataLines()
         try:
-            async with relaying(request, response, exchange, self._metrics, _LOST_EVENT):
+            async with BodyGuard(request, response, exchange, self._metrics, _LOST_EVENT):
                 await to_client(response.prepare(request))
                 await to_client(response.write(translator.start()))
                 async for chunk in upstream.content.iter_any():
