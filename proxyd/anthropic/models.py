@@ -7,6 +7,7 @@ Copilot lists undated ones with a dotted version (``claude-sonnet-4``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -20,6 +21,10 @@ def copilot_model(requested: str, overrides: Mapping[str, str]) -> str:
     mapped = overrides.get(requested)
     if mapped is not None:
         return mapped
-    if not requested.startswith("claude-"):
-        return requested
+    return _by_rule(requested) if requested.startswith("claude-") else requested
+
+
+# A client uses a few names again and again: the two substitutions run once per name.
+@functools.lru_cache(maxsize=256)
+def _by_rule(requested: str) -> str:
     return _DASHED_VERSION.sub(r"\1.\2", _DATE_OR_LATEST.sub("", requested))
