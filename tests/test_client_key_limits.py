@@ -47,6 +47,15 @@ def test_rpm_is_a_sliding_minute() -> None:
     limiter.admit(record, "gpt-4o")  # the first one left the window
 
 
+def test_a_key_without_rpm_keeps_no_timestamps() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    limiter = limits(clocks)
+    for _ in range(1000):
+        limiter.admit(key(), "gpt-4o")
+    state = limiter._keys["k1"]
+    assert (len(state.recent), state.month_count) == (0, 1000)
+
+
 def test_models_are_checked_before_anything_counts() -> None:
     clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
     limiter, record = limits(clocks), key(models=("gpt-4o",), rpm=1)

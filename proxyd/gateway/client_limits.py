@@ -34,6 +34,7 @@ class ClientKeyLimits:
         self._clock = clock
         self._wall_ms = wall_ms
         self._keys: dict[str, _KeyState] = {}
+        self._month = (0, 0)  # [start, end) of the current UTC month, epoch ms: computed once a month
 
     def admit(self, key: ClientKey, model: str | None) -> None:
         """Count one request of ``key`` for ``model``, or raise 403 / 429 (then nothing is counted)."""
@@ -46,20 +47,30 @@ class ClientKeyLimits:
         if settings.monthly_requests is not None and state.month_count >= settings.monthly_requests:
             raise TooManyRequests(
                 f"This client key has used its {settings.monthly_requests} requests of this month",
-                retry_after=(next_month_start(wall) - wall) / 1000,
+                retry_after=(self._month_bounds(wall)[1] - wall) / 1000,
             )
         while state.recent and state.recent[0] <= now - MINUTE:
             state.recent.popleft()
-        if settings.rpm is not None and len(state.recent) >= settings.rpm:
-            raise TooManyRequests(
-                f"This client key is limited to {settings.rpm} requests per minute",
-                retry_after=state.recent[0] + MINUTE - now,
-            )
-        state.recent.append(now)
+        if settings.rpm is not None:
+            # Only a key with a limit keeps its last minute: at thousands of requests a second
+            # the deque of one without would hold a six-figure count of timestamps for nothing.
+            if len(state.recent) >= settings.rpm:
+                raise TooManyRequests(
+                    f"This client key is limited to {settings.rpm} requests per minute",
+                    retry_after=state.recent[0] + MINUTE - now,
+                )
+            state.recent.append(now)
         state.month_count += 1
 
+    def _month_bounds(self, wall: int) -> tuple[int, int]:
+        start, end = self._month
+        if not start <= wall < end:
+            start = month_start(wall)
+            self._month = start, end = start, next_month_start(start)
+        return start, end
+
     def _fold_month(self, state: _KeyState, key: ClientKey, wall: int) -> None:
-        month = month_start(wall)
+        month = self._month_bounds(wall)[0]
         if state.month != month:
             state.month, state.month_count = month, 0
             # A record read last month counted last month's requests.
