@@ -374,6 +374,16 @@ class Config:
             raise ConfigError("PROXYD_LEGACY_MODE: 'fallback' needs PROXYD_LEGACY_DIR")
         return config
 
+    def advisories(self) -> list[str]:
+        """Settings that are valid but probably not what was meant: logged once at start."""
+        advice = []
+        if 0 < self.request_log_days < 31:
+            advice.append(
+                f"PROXYD_REQUEST_LOG_DAYS={self.request_log_days} keeps less than a month of requests: client keys'"
+                " monthlyRequests limits count only the requests still in the request log"
+            )
+        return advice
+
     @property
     def python_log_level(self) -> int:
         return logging.getLevelNamesMapping()[self.log_level.upper()]

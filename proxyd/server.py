@@ -46,6 +46,8 @@ def serve(config: Config) -> int:
             "STORAGE_DIR is no longer read; to import legacy keys set PROXYD_LEGACY_DIR "
             "or run `proxyd import-legacy DIR`"
         )
+    for advice in config.advisories():
+        log.warning("%s", advice)
     new_loop, loop_name = event_loop(config.event_loop)
     # Bound here, once, before any database work: a port already served is one line and exit 1 at once.
     sockets = bind_listening(config.host, config.port)

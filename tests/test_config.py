@@ -6,6 +6,7 @@ import pytest
 
 from proxyd.config import Config, DatabaseUrl
 from proxyd.errors import ConfigError
+from tests.daemon import Daemon
 
 
 def test_defaults() -> None:
@@ -66,3 +67,20 @@ def test_errors_name_the_variable(env: dict[str, str]) -> None:
         Config.from_env(env)
     assert str(info.value).startswith(f"{variable}:")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("days", "advised"), [("90", False), ("0", False), ("31", False), ("30", True), ("7", True)])
+def test_a_request_log_shorter_than_a_month_is_advised_against(days: str, advised: bool) -> None:
+    advice = Config.from_env({"PROXYD_REQUEST_LOG_DAYS": days}).advisories()
+    assert bool(advice) is advised
+    assert all(line.startswith(f"PROXYD_REQUEST_LOG_DAYS={days} ") for line in advice)
+
+
+async def test_serve_logs_the_advice_at_start(config: Config, sqlite_only: None) -> None:
+    env = {"DATABASE_URL": config.database.raw, "PROXYD_REQUEST_LOG_DAYS": "7"}
+    (advice,) = Config.from_env(env).advisories()
+    daemon = Daemon(env)
+    await daemon.start("--migrate")
+    assert await daemon.stop() == 0
+    lines = daemon.output.decode().splitlines()
+    assert [line for line in lines if "PROXYD_REQUEST_LOG_DAYS" in line] == [f"WARNING proxyd: {advice}"]
