@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from .clock import epoch_ms, iso_ms, now_ms
-from .db import Database, Executor, Row
+from .db import Database, Executor, Row, optional_int
 from .errors import ClientKeyNotFound
 from .store import UsageIncrement, retry_transient, storable
 
@@ -113,25 +113,21 @@ def _json_list(value: Any) -> tuple[str, ...] | None:
     return tuple(orjson.loads(value))
 
 
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def row_to_client_key(row: Row) -> ClientKey:
     return ClientKey(
         id=row["id"],
         settings=ClientKeySettings(
             name=row["name"],
             models=_json_list(row["models"]),
-            rpm=_opt_int(row["rpm"]),
-            monthly_requests=_opt_int(row["monthly_requests"]),
-            expires_at=_opt_int(row["expires_at"]),
+            rpm=optional_int(row["rpm"]),
+            monthly_requests=optional_int(row["monthly_requests"]),
+            expires_at=optional_int(row["expires_at"]),
             accounts=_json_list(row["accounts"]),
         ),
         prefix=row["prefix"],
         created_at=int(row["created_at"]),
         usage_count=int(row["usage_count"]),
-        last_used=_opt_int(row["last_used"]),
+        last_used=optional_int(row["last_used"]),
         requests_this_month=int(row["requests_this_month"]),
     )
 

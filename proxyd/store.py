@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 
 from .clock import now_ms
-from .db import Database, Executor, Row
+from .db import Database, Executor, Row, optional_int
 from .errors import ApiKeyNotFound, DuplicateKeyError, IntegrityViolation, TransientConflict
 from .models import ApiKey, CopilotMeta
 
@@ -46,9 +46,9 @@ def row_to_api_key(row: Row) -> ApiKey:
         meta = CopilotMeta(
             token=row["meta_token"],
             expires_at=int(row["meta_expires_at"]),
-            reset_time=_opt_int(row["meta_reset_time"]),
-            chat_quota=_opt_int(row["meta_chat_quota"]),
-            completions_quota=_opt_int(row["meta_completions_quota"]),
+            reset_time=optional_int(row["meta_reset_time"]),
+            chat_quota=optional_int(row["meta_chat_quota"]),
+            completions_quota=optional_int(row["meta_completions_quota"]),
         )
     return ApiKey(
         id=row["id"],
@@ -56,14 +56,10 @@ def row_to_api_key(row: Row) -> ApiKey:
         key=row["key"],
         created_at=int(row["created_at"]),
         usage_count=int(row["usage_count"]),
-        last_used=_opt_int(row["last_used"]),
+        last_used=optional_int(row["last_used"]),
         is_default=bool(row["is_default"]),
         meta=meta,
     )
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def meta_params(key_id: str, meta: CopilotMeta) -> dict[str, Any]:

@@ -24,6 +24,12 @@ from .queries import Paramstyle, Query, queries_for
 Row = dict[str, Any]
 Params = Mapping[str, Any]
 
+
+def optional_int(value: Any) -> int | None:
+    """A nullable integer column as an int, whatever numeric type the driver handed back."""
+    return None if value is None else int(value)
+
+
 C = TypeVar("C")  # a driver's connection
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ..appkeys import DATABASE, QUOTAS
 from ..clock import epoch_ms, iso_ms
+from ..db import optional_int
 from ..errors import BadRequest
 from ..masking import mask_secret
 from ..store import storable
@@ -127,11 +128,7 @@ def _log_entry(row: dict[str, Any]) -> dict[str, Any]:
         "model": row["model"],
         "status": int(row["status"]),
         "duration": int(row["duration_ms"]),
-        "promptTokens": _opt_int(row["prompt_tokens"]),
-        "completionTokens": _opt_int(row["completion_tokens"]),
-        "totalTokens": _opt_int(row["total_tokens"]),
+        "promptTokens": optional_int(row["prompt_tokens"]),
+        "completionTokens": optional_int(row["completion_tokens"]),
+        "totalTokens": optional_int(row["total_tokens"]),
     }
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
