@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..errors import UpstreamAnswered, UpstreamError
 from ..gateway.accounting import Exchange
-from ..gateway.copilot_wire import usage_from
+from ..gateway.copilot_wire import error_message, usage_from
 from ..gateway.relay import BodyGuard, to_client
 from ..metrics import Metrics
 from .stream import SseDataLines, StreamTranslator, error_event
@@ -122,11 +122,7 @@ async def _refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
         document = orjson.loads(body)
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
         document = None
-    if isinstance(document, dict):
-        error = document.get("error")
-        text = error.get("message") if isinstance(error, dict) else document.get("message")
-        if isinstance(text, str) and text:
-            message = text
+    message = error_message(document) or message
     headers = {name: upstream.headers[name] for name in _PASSED_ON_ERROR if name in upstream.headers}
     # A redirect (never followed) is no answer the client could act on.
     return UpstreamAnswered(upstream.status if upstream.status >= 400 else 502, message, headers=headers)

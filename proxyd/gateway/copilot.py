@@ -25,7 +25,7 @@ from ..models import ApiKey
 from ..outbound import ProxySelector
 from ..tokens import CopilotTokens
 from .accounting import Exchange
-from .copilot_wire import request_headers
+from .copilot_wire import error_message, request_headers
 from .pool import DEFAULT_COOL_DOWN, QUOTA_EXHAUSTED, RATE_LIMITED, REFUSED, AccountCooldowns, retry_after_seconds
 from .principal import Principal
 
@@ -173,12 +173,5 @@ def _message_of(body: bytes) -> str | None:
     except orjson.JSONDecodeError:
         text = body.decode("utf-8", "replace").strip()
         return text[:500] or None
-    error = document.get("error") if isinstance(document, dict) else None
-    message = (
-        error.get("message")
-        if isinstance(error, dict)
-        else document.get("message")
-        if isinstance(document, dict)
-        else None
-    )
-    return message[:500] if isinstance(message, str) else None
+    message = error_message(document)
+    return message[:500] if message is not None else None

@@ -68,6 +68,15 @@ def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return headers
 
 
+def error_message(document: Any) -> str | None:
+    """The message of an error answer Copilot sent, parsed: ``{"error": {"message": ...}}`` or ``{"message": ...}``."""
+    if not isinstance(document, dict):
+        return None
+    error = document.get("error")
+    message = error.get("message") if isinstance(error, dict) else document.get("message")
+    return message if isinstance(message, str) and message else None
+
+
 # (prompt, completion, total) tokens, each None when the answer did not say.
 Usage = tuple[int | None, int | None, int | None]
 
