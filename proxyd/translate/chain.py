@@ -1,0 +1,60 @@
+"""Two translations in a row, through chat completions: how Responses and Messages reach each other.
+
+Chat completions is the shape every model and every client can be put in, so
+``responses → messages`` is ``responses → chat`` then ``chat → messages``, and
+the answer comes back the same way. What only the two ends know and chat has no
+place for (thinking, encrypted reasoning) is lost on the way; it could not be
+verified by the other shape's endpoint anyway.
+"""
+
+from __future__ import annotations
+
+from .base import Event, JsonObject, StreamTranslation, Translator, TranslatorFactory
+
+
+class _ChainedStream:
+    __slots__ = ("_client_side", "_upstream_side")
+
+    def __init__(self, client_side: StreamTranslation, upstream_side: StreamTranslation) -> None:
+        self._client_side = client_side
+        self._upstream_side = upstream_side
+
+    def feed(self, name: str | None, data: JsonObject) -> list[Event]:
+        out: list[Event] = []
+        for middle_name, middle in self._upstream_side.feed(name, data):
+            out.extend(self._client_side.feed(middle_name, middle))
+        return out
+
+    def finish(self) -> list[Event]:
+        out: list[Event] = []
+        for middle_name, middle in self._upstream_side.finish():
+            out.extend(self._client_side.feed(middle_name, middle))
+        out.extend(self._client_side.finish())
+        return out
+
+
+class _Chained:
+    __slots__ = ("_client_side", "_upstream_side")
+
+    def __init__(self, client_side: Translator, upstream_side: Translator) -> None:
+        self._client_side = client_side
+        self._upstream_side = upstream_side
+
+    def request(self) -> JsonObject:
+        return self._upstream_side.request()
+
+    def answer(self, document: JsonObject) -> JsonObject:
+        return self._client_side.answer(self._upstream_side.answer(document))
+
+    def stream(self) -> StreamTranslation:
+        return _ChainedStream(self._client_side.stream(), self._upstream_side.stream())
+
+
+def chained(to_chat: TranslatorFactory, from_chat: TranslatorFactory) -> TranslatorFactory:
+    """``client → chat`` followed by ``chat → upstream``, as one translation."""
+
+    def translator(body: JsonObject, requested_model: str) -> Translator:
+        client_side = to_chat(body, requested_model)
+        return _Chained(client_side, from_chat(client_side.request(), requested_model))
+
+    return translator
