@@ -35,11 +35,8 @@ from .client_keys import ClientKeyStore
 from .config import Config
 from .db import open_database
 from .gateway.accounting import Accounting
-from .gateway.copilot import CopilotClient
-from .gateway.pool import AccountCooldowns
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
-from .github import GitHubClient
 from .http import admin, messages, middleware, observe, ops, proxy
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
@@ -48,10 +45,13 @@ from .lifecycle import Lifecycle, bounded
 from .limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from .metrics import Labels, Metrics
 from .outbound import ProxySelector
-from .quota import QuotaCache
 from .schema import require_current_schema
 from .store import KeyStore
-from .tokens import CopilotTokens
+from .upstream.client import CopilotClient
+from .upstream.github import GitHubClient
+from .upstream.pool import AccountCooldowns
+from .upstream.quota import QuotaCache
+from .upstream.tokens import CopilotTokens
 from .usage import UsageRecorder
 
 log = logging.getLogger("proxyd")

@@ -12,19 +12,19 @@ from .config import Config
 from .db import Database
 from .device_flow import DeviceFlowHub
 from .gateway.accounting import Accounting
-from .gateway.copilot import CopilotClient
 from .gateway.principal import ClientAuth
 from .gateway.relay import PassThroughRelay
-from .github import GitHubClient
 from .key_admin import KeyAdmin
 from .keycache import KeyResolver
 from .lifecycle import AccessInfo, Lifecycle
 from .metrics import Metrics
 from .outbound import ProxySelector
-from .quota import QuotaCache
 from .readiness import ReadinessProbe
 from .store import KeyStore
-from .tokens import CopilotTokens
+from .upstream.client import CopilotClient
+from .upstream.github import GitHubClient
+from .upstream.quota import QuotaCache
+from .upstream.tokens import CopilotTokens
 from .usage import UsageRecorder
 
 CONFIG = web.AppKey("config", Config)

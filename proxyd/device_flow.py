@@ -39,9 +39,9 @@ import orjson
 
 from .clock import now_ms
 from .errors import ProxydError, UpstreamError
-from .github import GitHubClient
 from .key_admin import KeyAdmin
 from .masking import mask_secret
+from .upstream.github import GitHubClient
 
 log = logging.getLogger("proxyd.admin")
 

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 
 from .errors import DuplicateKeyError, UpstreamError
-from .github import GitHubClient
 from .keycache import KeyResolver
 from .models import ApiKey, CopilotMeta
 from .store import KeyStore
-from .tokens import CopilotTokens
+from .upstream.github import GitHubClient
+from .upstream.tokens import CopilotTokens
 
 log = logging.getLogger("proxyd.admin")
 

@@ -11,9 +11,9 @@ from proxyd.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, mon
 from proxyd.clock import epoch_ms
 from proxyd.errors import Forbidden, TooManyRequests
 from proxyd.gateway.client_limits import ClientKeyLimits
-from proxyd.gateway.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
 from proxyd.models import ApiKey
 from proxyd.store import KeyStore
+from proxyd.upstream.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
 
 
 class Clocks:

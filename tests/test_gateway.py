@@ -20,16 +20,16 @@ from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from proxyd.gateway.accounting import Accounting, Exchange
-from proxyd.gateway.copilot import CopilotClient, UpstreamCall
-from proxyd.gateway.copilot_wire import JsonUsageSniffer, Usage
 from proxyd.gateway.principal import ClientAuth, Principal
-from proxyd.github import GitHubClient
 from proxyd.keycache import KeyResolver
 from proxyd.metrics import Metrics
 from proxyd.models import ApiKey
 from proxyd.outbound import ProxySelector
 from proxyd.store import KeyStore
-from proxyd.tokens import CopilotTokens
+from proxyd.upstream.client import CopilotClient, UpstreamCall
+from proxyd.upstream.github import GitHubClient
+from proxyd.upstream.tokens import CopilotTokens
+from proxyd.upstream.wire import JsonUsageSniffer, Usage
 from proxyd.usage import UsageRecorder
 from tests.fake_upstream import FakeUpstream
 

@@ -13,8 +13,8 @@ import pytest
 
 from proxyd.appkeys import RESOLVER, TOKENS, USAGE
 from proxyd.config import Config
-from proxyd.github import copilot_api_base
 from proxyd.models import ApiKey
+from proxyd.upstream.github import copilot_api_base
 from tests import proxy_clients
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream

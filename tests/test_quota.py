@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from proxyd.models import ApiKey
-from proxyd.quota import QuotaCache, quota_view
+from proxyd.upstream.quota import QuotaCache, quota_view
 from tests.conftest import RunningProxy
 
 GITHUB_TOKEN = "gho_quotatest0000000000000000000000000001"

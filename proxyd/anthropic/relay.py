@@ -16,9 +16,9 @@ from aiohttp import web
 
 from ..errors import UpstreamAnswered, UpstreamError
 from ..gateway.accounting import Exchange
-from ..gateway.copilot_wire import error_message, usage_from
 from ..gateway.relay import BodyGuard, to_client
 from ..metrics import Metrics
+from ..upstream.wire import error_message, usage_from
 from .stream import SseDataLines, StreamTranslator, error_event
 from .translate import to_message
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from ..clock import now_ms
 from ..models import ApiKey
+from ..upstream.wire import Usage
 from ..usage import RequestLogEntry, UsageRecorder
-from .copilot_wire import Usage
 from .principal import Principal
 
 # The status the request log gives a request whose client left before its answer ended.

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from ..errors import ClientGone, ModelNotFound, UpstreamError
 from ..metrics import Metrics
+from ..upstream.wire import JsonUsageSniffer, SseUsageSniffer, response_headers
 from .accounting import CLIENT_GONE, Exchange
-from .copilot_wire import JsonUsageSniffer, SseUsageSniffer, response_headers
 
 log = logging.getLogger("proxyd.proxy")
 

@@ -18,8 +18,8 @@ from ..anthropic.relay import MessagesRelay
 from ..anthropic.translate import to_chat_request
 from ..appkeys import ACCESS, CLIENT_AUTH, CONFIG, METRICS
 from ..errors import BadRequest
-from ..gateway.copilot import UpstreamCall
 from ..lifecycle import AccessInfo
+from ..upstream.client import UpstreamCall
 from .proxy import Prepared, exchange
 from .responses import json_response, read_json_object
 

@@ -18,9 +18,9 @@ from aiohttp import web
 from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, COPILOT, RELAY
 from ..errors import BadRequest, ProxydError
 from ..gateway.accounting import Exchange
-from ..gateway.copilot import UpstreamCall
 from ..gateway.relay import ModelLookupRelay, Relay, client_left
 from ..lifecycle import AccessInfo
+from ..upstream.client import UpstreamCall
 from .responses import read_json
 
 ROUTES = (

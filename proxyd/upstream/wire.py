@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ..github import GITHUB_HEADERS
+from .github import GITHUB_HEADERS
 
 # Only these response headers reach the client; hop-by-hop headers, cookies and
 # upstream framing (length, encoding) never do.

@@ -19,15 +19,15 @@ import orjson
 
 from ..clock import now_ms
 from ..errors import AccountRefused, Forbidden, GitHubRefused, TooManyRequests, UpstreamError, UpstreamTimeout
-from ..github import CopilotToken
+from ..gateway.accounting import Exchange
+from ..gateway.principal import Principal
 from ..metrics import Metrics
 from ..models import ApiKey
 from ..outbound import ProxySelector
-from ..tokens import CopilotTokens
-from .accounting import Exchange
-from .copilot_wire import error_message, request_headers
+from .github import CopilotToken
 from .pool import DEFAULT_COOL_DOWN, QUOTA_EXHAUSTED, RATE_LIMITED, REFUSED, AccountCooldowns, retry_after_seconds
-from .principal import Principal
+from .tokens import CopilotTokens
+from .wire import error_message, request_headers
 
 
 @dataclass(frozen=True, slots=True)
