@@ -49,6 +49,7 @@ from .schema import require_current_schema
 from .store import KeyStore
 from .upstream.client import CopilotClient
 from .upstream.github import GitHubClient
+from .upstream.identity import ClientIdentity
 from .upstream.pool import AccountCooldowns
 from .upstream.quota import QuotaCache
 from .upstream.tokens import CopilotTokens
@@ -103,14 +104,28 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             resolver, config.allowed_hosts, client_keys, client_keys_only=config.client_keys_only
         )
         cooldowns = AccountCooldowns()
-        app[COPILOT] = CopilotClient(
+        app[COPILOT] = copilot = CopilotClient(
             session,
             tokens,
             proxies,
             metrics,
+            ClientIdentity.from_config(config),
             connect_timeout=config.upstream_connect_timeout,
             read_timeout=config.upstream_timeout,
             cooldowns=cooldowns,
+            conversation_idle=config.conversation_idle,
+        )
+        metrics.sample(
+            "proxyd_conversations",
+            "Conversations pinned to a client key's account (idle ones expire, PROXYD_CONVERSATION_TTL).",
+            "gauge",
+            lambda: [((), len(copilot.affinity))],
+        )
+        metrics.sample(
+            "proxyd_model_list_fetches_total",
+            "Model lists read from Copilot (which endpoints each model answers on), per account.",
+            "counter",
+            lambda: [((), copilot.catalog.fetches)],
         )
         app[RELAY] = PassThroughRelay(metrics)
         if fallback is not None:

@@ -306,6 +306,22 @@ def model_names(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(parsed.items())
 
 
+_API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PRODUCT_VERSION = re.compile(r"[A-Za-z][A-Za-z0-9._-]*/[0-9][A-Za-z0-9.+-]*")
+
+
+def api_version(name: str, raw: str) -> str:
+    if not _API_VERSION.fullmatch(raw):
+        raise ConfigError(f"{name}: expected a date like 2026-08-01, got {raw!r}")
+    return raw
+
+
+def product_version(name: str, raw: str) -> str:
+    if not _PRODUCT_VERSION.fullmatch(raw):
+        raise ConfigError(f"{name}: expected product/version like vscode/1.124.0, got {raw!r}")
+    return raw
+
+
 def prefix(name: str, raw: str) -> str:
     if not raw.startswith("/") or (raw.endswith("/") and raw != "/"):
         raise ConfigError(f"{name}: expected a path like /api, got {raw!r}")
@@ -335,6 +351,13 @@ class Config:
     github_api_url: str = setting("PROXYD_GITHUB_API_URL", "https://api.github.com", url)
     github_client_id: str = setting("PROXYD_GITHUB_CLIENT_ID", "Iv1.b507a08c87ecfe98", text)
     copilot_api_url: str | None = setting("PROXYD_COPILOT_API_URL", None, optional_url)
+    # Who proxyd says it is to Copilot (proxyd/upstream/identity.py). Copilot answers 466 to clients it deems
+    # too old: these change without a release. Defaults: what the official client sends in late 2026.
+    copilot_api_version: str = setting("PROXYD_COPILOT_API_VERSION", "2026-08-01", api_version)
+    editor_version: str = setting("PROXYD_EDITOR_VERSION", "vscode/1.124.0", product_version)
+    editor_plugin_version: str = setting("PROXYD_EDITOR_PLUGIN_VERSION", "copilot-chat/0.52.0", product_version)
+    # How long a conversation stays pinned to its account after its last request (proxyd/upstream/affinity.py).
+    conversation_idle: float = setting("PROXYD_CONVERSATION_TTL", 7200.0, seconds(minimum=1.0))
     legacy_dir: Path | None = setting("PROXYD_LEGACY_DIR", None, path)
     legacy_mode: LegacyMode = setting("PROXYD_LEGACY_MODE", "off", choice("off", "fallback"))
     log_level: str = setting("LOG_LEVEL", "info", choice(*_LOG_LEVELS))

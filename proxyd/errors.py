@@ -92,6 +92,12 @@ class BadRequest(ProxydError):
         super().__init__(message if isinstance(message, str) else None)
 
 
+class InvalidModel(BadRequest):
+    """The request's ``model`` is missing or not a name."""
+
+    param = "model"
+
+
 class UnsupportedMediaType(ProxydError):
     status = 415
     message = "Unsupported Media Type"
@@ -170,9 +176,18 @@ class UpstreamAnswered(ProxydError):
     The status and ``Retry-After`` are Copilot's; the message is Copilot's own.
     """
 
-    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: Mapping[str, str] | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message, headers=headers)
         self.status = status
+        self.code = code
+
+
+class ClientVersionRefused(UpstreamError):
+    """Copilot answered 466: it no longer serves the client version proxyd announces. Never retried."""
+
+    code = "client_version_unsupported"
 
 
 class LegacyDirError(ProxydError):

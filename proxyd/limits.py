@@ -51,3 +51,15 @@ DRAIN_FLOOR = 0.5
 DATABASE_CLOSE_FLOOR = 1.0
 # MySQL closes idle connections after wait_timeout (8 h by default): recycle well before.
 MYSQL_POOL_RECYCLE = 3600
+
+# --- Copilot API -------------------------------------------------------------------------------
+# A 500 or 502 before the first byte is sent once more after this pause, as the official client does.
+UPSTREAM_RETRY_DELAY = 0.5
+# Each account's model list (which endpoints each model answers on) is refreshed in the background
+# this long after it was read; a list that could not be read is tried again after the second pause.
+MODEL_LIST_REFRESH = 600.0
+MODEL_LIST_RETRY = 30.0
+# Conversations pinned to an account, at most (least recently used dropped first).
+CONVERSATIONS_KEPT = 100_000
+# Copilot's 466 (client version too old) is logged at most this often: every request would hit it.
+VERSION_REFUSED_LOG_EVERY = 60.0

@@ -100,6 +100,13 @@ class Metrics:
             "proxyd_upstream_latency_seconds", "Time until the Copilot API answered with headers, by endpoint."
         )
         self.upstream_errors = Counter("proxyd_upstream_errors_total", "Copilot API calls that failed, by kind.")
+        self.upstream_retries = Counter(
+            "proxyd_upstream_retries_total", "Copilot API calls proxyd sent again itself, by the status that caused it."
+        )
+        self.version_refused = Counter(
+            "proxyd_copilot_version_refused_total",
+            "Copilot API calls answered 466: proxyd's client version is too old (PROXYD_COPILOT_API_VERSION).",
+        )
         self._sampled: list[Sampled] = []
 
     def sample(self, name: str, help: str, kind: str, read: Callable[[], Iterable[tuple[Labels, float]]]) -> None:

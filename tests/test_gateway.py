@@ -26,7 +26,8 @@ from proxyd.metrics import Metrics
 from proxyd.models import ApiKey
 from proxyd.outbound import ProxySelector
 from proxyd.store import KeyStore
-from proxyd.upstream.client import CopilotClient, UpstreamCall
+from proxyd.upstream.client import Ask, CopilotClient, UpstreamCall
+from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.tokens import CopilotTokens
 from proxyd.upstream.wire import JsonUsageSniffer, Usage
@@ -84,8 +85,15 @@ async def copilot(
     async with aiohttp.ClientSession() as session:
         proxies = ProxySelector()
         tokens = CopilotTokens(GitHubClient(session, config, proxies), store, config)
-        yield CopilotClient(session, tokens, proxies, metrics, connect_timeout=5, read_timeout=30), account, metrics
+        identity = ClientIdentity.from_config(config)
+        client = CopilotClient(session, tokens, proxies, metrics, identity, connect_timeout=5, read_timeout=30)
+        yield client, account, metrics
         await tokens.drain()
+
+
+async def _send(client: CopilotClient, account: ApiKey, call: UpstreamCall) -> aiohttp.ClientResponse:
+    response, _ = await client.send(account, Ask(lambda _: (call, None)))
+    return response
 
 
 async def test_copilot_client_replays_once_with_a_fresh_token_on_401(
@@ -93,10 +101,10 @@ async def test_copilot_client_replays_once_with_a_fresh_token_on_401(
 ) -> None:
     client, account, metrics = copilot
     call = UpstreamCall("POST", "/chat/completions", orjson.dumps(CHAT), CHAT, None)
-    async with await client.send(account, call) as first:
+    async with await _send(client, account, call) as first:
         assert first.status == 200
     upstream.state.expire_all_copilot_tokens()  # Copilot now refuses the cached token
-    async with await client.send(account, call) as replayed:
+    async with await _send(client, account, call) as replayed:
         assert replayed.status == 200
     assert upstream.state.exchange_count(GITHUB_TOKEN) == 2  # one exchange per token, no more
     chats = upstream.state.requests_to("/chat/completions")
@@ -110,7 +118,7 @@ async def test_copilot_client_says_when_github_refuses_the_account(
     client, account, _ = copilot
     stranger = dataclasses.replace(account, id="other", key="gho_not_known_to_github")
     with pytest.raises(Unauthorized, match="GitHub refused this API key"):
-        await client.send(stranger, UpstreamCall("GET", "/models"))
+        await _send(client, stranger, UpstreamCall("GET", "/models"))
     assert upstream.state.requests_to("/models") == []
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from ..errors import ClientGone, ModelNotFound, UpstreamError
+from ..errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
 from ..metrics import Metrics
-from ..upstream.wire import JsonUsageSniffer, SseUsageSniffer, response_headers
+from ..upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
 from .accounting import CLIENT_GONE, Exchange
 
 log = logging.getLogger("proxyd.proxy")
@@ -35,15 +35,22 @@ class Relay(Protocol):
 
 
 class PassThroughRelay:
-    """Copilot's status, chosen headers and body, unchanged."""
+    """Copilot's status, chosen headers and body, unchanged.
 
-    def __init__(self, metrics: Metrics) -> None:
+    ``errors_in_client_shape``: Copilot's error answers become proxyd errors in the
+    route's shape instead (Anthropic's clients read only Anthropic's error shape).
+    """
+
+    def __init__(self, metrics: Metrics, *, errors_in_client_shape: bool = False) -> None:
         self._metrics = metrics
+        self._reshape_errors = errors_in_client_shape
 
     async def __call__(
         self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
     ) -> web.StreamResponse:
         exchange.upstream_status = exchange.status = upstream.status
+        if self._reshape_errors and not 200 <= upstream.status < 300:
+            raise await refusal(upstream)
         is_sse = upstream.content_type == "text/event-stream"
         sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
         response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
@@ -130,6 +137,25 @@ def client_left(exchange: Exchange) -> None:
     exchange.status = CLIENT_GONE
 
 
+class ModelListRelay:
+    """``GET /models``: Copilot's list, kept to the models a client key may use (entries unchanged)."""
+
+    def __init__(self, passthrough: Relay) -> None:
+        self._passthrough = passthrough
+
+    async def __call__(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+    ) -> web.StreamResponse:
+        allowed = allowed_models(exchange)
+        if upstream.status != 200 or allowed is None:
+            return await self._passthrough(request, upstream, exchange)
+        exchange.upstream_status = exchange.status = upstream.status
+        listing = await _model_list(upstream)
+        kept = [model for model in _entries(listing) if model.get("id") in allowed]
+        body = {**listing, "data": kept} if isinstance(listing, dict) else {"object": "list", "data": kept}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
 class ModelLookupRelay:
     """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so its list is searched."""
 
@@ -143,15 +169,30 @@ class ModelLookupRelay:
         if upstream.status != 200:
             return await self._passthrough(request, upstream, exchange)  # Copilot's own error, unchanged
         exchange.upstream_status = exchange.status = upstream.status
-        try:
-            listing = orjson.loads(await upstream.read())
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            raise UpstreamError(f"Copilot API sent no readable model list ({type(exc).__name__})") from None
-        models = listing.get("data") if isinstance(listing, dict) else None
-        for model in models if isinstance(models, list) else ():
-            if isinstance(model, dict) and model.get("id") == self._model_id:
+        allowed = allowed_models(exchange)
+        for model in _entries(await _model_list(upstream)):
+            if model.get("id") == self._model_id and (allowed is None or self._model_id in allowed):
                 return web.Response(body=orjson.dumps(model), content_type="application/json")
         raise ModelNotFound(f"The model '{self._model_id}' does not exist")
+
+
+def allowed_models(exchange: Exchange) -> frozenset[str] | None:
+    """The models the request's client key may use; None when any."""
+    key = exchange.principal.client_key
+    models = key.settings.models if key is not None else None
+    return frozenset(models) if models is not None else None
+
+
+async def _model_list(upstream: aiohttp.ClientResponse) -> Any:
+    try:
+        return orjson.loads(await upstream.read())
+    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+        raise UpstreamError(f"Copilot API sent no readable model list ({type(exc).__name__})") from None
+
+
+def _entries(listing: Any) -> list[dict[str, Any]]:
+    models = listing.get("data") if isinstance(listing, dict) else None
+    return [model for model in models if isinstance(model, dict)] if isinstance(models, list) else []
 
 
 async def end_broken(request: web.Request, response: web.StreamResponse, last_event: bytes | None) -> None:
@@ -171,3 +212,24 @@ def complete_events(data: bytes) -> tuple[bytes, bytes]:
     lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
     end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
     return data[:end], data[end:]
+
+
+# Copilot's error bodies are small; a larger one is cut rather than read whole.
+_ERROR_BODY_MAX = 64 * 1024
+_PASSED_ON_ERROR = ("Retry-After",)
+
+
+async def refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
+    """Copilot's error answer, its message and code kept, as an error the middleware renders in the client's shape."""
+    try:
+        body = await upstream.content.read(_ERROR_BODY_MAX)
+        document = orjson.loads(body)
+    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+        document = None
+    message = error_message(document) or f"Copilot API answered {upstream.status}"
+    error = document.get("error") if isinstance(document, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    headers = {name: upstream.headers[name] for name in _PASSED_ON_ERROR if name in upstream.headers}
+    # A redirect (never followed) is no answer the client could act on.
+    status = upstream.status if upstream.status >= 400 else 502
+    return UpstreamAnswered(status, message, headers=headers, code=code if isinstance(code, str) else None)

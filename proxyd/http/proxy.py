@@ -1,84 +1,99 @@
-"""The OpenAI-compatible routes: who asks, the Copilot call, the answer relayed back, accounting.
+"""The proxied routes: who asks, the Copilot call, the answer relayed back, accounting.
 
-Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together,
-with the route's own ``Prepare`` (the Copilot call and the relay it makes of the
-body). ``forward`` is the one for routes whose body goes to Copilot unchanged;
-a translating route (``messages.py``) brings its own.
+Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together
+for one request. A model route (chat completions, Responses, Messages) reads
+the body, names the model, and leaves the endpoint to the upstream client,
+which asks the route's ``CallPlanner`` for the call on the endpoint it chose;
+``forward`` is the one for calls whose body goes to Copilot unchanged
+(embeddings, the model list).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, COPILOT, RELAY
-from ..errors import BadRequest, ProxydError
+from ..anthropic.models import copilot_model
+from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY
+from ..errors import BadRequest, InvalidModel, ProxydError
 from ..gateway.accounting import Exchange
-from ..gateway.relay import ModelLookupRelay, Relay, client_left
+from ..gateway.principal import Principal
+from ..gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
+from ..gateway.shapes import CallPlanner, ModelRequest
 from ..lifecycle import AccessInfo
-from ..upstream.client import UpstreamCall
+from ..translate.base import Api
+from ..upstream.affinity import conversation_id
+from ..upstream.client import Ask, UpstreamCall
 from .responses import read_json
 
-ROUTES = (
-    ("POST", "/chat/completions"),
-    ("GET", "/models"),
-    ("POST", "/embeddings"),
-    ("POST", "/responses"),
-)
 # Model names longer than this are cut in the logs: the client chooses them.
 _MODEL_LOGGED_MAX = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What a route makes of a client's request: the Copilot call, who answers, the model for the log."""
+def required_model(body: dict[str, Any]) -> str:
+    """The request's model: a non-empty string, or a 400 before anything is sent (a key's model list holds)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidModel("model: required, a non-empty string")
+    return model
 
-    call: UpstreamCall
-    relay: Relay
-    model: str | None
 
-
-# The route's part: the raw body and its parsed JSON (both None for a GET) become the Copilot call.
-Prepare = Callable[[bytes | None, Any], Prepared]
+async def model_route(request: web.Request, client_api: Api, endpoint: str) -> web.StreamResponse:
+    """A request for a model in ``client_api``'s shape, answered by whichever endpoint serves the model."""
+    app = request.app
+    principal, record = await _authenticate(request, endpoint)
+    raw, body = await _read_object(request)
+    requested = required_model(body)
+    _log_model(request, record, requested)
+    # A client key's limits (403, 429): a refused request is not logged and does not count.
+    app[CLIENT_AUTH].admit(principal, requested)
+    model_request = ModelRequest(
+        api=client_api,
+        raw=raw,
+        body=body,
+        requested=requested,
+        model=copilot_model(requested, dict(app[CONFIG].model_map)),
+        accept=request.headers.get("Accept"),
+        betas=request.headers.get("anthropic-beta"),
+    )
+    ask = Ask(
+        CallPlanner(app[METRICS], model_request),
+        api=client_api,
+        model=model_request.model,
+        conversation=conversation_id(client_api, body, request.headers),
+    )
+    return await exchange(request, principal, record, ask)
 
 
 async def forward(
     request: web.Request, path: str, *, relay: Relay | None = None, model: str | None = None
 ) -> web.StreamResponse:
-    """Proxy ``request`` to Copilot's ``path``; ``relay`` answers (default: Copilot's answer unchanged)."""
-
-    def unchanged(raw: bytes | None, payload: Any) -> Prepared:
-        chosen = payload.get("model") if model is None and isinstance(payload, dict) else model
-        call = UpstreamCall(request.method, path, raw, payload, request.headers.get("Accept"))
-        return Prepared(call, relay or request.app[RELAY], chosen if isinstance(chosen, str) else None)
-
-    return await exchange(request, path, unchanged)
-
-
-async def exchange(request: web.Request, endpoint: str, prepare: Prepare) -> web.StreamResponse:
-    """Who asks, the Copilot call ``prepare`` makes of the body, its answer relayed, the accounting.
-
-    ``endpoint`` names the request in the request log and the metrics.
-    """
+    """Proxy ``request`` to Copilot's ``path`` unchanged; ``relay`` answers (default: Copilot's answer unchanged)."""
     app = request.app
-    # Authenticate before reading the body: an unknown client gets its 401
-    # without proxyd reading (up to PROXYD_MAX_BODY_BYTES of) what it sends.
-    principal = await app[CLIENT_AUTH].authenticate(request)
-    access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
-    record = Exchange(endpoint=endpoint, principal=principal)
-    prepared = prepare(*await _read_payload(request))
-    model = prepared.model
-    record.model = access.model = model[:_MODEL_LOGGED_MAX] if isinstance(model, str) else None
-    # A client key's limits (403, 429): a refused request is not logged and does not count.
-    app[CLIENT_AUTH].admit(principal, model if isinstance(model, str) else None)
+    principal, record = await _authenticate(request, path)
+    raw: bytes | None = None
+    payload: Any = None
+    if request.method == "POST":
+        raw, payload = await _read_object(request)
+        model = required_model(payload)
+    if model is not None:
+        _log_model(request, record, model)
+    app[CLIENT_AUTH].admit(principal, model)
+    call = UpstreamCall(request.method, path, raw, payload, None, request.headers.get("Accept"))
+    chosen = relay or app[RELAY]
+    return await exchange(request, principal, record, Ask(lambda _: (call, chosen)))
+
+
+async def exchange(request: web.Request, principal: Principal, record: Exchange, ask: Ask[Relay]) -> web.StreamResponse:
+    """The Copilot call, its answer relayed, the accounting."""
+    app = request.app
     try:
-        upstream = await app[COPILOT].send(principal, prepared.call, record)
+        upstream, relay = await app[COPILOT].send(principal, ask, record)
         try:
-            return await prepared.relay(request, upstream, record)
+            return await relay(request, upstream, record)
         finally:
             # close(), not release(): if the client left mid-stream the upstream
             # connection must be dropped so Copilot stops generating.
@@ -90,18 +105,33 @@ async def exchange(request: web.Request, endpoint: str, prepare: Prepare) -> web
         client_left(record)  # aiohttp cancels the handler when the client disconnects
         raise
     finally:
+        access = request[ACCESS]
         if record.upstream_status is not None and record.status != record.upstream_status:
             access.status = record.status  # the answer broke after its status line
         app[ACCOUNTING].record(record)
 
 
-async def _read_payload(request: web.Request) -> tuple[bytes | None, Any]:
-    if request.method != "POST":
-        return None, None
+async def _authenticate(request: web.Request, endpoint: str) -> tuple[Principal, Exchange]:
+    # Before reading the body: an unknown client gets its 401 without proxyd reading
+    # (up to PROXYD_MAX_BODY_BYTES of) what it sends.
+    principal = await request.app[CLIENT_AUTH].authenticate(request)
+    request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
+    return principal, Exchange(endpoint=endpoint, principal=principal)
+
+
+def _log_model(request: web.Request, record: Exchange, model: str) -> None:
+    record.model = request[ACCESS].model = model[:_MODEL_LOGGED_MAX]
+
+
+async def _read_object(request: web.Request) -> tuple[bytes, dict[str, Any]]:
     raw, payload = await read_json(request)
     if not isinstance(payload, dict):
         raise BadRequest("Request body must be a JSON object")
     return raw, payload
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    return await forward(request, "/models", relay=ModelListRelay(request.app[RELAY]))
 
 
 async def retrieve_model(request: web.Request) -> web.StreamResponse:
@@ -111,16 +141,22 @@ async def retrieve_model(request: web.Request) -> web.StreamResponse:
     return await forward(request, "/models", relay=relay, model=model_id)
 
 
-def _handler(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _model_handler(client_api: Api, path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await forward(request, path)
+        return await model_route(request, client_api, path)
 
     return handle
 
 
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await forward(request, "/embeddings")
+
+
 def setup(app: web.Application, prefix: str) -> None:
     for base in dict.fromkeys((prefix, "/v1")):
-        for method, path in ROUTES:
-            app.router.add_route(method, base + path, _handler(path))
+        app.router.add_post(base + "/chat/completions", _model_handler("chat", "/chat/completions"))
+        app.router.add_post(base + "/responses", _model_handler("responses", "/responses"))
+        app.router.add_post(base + "/embeddings", embeddings)
+        app.router.add_get(base + "/models", list_models)
         # Any characters: no other route lives below /models/, and some gateways' model ids hold a "/".
-        app.router.add_route("GET", base + "/models/{model_id:.+}", retrieve_model)
+        app.router.add_get(base + "/models/{model_id:.+}", retrieve_model)

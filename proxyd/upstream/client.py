@@ -1,33 +1,75 @@
-"""The upstream client: sends a call to the Copilot API on behalf of one GitHub account.
+"""The upstream client: one request's call to the Copilot API, on behalf of one GitHub account.
 
-It holds the account's Copilot token (through ``CopilotTokens``), sends, and
-replays once with a fresh token when Copilot answers 401. This is the one place
-that knows which account serves a call: for a client key, it fails over to the
-next account of the key's pool when Copilot rate-limits one (429) or says its
-quota is used up (402, or 403 naming the quota), or GitHub refuses its token,
-before any byte reached the client; that account cools down (see ``pool``).
+For each account it tries, it holds the account's Copilot token (``tokens``),
+looks up which endpoints the model answers on (``catalog``), lets the route
+prepare the call for the endpoint chosen (``routing``), and sends it the way
+the official client does (COPILOT-PROTOCOL.md §5): a 401 is replayed once with
+a fresh token, a 500 or 502 is sent once more after a short wait, a 466 is
+never retried. Every resend is the agent's (``X-Initiator: agent``).
+
+For a client key it is also the one place that knows which account serves a
+call: a conversation stays on its account (``affinity``); a new one takes the
+next ready account of the key's pool. It fails over to the next account when
+Copilot rate-limits one (429) or says its quota is used up (402, or 403 naming
+the quota), or GitHub refuses its token, before any byte reached the client;
+that account cools down (``pool``). A conversation that moved is sent without
+what only its old account could verify (``portable``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 import orjson
 
 from ..clock import now_ms
-from ..errors import AccountRefused, Forbidden, GitHubRefused, TooManyRequests, UpstreamError, UpstreamTimeout
+from ..errors import (
+    AccountRefused,
+    ClientVersionRefused,
+    Forbidden,
+    GitHubRefused,
+    TooManyRequests,
+    UpstreamAnswered,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ..gateway.accounting import Exchange
 from ..gateway.principal import Principal
+from ..limits import (
+    CONVERSATIONS_KEPT,
+    MODEL_LIST_REFRESH,
+    MODEL_LIST_RETRY,
+    UPSTREAM_RETRY_DELAY,
+    VERSION_REFUSED_LOG_EVERY,
+)
 from ..metrics import Metrics
 from ..models import ApiKey
 from ..outbound import ProxySelector
+from ..translate.base import Api
+from .affinity import ConversationAffinity
+from .catalog import ModelCatalog
 from .github import CopilotToken
+from .identity import ClientIdentity
 from .pool import DEFAULT_COOL_DOWN, QUOTA_EXHAUSTED, RATE_LIMITED, REFUSED, AccountCooldowns, retry_after_seconds
+from .portable import portable
+from .routing import choose_endpoint
 from .tokens import CopilotTokens
-from .wire import error_message, request_headers
+from .wire import error_message
+
+log = logging.getLogger("proxyd.upstream")
+
+T = TypeVar("T")
+# Copilot's error bodies are small; a larger one is cut rather than read whole.
+_ERROR_BODY_MAX = 64 * 1024
+# Words in a 400 that mean Copilot could not verify what another account made.
+_ACCOUNT_BOUND_REFUSALS = (b"signature", b"encrypted_content", b"previous_response_not_found")
+_RETRIED = frozenset({500, 502})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +79,49 @@ class UpstreamCall:
     method: str
     path: str  # below the Copilot API base, e.g. "/chat/completions"
     body: bytes | None = None
-    # The parsed body: decides the X-Initiator and vision headers.
+    # The parsed body, in the shape of ``api``: decides the X-Initiator and vision headers.
     payload: Any = None
+    api: Api | None = None
     accept: str | None = None
+    headers: Mapping[str, str] | None = None  # the route's own, e.g. anthropic-beta
+
+
+# The route's part: the call for the endpoint chosen (None: a call without a model), and what relays its answer.
+Prepare = Callable[[Api | None], tuple[UpstreamCall, T]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask(Generic[T]):
+    """What a route asks of Copilot."""
+
+    prepare: Prepare[T]
+    api: Api | None = None  # the client's API shape; None for calls without a model (GET /models, embeddings)
+    model: str | None = None  # Copilot's name of the model
+    conversation: str | None = None  # the id the client gave its conversation
+
+
+class _Calls(Generic[T]):
+    """The route's calls of one request, prepared once per endpoint whatever the accounts tried."""
+
+    def __init__(self, ask: Ask[T]) -> None:
+        self.ask = ask
+        self._plain: dict[Api | None, tuple[UpstreamCall, T]] = {}
+        self._portable: dict[Api | None, tuple[UpstreamCall, T] | None] = {}
+
+    def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
+        found = self._plain.get(api)
+        if found is None:
+            found = self._plain[api] = self.ask.prepare(api)
+        return found
+
+    def portable(self, api: Api | None) -> tuple[UpstreamCall, T] | None:
+        """The call without what only another account could verify; None when it carries nothing such."""
+        if api not in self._portable:
+            call, extra = self.plain(api)
+            stripped = portable(call.api, call.payload)
+            moved = None if stripped is None else replace(call, payload=stripped, body=orjson.dumps(stripped))
+            self._portable[api] = None if moved is None else (moved, extra)
+        return self._portable[api]
 
 
 class CopilotClient:
@@ -49,57 +131,139 @@ class CopilotClient:
         tokens: CopilotTokens,
         proxies: ProxySelector,
         metrics: Metrics,
+        identity: ClientIdentity,
         *,
         connect_timeout: float,
         read_timeout: float,
         cooldowns: AccountCooldowns | None = None,
+        conversation_idle: float = 7200.0,
+        retry_delay: float = UPSTREAM_RETRY_DELAY,
     ) -> None:
         self._session = session
         self._tokens = tokens
         self._proxies = proxies
         self._metrics = metrics
+        self._identity = identity
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        self._retry_delay = retry_delay
+        self._version_logged = -VERSION_REFUSED_LOG_EVERY
         self.cooldowns = cooldowns or AccountCooldowns()
+        self.catalog = ModelCatalog(self._fetch_models, refresh_after=MODEL_LIST_REFRESH, retry_after=MODEL_LIST_RETRY)
+        self.affinity = ConversationAffinity(idle=conversation_idle, capacity=CONVERSATIONS_KEPT)
 
     async def send(
-        self, target: ApiKey | Principal, call: UpstreamCall, exchange: Exchange | None = None
-    ) -> aiohttp.ClientResponse:
-        """Copilot's answer, its body not yet read; the caller closes it.
+        self, target: ApiKey | Principal, ask: Ask[T], exchange: Exchange | None = None
+    ) -> tuple[aiohttp.ClientResponse, T]:
+        """Copilot's answer, its body not yet read (the caller closes it), and what the route prepared with it.
 
         ``target``: one account, or a principal (a client key's fails over within its
         pool). ``exchange.account`` is set to the account that answered.
         """
+        calls = _Calls(ask)
         if isinstance(target, ApiKey):
-            return await self._send_as(target, call)
+            return await self._send_as(target, calls, moved=False, resent=False)
         if target.client_key is None:
-            return await self._send_as(target.account, call)
-        return await self._send_pooled(target.pool, call, exchange)
+            return await self._send_as(target.account, calls, moved=False, resent=False)
+        return await self._send_pooled(target, calls, exchange)
+
+    def forget(self, account_id: str) -> None:
+        """The account was deleted: nothing of it is kept."""
+        self.cooldowns.forget(account_id)
+        self.catalog.forget(account_id)
+        self.affinity.forget_account(account_id)
 
     async def _send_pooled(
-        self, pool: tuple[ApiKey, ...], call: UpstreamCall, exchange: Exchange | None
-    ) -> aiohttp.ClientResponse:
-        # One turn of the round robin per request; an account cooled down meanwhile (by a
-        # concurrent request) is skipped, and none is tried twice.
-        for account in self.cooldowns.order(pool):
+        self, principal: Principal, calls: _Calls[T], exchange: Exchange | None
+    ) -> tuple[aiohttp.ClientResponse, T]:
+        ask = calls.ask
+        key = _conversation_key(principal, ask)
+        pin = self.affinity.pinned(key) if key is not None else None
+        resent = False
+        for account in self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
             if self.cooldowns.cooling(account.id) is not None:
-                continue
+                continue  # cooled down meanwhile, by a concurrent request
             if exchange is not None:
                 exchange.account = account
+            moved = pin is not None and (pin.moved or pin.account_id != account.id)
             try:
-                response = await self._send_as(account, call)
+                response, extra = await self._send_as(account, calls, moved=moved, resent=resent)
             except AccountRefused as exc:
                 self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
+                resent = True
                 continue
             cool_down = await self._exhausted(account, response)
             if cool_down is None:
-                return response
+                if key is not None and response.status < 400:
+                    self.affinity.remember(key, account.id)
+                return response, extra
             seconds, reason, detail = cool_down
             response.close()
             self.cooldowns.cool_down(account, seconds, reason, detail)
+            resent = True
         raise TooManyRequests(
             "Every GitHub account of this client key is rate limited or out of quota",
-            retry_after=self.cooldowns.shortest_wait(pool),
+            retry_after=self.cooldowns.shortest_wait(principal.pool),
         )
+
+    async def _send_as(
+        self, account: ApiKey, calls: _Calls[T], *, moved: bool, resent: bool
+    ) -> tuple[aiohttp.ClientResponse, T]:
+        token = await self._token(account)
+        api = await self._endpoint(account, token, calls.ask)
+        call, extra = (calls.portable(api) if moved else None) or calls.plain(api)
+        response = await self._send(token, call, resent=resent)
+        if response.status == 401:
+            # The token expired or was revoked early: exchange once more and replay once.
+            response.release()
+            self._metrics.upstream_retries.inc((("status", "401"),))
+            token = await self._token(account, stale=token.token)
+            response = await self._send(token, call, resent=True)
+        if response.status in _RETRIED:
+            response.release()
+            self._metrics.upstream_retries.inc((("status", str(response.status)),))
+            await asyncio.sleep(self._retry_delay)
+            response = await self._send(token, call, resent=True)
+        if response.status == 466:
+            response.close()
+            raise self._version_refused()
+        if response.status == 400 and not moved and (stripped := calls.portable(api)) is not None:
+            response = await self._without_foreign_state(response, token, stripped[0])
+        return response, extra
+
+    async def _without_foreign_state(
+        self, response: aiohttp.ClientResponse, token: CopilotToken, stripped: UpstreamCall
+    ) -> aiohttp.ClientResponse:
+        """A 400 for a request holding thinking signatures or encrypted reasoning: if Copilot could not verify
+        them (another account made them: proxyd restarted, another instance served), send it again without."""
+        try:
+            body = await response.content.read(_ERROR_BODY_MAX)
+        except (aiohttp.ClientError, TimeoutError):
+            body = b""
+        finally:
+            response.close()
+        if any(word in body.lower() for word in _ACCOUNT_BOUND_REFUSALS):
+            self._metrics.upstream_retries.inc((("status", "400"),))
+            return await self._send(token, stripped, resent=True)
+        raise _answered(400, body)
+
+    async def _endpoint(self, account: ApiKey, token: CopilotToken, ask: Ask[T]) -> Api | None:
+        if ask.api is None:
+            return None
+        endpoints = await self.catalog.endpoints(account.id, token, ask.model) if ask.model else None
+        return choose_endpoint(ask.api, endpoints)
+
+    def _version_refused(self) -> ClientVersionRefused:
+        self._metrics.version_refused.inc()
+        message = (
+            f"Copilot no longer accepts the client version proxyd sends (466, X-GitHub-Api-Version "
+            f"{self._identity.api_version}): set PROXYD_COPILOT_API_VERSION (and PROXYD_EDITOR_VERSION, "
+            "PROXYD_EDITOR_PLUGIN_VERSION) to what the current Copilot client sends, then restart proxyd"
+        )
+        now = time.monotonic()
+        if now - self._version_logged >= VERSION_REFUSED_LOG_EVERY:
+            self._version_logged = now
+            log.error("%s", message)
+        return ClientVersionRefused(message)
 
     async def _exhausted(self, account: ApiKey, response: aiohttp.ClientResponse) -> tuple[float, str, str] | None:
         """How long ``account`` must rest, when Copilot's answer says it is rate limited or out of quota."""
@@ -125,16 +289,6 @@ class CopilotClient:
             retry_after = (reset - wall) / 1000
         return (retry_after or DEFAULT_COOL_DOWN), QUOTA_EXHAUSTED, f"Copilot says the quota is used up ({status})"
 
-    async def _send_as(self, account: ApiKey, call: UpstreamCall) -> aiohttp.ClientResponse:
-        token = await self._token(account)
-        response = await self._send(token, call)
-        if response.status == 401:
-            # The token expired or was revoked early: exchange once more and replay once.
-            response.release()
-            token = await self._token(account, stale=token.token)
-            response = await self._send(token, call)
-        return response
-
     async def _token(self, account: ApiKey, stale: str | None = None) -> CopilotToken:
         try:
             return await self._tokens.get(account, stale=stale)
@@ -143,15 +297,31 @@ class CopilotClient:
                 raise AccountRefused(f"GitHub refused this API key for Copilot ({exc.upstream_status})") from None
             raise
 
-    async def _send(self, token: CopilotToken, call: UpstreamCall) -> aiohttp.ClientResponse:
+    async def _fetch_models(self, token: CopilotToken) -> list[Any]:
+        response = await self._send(token, UpstreamCall("GET", "/models"), resent=False)
+        try:
+            if response.status != 200:
+                raise UpstreamError(f"Copilot API answered {response.status} to GET /models")
+            document = orjson.loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            raise UpstreamError(f"Copilot API sent no readable model list ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        entries = document.get("data") if isinstance(document, dict) else None
+        return entries if isinstance(entries, list) else []
+
+    async def _send(self, token: CopilotToken, call: UpstreamCall, *, resent: bool) -> aiohttp.ClientResponse:
         url = token.api_base + call.path
+        headers = self._identity.copilot_headers(token.token, call.api, call.payload, call.accept, resent=resent)
+        if call.headers:
+            headers.update(call.headers)
         started = time.monotonic()
         try:
             response = await self._session.request(
                 call.method,
                 url,
                 data=call.body,
-                headers=request_headers(token.token, call.payload, call.accept),
+                headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
                 proxy=self._proxies(url),
@@ -164,6 +334,22 @@ class CopilotClient:
             raise UpstreamError(f"Copilot API unreachable ({type(exc).__name__})") from None
         self._metrics.upstream_latency.observe(time.monotonic() - started, (("endpoint", call.path),))
         return response
+
+
+def _conversation_key(principal: Principal, ask: Ask[Any]) -> str | None:
+    if ask.api is None or principal.client_key is None:
+        return None
+    return f"{principal.client_key.id}\x00{ask.model or ''}\x00{ask.conversation or ''}"
+
+
+def _answered(status: int, body: bytes) -> UpstreamAnswered:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = None
+    error = document.get("error") if isinstance(document, dict) else None
+    code = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None
+    return UpstreamAnswered(status, _message_of(body) or f"Copilot API answered {status}", code=code)
 
 
 def _message_of(body: bytes) -> str | None:

@@ -16,16 +16,10 @@ from ..errors import GitHubRefused, UpstreamError, UpstreamTimeout
 from ..limits import GITHUB_CALL_TIMEOUT, TOKEN_MIN_LIFETIME_LEFT_MS, TOKEN_REFRESH_AHEAD_MS
 from ..models import CopilotMeta
 from ..outbound import ProxySelector
+from .identity import ClientIdentity
 
 DEFAULT_COPILOT_API = "https://api.githubcopilot.com"
 _PROXY_ENDPOINT = re.compile(r"(?:^|;)proxy-ep=([^;]+)")
-GITHUB_HEADERS = {
-    "accept": "application/json",
-    "editor-version": "vscode/1.99.3",
-    "editor-plugin-version": "copilot-chat/0.26.7",
-    "user-agent": "GitHubCopilotChat/0.26.7",
-    "x-github-api-version": "2025-04-01",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +112,7 @@ class GitHubClient:
         self._config = config
         self._proxy_for = proxy_for
         self._timeout = aiohttp.ClientTimeout(total=GITHUB_CALL_TIMEOUT, connect=config.upstream_connect_timeout)
+        self._headers = ClientIdentity.from_config(config).github_headers()
 
     async def exchange(self, github_token: str) -> CopilotToken:
         data = await self._get_as(github_token, "/copilot_internal/v2/token", "the token exchange")
@@ -130,7 +125,7 @@ class GitHubClient:
     async def _get_as(self, github_token: str, path: str, what: str) -> dict[str, Any]:
         """``GET path`` with the account's token: its JSON object, or GitHubRefused naming ``what``."""
         url = f"{self._config.github_api_url}{path}"
-        headers = {**GITHUB_HEADERS, "authorization": f"token {github_token}"}
+        headers = {**self._headers, "authorization": f"token {github_token}"}
         status, data = await self._call("GET", url, headers=headers)
         if status != 200 or not isinstance(data, dict):
             message = data.get("message") if isinstance(data, dict) else None
@@ -140,7 +135,7 @@ class GitHubClient:
     async def request_device_code(self) -> dict[str, Any]:
         url = f"{self._config.github_url}/login/device/code"
         form = {"client_id": self._config.github_client_id, "scope": "read:user"}
-        status, data = await self._call("POST", url, headers=GITHUB_HEADERS, data=form)
+        status, data = await self._call("POST", url, headers=self._headers, data=form)
         if status != 200 or not isinstance(data, dict) or "device_code" not in data:
             raise GitHubRefused(f"GitHub refused the device code request ({status})", status)
         return data
@@ -152,7 +147,7 @@ class GitHubClient:
             "device_code": device_code,
             "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
         }
-        status, data = await self._call("POST", url, headers=GITHUB_HEADERS, data=form)
+        status, data = await self._call("POST", url, headers=self._headers, data=form)
         if not isinstance(data, dict):
             raise GitHubRefused(f"GitHub answered the device poll with {status}", status)
         return data

@@ -66,11 +66,14 @@ class AccountCooldowns:
             return None
         return cool_down
 
-    def order(self, pool: Sequence[ApiKey]) -> list[ApiKey]:
-        """The accounts not cooling down, the next in turn first."""
+    def order(self, pool: Sequence[ApiKey], first: str | None = None) -> list[ApiKey]:
+        """The accounts not cooling down: ``first`` (a conversation's own) if it is ready, else the next in turn."""
         ready = [account for account in pool if self.cooling(account.id) is None]
         if not ready:
             return []
+        pinned = next((i for i, account in enumerate(ready) if account.id == first), None)
+        if pinned is not None:
+            return [ready[pinned], *ready[:pinned], *ready[pinned + 1 :]]
         ids = tuple(account.id for account in pool)
         turn = self._turns.get(ids, 0)
         self._turns[ids] = turn + 1

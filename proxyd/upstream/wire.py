@@ -4,59 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .github import GITHUB_HEADERS
-
 # Only these response headers reach the client; hop-by-hop headers, cookies and
 # upstream framing (length, encoding) never do.
 _PASSED_BACK = ("content-type", "retry-after", "x-request-id", "openai-processing-ms")
 _PASSED_BACK_PREFIXES = ("x-ratelimit-",)
-_AGENT_ROLES = frozenset({"assistant", "tool"})
-_IMAGE_PARTS = frozenset({"image_url", "input_image"})
-
-
-def request_headers(copilot_token: str, payload: Any, accept: str | None) -> dict[str, str]:
-    """Headers for a Copilot API call. Nothing from the client is forwarded but ``Accept``."""
-    messages = _messages(payload)
-    headers = {
-        **GITHUB_HEADERS,
-        "authorization": f"Bearer {copilot_token}",
-        "accept": accept or "application/json",
-        "accept-encoding": "identity",
-        "copilot-integration-id": "vscode-chat",
-        "openai-intent": "conversation-panel",
-        "x-request-id": str(uuid.uuid4()),
-        "x-initiator": "agent" if any(m.get("role") in _AGENT_ROLES for m in messages) else "user",
-    }
-    if payload is not None:
-        headers["content-type"] = "application/json"
-    if any(_has_image(m) for m in messages):
-        headers["copilot-vision-request"] = "true"
-    return headers
-
-
-def _messages(payload: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(payload, dict):
-        return []
-    items = payload.get("messages")
-    if items is None:
-        items = payload.get("input")  # the Responses API
-    if not isinstance(items, list):
-        return []
-    return [m for m in items if isinstance(m, dict)]
-
-
-def _has_image(message: Mapping[str, Any]) -> bool:
-    content = message.get("content")
-    if not isinstance(content, list):
-        return False
-    return any(isinstance(part, dict) and part.get("type") in _IMAGE_PARTS for part in content)
 
 
 def response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
@@ -86,11 +43,17 @@ def usage_from(document: Any) -> Usage | None:
     if not isinstance(document, dict):
         return None
     usage = document.get("usage")
-    if usage is None and isinstance(document.get("response"), dict):
-        usage = document["response"].get("usage")
+    if usage is None:
+        # Responses events carry it in "response", Anthropic's message_start in "message".
+        outer = document.get("response") or document.get("message")
+        usage = outer.get("usage") if isinstance(outer, dict) else None
     if not isinstance(usage, dict):
         return None
     prompt = _count(usage, "prompt_tokens", "input_tokens")
+    if prompt is not None and "cache_read_input_tokens" in usage:
+        # Anthropic counts cached input apart from input_tokens; the request log counts every prompt token.
+        cached = (_count(usage, "cache_read_input_tokens") or 0) + (_count(usage, "cache_creation_input_tokens") or 0)
+        prompt = min(prompt + cached, _INT64_MAX)
     completion = _count(usage, "completion_tokens", "output_tokens")
     total = _count(usage, "total_tokens")
     if total is None and prompt is not None:
@@ -99,6 +62,16 @@ def usage_from(document: Any) -> Usage | None:
 
 
 _INT64_MAX = 2**63 - 1
+
+
+def merged(earlier: Usage | None, later: Usage) -> Usage:
+    """Usage reported in parts (Anthropic: input in message_start, output in message_delta): later parts win."""
+    if earlier is None:
+        return later
+    prompt = later[0] if later[0] is not None else earlier[0]
+    completion = later[1] if later[1] is not None else earlier[1]
+    total = prompt + (completion or 0) if prompt is not None else later[2]
+    return prompt, completion, total
 
 
 def _count(usage: Mapping[str, Any], *names: str) -> int | None:
@@ -140,7 +113,7 @@ class SseUsageSniffer:
                 except orjson.JSONDecodeError:
                     continue
                 if found is not None:
-                    self.usage = found
+                    self.usage = merged(self.usage, found)
 
 
 class JsonUsageSniffer:
