@@ -27,8 +27,8 @@ from proxyd.models import ApiKey
 from proxyd.outbound import ProxySelector
 from proxyd.store import KeyStore
 from proxyd.upstream.client import Ask, CopilotClient, UpstreamCall
-from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.github import GitHubClient
+from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.tokens import CopilotTokens
 from proxyd.upstream.wire import JsonUsageSniffer, Usage
 from proxyd.usage import UsageRecorder

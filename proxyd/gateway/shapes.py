@@ -16,8 +16,8 @@ import orjson
 
 from ..metrics import Metrics
 from ..translate import messages_native
-from ..translate.registry import TRANSLATIONS
 from ..translate.base import ENDPOINT_PATHS, Api, JsonObject
+from ..translate.registry import TRANSLATIONS
 from ..translate.responses_tools import native_responses
 from ..upstream.client import UpstreamCall
 from .relay import PassThroughRelay, Relay
