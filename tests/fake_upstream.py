@@ -6,6 +6,13 @@ way the real services do (status codes, body shapes, SSE framing, GitHub's HTTP-
 errors), records every request it receives, and lets each test script faults on its
 ``FakeUpstreamState``.
 
+The Copilot side follows /work/shared/COPILOT-PROTOCOL.md: GET /models lists each model's
+``supported_endpoints``, and POST /chat/completions, /responses and /v1/messages (Anthropic's
+Messages API) refuse a model that does not list them. Thinking signatures (Messages) and encrypted
+reasoning (Responses) are HMACs keyed by the GitHub account behind the request's Copilot token, so
+they verify only on the account that produced them (``state.signature_for``,
+``state.encrypted_reasoning_for``).
+
 Run standalone (for the benchmark): ``python -m tests.fake_upstream --port 0``; it prints
 ``FAKE_UPSTREAM_URL=...`` and ``FAKE_GITHUB_TOKEN=...`` lines, then serves until SIGINT/SIGTERM.
 """
@@ -17,7 +24,9 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import hmac
 import itertools
+import re
 import secrets
 import signal
 import string
@@ -34,12 +43,16 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict, MultiDict
+from multidict import CIMultiDict, MultiDict, MultiMapping
 
 __all__ = [
+    "API_VERSION_UNSUPPORTED",
+    "CHAT_COMPLETIONS",
     "DEFAULT_COPILOT_API_URL",
     "DEVICE_GRANT_TYPE",
     "FAKE_STATE",
+    "MESSAGES",
+    "RESPONSES",
     "DeviceAuthorization",
     "FailSpec",
     "FakeUpstream",
@@ -72,6 +85,12 @@ DEVICE_ERROR_DESCRIPTIONS = {
 }
 
 StreamUsageMode = Literal["requested", "always", "never"]
+_ENCRYPTED_PREFIX = "gAAAAAB"  # what OpenAI's encrypted reasoning looks like (a Fernet token)
+
+
+def _beta_flags(headers: MultiMapping[str]) -> list[str]:
+    values = headers.getall("anthropic-beta", [])
+    return [flag.strip() for value in values for flag in value.split(",") if flag.strip()]
 
 
 # --------------------------------------------------------------------------- records
@@ -88,6 +107,11 @@ class RecordedRequest:
     body: bytes
     json: Any  # the parsed body, or None when it was empty or not JSON
     time: float  # state.clock() at arrival
+
+    @property
+    def anthropic_betas(self) -> list[str]:
+        """The flags of every ``anthropic-beta`` header, in order (the header may repeat or list several)."""
+        return _beta_flags(self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +181,47 @@ class DeviceAuthorization:
 # --------------------------------------------------------------------------- state
 
 
-def _chat_model(model_id: str, name: str, vendor: str, version: str, context: int, output: int) -> dict[str, Any]:
-    return {
+# What Copilot's model entries list in `supported_endpoints`.
+CHAT_COMPLETIONS = "/chat/completions"
+RESPONSES = "/responses"
+MESSAGES = "/v1/messages"
+# Copilot's 466 body (February 2026), sent to clients it considers too old.
+API_VERSION_UNSUPPORTED = (
+    "bad request: the specified API version is no longer supported. "
+    "You may need to update your client to a newer version.\n"
+)
+_VISION_LIMITS = {
+    "max_prompt_image_size": 3145728,
+    "max_prompt_images": 5,
+    "supported_media_types": ["image/jpeg", "image/png", "image/webp", "image/gif"],
+}
+
+
+def _chat_model(
+    model_id: str,
+    name: str,
+    vendor: str,
+    version: str,
+    context: int,
+    output: int,
+    *,
+    prompt: int | None = None,
+    premium: bool = False,
+    multiplier: float = 0,
+    supports: Mapping[str, Any] | None = None,
+    endpoints: list[str] | None = None,
+    category: str = "versatile",
+) -> dict[str, Any]:
+    """One chat model entry; `endpoints` None leaves `supported_endpoints` out (a chat-completions model)."""
+    supports = dict(supports or {"streaming": True, "tool_calls": True, "parallel_tool_calls": True})
+    limits: dict[str, Any] = {
+        "max_context_window_tokens": context,
+        "max_output_tokens": output,
+        "max_prompt_tokens": context - output if prompt is None else prompt,
+    }
+    if supports.get("vision"):
+        limits["vision"] = dict(_VISION_LIMITS)
+    entry: dict[str, Any] = {
         "id": model_id,
         "object": "model",
         "name": name,
@@ -166,28 +229,60 @@ def _chat_model(model_id: str, name: str, vendor: str, version: str, context: in
         "version": version,
         "preview": False,
         "model_picker_enabled": True,
+        "model_picker_category": category,
+        "is_chat_default": False,
+        "is_chat_fallback": False,
+        "billing": {"is_premium": premium, "multiplier": multiplier},
         "capabilities": {
             "family": model_id,
             "object": "model_capabilities",
             "type": "chat",
             "tokenizer": "o200k_base",
-            "limits": {
-                "max_context_window_tokens": context,
-                "max_output_tokens": output,
-                "max_prompt_tokens": context - output,
-            },
-            "supports": {"streaming": True, "tool_calls": True, "parallel_tool_calls": True},
+            "limits": limits,
+            "supports": supports,
         },
     }
+    if endpoints is not None:
+        entry["supported_endpoints"] = list(endpoints)
+    return entry
+
+
+_TOOLS = {"streaming": True, "tool_calls": True, "parallel_tool_calls": True}
+_CLAUDE_THINKING = {"thinking": True, "max_thinking_budget": 32000, "min_thinking_budget": 1024}
 
 
 def default_models() -> list[dict[str, Any]]:
-    """The model list in the shape Copilot's GET /models returns it."""
+    """The model list in the shape Copilot's GET /models returns it.
+
+    The first four carry no `supported_endpoints`, which makes them chat-completions models (but see
+    ``FakeUpstreamState.responses_accepts_chat_models``); the last four list theirs, and gpt-5.3-codex
+    (/responses) and claude-opus-4.5 (/v1/messages) answer on one endpoint only.
+    """
     return [
-        _chat_model("gpt-4o", "GPT-4o", "Azure OpenAI", "gpt-4o-2024-11-20", 128000, 4096),
+        _chat_model(
+            "gpt-4o", "GPT-4o", "Azure OpenAI", "gpt-4o-2024-11-20", 128000, 4096, supports={**_TOOLS, "vision": True}
+        ),
         _chat_model("gpt-4o-mini", "GPT-4o mini", "Azure OpenAI", "gpt-4o-mini-2024-07-18", 128000, 4096),
-        _chat_model("gpt-4.1", "GPT-4.1", "Azure OpenAI", "gpt-4.1-2025-04-14", 128000, 16384),
-        _chat_model("claude-sonnet-4", "Claude Sonnet 4", "Anthropic", "claude-sonnet-4", 128000, 16000),
+        _chat_model(
+            "gpt-4.1",
+            "GPT-4.1",
+            "Azure OpenAI",
+            "gpt-4.1-2025-04-14",
+            128000,
+            16384,
+            supports={**_TOOLS, "vision": True, "structured_outputs": True},
+        ),
+        _chat_model(
+            "claude-sonnet-4",
+            "Claude Sonnet 4",
+            "Anthropic",
+            "claude-sonnet-4",
+            128000,
+            16000,
+            premium=True,
+            multiplier=1,
+            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING},
+        ),
         {
             "id": "text-embedding-3-small",
             "object": "model",
@@ -196,6 +291,7 @@ def default_models() -> list[dict[str, Any]]:
             "version": "text-embedding-3-small",
             "preview": False,
             "model_picker_enabled": False,
+            "billing": {"is_premium": False, "multiplier": 0},
             "capabilities": {
                 "family": "text-embedding-3-small",
                 "object": "model_capabilities",
@@ -205,6 +301,69 @@ def default_models() -> list[dict[str, Any]]:
                 "supports": {"dimensions": True},
             },
         },
+        _chat_model(
+            "gpt-5-mini",
+            "GPT-5 mini",
+            "Azure OpenAI",
+            "gpt-5-mini",
+            264000,
+            64000,
+            prompt=128000,
+            supports={
+                **_TOOLS,
+                "vision": True,
+                "structured_outputs": True,
+                "reasoning_effort": ["low", "medium", "high"],
+            },
+            endpoints=[CHAT_COMPLETIONS, RESPONSES],
+            category="lightweight",
+        ),
+        _chat_model(
+            "gpt-5.3-codex",
+            "GPT-5.3-Codex",
+            "OpenAI",
+            "gpt-5.3-codex",
+            400000,
+            128000,
+            prompt=272000,
+            premium=True,
+            multiplier=1,
+            supports={
+                **_TOOLS,
+                "vision": True,
+                "structured_outputs": True,
+                "reasoning_effort": ["low", "medium", "high", "xhigh"],
+            },
+            endpoints=[RESPONSES],
+            category="powerful",
+        ),
+        _chat_model(
+            "claude-sonnet-4.5",
+            "Claude Sonnet 4.5",
+            "Anthropic",
+            "claude-sonnet-4.5",
+            144000,
+            16000,
+            prompt=128000,
+            premium=True,
+            multiplier=1,
+            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING, "adaptive_thinking": True},
+            endpoints=[CHAT_COMPLETIONS, MESSAGES],
+        ),
+        _chat_model(
+            "claude-opus-4.5",
+            "Claude Opus 4.5",
+            "Anthropic",
+            "claude-opus-4.5",
+            160000,
+            32000,
+            prompt=128000,
+            premium=True,
+            multiplier=3,
+            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING, "adaptive_thinking": True},
+            endpoints=[MESSAGES],
+            category="powerful",
+        ),
     ]
 
 
@@ -234,6 +393,22 @@ class FakeUpstreamState:
     prompt_tokens: int = 12
     completion_tokens: int = 8
     embedding_dims: int = 8
+    # A model without `supported_endpoints` is a chat-completions model, which Copilot refuses on /responses.
+    # True (the default) lets such models answer /responses as well, as the tests written before the field
+    # rely on; False refuses them like Copilot does. Models that list their endpoints are always held to them.
+    responses_accepts_chat_models: bool = True
+    min_api_version: str | None = None  # an X-GitHub-Api-Version older than this date (or none) -> 466
+    require_vision_header: bool = False  # a request holding an image without Copilot-Vision-Request -> 400
+
+    # --- Responses and Messages
+    thinking_text: str = "Let me think this through."  # Messages thinking / Responses reasoning summary
+    reasoning_tokens: int = 4  # output_tokens_details.reasoning_tokens of a Responses answer that reasoned
+    cache_read_tokens: int = 8  # Messages usage.cache_read_input_tokens when the request has cache_control marks
+    cache_creation_tokens: int = 0  # Messages usage.cache_creation_input_tokens, likewise
+    rejected_betas: set[str] = field(default_factory=set)  # anthropic-beta flags /v1/messages answers 400 to
+    top_level_cache_control_refused: set[str] = field(default_factory=set)  # models refusing a top-level mark
+    # Keys the HMACs that bind thinking signatures and encrypted reasoning to one GitHub account.
+    signing_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     # --- device flow
     device_interval: int = 5
@@ -327,6 +502,51 @@ class FakeUpstreamState:
             return "unknown"
         return "valid" if issued.expires_at > self.clock() else "expired"
 
+    def github_token_of(self, copilot_token: str) -> str | None:
+        """The GitHub token a Copilot token was issued for ("" when minted without one), None if unknown."""
+        issued = self.copilot_tokens.get(copilot_token)
+        return issued.github_token if issued is not None else None
+
+    # ----------------------------------------------------------------- account-bound reasoning
+
+    def _account_mac(self, purpose: bytes, github_token: str, data: bytes) -> bytes:
+        key = hmac.new(self.signing_secret, purpose + b"\0" + github_token.encode(), hashlib.sha256).digest()
+        return hmac.new(key, data, hashlib.sha256).digest()
+
+    def signature_for(self, github_token: str, thinking_text: str) -> str:
+        """The `signature` the fake gives a thinking block with this text for this GitHub account."""
+        return base64.b64encode(self._account_mac(b"thinking", github_token, thinking_text.encode())).decode()
+
+    def verify_signature(self, github_token: str, thinking_text: str, signature: Any) -> bool:
+        """Whether `signature` was minted for this account over exactly this thinking text."""
+        if not isinstance(signature, str) or not signature.isascii():
+            return False
+        return hmac.compare_digest(self.signature_for(github_token, thinking_text), signature)
+
+    def encrypted_reasoning_for(self, github_token: str, reasoning_text: str) -> str:
+        """The `encrypted_content` the fake gives a reasoning item with this text for this GitHub account."""
+        text = reasoning_text.encode()
+        return (
+            _ENCRYPTED_PREFIX
+            + base64.urlsafe_b64encode(self._account_mac(b"reasoning", github_token, text) + text).decode()
+        )
+
+    def decrypt_reasoning(self, github_token: str, encrypted: Any) -> str | None:
+        """The reasoning text inside `encrypted`, or None when it does not verify for this account."""
+        if not isinstance(encrypted, str) or not encrypted.startswith(_ENCRYPTED_PREFIX):
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(encrypted[len(_ENCRYPTED_PREFIX) :])
+        except ValueError:
+            return None
+        mac, text = raw[:32], raw[32:]
+        if len(mac) < 32 or not hmac.compare_digest(mac, self._account_mac(b"reasoning", github_token, text)):
+            return None
+        try:
+            return text.decode()
+        except UnicodeDecodeError:
+            return None
+
     # ----------------------------------------------------------------- device flow
 
     def approve_device_after(self, pending_polls: int) -> None:
@@ -351,9 +571,12 @@ class FakeUpstreamState:
     ) -> None:
         """Answer the next `times` requests (to `path`, or to any path) with this error.
 
-        A mapping body is sent as JSON; None sends an OpenAI-style error for the status.
+        A mapping body is sent as JSON; None sends an OpenAI-style error for the status (for 466, Copilot's
+        "the specified API version is no longer supported" body).
         """
-        if body is None:
+        if body is None and status == 466:
+            body = _api_version_error_body()
+        elif body is None:
             phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
             body = _openai_error_body(phrase, _error_code(status))
         elif isinstance(body, str):
@@ -381,6 +604,13 @@ class FakeUpstreamState:
 
     def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path and (method is None or r.method == method)]
+
+    def last_request(self, path: str, method: str | None = None) -> RecordedRequest:
+        """The latest request recorded to `path`; LookupError when there is none."""
+        found = self.requests_to(path, method)
+        if not found:
+            raise LookupError(f"no request to {path} was recorded")
+        return found[-1]
 
     def clear_requests(self) -> None:
         self.requests.clear()
@@ -432,12 +662,24 @@ def _error_code(status: int) -> str:
     )
 
 
-def _openai_error_body(message: str, code: str, error_type: str = "invalid_request_error") -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": error_type, "param": None, "code": code}})
+def _openai_error_body(
+    message: str, code: str | None, error_type: str = "invalid_request_error", param: str | None = None
+) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": error_type, "param": param, "code": code}})
 
 
-def _openai_error(status: int, message: str, code: str) -> web.Response:
-    return web.Response(body=_openai_error_body(message, code), status=status, content_type="application/json")
+def _openai_error(status: int, message: str, code: str | None, param: str | None = None) -> web.Response:
+    body = _openai_error_body(message, code, param=param)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _anthropic_error(status: int, message: str, error_type: str = "invalid_request_error") -> web.Response:
+    """An error as Anthropic words it, which Copilot passes through on /v1/messages."""
+    return _json({"type": "error", "error": {"type": error_type, "message": message}}, status=status)
+
+
+def _api_version_error_body() -> bytes:
+    return orjson.dumps({"error": {"message": API_VERSION_UNSUPPORTED, "type": "error"}})
 
 
 def _github_error(status: int, message: str) -> web.Response:
@@ -708,10 +950,62 @@ def _check_copilot_request(state: FakeUpstreamState, request: web.Request) -> we
         return _openai_error(401, "unauthorized: token invalid", "invalid_token")
     if status == "expired":
         return _openai_error(401, "unauthorized: token expired", "token_expired")
+    if state.min_api_version is not None and not _api_version_ok(
+        request.headers.get("X-GitHub-Api-Version"), state.min_api_version
+    ):
+        return web.Response(body=_api_version_error_body(), status=466, content_type="application/json")
     for name in state.required_headers:
         if name not in request.headers:
             return _openai_error(400, f"bad request: missing {name} header for IDE auth", "bad_request")
+    vision = request.headers.get("Copilot-Vision-Request", "").lower() == "true"
+    if state.require_vision_header and not vision and _holds_image(request.get(_PARSED_BODY)):
+        return _openai_error(400, "missing required Copilot-Vision-Request header for vision requests", "bad_request")
     return None
+
+
+def _api_version_ok(sent: str | None, minimum: str) -> bool:
+    """Whether an X-GitHub-Api-Version date is at least `minimum`; absent or malformed counts as too old."""
+    if sent is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", sent.strip()):
+        return False
+    return sent.strip() >= minimum
+
+
+def _holds_image(value: Any) -> bool:
+    """Whether a request body carries an image part (chat's image_url, Messages' image, Responses' input_image)."""
+    if isinstance(value, dict):
+        if value.get("type") in ("image_url", "image", "input_image"):
+            return True
+        return any(_holds_image(child) for child in value.values())
+    if isinstance(value, list):
+        return any(_holds_image(child) for child in value)
+    return False
+
+
+def _request_account(state: FakeUpstreamState, request: web.Request) -> str:
+    """The GitHub token behind the request's (already checked) Copilot token: whose signatures it may use."""
+    return state.github_token_of(_auth_credential(request, ("bearer",)) or "") or ""
+
+
+def _model_entry(state: FakeUpstreamState, model: str) -> dict[str, Any] | None:
+    return next((entry for entry in state.models if entry.get("id") == model), None)
+
+
+def _endpoint_refusal(state: FakeUpstreamState, model: str, path: str) -> web.Response | None:
+    """Copilot's 400 when `model` is unknown (see reject_unknown_models) or does not answer on `path`."""
+    entry = _model_entry(state, model)
+    if entry is None:
+        if state.reject_unknown_models or path == MESSAGES:
+            return _openai_error(400, "The requested model is not supported.", "model_not_supported", "model")
+        return None
+    endpoints = entry.get("supported_endpoints")
+    if endpoints is None:  # a chat-completions model
+        allowed = path == CHAT_COMPLETIONS or (path == RESPONSES and state.responses_accepts_chat_models)
+    else:
+        allowed = path in endpoints
+    if allowed:
+        return None
+    message = f'model "{model}" is not accessible via the {path} endpoint'
+    return _openai_error(400, message, "unsupported_api_for_model")
 
 
 class _SseStream:
@@ -881,8 +1175,8 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
         return _openai_error(400, "invalid request body: messages is required", "invalid_request_body")
     model = str(payload.get("model") or "gpt-4o")
-    if state.reject_unknown_models and model not in {m["id"] for m in state.models}:
-        return _openai_error(400, "The requested model is not supported.", "model_not_supported")
+    if (refused := _endpoint_refusal(state, model, CHAT_COMPLETIONS)) is not None:
+        return refused
     if payload.get("stream"):
         events = _chat_stream_events(state, payload, model)
         return await _serve_stream(request, state, ((None, data) for data in events))
@@ -947,40 +1241,99 @@ async def _embeddings(request: web.Request) -> web.Response:
     )
 
 
-def _response_object(
-    state: FakeUpstreamState, ids: tuple[str, str], model: str, text: str | None, created: int
-) -> dict[str, Any]:
-    """A Responses-API `response`; text None means still in progress (no output, no usage yet)."""
-    response_id, message_id = ids
+# --------------------------------------------------------------------------- Responses API
+
+
+def _item_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(24)
+
+
+@dataclass(slots=True)
+class _ResponsePlan:
+    """One Responses answer, decided up front so the JSON and the stream tell the same story."""
+
+    response_id: str
+    created: int
+    model: str
+    payload: dict[str, Any]
+    output: list[dict[str, Any]]
+    status: Literal["completed", "incomplete"]
+    reasoned: bool
+
+
+def _plan_response(state: FakeUpstreamState, payload: dict[str, Any], model: str, account: str) -> _ResponsePlan:
     output: list[dict[str, Any]] = []
+    reasoning = payload.get("reasoning")
+    if isinstance(reasoning, dict):
+        summary = [{"type": "summary_text", "text": state.thinking_text}] if reasoning.get("summary") else []
+        item: dict[str, Any] = {"type": "reasoning", "id": _item_id("rs_"), "summary": summary}
+        include = payload.get("include")
+        if isinstance(include, list) and "reasoning.encrypted_content" in include:
+            item["encrypted_content"] = state.encrypted_reasoning_for(account, state.thinking_text)
+        output.append(item)
+    incomplete = not state.tool_calls and state.finish_reason == "length"
+    if state.completion_text or not state.tool_calls:
+        status = "incomplete" if incomplete else "completed"
+        output.append(_response_message(_item_id("msg_"), state.completion_text, status))
+    for call_id, name, arguments in _tool_calls(state):
+        output.append(
+            {
+                "type": "function_call",
+                "id": _item_id("fc_"),
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+                "status": "completed",
+            }
+        )
+    return _ResponsePlan(
+        response_id=_item_id("resp_"),
+        created=int(state.clock()),
+        model=model,
+        payload=payload,
+        output=output,
+        status="incomplete" if incomplete else "completed",
+        reasoned=isinstance(reasoning, dict),
+    )
+
+
+def _response_object(state: FakeUpstreamState, plan: _ResponsePlan, *, done: bool) -> dict[str, Any]:
+    """A Responses-API `response`; not done means still in progress (no output, no usage yet)."""
+    payload = plan.payload
     usage: dict[str, Any] | None = None
-    if text is not None:
-        output = [_response_message(message_id, text, "completed")]
+    if done:
         usage = {
             "input_tokens": state.prompt_tokens,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens": state.completion_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": state.reasoning_tokens if plan.reasoned else 0},
             "total_tokens": state.prompt_tokens + state.completion_tokens,
         }
+    reasoning = payload.get("reasoning")
+    reasoning = reasoning if isinstance(reasoning, dict) else {}
     return {
-        "id": response_id,
+        "id": plan.response_id,
         "object": "response",
-        "created_at": created,
-        "status": "in_progress" if text is None else "completed",
-        "model": model,
-        "output": output,
+        "created_at": plan.created,
+        "status": plan.status if done else "in_progress",
+        "model": plan.model,
+        "output": plan.output if done else [],
         "usage": usage,
         "error": None,
-        "incomplete_details": None,
-        "instructions": None,
-        "metadata": {},
-        "parallel_tool_calls": True,
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "tool_choice": "auto",
-        "tools": [],
+        "incomplete_details": {"reason": "max_output_tokens"} if done and plan.status == "incomplete" else None,
+        "instructions": payload.get("instructions"),
+        "max_output_tokens": payload.get("max_output_tokens"),
+        "metadata": payload.get("metadata") or {},
+        "parallel_tool_calls": payload.get("parallel_tool_calls", True),
+        "previous_response_id": None,
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "store": payload.get("store", False),
+        "temperature": payload.get("temperature", 1.0),
+        "top_p": payload.get("top_p", 1.0),
+        "tool_choice": payload.get("tool_choice", "auto"),
+        "tools": payload.get("tools") or [],
         "text": {"format": {"type": "text"}},
+        "truncation": "disabled",
     }
 
 
@@ -994,35 +1347,79 @@ def _response_message(message_id: str, text: str, status: str) -> dict[str, Any]
     }
 
 
-def _responses_events(state: FakeUpstreamState, model: str) -> list[tuple[str, bytes]]:
-    ids = ("resp_" + secrets.token_hex(12), "msg_" + secrets.token_hex(12))
-    created = int(state.clock())
-    text = state.completion_text
-    part = {"type": "output_text", "text": "", "annotations": []}
-    item_ref = {"item_id": ids[1], "output_index": 0, "content_index": 0}
+def _response_item_events(
+    state: FakeUpstreamState, index: int, item: dict[str, Any]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events that build one output item: added, its deltas, done with the full item."""
+    ref = {"item_id": item["id"], "output_index": index}
+    bodies: list[tuple[str, dict[str, Any]]] = []
+    if item["type"] == "reasoning":
+        added = {"type": "reasoning", "id": item["id"], "summary": []}
+        bodies.append(("response.output_item.added", {"output_index": index, "item": added}))
+        for summary_index, part in enumerate(item["summary"]):
+            part_ref = {**ref, "summary_index": summary_index}
+            empty = {"type": "summary_text", "text": ""}
+            bodies.append(("response.reasoning_summary_part.added", {**part_ref, "part": empty}))
+            for piece in _split(part["text"], state.stream_chunks):
+                bodies.append(("response.reasoning_summary_text.delta", {**part_ref, "delta": piece}))
+            bodies.append(("response.reasoning_summary_text.done", {**part_ref, "text": part["text"]}))
+            bodies.append(("response.reasoning_summary_part.done", {**part_ref, "part": part}))
+    elif item["type"] == "message":
+        text = item["content"][0]["text"]
+        part = {"type": "output_text", "text": "", "annotations": []}
+        content_ref = {**ref, "content_index": 0}
+        added = _response_message(item["id"], "", "in_progress")
+        bodies.append(("response.output_item.added", {"output_index": index, "item": added}))
+        bodies.append(("response.content_part.added", {**content_ref, "part": part}))
+        for piece in _split(text, state.stream_chunks):
+            bodies.append(("response.output_text.delta", {**content_ref, "delta": piece, "logprobs": []}))
+        bodies.append(("response.output_text.done", {**content_ref, "text": text, "logprobs": []}))
+        bodies.append(("response.content_part.done", {**content_ref, "part": {**part, "text": text}}))
+    else:  # function_call
+        added = {**item, "arguments": "", "status": "in_progress"}
+        bodies.append(("response.output_item.added", {"output_index": index, "item": added}))
+        for piece in _split(item["arguments"], state.stream_chunks):
+            bodies.append(("response.function_call_arguments.delta", {**ref, "delta": piece}))
+        bodies.append(("response.function_call_arguments.done", {**ref, "arguments": item["arguments"]}))
+    bodies.append(("response.output_item.done", {"output_index": index, "item": item}))
+    return bodies
+
+
+def _responses_events(state: FakeUpstreamState, plan: _ResponsePlan) -> list[tuple[str, bytes]]:
     bodies: list[tuple[str, dict[str, Any]]] = [
-        ("response.created", {"response": _response_object(state, ids, model, None, created)}),
-        ("response.in_progress", {"response": _response_object(state, ids, model, None, created)}),
-        (
-            "response.output_item.added",
-            {"output_index": 0, "item": _response_message(ids[1], "", "in_progress")},
-        ),
-        ("response.content_part.added", {**item_ref, "part": part}),
+        ("response.created", {"response": _response_object(state, plan, done=False)}),
+        ("response.in_progress", {"response": _response_object(state, plan, done=False)}),
     ]
-    for piece in _split(text, state.stream_chunks):
-        bodies.append(("response.output_text.delta", {**item_ref, "delta": piece}))
-    bodies += [
-        ("response.output_text.done", {**item_ref, "text": text}),
-        ("response.content_part.done", {**item_ref, "part": {**part, "text": text}}),
-        (
-            "response.output_item.done",
-            {"output_index": 0, "item": _response_message(ids[1], text, "completed")},
-        ),
-        ("response.completed", {"response": _response_object(state, ids, model, text, created)}),
-    ]
+    for index, item in enumerate(plan.output):
+        bodies += _response_item_events(state, index, item)
+    final = "response.completed" if plan.status == "completed" else "response.incomplete"
+    bodies.append((final, {"response": _response_object(state, plan, done=True)}))
     return [
         (name, orjson.dumps({"type": name, "sequence_number": seq, **body})) for seq, (name, body) in enumerate(bodies)
     ]
+
+
+def _responses_refusal(state: FakeUpstreamState, payload: dict[str, Any], account: str) -> web.Response | None:
+    """What Copilot refuses in a Responses body: stored state, non-function tools, another account's reasoning."""
+    previous = payload.get("previous_response_id")
+    if previous:
+        # Copilot keeps no responses (store is false): a previous response is never found.
+        message = f"Previous response with id '{previous}' not found."
+        return _openai_error(400, message, "previous_response_not_found", "previous_response_id")
+    tools = payload.get("tools")
+    for index, tool in enumerate(tools if isinstance(tools, list) else ()):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind != "function":
+            message = f"Tool type '{kind}' is not supported; only function tools are."
+            return _openai_error(400, message, "unsupported_value", f"tools[{index}].type")
+    items = payload.get("input")
+    for index, item in enumerate(items if isinstance(items, list) else ()):
+        if not isinstance(item, dict) or item.get("type") != "reasoning":
+            continue
+        if state.decrypt_reasoning(account, item.get("encrypted_content")) is None:
+            message = f"The encrypted content for item {item.get('id')} could not be verified."
+            return _openai_error(400, message, "invalid_encrypted_content", f"input[{index}].encrypted_content")
+    return None
 
 
 async def _responses(request: web.Request) -> web.StreamResponse:
@@ -1033,11 +1430,216 @@ async def _responses(request: web.Request) -> web.StreamResponse:
     if not isinstance(payload, dict) or "input" not in payload:
         return _openai_error(400, "invalid request body: input is required", "invalid_request_body")
     model = str(payload.get("model") or "gpt-4o")
+    if (refused := _endpoint_refusal(state, model, RESPONSES)) is not None:
+        return refused
+    account = _request_account(state, request)
+    if (refused := _responses_refusal(state, payload, account)) is not None:
+        return refused
+    plan = _plan_response(state, payload, model, account)
     if payload.get("stream"):
-        events: list[tuple[str | None, bytes]] = list(_responses_events(state, model))
+        events: list[tuple[str | None, bytes]] = list(_responses_events(state, plan))
         return await _serve_stream(request, state, events)
-    ids = ("resp_" + secrets.token_hex(12), "msg_" + secrets.token_hex(12))
-    return _json(_response_object(state, ids, model, state.completion_text, int(state.clock())))
+    return _json(_response_object(state, plan, done=True))
+
+
+# --------------------------------------------------------------------------- Messages API (Anthropic)
+
+_BASE62 = string.ascii_letters + string.digits
+_TEMPERATURE_WITH_THINKING = (
+    "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility"
+)
+
+
+def _anthropic_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_BASE62) for _ in range(24))
+
+
+def _cache_control_marks(value: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    """(where, value) of every `cache_control` key in a Messages body, `where` in Anthropic's dotted form."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "cache_control":
+                yield path, child
+            else:
+                yield from _cache_control_marks(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _cache_control_marks(child, f"{path}.{index}")
+
+
+def _messages_refusal(
+    state: FakeUpstreamState, request: web.Request, payload: dict[str, Any], model: str, account: str
+) -> web.Response | None:
+    """What Copilot (or Anthropic behind it) refuses in a Messages body, in the order it checks."""
+    rejected = [flag for flag in _beta_flags(request.headers) if flag in state.rejected_betas]
+    if rejected:
+        return _anthropic_error(
+            400,
+            f"Unexpected value(s) `{','.join(rejected)}` for the `anthropic-beta` header. Please consult our "
+            "documentation at docs.claude.com or try again without the header.",
+        )
+    if (refused := _endpoint_refusal(state, model, MESSAGES)) is not None:
+        return refused
+    marks = [(where, mark) for where, mark in _cache_control_marks(payload) if mark is not None]
+    for where, mark in marks:
+        if isinstance(mark, dict) and "scope" in mark:
+            prefix = f"{where}." if where else ""
+            return _anthropic_error(400, f"{prefix}cache_control.ephemeral.scope: Extra inputs are not permitted")
+    if payload.get("cache_control") is not None and model in state.top_level_cache_control_refused:
+        return _anthropic_error(400, "cache_control: Extra inputs are not permitted")
+    if len(marks) > 4:
+        return _anthropic_error(400, f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}.")
+    if (refused := _thinking_refusal(payload)) is not None:
+        return refused
+    for i, message in enumerate(payload["messages"]):
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for j, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "thinking":
+                continue
+            if not state.verify_signature(account, str(block.get("thinking", "")), block.get("signature")):
+                return _anthropic_error(400, f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    return None
+
+
+def _thinking_on(payload: dict[str, Any]) -> bool:
+    thinking = payload.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _thinking_refusal(payload: dict[str, Any]) -> web.Response | None:
+    """Anthropic's rules for a request with thinking on."""
+    if not _thinking_on(payload):
+        return None
+    thinking = payload["thinking"]
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return _anthropic_error(
+                400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
+    temperature = payload.get("temperature")
+    if temperature is not None and temperature != 1:
+        return _anthropic_error(400, _TEMPERATURE_WITH_THINKING)
+    tool_choice = payload.get("tool_choice")
+    if isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool"):
+        return _anthropic_error(400, "Thinking may not be enabled when tool_choice forces tool use.")
+    return None
+
+
+def _messages_stop(state: FakeUpstreamState, payload: dict[str, Any]) -> tuple[str, str, str | None]:
+    """The answer's text, stop_reason and stop_sequence; a stop sequence cuts the text and is not sent."""
+    text = state.completion_text
+    if state.tool_calls:
+        return text, "tool_use", None
+    stops = payload.get("stop_sequences")
+    for stop in stops if isinstance(stops, list) else ():
+        if isinstance(stop, str) and stop and stop in text:
+            return text[: text.index(stop)], "stop_sequence", stop
+    return text, "max_tokens" if state.finish_reason == "length" else "end_turn", None
+
+
+@dataclass(slots=True)
+class _MessagePlan:
+    message_id: str
+    model: str
+    blocks: list[dict[str, Any]]
+    stop_reason: str
+    stop_sequence: str | None
+    usage: dict[str, Any]
+
+
+def _plan_message(state: FakeUpstreamState, payload: dict[str, Any], model: str, account: str) -> _MessagePlan:
+    blocks: list[dict[str, Any]] = []
+    if _thinking_on(payload):
+        signature = state.signature_for(account, state.thinking_text)
+        blocks.append({"type": "thinking", "thinking": state.thinking_text, "signature": signature})
+    text, stop_reason, stop_sequence = _messages_stop(state, payload)
+    if text or not state.tool_calls:
+        blocks.append({"type": "text", "text": text})
+    for name, arguments in state.tool_calls:
+        blocks.append({"type": "tool_use", "id": _anthropic_id("toolu_"), "name": name, "input": arguments})
+    cached = any(mark is not None for _, mark in _cache_control_marks(payload))
+    usage = {
+        "input_tokens": state.prompt_tokens,
+        "cache_creation_input_tokens": state.cache_creation_tokens if cached else 0,
+        "cache_read_input_tokens": state.cache_read_tokens if cached else 0,
+        "output_tokens": state.completion_tokens,
+    }
+    return _MessagePlan(_anthropic_id("msg_"), model, blocks, stop_reason, stop_sequence, usage)
+
+
+def _message_object(plan: _MessagePlan, *, done: bool) -> dict[str, Any]:
+    return {
+        "id": plan.message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": plan.model,
+        "content": plan.blocks if done else [],
+        "stop_reason": plan.stop_reason if done else None,
+        "stop_sequence": plan.stop_sequence if done else None,
+        "usage": plan.usage if done else {**plan.usage, "output_tokens": 1},
+    }
+
+
+def _pieces(text: str, state: FakeUpstreamState) -> list[str]:
+    """The stream_chunks pieces of `text`, without the empty ones (Anthropic sends no empty deltas)."""
+    return [piece for piece in _split(text, state.stream_chunks) if piece]
+
+
+def _message_block_events(state: FakeUpstreamState, index: int, block: dict[str, Any]) -> list[tuple[str, Any]]:
+    """content_block_start, its deltas (no empty ones, like Anthropic), content_block_stop."""
+    if block["type"] == "thinking":
+        start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+        pieces = [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"], state)]
+        pieces.append({"type": "signature_delta", "signature": block["signature"]})
+    elif block["type"] == "text":
+        start = {"type": "text", "text": ""}
+        pieces = [{"type": "text_delta", "text": p} for p in _pieces(block["text"], state)]
+    else:  # tool_use: the input streamed as JSON fragments
+        start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+        arguments = orjson.dumps(block["input"]).decode()
+        pieces = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(arguments, state)]
+    events: list[tuple[str, Any]] = [("content_block_start", {"index": index, "content_block": start})]
+    events += [("content_block_delta", {"index": index, "delta": delta}) for delta in pieces]
+    events.append(("content_block_stop", {"index": index}))
+    return events
+
+
+def _messages_events(state: FakeUpstreamState, plan: _MessagePlan) -> list[tuple[str, bytes]]:
+    bodies: list[tuple[str, Any]] = [
+        ("message_start", {"message": _message_object(plan, done=False)}),
+        ("ping", {}),
+    ]
+    for index, block in enumerate(plan.blocks):
+        bodies += _message_block_events(state, index, block)
+    delta = {"stop_reason": plan.stop_reason, "stop_sequence": plan.stop_sequence}
+    bodies.append(("message_delta", {"delta": delta, "usage": {"output_tokens": plan.usage["output_tokens"]}}))
+    bodies.append(("message_stop", {}))
+    return [(name, orjson.dumps({"type": name, **body})) for name, body in bodies]
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages: Anthropic's Messages API as Copilot serves it for Claude models."""
+    state = request.app[FAKE_STATE]
+    if (denied := _check_copilot_request(state, request)) is not None:
+        return denied
+    payload = request[_PARSED_BODY]
+    if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
+        return _anthropic_error(400, "messages: Field required")
+    model = str(payload.get("model") or "")
+    account = _request_account(state, request)
+    if (refused := _messages_refusal(state, request, payload, model, account)) is not None:
+        return refused
+    plan = _plan_message(state, payload, model, account)
+    if payload.get("stream"):
+        events: list[tuple[str | None, bytes]] = list(_messages_events(state, plan))
+        return await _serve_stream(request, state, events)
+    return _json(_message_object(plan, done=True))
 
 
 # --------------------------------------------------------------------------- app and runner
@@ -1056,6 +1658,7 @@ def create_fake_upstream(state: FakeUpstreamState | None = None) -> web.Applicat
     app.router.add_get("/models", _models)
     app.router.add_post("/embeddings", _embeddings)
     app.router.add_post("/responses", _responses)
+    app.router.add_post("/v1/messages", _messages)
     return app
 
 
