@@ -97,7 +97,6 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         fallback = legacy_fallback(config, app[STORE])
         app[RESOLVER] = KeyResolver(app[STORE], config.key_cache_ttl, fallback=fallback)
         app[CLIENT_KEY_RESOLVER] = client_keys = ClientKeyResolver(app[CLIENT_KEYS], app[STORE], config.key_cache_ttl)
-        app[KEY_ADMIN] = KeyAdmin(app[STORE], app[GITHUB], app[RESOLVER], app[TOKENS], client_keys.invalidate)
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
         app[CLIENT_AUTH] = ClientAuth(
@@ -114,6 +113,9 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             read_timeout=config.upstream_timeout,
             cooldowns=cooldowns,
             conversation_idle=config.conversation_idle,
+        )
+        app[KEY_ADMIN] = KeyAdmin(
+            app[STORE], app[GITHUB], resolver, tokens, client_keys.invalidate, on_delete=copilot.forget
         )
         metrics.sample(
             "proxyd_conversations",

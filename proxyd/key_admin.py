@@ -28,8 +28,11 @@ class KeyAdmin:
         resolver: KeyResolver,
         tokens: CopilotTokens,
         on_change: Callable[[], None] | None = None,
+        on_delete: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        # What the upstream client keeps per account (cool-down, model list, conversations).
+        self._on_delete = on_delete
         self._github = github
         self._resolver = _Invalidating(resolver, on_change)
         self._tokens = tokens
@@ -70,6 +73,8 @@ class KeyAdmin:
         await self._store.delete(key_id)
         self._tokens.forget(key_id)
         self._resolver.invalidate()
+        if self._on_delete is not None:
+            self._on_delete(key_id)
 
     async def set_default(self, key_id: str) -> ApiKey:
         updated = await self._store.set_default(key_id)

@@ -14,7 +14,7 @@ from ..anthropic.estimate import estimate_input_tokens
 from ..anthropic.models import copilot_model
 from ..appkeys import ACCESS, CLIENT_AUTH, CONFIG
 from ..lifecycle import AccessInfo
-from ..translate.messages_to_chat.request import to_chat_request
+from ..translate.messages_to_chat.request import chat_request
 from .proxy import model_route, required_model
 from .responses import json_response, read_json_object
 
@@ -35,7 +35,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     access.model = requested[:200]
     # Counted against a client key's limits like any request: it costs proxyd the same work.
     app[CLIENT_AUTH].admit(principal, requested)
-    chat = to_chat_request(body, copilot_model(requested, dict(app[CONFIG].model_map)), counting=True)
+    chat = chat_request(body, copilot_model(requested, dict(app[CONFIG].model_map)), counting=True)
     return json_response({"input_tokens": estimate_input_tokens(chat)})
 
 

@@ -1,0 +1,181 @@
+"""Routing by model, end to end: each client API reaches every model, natively or translated.
+
+The fake upstream lists each model's ``supported_endpoints`` and refuses the
+others, as Copilot does; the clients are the official ``openai`` and
+``anthropic`` packages. Nine combinations (three client APIs × a model on each
+endpoint), JSON and streamed, with a tool call and its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import openai
+import orjson
+import pytest
+
+from proxyd.config import Config
+from tests import proxy_clients
+from tests.conftest import RunningProxy
+from tests.fake_upstream import FakeUpstream
+from tests.test_anthropic_messages import request_log
+
+GITHUB_TOKEN = "gho_routingtest0000000000000000000000001"
+TEXT = "Hello from the fake Copilot!"
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+UPSTREAM_PATHS = {"chat": "/chat/completions", "responses": "/responses", "messages": "/v1/messages"}
+# (the client's API, a model, the endpoint the fake serves it on): the nine combinations.
+COMBINATIONS = [
+    ("chat", "gpt-4.1", "chat"),
+    ("chat", "gpt-5.3-codex", "responses"),
+    ("chat", "claude-opus-4.5", "messages"),
+    ("responses", "gpt-5.3-codex", "responses"),
+    ("responses", "gpt-4.1", "chat"),
+    ("responses", "claude-opus-4.5", "messages"),
+    ("messages", "claude-sonnet-4.5", "messages"),
+    ("messages", "gpt-4.1", "chat"),
+    ("messages", "gpt-5.3-codex", "responses"),
+]
+
+
+@pytest.fixture
+def proxy_config(config: Config) -> Config:
+    return dataclasses.replace(config, usage_flush_interval=0.05, shutdown_timeout=2.0)
+
+
+@pytest.fixture
+async def strict_upstream(upstream: FakeUpstream) -> FakeUpstream:
+    upstream.state.responses_accepts_chat_models = False  # as Copilot: a chat model is refused on /responses
+    return upstream
+
+
+@pytest.fixture
+async def clients(proxy: RunningProxy, strict_upstream: FakeUpstream) -> AsyncIterator[tuple[Any, Any]]:
+    await proxy_clients.add_key(proxy, GITHUB_TOKEN)
+    ai = openai.AsyncOpenAI(base_url=proxy.url + "/v1", api_key=GITHUB_TOKEN, max_retries=0, timeout=10)
+    claude = anthropic.AsyncAnthropic(base_url=proxy.url, api_key=GITHUB_TOKEN, max_retries=0, timeout=10)
+    yield ai, claude
+    await ai.close()
+    await claude.close()
+
+
+# --- one request in each client API, returning (text, tool calls as (name, arguments dict)) ------------
+
+
+async def ask_chat(ai: openai.AsyncOpenAI, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+    extra: dict[str, Any] = {"tools": [{"type": "function", "function": WEATHER_TOOL}]} if tools else {}
+    messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+    if not stream:
+        answer = await ai.chat.completions.create(model=model, messages=messages, **extra)
+        message = answer.choices[0].message
+        calls = [(c.function.name, c.function.arguments) for c in message.tool_calls or ()]  # type: ignore[union-attr]
+        assert answer.usage is not None and answer.usage.total_tokens > 0
+        return message.content or "", calls
+    text, calls = "", {}
+    chunks = await ai.chat.completions.create(
+        model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **extra
+    )
+    usage = None
+    async for chunk in chunks:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            for call in choice.delta.tool_calls or ():
+                name, arguments = calls.get(call.index, ("", ""))
+                function = call.function
+                calls[call.index] = (
+                    name + (function.name or "" if function else ""),
+                    arguments + (function.arguments or "" if function else ""),
+                )
+    assert usage is not None and usage.total_tokens > 0
+    return text, list(calls.values())
+
+
+async def ask_responses(ai: openai.AsyncOpenAI, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+    extra: dict[str, Any] = {"tools": [{"type": "function", **WEATHER_TOOL}]} if tools else {}
+    if not stream:
+        answer = await ai.responses.create(model=model, input="Weather in Oslo?", **extra)
+    else:
+        events = await ai.responses.create(model=model, input="Weather in Oslo?", stream=True, **extra)
+        seen = [event async for event in events]
+        # Codex builds its history from these, and fails a stream without response.completed.
+        assert seen[0].type == "response.created" and seen[-1].type == "response.completed"
+        done = [e.item for e in seen if e.type == "response.output_item.done"]
+        answer = seen[-1].response  # type: ignore[union-attr]
+        assert answer.id and [item.type for item in answer.output] == [item.type for item in done]
+    assert answer.usage is not None and answer.usage.total_tokens > 0
+    calls = [(item.name, item.arguments) for item in answer.output if item.type == "function_call"]
+    return answer.output_text, calls
+
+
+async def ask_messages(claude: anthropic.AsyncAnthropic, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+    extra: dict[str, Any] = {}
+    if tools:
+        extra["tools"] = [
+            {"name": WEATHER_TOOL["name"], "description": "x", "input_schema": WEATHER_TOOL["parameters"]}
+        ]
+    messages: Any = [{"role": "user", "content": "Weather in Oslo?"}]
+    if stream:
+        async with claude.messages.stream(model=model, max_tokens=256, messages=messages, **extra) as events:
+            message = await events.get_final_message()
+    else:
+        message = await claude.messages.create(model=model, max_tokens=256, messages=messages, **extra)
+    assert message.usage.output_tokens > 0
+    text = "".join(block.text for block in message.content if block.type == "text")
+    calls = [(block.name, block.input) for block in message.content if block.type == "tool_use"]
+    return text, calls
+
+
+async def ask(clients: tuple[Any, Any], client_api: str, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+    ai, claude = clients
+    if client_api == "chat":
+        return await ask_chat(ai, model, stream, tools)
+    if client_api == "responses":
+        return await ask_responses(ai, model, stream, tools)
+    return await ask_messages(claude, model, stream, tools)
+
+
+def _arguments(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
+async def test_every_client_api_reaches_every_model(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, stream: bool,
+    sqlite_only: None,
+) -> None:
+    state = proxy.upstream.state
+    text, calls = await ask(clients, client_api, model, stream, tools=False)
+    assert text == TEXT
+    assert calls == []
+    (sent,) = state.requests_to(UPSTREAM_PATHS[endpoint])
+    assert sent.json["model"] == model
+    assert sent.headers["x-initiator"] == "user"
+    others = [path for api, path in UPSTREAM_PATHS.items() if api != endpoint]
+    assert all(state.requests_to(path) == [] for path in others)  # no refused first try
+    (logged,) = await request_log(proxy)
+    assert (logged["endpoint"], logged["model"], logged["status"]) == (UPSTREAM_PATHS[client_api], model, 200)
+    assert logged["totalTokens"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
+async def test_tool_calls_cross_every_combination(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, stream: bool,
+    sqlite_only: None,
+) -> None:
+    proxy.upstream.state.tool_calls = [("get_weather", {"city": "Oslo"})]
+    _, calls = await ask(clients, client_api, model, stream, tools=True)
+    assert [(name, _arguments(arguments)) for name, arguments in calls] == [("get_weather", {"city": "Oslo"})]
+    (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
+    tools = sent.json["tools"]
+    names = [tool.get("name") or tool.get("function", {}).get("name") for tool in tools]
+    assert names == ["get_weather"]
