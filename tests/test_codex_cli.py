@@ -41,19 +41,26 @@ SHELL_TOOL = "exec_command"  # Codex's shell tool for a model its catalog does n
 MARKER_COMMAND = {"cmd": "echo proxyd-tool-ok"}
 
 
-def write_codex_home(directory: Path, base_url: str, model: str) -> Path:
+def write_codex_home(directory: Path, base_url: str, model: str, *, hosted_tools: bool = False) -> Path:
     """A ``CODEX_HOME`` whose config.toml sends ``model`` to ``base_url`` (proxyd's ``…/v1``).
 
-    The provider part is what a user writes; the rest keeps a test quiet and quick:
+    The provider part and the two lines that turn off the tools Copilot cannot run
+    (``web_search``, the ``multi_agent_v1`` namespace; ``hosted_tools`` keeps them)
+    are what the README tells a user to write; the rest keeps a test quiet and quick:
     no update check, analytics or feedback, no history, and no retries (Codex
     retries a 5xx, 401, 429 or a cut stream up to 5 times by default, seconds apart).
     """
     directory.mkdir(parents=True, exist_ok=True)
+    web_search = "" if hosted_tools else 'web_search = "disabled"'
+    agents = "" if hosted_tools else "[agents]\nenabled = false"
     (directory / "config.toml").write_text(
         f"""\
 model = "{model}"
 model_provider = "proxyd"
 check_for_update_on_startup = false
+{web_search}
+
+{agents}
 
 [analytics]
 enabled = false
@@ -108,14 +115,14 @@ class CodexRun:
         return f"exit {self.returncode}: {errors or self.stderr[-2000:]}"
 
 
-async def codex(proxy: RunningProxy, home: Path, prompt: str, model: str) -> CodexRun:
+async def codex(proxy: RunningProxy, home: Path, prompt: str, model: str, *, hosted_tools: bool = False) -> CodexRun:
     """``codex exec --json prompt`` with ``model`` against ``proxy``, from a throwaway HOME and CODEX_HOME."""
     work = home / "work"
     work.mkdir(parents=True, exist_ok=True)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),  # codex is a node launcher; the shell tool runs bash
         "HOME": str(home),  # no settings or login of the machine's user leak in
-        "CODEX_HOME": str(write_codex_home(home / "codex", f"{proxy.url}/v1", model)),
+        "CODEX_HOME": str(write_codex_home(home / "codex", f"{proxy.url}/v1", model, hosted_tools=hosted_tools)),
         KEY_VARIABLE: GITHUB_TOKEN,
     }
     process = await asyncio.create_subprocess_exec(
@@ -187,16 +194,24 @@ async def test_codex_gets_an_answer_from_a_chat_only_model(
 async def test_what_reaches_copilots_responses_holds_only_function_tools(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
-    """Codex also offers ``web_search`` and a ``namespace`` of sub-agent tools; Copilot's /responses takes functions.
-
-    COPILOT-PROTOCOL.md section 7: function tools only, web_search and image_generation unsupported.
-    """
+    """COPILOT-PROTOCOL.md section 7: Copilot's /responses takes function tools only."""
     await add_key(proxy)
     run = await codex(proxy, tmp_path, "Say hi", RESPONSES_MODEL)
     assert run.returncode == 0, run.failure
     (sent,) = proxy.upstream.state.requests_to(RESPONSES, "POST")
     assert {tool["type"] for tool in sent.json["tools"]} == {"function"}
     assert SHELL_TOOL in tool_names(sent)
+
+
+async def test_codex_with_its_hosted_tools_is_told_which_setting_to_change(
+    proxy: RunningProxy, tmp_path: Path, sqlite_only: None
+) -> None:
+    """Codex's default ``web_search`` tool cannot run on Copilot: a 400 that names the line to add, nothing sent."""
+    await add_key(proxy)
+    run = await codex(proxy, tmp_path, "Say hi", RESPONSES_MODEL, hosted_tools=True)
+    assert run.returncode != 0
+    assert 'web_search = \\"disabled\\"' in run.failure or 'web_search = "disabled"' in run.failure, run.failure
+    assert not proxy.upstream.state.requests_to(RESPONSES, "POST")
 
 
 def responses_tool_turn(request: RecordedRequest) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -9,7 +9,7 @@ account could verify (``portable.py``).
 
 A conversation is named by what the client sends: Claude Code's
 ``metadata.user_id`` (it holds the session), Codex's ``prompt_cache_key`` or
-its ``session_id``/``conversation_id`` header, OpenAI clients' ``user`` or
+its ``session-id`` header, OpenAI clients' ``user`` or
 ``prompt_cache_key``; else it is the client key and model. The map is bounded
 (least recently used entries go first) and forgets conversations idle for
 ``idle`` seconds.
@@ -25,7 +25,8 @@ from typing import Any
 
 from ..translate.base import Api
 
-_HEADERS = ("session_id", "conversation_id", "x-session-id")
+# Codex sends session-id (and thread-id, the same id); others session_id or conversation_id.
+_HEADERS = ("session-id", "thread-id", "session_id", "conversation_id", "x-session-id")
 # Ids longer than this are cut: the client chooses them, and each is kept in memory.
 _ID_MAX = 256
 
