@@ -2,7 +2,7 @@
 
 The fake upstream lists each model's ``supported_endpoints`` and refuses the
 others, as Copilot does; the clients are the official ``openai`` and
-``anthropic`` packages. Nine combinations (three client APIs × a model on each
+``anthropic`` packages. Nine combinations (three client APIs by a model on each
 endpoint), JSON and streamed, with a tool call and its result.
 """
 
@@ -75,10 +75,10 @@ async def ask_chat(ai: openai.AsyncOpenAI, model: str, stream: bool, tools: bool
     if not stream:
         answer = await ai.chat.completions.create(model=model, messages=messages, **extra)
         message = answer.choices[0].message
-        calls = [(c.function.name, c.function.arguments) for c in message.tool_calls or ()]  # type: ignore[union-attr]
+        calls = [(c.function.name, c.function.arguments) for c in message.tool_calls or () if c.type == "function"]
         assert answer.usage is not None and answer.usage.total_tokens > 0
         return message.content or "", calls
-    text, calls = "", {}
+    text, parts = "", dict[int, tuple[str, str]]()
     chunks = await ai.chat.completions.create(
         model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **extra
     )
@@ -88,14 +88,14 @@ async def ask_chat(ai: openai.AsyncOpenAI, model: str, stream: bool, tools: bool
         for choice in chunk.choices:
             text += choice.delta.content or ""
             for call in choice.delta.tool_calls or ():
-                name, arguments = calls.get(call.index, ("", ""))
+                name, arguments = parts.get(call.index, ("", ""))
                 function = call.function
-                calls[call.index] = (
+                parts[call.index] = (
                     name + (function.name or "" if function else ""),
                     arguments + (function.arguments or "" if function else ""),
                 )
     assert usage is not None and usage.total_tokens > 0
-    return text, list(calls.values())
+    return text, list(parts.values())
 
 
 async def ask_responses(ai: openai.AsyncOpenAI, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
@@ -106,16 +106,20 @@ async def ask_responses(ai: openai.AsyncOpenAI, model: str, stream: bool, tools:
         events = await ai.responses.create(model=model, input="Weather in Oslo?", stream=True, **extra)
         seen = [event async for event in events]
         # Codex builds its history from these, and fails a stream without response.completed.
-        assert seen[0].type == "response.created" and seen[-1].type == "response.completed"
+        assert seen[0].type == "response.created"
         done = [e.item for e in seen if e.type == "response.output_item.done"]
-        answer = seen[-1].response  # type: ignore[union-attr]
+        last = seen[-1]
+        assert last.type == "response.completed"
+        answer = last.response
         assert answer.id and [item.type for item in answer.output] == [item.type for item in done]
     assert answer.usage is not None and answer.usage.total_tokens > 0
     calls = [(item.name, item.arguments) for item in answer.output if item.type == "function_call"]
     return answer.output_text, calls
 
 
-async def ask_messages(claude: anthropic.AsyncAnthropic, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+async def ask_messages(
+    claude: anthropic.AsyncAnthropic, model: str, stream: bool, tools: bool
+) -> tuple[str, list[Any]]:
     extra: dict[str, Any] = {}
     if tools:
         extra["tools"] = [
@@ -133,7 +137,9 @@ async def ask_messages(claude: anthropic.AsyncAnthropic, model: str, stream: boo
     return text, calls
 
 
-async def ask(clients: tuple[Any, Any], client_api: str, model: str, stream: bool, tools: bool) -> tuple[str, list[Any]]:
+async def ask(
+    clients: tuple[Any, Any], client_api: str, model: str, stream: bool, tools: bool
+) -> tuple[str, list[Any]]:
     ai, claude = clients
     if client_api == "chat":
         return await ask_chat(ai, model, stream, tools)
@@ -149,7 +155,12 @@ def _arguments(value: Any) -> Any:
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
 async def test_every_client_api_reaches_every_model(
-    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, stream: bool,
+    proxy: RunningProxy,
+    clients: tuple[Any, Any],
+    client_api: str,
+    model: str,
+    endpoint: str,
+    stream: bool,
     sqlite_only: None,
 ) -> None:
     state = proxy.upstream.state
@@ -169,7 +180,12 @@ async def test_every_client_api_reaches_every_model(
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
 async def test_tool_calls_cross_every_combination(
-    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, stream: bool,
+    proxy: RunningProxy,
+    clients: tuple[Any, Any],
+    client_api: str,
+    model: str,
+    endpoint: str,
+    stream: bool,
     sqlite_only: None,
 ) -> None:
     proxy.upstream.state.tool_calls = [("get_weather", {"city": "Oslo"})]

@@ -77,7 +77,7 @@ class CallPlanner:
         else:
             payload = request.body
         if api == "responses":
-            tools = native_responses(payload, request.requested)
+            tools = native_responses(payload)
             if tools is not None:
                 payload = tools.request()
                 relay = TranslatingRelay(self._metrics, tools, api)

@@ -87,6 +87,55 @@ def refuse_hosted(kind: str, where: str) -> None:
         )
 
 
+# What a function tool can carry; every other kind is refused before anything is sent.
+_SERVED_TOOLS = frozenset({"function", "custom", LOCAL_SHELL})
+# History items that name a stand-in's call: Copilot takes them only as function calls.
+_STAND_IN_ITEMS = frozenset(
+    {"custom_tool_call", "custom_tool_call_output", "local_shell_call", "local_shell_call_output"}
+)
+# Codex's own tool kinds that its config turns off, with the line that does it.
+_CODEX_SETTINGS = {"namespace": "[agents] enabled = false", "tool_search": "[features] tool_search = false"}
+
+
+def _unserved(kind: str, where: str) -> str:
+    setting = _CODEX_SETTINGS.get(kind)
+    hint = f" (Codex: set {setting} in config.toml)" if setting else ""
+    return f"{where}: tools of type {kind!r} cannot be served through GitHub Copilot; remove it from the request{hint}"
+
+
+class NativeResponses:
+    """The native ``/responses`` path when the client's tools need stand-ins: the same API, tools converted."""
+
+    __slots__ = ("_body", "_tools")
+
+    def __init__(self, body: JsonObject, tools: ResponsesTools) -> None:
+        self._body = body
+        self._tools = tools
+
+    def request(self) -> JsonObject:
+        return self._tools.request(self._body)
+
+    def answer(self, document: JsonObject) -> JsonObject:
+        return self._tools.response(document)
+
+    def stream(self) -> ToolEvents:
+        return ToolEvents(self._tools)
+
+
+def native_responses(body: JsonObject) -> NativeResponses | None:
+    """For a Responses body sent to ``/responses`` as it is: None when it needs no stand-in (the usual case).
+
+    Raises ``BadRequest`` for a tool Copilot cannot serve, before anything is sent.
+    """
+    tools = ResponsesTools(body)
+    needs_stand_ins = any(tool["type"] != "function" for tool in tools.client_tools)
+    items = body.get("input")
+    history = isinstance(items, list) and any(
+        isinstance(item, dict) and item.get("type") in _STAND_IN_ITEMS for item in items
+    )
+    return NativeResponses(body, tools) if needs_stand_ins or history else None
+
+
 class ResponsesTools:
     """One request's tools: which stand-ins it needs, and how to turn calls to them back."""
 
@@ -105,6 +154,8 @@ class ResponsesTools:
             if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
                 raise BadRequest(f"{where}: must be a tool object with a type")
             refuse_hosted(tool["type"], where)
+            if tool["type"] not in _SERVED_TOOLS:
+                raise BadRequest(_unserved(tool["type"], where))
             if tool["type"] in ("function", "custom") and not _name(tool):
                 raise BadRequest(f"{where}.name: field required")
             if tool["type"] == "custom":
