@@ -206,3 +206,7 @@ class ClientGone(Exception):
 
     Not a ProxydError: there is nobody left to send an error response to.
     """
+
+
+class SseLineTooLong(ValueError):
+    """An upstream stream sent a line longer than ``proxyd.sse.LINE_MAX``: broken or hostile, not an answer."""

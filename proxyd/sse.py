@@ -17,15 +17,12 @@ from collections.abc import Iterable
 import orjson
 from aiohttp import web
 
+from .errors import SseLineTooLong
 from .translate.base import Api, Event
 
 LINE_MAX = 16 * 1024 * 1024
 DONE = b"[DONE]"
 HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class SseLineTooLong(ValueError):
-    """A stream sent a line longer than ``LINE_MAX``."""
 
 
 class SseReader:

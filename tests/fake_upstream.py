@@ -6,7 +6,7 @@ way the real services do (status codes, body shapes, SSE framing, GitHub's HTTP-
 errors), records every request it receives, and lets each test script faults on its
 ``FakeUpstreamState``.
 
-The Copilot side follows /work/shared/COPILOT-PROTOCOL.md: GET /models lists each model's
+The Copilot side follows how Copilot's own client calls it today: GET /models lists each model's
 ``supported_endpoints``, and POST /chat/completions, /responses and /v1/messages (Anthropic's
 Messages API) refuse a model that does not list them. Thinking signatures (Messages) and encrypted
 reasoning (Responses) are HMACs keyed by the GitHub account behind the request's Copilot token, so

@@ -329,7 +329,9 @@ async def test_copilot_errors_become_anthropic_errors(
 ) -> None:
     await add_key(proxy)
     copilot_says = {"error": {"message": "slow down", "code": "rate_limited"}}
-    proxy.upstream.state.fail_next(status, copilot_says, {"Retry-After": "7"}, path="/chat/completions")
+    # A 500 is sent once more (as Copilot's own client does): it must fail twice to reach the client.
+    times = 2 if status == 500 else 1
+    proxy.upstream.state.fail_next(status, copilot_says, {"Retry-After": "7"}, path="/chat/completions", times=times)
     with pytest.raises(exception) as raised:
         await client(proxy).messages.create(model="claude-sonnet-4", max_tokens=5, messages=HI)
     error = raised.value

@@ -694,7 +694,7 @@ def test_hosted_tools_are_refused_by_name(kind: str) -> None:
         ({"input": []}, "input: at least one input item is required"),
         (
             {"input": "hi", "tools": [{"type": "shell"}]},
-            "tools.0: tools of type 'shell' cannot be used with this model",
+            "tools.0: tools of type 'shell' cannot be served through GitHub Copilot",
         ),
         ({"input": "hi", "tools": [{"type": "function"}]}, "tools.0.name: field required"),
         ({"input": "hi", "tools": {"type": "function"}}, "tools: must be a list"),

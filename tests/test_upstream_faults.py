@@ -59,7 +59,7 @@ async def test_upstream_faults_leave_the_daemon_serving(proxy: RunningProxy, sql
         assert status == 200 and b"[DONE]" not in data and data.endswith(b"\n\n")
         state.omit_done = False
 
-        state.fail_next(500, {"error": {"message": "boom"}}, path="/chat/completions")
+        state.fail_next(500, {"error": {"message": "boom"}}, path="/chat/completions", times=2)  # sent twice
         assert (await chat(CHAT))[0] == 500
 
         state.reset_mid_stream_after = 1

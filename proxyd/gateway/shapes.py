@@ -60,7 +60,8 @@ class CallPlanner:
         payload = translator.request()
         accept = _SSE if payload.get("stream") is True else "application/json"
         call = UpstreamCall("POST", ENDPOINT_PATHS[target], orjson.dumps(payload), payload, target, accept)
-        return call, TranslatingRelay(self._metrics, translator, request.api)
+        relay = TranslatingRelay(self._metrics, translator, request.api, stream=request.stream, upstream_api=target)
+        return call, relay
 
     def _native(self) -> tuple[UpstreamCall, Relay]:
         request = self._request
@@ -80,7 +81,7 @@ class CallPlanner:
             tools = native_responses(payload)
             if tools is not None:
                 payload = tools.request()
-                relay = TranslatingRelay(self._metrics, tools, api)
+                relay = TranslatingRelay(self._metrics, tools, api, stream=request.stream, upstream_api=api)
         raw = request.raw if payload is request.body else orjson.dumps(payload)
         path = ENDPOINT_PATHS[api]
         return UpstreamCall("POST", path, raw, payload, api, request.accept, headers), relay

@@ -38,10 +38,14 @@ def lost_event(api: Api) -> bytes:
 class TranslatingRelay:
     """One instance per request: it holds the request's translator."""
 
-    def __init__(self, metrics: Metrics, translator: Translator, client_api: Api) -> None:
+    def __init__(
+        self, metrics: Metrics, translator: Translator, client_api: Api, *, stream: bool = False, upstream_api: Api
+    ) -> None:
         self._metrics = metrics
         self._translator = translator
         self._client_api = client_api
+        self._stream = stream  # the client asked for a stream
+        self._upstream_api = upstream_api
 
     async def __call__(
         self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
@@ -54,6 +58,12 @@ class TranslatingRelay:
         document = await _read_json(upstream)
         exchange.usage = usage_from(document)
         exchange.status = 200
+        if self._stream and self._upstream_api == "chat":
+            # Copilot answered a stream request with JSON: the client still gets its stream, at once.
+            translation = self._translator.stream()
+            events = translation.feed(None, _as_chunk(document)) + translation.finish()
+            body = sse.frame(self._client_api, events) + sse.end_of_stream(self._client_api)
+            return web.Response(body=body, content_type="text/event-stream")
         answer = self._translator.answer(document)
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
@@ -108,3 +118,19 @@ async def _read_json(upstream: aiohttp.ClientResponse) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise UpstreamError("Copilot API sent no readable answer (not a JSON object)")
     return document
+
+
+def _as_chunk(completion: dict[str, Any]) -> dict[str, Any]:
+    """A whole chat completion as one stream chunk: each choice's message becomes its delta."""
+    choices = []
+    found = completion.get("choices")
+    for position, choice in enumerate(found if isinstance(found, list) else ()):
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            continue
+        message = choice["message"]
+        calls = [
+            {"index": i, **call} for i, call in enumerate(message.get("tool_calls") or ()) if isinstance(call, dict)
+        ]
+        delta = {"role": "assistant", "content": message.get("content"), "tool_calls": calls}
+        choices.append({"index": position, "delta": delta, "finish_reason": choice.get("finish_reason")})
+    return {"id": completion.get("id"), "choices": choices, "usage": completion.get("usage")}
