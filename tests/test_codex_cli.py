@@ -210,7 +210,9 @@ async def test_codex_with_its_hosted_tools_is_told_which_setting_to_change(
     await add_key(proxy)
     run = await codex(proxy, tmp_path, "Say hi", RESPONSES_MODEL, hosted_tools=True)
     assert run.returncode != 0
-    assert 'web_search = \\"disabled\\"' in run.failure or 'web_search = "disabled"' in run.failure, run.failure
+    # Both of Codex's default tools that Copilot cannot run are named at once, with the line that turns each off.
+    assert "set web_search = " in run.failure and "disabled" in run.failure, run.failure
+    assert "set [agents] enabled = false" in run.failure, run.failure
     assert not proxy.upstream.state.requests_to(RESPONSES, "POST")
 
 

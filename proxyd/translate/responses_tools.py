@@ -149,17 +149,26 @@ class ResponsesTools:
         if not isinstance(tools, list):
             raise BadRequest("tools: must be a list")
         custom: set[str] = set()
+        # Every tool that cannot be served is named at once: Codex offers several by default.
+        unserved: list[str] = []
         for position, tool in enumerate(tools):
             where = f"tools.{position}"
             if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
                 raise BadRequest(f"{where}: must be a tool object with a type")
-            refuse_hosted(tool["type"], where)
+            try:
+                refuse_hosted(tool["type"], where)
+            except BadRequest as refused:
+                unserved.append(refused.message)
+                continue
             if tool["type"] not in _SERVED_TOOLS:
-                raise BadRequest(_unserved(tool["type"], where))
+                unserved.append(_unserved(tool["type"], where))
+                continue
             if tool["type"] in ("function", "custom") and not _name(tool):
                 raise BadRequest(f"{where}.name: field required")
             if tool["type"] == "custom":
                 custom.add(tool["name"])
+        if unserved:
+            raise BadRequest("; ".join(unserved))
         self._client_tools: list[JsonObject] = tools
         self._custom = frozenset(custom)
         self._local_shell = any(tool["type"] == LOCAL_SHELL for tool in tools)
