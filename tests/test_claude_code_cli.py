@@ -82,3 +82,48 @@ async def test_claude_code_runs_a_tool_and_gets_its_output_to_copilot(
     assert [message["content"] for message in tool_messages] == ["proxyd-tool-ok"]
     (assistant,) = [message for message in turns[1] if message.get("tool_calls")]
     assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == command
+
+
+NATIVE_MODEL = "claude-sonnet-4-5-20250929"  # Copilot serves claude-sonnet-4.5 on /v1/messages
+
+
+def native_requests(proxy: RunningProxy) -> list[Any]:
+    return [request.json for request in proxy.upstream.state.requests_to("/v1/messages")]
+
+
+async def test_claude_code_on_a_native_messages_model_keeps_what_it_sends(
+    proxy: RunningProxy, tmp_path: Path, sqlite_only: None
+) -> None:
+    """A Claude model goes to Copilot's /v1/messages as Claude Code wrote it: system blocks, cache marks, tools."""
+    await add_key(proxy)
+    result = await claude(proxy, tmp_path, "say hello", "--model", NATIVE_MODEL)
+    assert result["is_error"] is False, result.get("result")
+    assert result["result"] == "Hello from the fake Copilot!"
+    assert not proxy.upstream.state.requests_to("/chat/completions", "POST")
+    sent = native_requests(proxy)[-1]
+    assert sent["model"] == "claude-sonnet-4.5"  # the one change a native body needs: Copilot's id
+    assert isinstance(sent["system"], list) and sent["system"][0]["type"] == "text"
+    marks = orjson.dumps(sent).count(b'"cache_control"')
+    assert 0 < marks <= 4  # Claude Code's prompt-caching marks arrive (at most four, as Anthropic allows)
+    assert sent["tools"] and "input_schema" in sent["tools"][0]
+
+
+async def test_claude_code_runs_a_tool_on_a_native_messages_model(
+    proxy: RunningProxy, tmp_path: Path, sqlite_only: None
+) -> None:
+    await add_key(proxy)
+    command = {"command": "echo proxyd-tool-ok", "description": "Print a marker"}
+    proxy.upstream.state.tool_calls = [("Bash", command)]
+    await claude(
+        proxy, tmp_path, "print the marker", "--max-turns", "2", "--allowedTools", "Bash", "--model", NATIVE_MODEL
+    )
+    turns = native_requests(proxy)
+    assert len(turns) >= 2
+    last = turns[1]["messages"][-1]
+    assert last["role"] == "user"
+    results = [block for block in last["content"] if block.get("type") == "tool_result"]
+    assert len(results) == 1
+    content = results[0]["content"]
+    assert "proxyd-tool-ok" in (content if isinstance(content, str) else orjson.dumps(content).decode())
+    requests = proxy.upstream.state.requests_to("/v1/messages")
+    assert requests[1].headers["x-initiator"] == "agent"  # a tool result is the agent's turn
