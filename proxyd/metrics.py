@@ -114,7 +114,13 @@ class Metrics:
 
     def render(self) -> str:
         lines: list[str] = []
-        metrics: list[Counter | Histogram | Sampled] = [self.requests, self.upstream_latency, self.upstream_errors]
+        metrics: list[Counter | Histogram | Sampled] = [
+            self.requests,
+            self.upstream_latency,
+            self.upstream_errors,
+            self.upstream_retries,
+            self.version_refused,
+        ]
         for metric in (*metrics, *self._sampled):
             lines.extend(metric.render())
         return "\n".join(lines) + "\n"

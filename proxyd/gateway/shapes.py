@@ -20,6 +20,7 @@ from ..translate.base import ENDPOINT_PATHS, Api, JsonObject
 from ..translate.registry import TRANSLATIONS
 from ..translate.responses_tools import native_responses
 from ..upstream.client import UpstreamCall
+from .failed_response import FailedAsEvent
 from .relay import PassThroughRelay, Relay
 from .translating_relay import TranslatingRelay
 
@@ -51,8 +52,13 @@ class CallPlanner:
         self._request = request
 
     def __call__(self, endpoint: Api | None) -> tuple[UpstreamCall, Relay]:
+        call, relay = self._call(endpoint or "chat")
+        if self._request.api == "responses" and self._request.stream:
+            relay = FailedAsEvent(relay, self._request.requested)  # Codex reads errors from the stream
+        return call, relay
+
+    def _call(self, target: Api) -> tuple[UpstreamCall, Relay]:
         request = self._request
-        target = endpoint or "chat"
         if target == request.api:
             return self._native()
         body = {**request.body, "model": request.model}
