@@ -195,3 +195,21 @@ async def test_tool_calls_cross_every_combination(
     tools = sent.json["tools"]
     names = [tool.get("name") or tool.get("function", {}).get("name") for tool in tools]
     assert names == ["get_weather"]
+
+
+@pytest.mark.parametrize(
+    ("client_api", "model", "endpoint"),
+    [
+        ("chat", "gpt-5.3-codex", "responses"),
+        ("messages", "claude-sonnet-4.5", "messages"),
+        ("responses", "gpt-4.1", "chat"),
+    ],
+)
+async def test_routing_on_every_database(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str
+) -> None:
+    text, _ = await ask(clients, client_api, model, stream=True, tools=False)
+    assert text == TEXT
+    assert len(proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])) == 1
+    (logged,) = await request_log(proxy)
+    assert (logged["endpoint"], logged["status"]) == (UPSTREAM_PATHS[client_api], 200)
