@@ -21,8 +21,8 @@ from bench.services import (
     Target,
 )
 from bench.stats import Summary
-from proxyd.anthropic.models import copilot_model
-from proxyd.anthropic.translate import to_chat_request
+from proxyd.translate.messages_to_chat.request import chat_request as to_chat_request
+from proxyd.upstream.model_names import copilot_model
 from tests.conftest import RunningProxy
 
 GITHUB_TOKEN = "gho_benchmessages000000000000000000000001"

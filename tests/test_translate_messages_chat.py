@@ -14,12 +14,12 @@ import openai.types.chat
 import pytest
 from pydantic import TypeAdapter
 
-from proxyd.anthropic.estimate import estimate_input_tokens
 from proxyd.errors import BadRequest
 from proxyd.translate import chat_to_messages, messages_to_chat
 from proxyd.translate.base import Event, StreamTranslation
 from proxyd.translate.chain import chained
 from proxyd.translate.chat_to_messages.request import DEFAULT_MAX_TOKENS, THINKING_BUDGETS, messages_request
+from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
 
 HI = [{"role": "user", "content": "hi"}]

@@ -1,16 +1,14 @@
-"""The path of a proxied request, one part per module, each testable alone.
+"""The path of a proxied request on proxyd's side, one part per module, each testable alone.
 
-    principal.py   who asks: the client's key becomes a Principal (the account, or a client key's pool)
-    client_limits.py  a client key's models, requests per minute and per month
-    copilot.py     the upstream client: the account's Copilot token, the call, one replay on 401,
-                   failover within a client key's pool
-    pool.py        which account of a pool is next, which are cooling down
-    relay.py       the answer streamed back: SSE event by event, or the JSON body
-    accounting.py  what the request cost: usage, the request log
-    copilot_wire.py  what goes on the wire to Copilot: headers, usage found in answers
+    principal.py          who asks: the client's key becomes a Principal (the account, or a client key's pool)
+    client_limits.py      a client key's models, requests per minute and per month
+    shapes.py             a request in the client's API shape becomes the call to the endpoint chosen
+    relay.py              Copilot's answer streamed back unchanged: SSE event by event, or the JSON body
+    translating_relay.py  Copilot's answer in another API's shape, translated event by event
+    failed_response.py    a refused Responses stream ends in ``response.failed`` (what Codex reads)
+    accounting.py         what the request cost: usage, the request log
 
-``proxyd/http/proxy.py`` strings them together (``exchange``) for the OpenAI
-routes and for ``proxyd/http/messages.py``, Anthropic's Messages API, which
-reuses principal, copilot and accounting with a relay of its own
-(``proxyd/anthropic/relay.py``).
+Everything that speaks to Copilot (accounts, tokens, endpoint choice, retries)
+is ``proxyd/upstream``; the translations are ``proxyd/translate``.
+``proxyd/http/proxy.py`` strings the parts together (``exchange``) for every route.
 """

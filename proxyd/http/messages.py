@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..anthropic.estimate import estimate_input_tokens
-from ..anthropic.models import copilot_model
 from ..appkeys import ACCESS, CLIENT_AUTH, CONFIG
 from ..lifecycle import AccessInfo
+from ..translate.messages_to_chat.estimate import estimate_input_tokens
 from ..translate.messages_to_chat.request import chat_request
+from ..upstream.model_names import copilot_model
 from .proxy import model_route, required_model
 from .responses import json_response, read_json_object
 
@@ -26,7 +26,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    """An estimate (see proxyd/anthropic/estimate.py): nothing is sent upstream, but it counts as a request."""
+    """An estimate (see proxyd/translate/messages_to_chat/estimate.py): nothing is sent upstream, but it counts as a request."""
     app = request.app
     principal = await app[CLIENT_AUTH].authenticate(request)
     access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)

@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ..anthropic.models import copilot_model
 from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY
 from ..errors import BadRequest, InvalidModel, ProxydError
 from ..gateway.accounting import Exchange
@@ -27,6 +26,7 @@ from ..lifecycle import AccessInfo
 from ..translate.base import Api
 from ..upstream.affinity import conversation_id
 from ..upstream.client import Ask, UpstreamCall
+from ..upstream.model_names import copilot_model
 from .responses import read_json
 
 # Model names longer than this are cut in the logs: the client chooses them.

@@ -1,8 +1,9 @@
-"""The Copilot model a Claude model name stands for.
+"""The Copilot model a requested model name stands for, on every route.
 
-Claude Code and the Anthropic SDKs send dated names (``claude-sonnet-4-20250514``);
-Copilot lists undated ones with a dotted version (``claude-sonnet-4``,
-``claude-3.5-sonnet``). ``PROXYD_MODEL_MAP`` overrides the rule name by name.
+``PROXYD_MODEL_MAP`` maps names one by one. Past it, Claude names follow a
+rule: Claude Code and the Anthropic SDKs send dated names
+(``claude-sonnet-4-5-20250929``); Copilot lists undated ones with a dotted
+version (``claude-sonnet-4.5``, ``claude-3.5-sonnet``). Other names pass unchanged.
 """
 
 from __future__ import annotations
