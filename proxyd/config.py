@@ -374,7 +374,7 @@ class Config:
     request_log_days: int = setting("PROXYD_REQUEST_LOG_DAYS", 90, integer(0, 36_500))
     shutdown_timeout: float = setting("PROXYD_SHUTDOWN_TIMEOUT", 30.0, seconds(minimum=0.0))
     workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
-    # Model names -> Copilot's on every route, before the Claude rule (proxyd/upstream/model_names.py); pairs keep it frozen.
+    # Model names -> Copilot's on every route, before the Claude rule (upstream/model_names.py); pairs keep it frozen.
     model_map: tuple[tuple[str, str], ...] = setting("PROXYD_MODEL_MAP", (), model_names)
     # auto: uvloop when installed (the [uvloop] extra), else asyncio's own loop.
     event_loop: EventLoop = setting("PROXYD_EVENT_LOOP", "auto", choice("auto", "asyncio", "uvloop"))

@@ -26,7 +26,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    """An estimate (see proxyd/translate/messages_to_chat/estimate.py): nothing is sent upstream, but it counts as a request."""
+    """An estimate (translate/messages_to_chat/estimate.py): nothing goes upstream, but it counts as a request."""
     app = request.app
     principal = await app[CLIENT_AUTH].authenticate(request)
     access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
