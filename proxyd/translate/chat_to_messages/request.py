@@ -36,6 +36,7 @@ import orjson
 
 from ...errors import BadRequest
 from ..base import JsonObject
+from ..fields import sampling
 
 DEFAULT_MAX_TOKENS = 4096
 # reasoning_effort -> thinking budget_tokens. 1,024 is Anthropic's smallest budget. The largest stays at 8,192
@@ -352,13 +353,7 @@ def _thinking_allowed(turns: list[JsonObject], tool_choice: Any) -> bool:
 
 def _sampling(body: Mapping[str, Any]) -> JsonObject:
     out: JsonObject = {}
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise BadRequest(f"{name}: must be a number")
-        out[name] = value
+    out.update(sampling(body))
     if "temperature" in out:
         out["temperature"] = min(out["temperature"], _MAX_TEMPERATURE)
         # Claude's newer models refuse both (see above); OpenAI clients often send top_p 1 beside a temperature.

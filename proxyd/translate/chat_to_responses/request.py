@@ -18,6 +18,7 @@ from typing import Any
 
 from ...errors import BadRequest
 from ..base import JsonObject
+from ..fields import sampling
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 # OpenAI's Responses API refuses a max_output_tokens below 16; a chat client may well ask for 5.
@@ -75,12 +76,7 @@ def _settings(body: Mapping[str, Any]) -> JsonObject:
                 raise BadRequest(f"{name}: must be a positive integer")
             request["max_output_tokens"] = max(limit, _MIN_OUTPUT_TOKENS)
             break
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest(f"{name}: must be a number")
-            request[name] = value
+    request.update(sampling(body))
     if body.get("parallel_tool_calls") is not None:
         if not isinstance(body["parallel_tool_calls"], bool):
             raise BadRequest("parallel_tool_calls: must be a boolean")

@@ -17,6 +17,7 @@ import orjson
 
 from ...errors import BadRequest
 from ..base import JsonObject
+from ..fields import sampling
 
 # Assistant blocks a client sends back in a multi-turn conversation that chat cannot take.
 _DROPPED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -38,12 +39,7 @@ def chat_request(body: Mapping[str, Any], copilot_model: str, *, counting: bool 
         if isinstance(max_tokens, bool) or max_tokens < 1:
             raise BadRequest("max_tokens: must be a positive integer")
         chat["max_tokens"] = max_tokens
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest(f"{name}: must be a number")
-            chat[name] = value
+    chat.update(sampling(body))
     stops = stop_sequences(body)
     if stops:
         chat["stop"] = list(stops)

@@ -21,6 +21,7 @@ import orjson
 
 from ...errors import BadRequest
 from ..base import JsonObject
+from ..fields import sampling
 from ..responses_tools import ResponsesTools
 
 # Fields that ask for state proxyd does not keep; the message says what to do instead.
@@ -76,12 +77,7 @@ def _settings(body: Mapping[str, Any]) -> JsonObject:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise BadRequest("max_output_tokens: must be a positive integer")
         chat["max_tokens"] = limit
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise BadRequest(f"{name}: must be a number")
-            chat[name] = value
+    chat.update(sampling(body))
     reasoning = body.get("reasoning")
     if isinstance(reasoning, dict) and isinstance(reasoning.get("effort"), str):
         chat["reasoning_effort"] = reasoning["effort"]
