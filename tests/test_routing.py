@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import openai
 import orjson
@@ -213,3 +214,107 @@ async def test_routing_on_every_database(
     assert len(proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])) == 1
     (logged,) = await request_log(proxy)
     assert (logged["endpoint"], logged["status"]) == (UPSTREAM_PATHS[client_api], 200)
+
+
+def _tool_turn(client_api: str, model: str) -> dict[str, Any]:
+    """A request whose last message is get_weather's result, in ``client_api``'s shape."""
+    arguments = '{"city":"Oslo"}'
+    if client_api == "chat":
+        call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": arguments}}
+        return {
+            "model": model,
+            "tools": [{"type": "function", "function": WEATHER_TOOL}],
+            "messages": [
+                {"role": "user", "content": "Weather in Oslo?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            ],
+        }
+    if client_api == "responses":
+        return {
+            "model": model,
+            "tools": [{"type": "function", **WEATHER_TOOL}],
+            "input": [
+                {"role": "user", "content": "Weather in Oslo?"},
+                {"type": "function_call", "call_id": "call_1", "name": "get_weather", "arguments": arguments},
+                {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+            ],
+        }
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
+    return {
+        "model": model,
+        "max_tokens": 256,
+        "tools": [{"name": "get_weather", "description": "x", "input_schema": WEATHER_TOOL["parameters"]}],
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+        ],
+    }
+
+
+def _tool_result_sent(endpoint: str, body: dict[str, Any]) -> Any:
+    """The tool's result as the request to ``endpoint`` carries it."""
+    if endpoint == "chat":
+        (result,) = [m for m in body["messages"] if m["role"] == "tool"]
+        return result["content"]
+    if endpoint == "responses":
+        (result,) = [item for item in body["input"] if item.get("type") == "function_call_output"]
+        return result["output"]
+    last = body["messages"][-1]
+    (result,) = [block for block in last["content"] if block["type"] == "tool_result"]
+    content = result["content"]
+    return content if isinstance(content, str) else "".join(part["text"] for part in content)
+
+
+@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
+async def test_tool_results_cross_every_combination(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, sqlite_only: None
+) -> None:
+    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            proxy.url + path, json=_tool_turn(client_api, model), headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+    (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
+    assert _tool_result_sent(endpoint, sent.json) == "sunny"
+    assert sent.headers["x-initiator"] == "agent"  # a tool result is the agent loop going on
+
+
+_PNG = "iVBORw0KGgo="
+
+
+def _image_turn(client_api: str, model: str) -> dict[str, Any]:
+    if client_api == "chat":
+        image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_PNG}"}}
+        return {"model": model, "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, image]}]}
+    if client_api == "responses":
+        image = {"type": "input_image", "image_url": f"data:image/png;base64,{_PNG}"}
+        return {
+            "model": model,
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "what?"}, image]}],
+        }
+    source = {"type": "base64", "media_type": "image/png", "data": _PNG}
+    content = [{"type": "text", "text": "what?"}, {"type": "image", "source": source}]
+    return {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": content}]}
+
+
+@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
+async def test_images_cross_every_combination(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, sqlite_only: None
+) -> None:
+    proxy.upstream.state.require_vision_header = True  # as Copilot: an image without the header is refused
+    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            proxy.url + path, json=_image_turn(client_api, model), headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+    (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
+    assert sent.headers["copilot-vision-request"] == "true"
+    assert _PNG in orjson.dumps(sent.json).decode()
