@@ -41,12 +41,18 @@ class Principal:
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``token <key>``, else ``x-api-key``; None when there is none."""
+    """The key from ``Authorization: Bearer <key>`` or ``token <key>``, else ``x-api-key``; None when there is none.
+
+    An ``Authorization`` that holds no key (``Bearer `` with nothing after it, as an SDK sends with an empty
+    API key setting) does not count: a key in ``x-api-key`` beside it is the one presented.
+    """
     header = request.headers.get("Authorization", "").strip()
-    if not header:
-        return request.headers.get("x-api-key", "").strip() or None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() in _KEY_SCHEMES else header
+    if header:
+        scheme, _, value = header.partition(" ")
+        key = value.strip() if scheme.lower() in _KEY_SCHEMES else header
+        if key:
+            return key
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 class ClientAuth:
