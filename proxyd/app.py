@@ -206,6 +206,8 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body_bytes,
+        # Bodies are inflated by proxyd's own reader, which stops at PROXYD_MAX_BODY_BYTES (http/body.py).
+        handler_args={"auto_decompress": False},
         middlewares=[observe.observe_middleware, middleware.error_middleware],
     )
     app[CONFIG] = config

@@ -6,7 +6,10 @@ Nothing here depends on the database unless a test says so: SQLite only.
 
 from __future__ import annotations
 
+import asyncio
+import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,7 +17,10 @@ import orjson
 import pytest
 
 from proxyd.appkeys import RESOLVER, USAGE
+from proxyd.config import Config
+from proxyd.schema import Migrator
 from tests.conftest import KNOWN_SECRETS, RunningProxy
+from tests.daemon import Daemon
 
 ALICE = "gho_badinputalice00000000000000000000001"
 BOB = "gho_badinputbob0000000000000000000000002"
@@ -67,3 +73,87 @@ async def test_an_empty_authorization_does_not_hide_x_api_key(
     assert await proxy.app[USAGE].flush()
     status, logs = await call(http, "GET", f"{proxy.base_url}/admin/logs")
     assert [entry["clientKeyName"] for entry in logs["logs"]] == ["team"]  # counted against the client key
+
+
+# --------------------------------------------------------------------------- compressed bodies
+
+
+def compress(data: bytes, coding: str) -> bytes:
+    wbits = {"gzip": 31, "deflate": 15, "raw-deflate": -15}[coding]
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush()
+
+
+def bomb(inflated_mib: int) -> bytes:
+    """A gzip JSON body of about ``inflated_mib`` MiB that takes about a thousandth of that on the wire."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(b'{"name": "bomb", "key": "')]
+    parts += [packer.compress(b"a" * (1 << 20)) for _ in range(inflated_mib)]
+    return b"".join([*parts, packer.compress(b'"}'), packer.flush()])
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_bodies_are_inflated(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None, coding: str
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {
+        "Authorization": f"Bearer {ALICE}",
+        "Content-Type": "application/json",
+        "Content-Encoding": "deflate" if coding == "raw-deflate" else coding,
+    }
+    body = orjson.dumps(CHAT)
+    status, answer = await call(
+        http, "POST", f"{proxy.url}/v1/chat/completions", data=compress(body, coding), headers=headers
+    )
+    assert status == 200, answer
+    (sent,) = proxy.upstream.state.requests_to("/chat/completions")
+    assert sent.body == body  # Copilot gets the JSON, not the compressed bytes
+
+
+async def test_an_unknown_content_encoding_is_a_415(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json", "Content-Encoding": "br"}
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=b"{}", headers=headers)
+    assert status == 415 and "Content-Encoding 'br' is not supported" in body["error"]["message"]
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far, in bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_gzip_bomb_stops_inflating_at_the_body_limit(config: Config, sqlite_only: None) -> None:
+    """1 GiB inflated from 1 MiB: a 413 in the route's error shape, after inflating no more than the limit."""
+    limit = 16 << 20
+    await asyncio.to_thread(Migrator(config.database).apply)
+    nowhere = "http://127.0.0.1:9"  # the key's meta cannot be fetched: it is stored all the same
+    env = {"PROXYD_MAX_BODY_BYTES": str(limit), "PROXYD_GITHUB_API_URL": nowhere, "PROXYD_COPILOT_API_URL": nowhere}
+    daemon = Daemon({"DATABASE_URL": config.database.raw, **env})
+    await daemon.start()
+    try:
+        assert daemon.process is not None
+        async with aiohttp.ClientSession() as http:
+            account = {"name": "alice", "key": ALICE}
+            assert (await call(http, "POST", f"{daemon.url}/api/api-keys", json=account))[0] == 201
+            before = _peak_rss(daemon.process.pid)
+            headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "x-api-key": ALICE}
+            too_large = f"Request body larger than {limit} bytes"
+            status, body = await call(http, "POST", f"{daemon.url}/api/api-keys", data=bomb(1024), headers=headers)
+            assert (status, body["message"]) == (413, too_large)
+            status, body = await call(
+                http, "POST", f"{daemon.url}/v1/chat/completions", data=bomb(1024), headers=headers
+            )
+            assert (status, body["error"]["message"]) == (413, too_large)
+            status, body = await call(http, "POST", f"{daemon.url}/v1/messages", data=bomb(1024), headers=headers)
+            assert (status, body["error"]["type"]) == (413, "request_too_large")
+        # aiohttp's own decompression buffered about four times the limit before it noticed.
+        assert _peak_rss(daemon.process.pid) - before < 2 * limit
+    finally:
+        assert await daemon.stop() == 0

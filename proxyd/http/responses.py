@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -11,8 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..appkeys import CONFIG
-from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
+from ..errors import BadRequest
+from .body import read_body
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,18 +87,6 @@ def error_response(request: web.Request, report: ErrorReport, headers: Mapping[s
     """``report`` in the shape of the request's route prefix: OpenAI's under /v1, else the legacy NestJS one."""
     body = error_renderer(request.path)(report)
     return json_response(body, report.status, headers=dict(headers) if headers else None)
-
-
-async def read_body(request: web.Request) -> bytes:
-    config = request.config_dict[CONFIG]
-    try:
-        # A client trickling its body must not hold a connection (and its memory) forever.
-        async with asyncio.timeout(config.client_timeout):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"Request body larger than {config.max_body_bytes} bytes") from None
-    except TimeoutError:
-        raise RequestTimeout(f"Request body not received within {config.client_timeout:g} s") from None
 
 
 async def read_json(request: web.Request) -> tuple[bytes, Any]:
