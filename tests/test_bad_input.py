@@ -7,6 +7,7 @@ Nothing here depends on the database unless a test says so: SQLite only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -157,3 +158,48 @@ async def test_a_gzip_bomb_stops_inflating_at_the_body_limit(config: Config, sql
         assert _peak_rss(daemon.process.pid) - before < 2 * limit
     finally:
         assert await daemon.stop() == 0
+
+
+NOT_GZIP = [
+    pytest.param(orjson.dumps(CHAT), "gzip", id="plain-json"),
+    pytest.param(compress(orjson.dumps(CHAT), "gzip")[:-12], "gzip", id="truncated"),
+    pytest.param(compress(orjson.dumps(CHAT), "gzip") + b"garbage!", "gzip", id="trailing-garbage"),
+    pytest.param(b"\x78\x9c not deflate at all", "deflate", id="bad-deflate"),
+    pytest.param(compress(orjson.dumps(CHAT), "deflate") + b"\x00", "deflate", id="deflate-trailing-byte"),
+]
+
+
+@pytest.mark.parametrize(("data", "coding"), NOT_GZIP)
+async def test_a_body_that_is_not_what_its_encoding_claims_is_a_400(
+    proxy: RunningProxy,
+    http: aiohttp.ClientSession,
+    sqlite_only: None,
+    caplog: pytest.LogCaptureFixture,
+    data: bytes,
+    coding: str,
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json", "Content-Encoding": coding}
+    expected = f"Request body is not valid {coding} data (Content-Encoding: {coding})"
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
+    assert status == 400 and body["error"]["message"].startswith(expected)  # OpenAI's shape
+    status, body = await call(http, "POST", f"{proxy.url}/v1/messages", data=data, headers=headers)
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"  # Anthropic's
+    assert body["error"]["message"].startswith(expected)
+    del headers["Authorization"]  # admin routes: loopback mode in tests
+    status, body = await call(http, "POST", f"{proxy.base_url}/api-keys", data=data, headers=headers)
+    assert status == 400 and body["message"].startswith(expected)  # NestJS'
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]  # no traceback
+
+
+async def test_gzip_members_are_inflated_one_after_the_other(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    body = orjson.dumps(CHAT)
+    data = compress(body[:10], "gzip") + compress(body[10:], "gzip")  # as `cat a.gz b.gz` makes
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    status, answer = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
+    assert status == 200, answer
+    assert proxy.upstream.state.requests_to("/chat/completions")[0].body == body

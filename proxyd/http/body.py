@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from ..appkeys import CONFIG
-from ..errors import PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from ..errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 # Content-Encoding -> zlib's wbits: gzip (RFC 1952) and deflate, meant as zlib's format (RFC 1950);
 # raw deflate, which some clients send as "deflate", is recognised by its first byte.
@@ -40,24 +40,39 @@ class _Inflater:
         self._stream: zlib._Decompress | None = None
 
     def steps(self, chunk: bytes, room: int) -> Iterator[bytes | None]:
-        """``chunk`` inflated, INFLATE_STEP bytes at most at a time; None once it would take more than ``room``."""
-        if self._stream is None:
-            if not chunk:
-                return
-            if self._wbits == _ZLIB and chunk[0] & 0x0F != 8:  # no zlib header: raw deflate
-                self._wbits = _RAW_DEFLATE
-            self._stream = zlib.decompressobj(self._wbits)
+        """``chunk`` inflated, INFLATE_STEP bytes at most at a time; None once it would take more than ``room``.
+
+        A body that is not what its Content-Encoding says is a BadRequest (400).
+        """
         data = chunk
         while data:
-            # max_length room + 1: producing more than room proves the body too large, and zlib stops
-            # there, keeping the rest of the input unread (max_length 0 would mean no limit).
-            out = self._stream.decompress(data, min(INFLATE_STEP, room + 1))
+            if self._stream is None or self._stream.eof:
+                if self._stream is not None and self._wbits != _GZIP:
+                    raise self._invalid("it goes on after the end of the compressed data")
+                if self._stream is None and self._wbits == _ZLIB and data[0] & 0x0F != 8:
+                    self._wbits = _RAW_DEFLATE  # no zlib header: raw deflate
+                self._stream = zlib.decompressobj(self._wbits)  # gzip: the next member, if several
+            try:
+                # max_length room + 1: producing more than room proves the body too large, and zlib stops
+                # there, keeping the rest of the input unread (max_length 0 would mean no limit).
+                out = self._stream.decompress(data, min(INFLATE_STEP, room + 1))
+            except zlib.error:
+                raise self._invalid() from None
             if len(out) > room:
                 yield None
                 return
             room -= len(out)
-            data = self._stream.unconsumed_tail
+            data = self._stream.unused_data if self._stream.eof else self._stream.unconsumed_tail
             yield out
+
+    def finish(self) -> None:
+        """The body ended: it must have ended where its compressed data does."""
+        if self._stream is not None and not self._stream.eof:
+            raise self._invalid("it ends before the compressed data does")
+
+    def _invalid(self, why: str = "") -> BadRequest:
+        detail = f": {why}" if why else ""
+        return BadRequest(f"Request body is not valid {self.coding} data (Content-Encoding: {self.coding}){detail}")
 
 
 def _inflater(request: web.Request) -> _Inflater | None:
@@ -102,6 +117,8 @@ async def read_body(request: web.Request) -> bytes:
                     size += len(part)
                     parts.append(part)
                     await asyncio.sleep(0)  # a large body inflates in steps, between other requests
+        if inflater is not None:
+            inflater.finish()
     except TimeoutError:
         raise RequestTimeout(f"Request body not received within {config.client_timeout:g} s") from None
     return b"".join(parts)
