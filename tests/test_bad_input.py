@@ -19,6 +19,8 @@ import pytest
 
 from proxyd.appkeys import RESOLVER, USAGE
 from proxyd.config import Config
+from proxyd.http.responses import too_deep
+from proxyd.limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
 from proxyd.schema import Migrator
 from tests.conftest import KNOWN_SECRETS, RunningProxy
 from tests.daemon import Daemon
@@ -203,3 +205,75 @@ async def test_gzip_members_are_inflated_one_after_the_other(
     status, answer = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
     assert status == 200, answer
     assert proxy.upstream.state.requests_to("/chat/completions")[0].body == body
+
+
+# --------------------------------------------------------------------------- deeply nested JSON
+
+
+def nested(depth: int) -> bytes:
+    """A JSON object ``depth`` levels deep, a schema of sorts (written by hand: orjson stops at 254)."""
+    pairs, odd = divmod(depth - 1, 2)
+    head = b'{"type": "object", "items": ' * odd + b'{"type": "object", "properties": {"a": ' * pairs
+    return head + b'{"type": "string"}' + b"}}" * pairs + b"}" * odd
+
+
+def with_field(body: dict[str, Any], name: str, value: bytes) -> bytes:
+    """``body`` as JSON with ``name`` set to the raw JSON ``value``."""
+    return orjson.dumps(body)[:-1] + b', "' + name.encode() + b'": ' + value + b"}"
+
+
+ANTHROPIC = {"model": "claude-sonnet-4", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def with_tool(depth: int) -> bytes:
+    """A Messages request whose tool's input_schema makes it ``depth`` levels deep (body, tools, tool, schema)."""
+    return with_field(ANTHROPIC, "tools", b'[{"name": "t", "input_schema": ' + nested(depth - 3) + b"}]")
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 250, 1000])
+async def test_json_nested_too_deeply_is_a_400_everywhere(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None, caplog: pytest.LogCaptureFixture, depth: int
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"}
+    message = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    deep = nested(depth - 1)  # one level below the body's own
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        status, body = await call(http, "POST", proxy.url + path, data=with_tool(depth), headers=headers)
+        assert (status, body["error"]) == (400, {"type": "invalid_request_error", "message": message})
+    data = with_field(CHAT, "metadata", deep)
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
+    assert (status, body["error"]["message"]) == (400, message)
+    del headers["Authorization"]  # admin routes: loopback mode in tests
+    data = with_field({"key": "x"}, "name", deep)
+    status, body = await call(http, "POST", f"{proxy.base_url}/api-keys", data=data, headers=headers)
+    assert (status, body["message"]) == (400, message)
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]  # no traceback
+
+
+async def test_json_nested_up_to_the_limit_goes_through(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"}
+    deep = nested(MAX_JSON_DEPTH - 1)
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        status, body = await call(http, "POST", proxy.url + path, data=with_tool(MAX_JSON_DEPTH), headers=headers)
+        assert status == 200, body
+    data = with_field(CHAT, "metadata", deep)
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
+    assert status == 200, body
+
+
+def test_the_depth_check_matches_orjson_and_spares_flat_bodies() -> None:
+    # The check relies on where orjson's own limit lies: if a release moves it, this says so.
+    orjson.dumps(orjson.loads(nested(ORJSON_MAX_DEPTH)))
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(orjson.loads(nested(ORJSON_MAX_DEPTH + 1)))
+    for depth in (1, 2, MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, ORJSON_MAX_DEPTH + 1, 1024):
+        raw = nested(depth)
+        assert too_deep(raw, orjson.loads(raw)) == (depth > MAX_JSON_DEPTH), depth
+    flat = [{"role": "user", "content": [{"type": "text", "text": "["}]} for _ in range(10_000)]
+    raw = orjson.dumps(flat)
+    assert not too_deep(raw, orjson.loads(raw))

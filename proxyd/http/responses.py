@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import BadRequest
+from ..limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
 from .body import read_body
 
 
@@ -95,9 +96,31 @@ async def read_json(request: web.Request) -> tuple[bytes, Any]:
     if not raw.strip():
         raise BadRequest("Request body must be JSON")
     try:
-        return raw, orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed JSON: {exc.msg} at position {exc.pos}") from None
+    if too_deep(raw, data):
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return raw, data
+
+
+def too_deep(raw: bytes, data: Any) -> bool:
+    """Whether ``data`` (parsed from ``raw``) nests more than MAX_JSON_DEPTH levels, at the cost of C loops only.
+
+    Fewer brackets than the limit cannot nest deeper; otherwise orjson writes ``data`` wrapped in as many
+    lists as make its own depth limit fall right at MAX_JSON_DEPTH levels of ``data``: it refuses exactly
+    the values nested deeper, and no Python loop walks a huge flat body.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    wrapped = data
+    for _ in range(ORJSON_MAX_DEPTH - MAX_JSON_DEPTH):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return True  # what orjson.loads gave back it can write, except what nests too deep
+    return False
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
