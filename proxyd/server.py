@@ -26,8 +26,9 @@ from multiprocessing.connection import Connection
 from aiohttp import web
 
 from .app import create_app
-from .appkeys import LIFECYCLE
+from .appkeys import LIFECYCLE, METRICS
 from .config import Config, EventLoop
+from .connections import RESERVED_DESCRIPTORS, CappedSite, ConnectionCap, default_max_connections, open_file_limit
 from .errors import ConfigError, ProxydError
 from .listen import BACKLOG, bind_listening
 from .netaddr import is_loopback
@@ -84,8 +85,9 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
     except ProxydError:
         await runner.cleanup()
         raise
+    cap = _connection_cap(app, runner, config)
     for sock in sockets:
-        await web.SockSite(runner, sock, backlog=BACKLOG).start()
+        await CappedSite(runner, sock, cap, backlog=BACKLOG).start()
     settle_gc()
     port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
     log.info("proxyd listening on http://%s:%d%s", config.host, port, config.api_prefix)
@@ -112,6 +114,35 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
             await watchdog
     log.info("proxyd stopped")
     return 0
+
+
+def _connection_cap(app: web.Application, runner: web.AppRunner, config: Config) -> ConnectionCap:
+    """PROXYD_MAX_CONNECTIONS (else what the open-file limit allows) for this process's sockets, and its metrics."""
+    assert runner.server is not None  # set up
+    files = open_file_limit()
+    limit = config.max_connections or default_max_connections(files)
+    if limit > files - RESERVED_DESCRIPTORS:
+        log.warning(
+            "PROXYD_MAX_CONNECTIONS=%d leaves too few of the %d files this process may open: once they run out, "
+            "new clients wait until connections close; lower it or raise the limit (systemd: LimitNOFILE=)",
+            limit,
+            files,
+        )
+    source = "PROXYD_MAX_CONNECTIONS" if config.max_connections else f"derived from the open-file limit, {files}"
+    log.info("accepting up to %d connections at once (%s)", limit, source)
+    cap = ConnectionCap(runner.server, limit)
+    metrics = app[METRICS]
+    metrics.sample(
+        "proxyd_connections_open", "Client connections open.", "gauge", lambda: [((), len(cap.server.connections))]
+    )
+    metrics.sample("proxyd_connections_limit", "PROXYD_MAX_CONNECTIONS in effect.", "gauge", lambda: [((), limit)])
+    metrics.sample(
+        "proxyd_connections_shed_total",
+        "Connections closed at PROXYD_MAX_CONNECTIONS: idle ones closed to make room, new ones refused.",
+        "counter",
+        cap.samples,
+    )
+    return cap
 
 
 def event_loop(choice: EventLoop) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:
