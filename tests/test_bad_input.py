@@ -277,3 +277,54 @@ def test_the_depth_check_matches_orjson_and_spares_flat_bodies() -> None:
     flat = [{"role": "user", "content": [{"type": "text", "text": "["}]} for _ in range(10_000)]
     raw = orjson.dumps(flat)
     assert not too_deep(raw, orjson.loads(raw))
+
+
+# --------------------------------------------------------------------------- keys no database could store
+
+UNSTORABLE_TAIL = "after-the-bad-byte-0123456789"
+KNOWN_SECRETS.add(UNSTORABLE_TAIL)  # no log line may show the key
+
+
+async def raw_request(proxy: RunningProxy, request: bytes) -> tuple[int, Any]:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    finally:
+        writer.close()
+    return int(head.split()[1]), orjson.loads(body)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b"gho_notutf8\xff" + UNSTORABLE_TAIL.encode(),
+        b"pxd_notutf8\xc3\x28" + UNSTORABLE_TAIL.encode(),
+        b"\xed\xa0\x80" + UNSTORABLE_TAIL.encode(),  # an encoded surrogate: not UTF-8 either
+        "gho_\u00e9t\u00e9-".encode() + UNSTORABLE_TAIL.encode(),  # valid UTF-8, just unknown
+    ],
+    ids=["gho-ff", "pxd-bad-pair", "surrogate", "utf8"],
+)
+async def test_a_key_with_bytes_no_database_stores_is_a_401(
+    proxy: RunningProxy, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, key: bytes
+) -> None:
+    await add_account(proxy, http, "alice", ALICE)
+    proxy.app[RESOLVER].invalidate()  # alice is the default key: a key that is not found must not fall back to it
+    body = orjson.dumps(CHAT)
+    for path, header, shape in (
+        ("/v1/chat/completions", b"Authorization: Bearer ", "openai"),
+        ("/v1/messages", b"x-api-key: ", "anthropic"),
+        ("/api/chat/completions", b"Authorization: token ", "nest"),
+    ):
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n"
+        ).encode()
+        status, answer = await raw_request(proxy, request + header + key + b"\r\n\r\n" + body)
+        assert status == 401, answer
+        message = answer["message"] if shape == "nest" else answer["error"]["message"]
+        assert message == "Invalid API key"
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+    assert UNSTORABLE_TAIL not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # no traceback, no "database unavailable"

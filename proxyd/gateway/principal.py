@@ -19,6 +19,7 @@ from ..keycache import DEFAULT_KEY_ALIASES, KeyResolver
 from ..masking import mask_secret
 from ..models import ApiKey
 from ..netaddr import is_loopback_host
+from ..store import storable
 from .client_limits import ClientKeyLimits
 
 _KEY_SCHEMES = ("bearer", "token")
@@ -75,6 +76,10 @@ class ClientAuth:
 
     async def authenticate(self, request: web.Request) -> Principal:
         key = presented_key(request)
+        if key is not None and not storable(key):
+            # Bytes that are not UTF-8 (or a NUL): no stored key has them. Answered before any
+            # lookup, so the key reaches neither a database driver nor its error messages.
+            raise Unauthorized("Invalid API key")
         if key is not None and is_client_key(key) and self._client_keys is not None:
             grant = await self._client_keys.resolve(key)
             if grant is not None:
