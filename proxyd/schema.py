@@ -88,6 +88,10 @@ class Migrator:
                 raise DatabaseError(f"{self.url.redacted()}: migration failed: {_safe(exc, self.url)}") from exc
 
     def apply(self) -> list[str]:
+        if self.url.dialect == "sqlite":
+            from .db.sqlite import create_private
+
+            create_private(self.url)  # before yoyo's sqlite3 would create it readable by everyone
         with self._session() as (backend, migrations):
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)

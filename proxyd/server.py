@@ -29,6 +29,7 @@ from .app import create_app
 from .appkeys import LIFECYCLE, METRICS
 from .config import Config, EventLoop
 from .connections import RESERVED_DESCRIPTORS, CappedSite, ConnectionCap, default_max_connections, open_file_limit
+from .db.sqlite import readable_by_others
 from .errors import ConfigError, ProxydError
 from .listen import BACKLOG, bind_listening
 from .netaddr import is_loopback
@@ -49,6 +50,8 @@ def serve(config: Config) -> int:
         )
     for advice in config.advisories():
         log.warning("%s", advice)
+    if config.database.dialect == "sqlite":
+        _warn_if_readable_by_others(config)
     new_loop, loop_name = event_loop(config.event_loop)
     # Bound here, once, before any database work: a port already served is one line and exit 1 at once.
     sockets = bind_listening(config.host, config.port)
@@ -61,6 +64,16 @@ def serve(config: Config) -> int:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _warn_if_readable_by_others(config: Config) -> None:
+    for path, mode in readable_by_others(config.database):
+        log.warning(
+            "%s is readable by other users (mode %04o) and holds every account's GitHub token: run chmod 600 %s",
+            os.path.abspath(path),
+            mode,
+            os.path.abspath(path),
+        )
 
 
 async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], ready: Connection | None = None) -> int:
