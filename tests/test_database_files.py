@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.schema import Migrator
-from tests.daemon import Daemon
+from tests.daemon import PROXYD, Daemon, free_port
 
 
 def mode(path: Path) -> int:
@@ -61,3 +62,53 @@ async def test_start_up_warns_about_a_database_others_can_read(config: Config, s
 
 def _key_row() -> dict[str, object]:
     return {"id": "k", "name": "k", "key": "gho_k", "created_at": 1, "last_used": None, "usage_count": 0}
+
+
+# --------------------------------------------------------------------------- only migrations create the database
+
+
+def proxyd(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"PROXYD_ADMIN_LOOPBACK": "1"} | env
+    return subprocess.run(
+        [PROXYD, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_commands_that_read_never_create_the_database(tmp_path: Path) -> None:
+    """Run where there is no database: each says which one it looked for, and leaves none behind."""
+    expected = f"proxyd: sqlite:///proxyd.db: no database file at {tmp_path / 'proxyd.db'}; `proxyd migrate apply`"
+    for args in (["keys", "list"], ["keys", "revoke", "x"], ["serve"], ["migrate", "rollback"]):
+        done = proxyd(tmp_path, *args, PROXYD_PORT=str(free_port()))
+        assert done.returncode == 1, (args, done.stderr)
+        assert done.stderr.startswith(expected), (args, done.stderr)
+        assert not any(tmp_path.iterdir()), args
+    # Looking at the migrations shows them all pending, still without creating anything.
+    done = proxyd(tmp_path, "migrate", "list")
+    assert done.returncode == 0 and done.stdout.startswith("pending  0001"), done.stdout
+    assert not any(tmp_path.iterdir())
+    # The commands asked to create it do.
+    done = proxyd(tmp_path, "migrate", "apply")
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE((tmp_path / "proxyd.db").stat().st_mode) == 0o600
+    assert proxyd(tmp_path, "keys", "list").returncode == 0
+
+
+def test_serve_migrate_creates_the_database(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [PROXYD, "serve", "--migrate"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        | {"PROXYD_ADMIN_LOOPBACK": "1", "PROXYD_PORT": str(free_port())},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "listening on" in line:
+                break
+        assert (tmp_path / "proxyd.db").exists()
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

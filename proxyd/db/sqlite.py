@@ -16,6 +16,7 @@ import stat
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 import aiosqlite
 
@@ -43,6 +44,21 @@ def create_private(url: DatabaseUrl) -> bool:
         raise DatabaseError(f"{url.redacted()}: cannot create {os.path.abspath(url.path)}: {exc.strerror}") from None
     os.close(descriptor)
     return True
+
+
+def missing_file(url: DatabaseUrl) -> str | None:
+    """Why ``url`` cannot be opened without creating it (which only migrations do), or None if its file exists."""
+    if os.path.exists(url.path):
+        return None
+    return (
+        f"{url.redacted()}: no database file at {os.path.abspath(url.path)}; "
+        "`proxyd migrate apply` (or `proxyd serve --migrate`) creates it"
+    )
+
+
+def _existing_file_uri(url: DatabaseUrl) -> str:
+    # mode=rw: SQLite never creates the file (only migrations do), even if it vanished since the check.
+    return f"file:{pathname2url(os.path.abspath(url.path))}?mode=rw"
 
 
 def readable_by_others(url: DatabaseUrl) -> list[tuple[str, int]]:
@@ -76,9 +92,13 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
         path = Path(self.url.path)
         if path.parent != Path() and not path.parent.is_dir():
             raise DatabaseError(f"{self.url.redacted()}: directory {path.parent} does not exist")
-        create_private(self.url)
+        missing = missing_file(self.url)
+        if missing:
+            raise DatabaseError(missing)
         with self._connecting():
-            connection = await aiosqlite.connect(self.url.path, timeout=self.timeout, isolation_level=None)
+            connection = await aiosqlite.connect(
+                _existing_file_uri(self.url), uri=True, timeout=self.timeout, isolation_level=None
+            )
             connection.row_factory = sqlite3.Row
             # WAL lets readers in other processes proceed while we write; NORMAL
             # sync is durable across process crashes, which is what WAL needs.
