@@ -42,7 +42,8 @@ log = logging.getLogger("proxyd")
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, *, before_serving: Callable[[], object] | None = None) -> int:
+    """Serve until SIGTERM; ``before_serving`` (``--migrate``'s migrations) runs once the port is bound."""
     if os.environ.get("STORAGE_DIR"):
         log.warning(
             "STORAGE_DIR is no longer read; to import legacy keys set PROXYD_LEGACY_DIR "
@@ -50,13 +51,16 @@ def serve(config: Config) -> int:
         )
     for advice in config.advisories():
         log.warning("%s", advice)
-    if config.database.dialect == "sqlite":
-        _warn_if_readable_by_others(config)
     new_loop, loop_name = event_loop(config.event_loop)
-    # Bound here, once, before any database work: a port already served is one line and exit 1 at once.
+    # Bound here, once, before any database work (migrations included): a port already served is
+    # one line and exit 1 at once, with the database untouched.
     sockets = bind_listening(config.host, config.port)
-    log.info("event loop: %s", loop_name)
     try:
+        if before_serving is not None:
+            before_serving()
+        if config.database.dialect == "sqlite":
+            _warn_if_readable_by_others(config)
+        log.info("event loop: %s", loop_name)
         if config.workers > 1:
             return _supervise(config, Notifier(), sockets)
         with asyncio.Runner(loop_factory=new_loop) as runner:
