@@ -206,7 +206,7 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     # Secrets whose shape says nothing: no log line shows them, whoever logs it (proxyd/logs.py).
-    redact_values(config.admin_token, config.admin_password)
+    redact_values(config.admin_token, config.admin_password, config.metrics_token)
     app = web.Application(
         client_max_size=config.max_body_bytes,
         # Bodies are inflated by proxyd's own reader, which stops at PROXYD_MAX_BODY_BYTES (http/body.py).

@@ -183,6 +183,13 @@ def path(name: str, raw: str) -> Path | None:
     return Path(raw)
 
 
+def bearer_token(name: str, raw: str) -> str | None:
+    """A secret clients send as ``Authorization: Bearer <it>``: printable ASCII, no spaces, 16 characters or more."""
+    if len(raw) < 16 or not all("!" <= c <= "~" for c in raw):
+        raise ConfigError(f"{name}: expected at least 16 printable ASCII characters without spaces")
+    return raw
+
+
 def database_url(name: str, raw: str) -> DatabaseUrl:
     return DatabaseUrl.parse(raw, name)
 
@@ -327,6 +334,8 @@ class Config:
     admin_loopback: bool = setting("PROXYD_ADMIN_LOOPBACK", False, flag)
     # Host names (lower case, no port) besides loopback under which requests without a key are served.
     allowed_hosts: frozenset[str] = setting("PROXYD_ALLOWED_HOSTS", frozenset(), hosts)
+    # Set: GET /metrics needs "Authorization: Bearer <it>"; unset, /metrics is open, as Prometheus expects.
+    metrics_token: str | None = setting("PROXYD_METRICS_TOKEN", None, bearer_token, secret=True)
     # PROXYD_CLIENT_KEYS_ONLY=1: proxy routes accept client keys (pxd_...) only, no GitHub token, no keyless request.
     client_keys_only: bool = setting("PROXYD_CLIENT_KEYS_ONLY", False, flag)
     admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)

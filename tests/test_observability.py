@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import logging
 import sys
@@ -16,11 +17,13 @@ import orjson
 import pytest
 
 from proxyd.config import Config
+from proxyd.errors import ConfigError
 from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_query, redact_values
 from proxyd.masking import mask_secret
 from proxyd.schema import Migrator
-from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks
+from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
+from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_observe00000000000000000000000000001"
 
@@ -344,3 +347,43 @@ async def test_daemon_never_logs_a_credential_in_a_malformed_header_name(
     assert output.count("Error handling request") == 2 * len(BAD_HEADER_NAMES)
     assert CLIENT_KEY not in output and admin_token not in output
     assert "GET /v1/models?api_key=[redacted]&access_token=[redacted]&model=gpt-4o " in output
+
+
+# --------------------------------------------------------------------------- PROXYD_METRICS_TOKEN
+
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+KNOWN_SECRETS.add(METRICS_TOKEN)
+
+
+async def test_metrics_token_guards_the_metrics(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+    guarded = dataclasses.replace(config, metrics_token=METRICS_TOKEN)
+    async with run_proxy(guarded, upstream) as proxy, aiohttp.ClientSession() as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+            {"Authorization": f"token {METRICS_TOKEN}"},
+            {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+        ):
+            async with http.get(f"{proxy.url}/metrics", headers=headers) as r:
+                assert r.status == 401
+                assert r.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+                body = await r.json()
+                assert body == {
+                    "statusCode": 401,
+                    "message": "Metrics need 'Authorization: Bearer <PROXYD_METRICS_TOKEN>'",
+                    "error": "Unauthorized",
+                }
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with http.get(f"{proxy.url}/metrics", headers=headers) as r:
+            assert r.status == 200 and "proxyd_http_requests_total" in await r.text()
+        async with http.get(f"{proxy.url}/healthz") as r:  # the probes stay open
+            assert r.status == 200
+
+
+def test_metrics_token_variable() -> None:
+    assert Config.from_env({}).metrics_token is None
+    assert Config.from_env({"PROXYD_METRICS_TOKEN": METRICS_TOKEN}).metrics_token == METRICS_TOKEN
+    assert METRICS_TOKEN not in repr(Config.from_env({"PROXYD_METRICS_TOKEN": METRICS_TOKEN}))
+    for bad in ("short", "has a space in it 0123456789"):
+        with pytest.raises(ConfigError, match=r"^PROXYD_METRICS_TOKEN: expected at least 16 printable"):
+            Config.from_env({"PROXYD_METRICS_TOKEN": bad})
