@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import importlib.metadata
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -70,6 +71,25 @@ def serve(config: Config, *, before_serving: Callable[[], object] | None = None)
             sock.close()
 
 
+def client_base_urls(host: str, port: int, api_prefix: str) -> str:
+    """The base URL each kind of client should be given, as the start-up line says it."""
+    if _unspecified(host):  # every address: clients use one of this machine's
+        root = f"http://<this host>:{port}"
+    else:
+        root = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return (
+        f"{root}: OpenAI clients use base URL {root}/v1, Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) "
+        f"{root}, legacy clients {root}{api_prefix}"
+    )
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False  # a name
+
+
 def _warn_if_readable_by_others(config: Config) -> None:
     for path, mode in readable_by_others(config.database):
         log.warning(
@@ -107,7 +127,7 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
         await CappedSite(runner, sock, cap, backlog=BACKLOG).start()
     settle_gc()
     port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
-    log.info("proxyd listening on http://%s:%d%s", config.host, port, config.api_prefix)
+    log.info("proxyd listening on %s", client_base_urls(config.host, port, config.api_prefix))
     if not is_loopback(config.host) and config.host != "localhost":
         log.warning(
             "listening on %s, beyond loopback: a client that sends no key (or the key '_') uses the "

@@ -21,6 +21,7 @@ from proxyd.errors import ConfigError
 from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_query, redact_values
 from proxyd.masking import mask_secret
 from proxyd.schema import Migrator
+from proxyd.server import client_base_urls
 from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream
@@ -245,6 +246,23 @@ async def test_daemon_log_escapes_and_redacts(config: Config, sqlite_only: None)
     (access,) = [line for line in output.splitlines() if "proxyd.access" in line]
     assert access.startswith("INFO proxyd.access: GET /v1/models\\r\\nINFO proxyd.access: GET /forged 200\\x1b[2K?")
     assert "Authorization: [redacted]" in output and ADMIN_TOKEN not in output
+    root = f"http://127.0.0.1:{daemon.port}"
+    assert (
+        f"INFO proxyd: proxyd listening on {root}: OpenAI clients use base URL {root}/v1, "
+        f"Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) {root}, legacy clients {root}/api\n"
+    ) in output
+
+
+def test_the_start_up_line_gives_each_kind_of_client_its_base_url() -> None:
+    assert client_base_urls("::1", 3000, "") == (
+        "http://[::1]:3000: OpenAI clients use base URL http://[::1]:3000/v1, "
+        "Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) http://[::1]:3000, legacy clients http://[::1]:3000"
+    )
+    for everywhere in ("0.0.0.0", "::"):  # noqa: S104 (what PROXYD_HOST may be)
+        assert client_base_urls(everywhere, 8080, "/api").startswith(
+            "http://<this host>:8080: OpenAI clients use base URL http://<this host>:8080/v1, "
+        )
+    assert client_base_urls("proxyd.lan", 80, "/api").endswith("legacy clients http://proxyd.lan:80/api")
 
 
 # --------------------------------------------------------------------------- credentials by shape, value and name
