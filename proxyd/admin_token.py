@@ -41,13 +41,22 @@ def read(path: Path) -> str:
     try:
         # O_NONBLOCK: a FIFO in its place must not hang the start-up; it is refused below.
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as file:
-            mode = os.fstat(file.fileno()).st_mode
+            status = os.fstat(file.fileno())
+            mode = status.st_mode
             if not stat.S_ISREG(mode):
                 raise ConfigError(f"{VARIABLE}: {path} is not a regular file")
+            if status.st_uid != os.geteuid():
+                # Planted, say, in a shared directory before the first start: whoever owns it knows
+                # the token, and may change it at will.
+                raise ConfigError(
+                    f"{VARIABLE}: {path} belongs to another user (uid {status.st_uid}; proxyd runs as uid "
+                    f"{os.geteuid()}); delete it to have proxyd create its own token, or run proxyd as its owner"
+                )
             if mode & 0o077:
                 # As ssh does with private keys: a token others can read is no secret any more.
                 raise ConfigError(
-                    f"{VARIABLE}: {path} is accessible to other users (mode {stat.S_IMODE(mode):04o}); "
+                    f"{VARIABLE}: {path} is accessible to other users (mode {stat.S_IMODE(mode):04o}: "
+                    f"{_who_may(mode)}); "
                     f"run chmod 600 {path}, or delete it to have proxyd create a new token"
                 )
             raw = file.read(4096)
@@ -66,6 +75,16 @@ def read(path: Path) -> str:
             "characters, no spaces); delete it to have proxyd create a new one"
         )
     return token
+
+
+def _who_may(mode: int) -> str:
+    """What a token file's mode lets users other than its owner do, in words."""
+    parts = []
+    for who, read, write in (("group", stat.S_IRGRP, stat.S_IWGRP), ("others", stat.S_IROTH, stat.S_IWOTH)):
+        rights = [verb for bit, verb in ((read, "read"), (write, "write")) if mode & bit]
+        if rights:
+            parts.append(f"{who} may {' and '.join(rights)} it")
+    return "; ".join(parts) or "group or others have execute rights"
 
 
 def _create(path: Path, token: str) -> bool:

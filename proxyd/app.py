@@ -43,6 +43,7 @@ from .keycache import KeyResolver
 from .legacy.fallback import legacy_fallback
 from .lifecycle import Lifecycle, bounded
 from .limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
+from .logs import redact_values
 from .metrics import Labels, Metrics
 from .outbound import ProxySelector
 from .schema import require_current_schema
@@ -221,8 +222,12 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
+    # Secrets whose shape says nothing: no log line shows them, whoever logs it (proxyd/logs.py).
+    redact_values(config.admin_token, config.admin_password, config.metrics_token)
     app = web.Application(
         client_max_size=config.max_body_bytes,
+        # Bodies are inflated by proxyd's own reader, which stops at PROXYD_MAX_BODY_BYTES (http/body.py).
+        handler_args={"auto_decompress": False},
         middlewares=[observe.observe_middleware, middleware.error_middleware],
     )
     app[CONFIG] = config

@@ -69,9 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return import_legacy_command(config, args.directory, dry_run=args.dry_run, as_json=args.json)
         from .server import serve
 
-        if args.migrate:
-            migrate(config, "apply", 0)
-        return serve(config)
+        return serve(config, before_serving=(lambda: migrate(config, "apply", 0)) if args.migrate else None)
     except ProxydError as exc:
         print(f"proxyd: {exc.message}", file=sys.stderr)
         return 1

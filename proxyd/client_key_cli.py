@@ -27,7 +27,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--models", nargs="+", metavar="MODEL", help="the only models it may use (default: all)")
     create.add_argument("--rpm", type=_count, help="requests per minute, per instance")
     create.add_argument("--monthly-requests", type=_count, help="requests per UTC calendar month")
-    create.add_argument("--expires", metavar="ISO", help="expiry, ISO 8601 (UTC unless an offset is given)")
+    create.add_argument(
+        "--expires",
+        metavar="ISO",
+        help="expiry, ISO 8601 (UTC unless an offset is given); a bare date (2026-12-31) is the end of that day, UTC",
+    )
     create.add_argument("--accounts", nargs="+", metavar="ID", help="API key ids that serve it (default: all)")
     actions.add_parser("list", help="list client keys, newest first (never their secrets)")
     revoke = actions.add_parser("revoke", help="delete a client key")

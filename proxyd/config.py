@@ -183,6 +183,13 @@ def path(name: str, raw: str) -> Path | None:
     return Path(raw)
 
 
+def bearer_token(name: str, raw: str) -> str | None:
+    """A secret clients send as ``Authorization: Bearer <it>``: printable ASCII, no spaces, 16 characters or more."""
+    if len(raw) < 16 or not all("!" <= c <= "~" for c in raw):
+        raise ConfigError(f"{name}: expected at least 16 printable ASCII characters without spaces")
+    return raw
+
+
 def database_url(name: str, raw: str) -> DatabaseUrl:
     return DatabaseUrl.parse(raw, name)
 
@@ -343,6 +350,8 @@ class Config:
     admin_loopback: bool = setting("PROXYD_ADMIN_LOOPBACK", False, flag)
     # Host names (lower case, no port) besides loopback under which requests without a key are served.
     allowed_hosts: frozenset[str] = setting("PROXYD_ALLOWED_HOSTS", frozenset(), hosts)
+    # Set: GET /metrics needs "Authorization: Bearer <it>"; unset, /metrics is open, as Prometheus expects.
+    metrics_token: str | None = setting("PROXYD_METRICS_TOKEN", None, bearer_token, secret=True)
     # PROXYD_CLIENT_KEYS_ONLY=1: proxy routes accept client keys (pxd_...) only, no GitHub token, no keyless request.
     client_keys_only: bool = setting("PROXYD_CLIENT_KEYS_ONLY", False, flag)
     admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)
@@ -366,6 +375,8 @@ class Config:
     db_pool_max: int = setting("PROXYD_DB_POOL_MAX", 10, integer(1, 1000))
     db_timeout: float = setting("PROXYD_DB_TIMEOUT", 10.0, seconds())
     max_body_bytes: int = setting("PROXYD_MAX_BODY_BYTES", 32 * 1024 * 1024, integer(1024))
+    # Open client connections per process; None: derived from the open-file limit (proxyd/connections.py).
+    max_connections: int | None = setting("PROXYD_MAX_CONNECTIONS", None, integer(1, 10_000_000))
     upstream_timeout: float = setting("PROXYD_UPSTREAM_TIMEOUT", 600.0, seconds())
     upstream_connect_timeout: float = setting("PROXYD_UPSTREAM_CONNECT_TIMEOUT", 10.0, seconds())
     client_timeout: float = setting("PROXYD_CLIENT_TIMEOUT", 60.0, seconds())

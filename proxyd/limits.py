@@ -41,6 +41,14 @@ HOUSEKEEPING_RETRY_PAUSE = 600.0
 # A flush's batch id is kept a day: far longer than any retry of an unacknowledged commit.
 USAGE_BATCH_IDS_KEPT_MS = 86_400_000
 
+# --- Request bodies ----------------------------------------------------------------------------
+# How deeply a JSON body may nest. orjson reads up to 1,024 levels but writes at most
+# ORJSON_MAX_DEPTH, and a translated request (Anthropic's Messages to chat, say) nests a level or
+# two deeper than the body it came from: half of that leaves room for every later step, and real
+# requests (tool schemas included) stay far below it.
+MAX_JSON_DEPTH = 128
+ORJSON_MAX_DEPTH = 254
+
 # --- Operations --------------------------------------------------------------------------------
 # /readyz answers within this, whatever the database does (load balancers probe every few seconds).
 READINESS_TIMEOUT = 1.5

@@ -18,9 +18,10 @@ from typing import TextIO
 
 import orjson
 
-# GitHub tokens (gho_, ghu_, ghp_, ghs_, ghr_, github_pat_) and Copilot tokens
-# (tid=...;exp=...). Nothing should log them; this filter makes sure.
-_SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"',]+")
+# GitHub tokens (gho_, ghu_, ghp_, ghs_, ghr_, github_pat_), client keys (pxd_) and Copilot tokens
+# (tid=...;exp=...). Nothing should log them; this filter makes sure. What stays shows no more than
+# a masked key does (the first 10 characters).
+_SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\bpxd_[A-Za-z0-9_-]{8,}|\btid=[^\s\"',]+")
 
 # The value of an Authorization, Proxy-Authorization or x-api-key header, in
 # any scheme and any shape it is printed in: a raw header line, a bytes repr
@@ -30,11 +31,23 @@ _SECRETS = re.compile(r"\b(gh[oupsr]_|github_pat_)[A-Za-z0-9_]{8,}|\btid=[^\s\"'
 # punctuation, not a word: "the device authorization: denied" is prose.
 # A quoted value ends at its closing quote; an unquoted one at the end of its
 # line: a line break, an escaped `\r` / `\n`, or a `'` closing a repr.
+# A malformed name (`Authorization\x01:`, `Authorization(:`, as aiohttp quotes the line it refuses)
+# still counts: a few stray bytes, or their escapes, may stand between the name and its colon.
 _HEADER_SECRET = re.compile(
     r"""(?P<head>(?:^|(?<=[\r\n'"(\[{,;:=<>|])|(?<=\\[rnt]))[ \t]*(?:(?:proxy-)?authorization|x-api-key)"""
+    r"""(?:\\x[0-9a-f]{2}|[^\w\s:=\\'"]){0,8}"""
     r"""\\?["']?[ \t]*[:=][ \t]*(?P<quote>\\?["'])?)"""
     r"""(?P<value>(?(quote)(?:(?!(?P=quote))(?:\\.|[^\r\n]))*|(?:[^\r\n\\']|\\(?![rn])|'(?![\s,;)\]}]|\Z))*))""",
     re.IGNORECASE | re.MULTILINE,
+)
+
+# A query parameter named like a credential (api_key, key, token, access_token, client_secret,
+# password, ...): its value. The name follows ? & or ; (``redact_query`` takes a query on its own).
+_QUERY_SECRET = re.compile(
+    r"(?P<head>(?<=[?&;])(?:[a-z0-9]+[_.-])*"
+    r"(?:key|apikey|token|secret|password|passwd|pwd|auth|authorization|sig|signature|credentials?)=)"
+    r"(?P<value>[^&;#\s\"']+)",
+    re.IGNORECASE,
 )
 
 # A password in a URL: scheme://user:password@host.
@@ -49,11 +62,37 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 QUIETER_LIBRARIES = {"yoyo": logging.WARNING, "aiosqlite": logging.INFO}
 
 
+# Secrets proxyd holds whose shape says nothing (the admin token, passwords): redacted by value.
+_KNOWN_SECRETS: list[str] = []
+# Shorter values are not redacted by value: they would mask unrelated text all over the log.
+_KNOWN_SECRET_MIN_LENGTH = 6
+
+
+def redact_values(*values: str | None) -> None:
+    """Redact these values wherever they appear in any later log line (the admin token, say)."""
+    for value in values:
+        if value and len(value) >= _KNOWN_SECRET_MIN_LENGTH and value not in _KNOWN_SECRETS:
+            _KNOWN_SECRETS.append(value)
+
+
+def redact_query(query: str) -> str:
+    """A query string (without its ``?``) with the values of parameters named like credentials redacted."""
+    return _redact_query_parameters("?" + query)[1:] if "=" in query else query
+
+
+def _redact_query_parameters(text: str) -> str:
+    return _QUERY_SECRET.sub(lambda m: m.group("head") + _REDACTED, text) if "=" in text else text
+
+
 def redact(text: str) -> str:
     # Every record goes through here (the access log once per request): the substring
     # checks spare the regular expressions most lines.
-    if "gh" in text or "tid=" in text:
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    if "gh" in text or "tid=" in text or "pxd_" in text:
         text = _SECRETS.sub(lambda m: m.group(0)[:10] + "...[redacted]", text)
+    text = _redact_query_parameters(text)
     lowered = text.lower()
     if "authorization" in lowered or "api-key" in lowered:
         text = _HEADER_SECRET.sub(_redact_header, text)

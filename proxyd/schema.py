@@ -87,19 +87,36 @@ class Migrator:
             except Exception as exc:
                 raise DatabaseError(f"{self.url.redacted()}: migration failed: {_safe(exc, self.url)}") from exc
 
+    def _missing_file(self) -> str | None:
+        """Why there is no SQLite database to look at (yoyo would create the file), else None."""
+        if self.url.dialect != "sqlite":
+            return None
+        from .db.sqlite import missing_file
+
+        return missing_file(self.url)
+
     def apply(self) -> list[str]:
+        if self.url.dialect == "sqlite":
+            from .db.sqlite import create_private
+
+            create_private(self.url)  # before yoyo's sqlite3 would create it readable by everyone
         with self._session() as (backend, migrations):
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
             return [m.id for m in pending]
 
     def rollback(self, count: int = 1) -> list[str]:
+        missing = self._missing_file()
+        if missing:
+            raise DatabaseError(missing)
         with self._session() as (backend, migrations):
             targets = backend.to_rollback(migrations)[:count]
             backend.rollback_migrations(targets)
             return [m.id for m in targets]
 
     def status(self) -> list[MigrationStatus]:
+        if self._missing_file():  # nothing applied yet; looking must not create the file
+            return [MigrationStatus(mid, False) for mid in migration_ids(self.url.dialect)]
         with self._session() as (backend, migrations):
             applied = {m.id for m in backend.to_rollback(migrations)}
             return [MigrationStatus(m.id, m.id in applied) for m in migrations]

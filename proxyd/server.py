@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import importlib.metadata
+import ipaddress
 import logging
 import multiprocessing
 import os
@@ -26,8 +27,10 @@ from multiprocessing.connection import Connection
 from aiohttp import web
 
 from .app import create_app
-from .appkeys import LIFECYCLE
+from .appkeys import LIFECYCLE, METRICS
 from .config import Config, EventLoop
+from .connections import RESERVED_DESCRIPTORS, CappedSite, ConnectionCap, default_max_connections, open_file_limit
+from .db.sqlite import readable_by_others
 from .errors import ConfigError, ProxydError
 from .listen import BACKLOG, bind_listening
 from .netaddr import is_loopback
@@ -40,7 +43,8 @@ log = logging.getLogger("proxyd")
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, *, before_serving: Callable[[], object] | None = None) -> int:
+    """Serve until SIGTERM; ``before_serving`` (``--migrate``'s migrations) runs once the port is bound."""
     if os.environ.get("STORAGE_DIR"):
         log.warning(
             "STORAGE_DIR is no longer read; to import legacy keys set PROXYD_LEGACY_DIR "
@@ -49,10 +53,15 @@ def serve(config: Config) -> int:
     for advice in config.advisories():
         log.warning("%s", advice)
     new_loop, loop_name = event_loop(config.event_loop)
-    # Bound here, once, before any database work: a port already served is one line and exit 1 at once.
+    # Bound here, once, before any database work (migrations included): a port already served is
+    # one line and exit 1 at once, with the database untouched.
     sockets = bind_listening(config.host, config.port)
-    log.info("event loop: %s", loop_name)
     try:
+        if before_serving is not None:
+            before_serving()
+        if config.database.dialect == "sqlite":
+            _warn_if_readable_by_others(config)
+        log.info("event loop: %s", loop_name)
         if config.workers > 1:
             return _supervise(config, Notifier(), sockets)
         with asyncio.Runner(loop_factory=new_loop) as runner:
@@ -60,6 +69,35 @@ def serve(config: Config) -> int:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def client_base_urls(host: str, port: int, api_prefix: str) -> str:
+    """The base URL each kind of client should be given, as the start-up line says it."""
+    if _unspecified(host):  # every address: clients use one of this machine's
+        root = f"http://<this host>:{port}"
+    else:
+        root = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return (
+        f"{root}: OpenAI clients use base URL {root}/v1, Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) "
+        f"{root}, legacy clients {root}{api_prefix}"
+    )
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False  # a name
+
+
+def _warn_if_readable_by_others(config: Config) -> None:
+    for path, mode in readable_by_others(config.database):
+        log.warning(
+            "%s is readable by other users (mode %04o) and holds every account's GitHub token: run chmod 600 %s",
+            os.path.abspath(path),
+            mode,
+            os.path.abspath(path),
+        )
 
 
 async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], ready: Connection | None = None) -> int:
@@ -84,11 +122,12 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
     except ProxydError:
         await runner.cleanup()
         raise
+    cap = _connection_cap(app, runner, config)
     for sock in sockets:
-        await web.SockSite(runner, sock, backlog=BACKLOG).start()
+        await CappedSite(runner, sock, cap, backlog=BACKLOG).start()
     settle_gc()
     port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
-    log.info("proxyd listening on http://%s:%d%s", config.host, port, config.api_prefix)
+    log.info("proxyd listening on %s", client_base_urls(config.host, port, config.api_prefix))
     if not is_loopback(config.host) and config.host != "localhost":
         log.warning(
             "listening on %s, beyond loopback: a client that sends no key (or the key '_') uses the "
@@ -112,6 +151,35 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
             await watchdog
     log.info("proxyd stopped")
     return 0
+
+
+def _connection_cap(app: web.Application, runner: web.AppRunner, config: Config) -> ConnectionCap:
+    """PROXYD_MAX_CONNECTIONS (else what the open-file limit allows) for this process's sockets, and its metrics."""
+    assert runner.server is not None  # set up
+    files = open_file_limit()
+    limit = config.max_connections or default_max_connections(files)
+    if limit > files - RESERVED_DESCRIPTORS:
+        log.warning(
+            "PROXYD_MAX_CONNECTIONS=%d leaves too few of the %d files this process may open: once they run out, "
+            "new clients wait until connections close; lower it or raise the limit (systemd: LimitNOFILE=)",
+            limit,
+            files,
+        )
+    source = "PROXYD_MAX_CONNECTIONS" if config.max_connections else f"derived from the open-file limit, {files}"
+    log.info("accepting up to %d connections at once (%s)", limit, source)
+    cap = ConnectionCap(runner.server, limit)
+    metrics = app[METRICS]
+    metrics.sample(
+        "proxyd_connections_open", "Client connections open.", "gauge", lambda: [((), len(cap.server.connections))]
+    )
+    metrics.sample("proxyd_connections_limit", "PROXYD_MAX_CONNECTIONS in effect.", "gauge", lambda: [((), limit)])
+    metrics.sample(
+        "proxyd_connections_shed_total",
+        "Connections closed at PROXYD_MAX_CONNECTIONS: idle ones closed to make room, new ones refused.",
+        "counter",
+        cap.samples,
+    )
+    return cap
 
 
 def event_loop(choice: EventLoop) -> tuple[Callable[[], asyncio.AbstractEventLoop], str]:

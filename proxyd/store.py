@@ -36,8 +36,20 @@ UNSET: Any = _Unset()
 
 
 def storable(value: str) -> bool:
-    """Whether ``value`` could be in the database at all: PostgreSQL text cannot hold NUL."""
-    return "\x00" not in value
+    """Whether ``value`` could be in the database at all.
+
+    PostgreSQL text cannot hold NUL, and no database holds what is not UTF-8: the lone
+    surrogates aiohttp decodes a header's undecodable bytes to (surrogateescape).
+    """
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def row_to_api_key(row: Row) -> ApiKey:
@@ -125,6 +137,8 @@ class KeyStore:
         return found
 
     async def find_by_key(self, key: str) -> ApiKey | None:
+        if not storable(key):
+            return None  # stored nowhere, so found nowhere: no query (the drivers would fail on it)
         return await self._find_one(self.db, "find_key_by_key", {"key": key})
 
     async def get_default(self) -> ApiKey | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sys
@@ -29,6 +30,12 @@ class Daemon:
     port: int = field(default_factory=free_port)
     process: asyncio.subprocess.Process | None = None
     output: bytes = b""
+    open_files: int | None = None  # the daemon's RLIMIT_NOFILE, when a test needs it low
+
+    def _limit_open_files(self) -> None:
+        # Runs in the child between fork and exec.
+        if self.open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     @property
     def url(self) -> str:
@@ -39,7 +46,13 @@ class Daemon:
         env = {**os.environ, "PROXYD_ADMIN_LOOPBACK": "1", **self.env}
         env.update(PROXYD_PORT=str(self.port), PROXYD_HOST="127.0.0.1")
         self.process = await asyncio.create_subprocess_exec(
-            PROXYD, "serve", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            PROXYD,
+            "serve",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=self._limit_open_files if self.open_files is not None else None,
         )
         async with aiohttp.ClientSession() as http:
             for _ in range(300):

@@ -191,7 +191,10 @@ async def test_login_still_works_beside_the_token_file(start: StartProxy, http: 
 
 async def test_an_unusable_token_file_stops_start_up(start: StartProxy, token_file: Path) -> None:
     write_token(token_file, "world-readable-token-0123456789\n", 0o644)
-    with pytest.raises(ConfigError, match=r"^PROXYD_ADMIN_TOKEN_FILE: .* \(mode 0644\); run chmod 600 "):
+    with pytest.raises(
+        ConfigError,
+        match=r"^PROXYD_ADMIN_TOKEN_FILE: .* \(mode 0644: group may read it; others [^)]*\); run chmod 600 ",
+    ):
         async with start():
             pass
 
@@ -233,8 +236,10 @@ def test_concurrent_starts_agree_on_one_token(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "file_mode", "message"),
     [
-        (b"a-good-token-0123456789\n", 0o640, "accessible to other users (mode 0640)"),
-        (b"a-good-token-0123456789\n", 0o604, "accessible to other users (mode 0604)"),
+        (b"a-good-token-0123456789\n", 0o640, "accessible to other users (mode 0640: group may read it)"),
+        (b"a-good-token-0123456789\n", 0o604, "accessible to other users (mode 0604: others may read it)"),
+        (b"a-good-token-0123456789\n", 0o620, "accessible to other users (mode 0620: group may write it)"),
+        (b"a-good-token-0123456789\n", 0o602, "accessible to other users (mode 0602: others may write it)"),
         (b"", 0o600, "does not hold a usable token"),
         (b"short\n", 0o600, "does not hold a usable token"),
         (b"has a space in it 0123456789\n", 0o600, "does not hold a usable token"),
@@ -343,6 +348,43 @@ def test_serve_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(f"proxyd: PROXYD_ADMIN_TOKEN_FILE: {token_file} is accessible to other users")
     assert "Traceback" not in result.stderr and "readable-by-everyone" not in result.stdout + result.stderr
+
+
+OTHER_UID = 65534  # nobody
+
+
+def _planted(tmp_path: Path) -> Path:
+    """A usable token file, private, but owned by another user (as planted in a shared directory)."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    path = tmp_path / "admin-token"
+    path.write_text(remember("planted-by-someone-else-0123456789") + "\n")
+    path.chmod(0o600)
+    os.chown(path, OTHER_UID, -1)
+    return path
+
+
+def test_a_token_file_of_another_user_is_refused(tmp_path: Path) -> None:
+    path = _planted(tmp_path)
+    with pytest.raises(ConfigError, match=r"^PROXYD_ADMIN_TOKEN_FILE: ") as raised:
+        admin_token.load_or_create(path)
+    assert raised.value.message == (
+        f"PROXYD_ADMIN_TOKEN_FILE: {path} belongs to another user (uid {OTHER_UID}; proxyd runs as uid 0); "
+        "delete it to have proxyd create its own token, or run proxyd as its owner"
+    )
+
+
+def test_serve_refuses_a_token_file_of_another_user_in_one_line(tmp_path: Path) -> None:
+    path = _planted(tmp_path)
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}", "PROXYD_ADMIN_TOKEN_FILE": str(path)}
+    result = _cli("serve", "--migrate", env={**env, "PROXYD_PORT": "0"})
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"proxyd: PROXYD_ADMIN_TOKEN_FILE: {path} belongs to another user (uid {OTHER_UID}")
+    )
+    assert "Traceback" not in result.stderr and "planted-by" not in result.stdout + result.stderr
 
 
 def test_admin_token_command_before_the_first_start(tmp_path: Path) -> None:

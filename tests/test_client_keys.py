@@ -126,6 +126,13 @@ async def test_validation_lists_every_problem_and_changes_nothing(
     assert shown["rpm"] == 5 and shown["name"] == "team"
 
 
+async def test_a_bare_expiry_date_is_the_end_of_that_day(proxy: RunningProxy, http: aiohttp.ClientSession) -> None:
+    created = await new_client_key(proxy, http, expiresAt="2999-12-31")
+    assert created["expiresAt"] == "2999-12-31T23:59:59.999Z"
+    created = await new_client_key(proxy, http, name="timed", expiresAt="2999-12-31T08:00:00+02:00")
+    assert created["expiresAt"] == "2999-12-31T06:00:00.000Z"  # a date-time is taken as written
+
+
 # --------------------------------------------------------------------------- the proxy routes
 
 
@@ -391,6 +398,12 @@ async def test_cli_create_list_revoke(
     assert name == "ci" and "models=gpt-4o,o3" in limits and "rpm=5" in limits and "expires=2999-01-01T" in limits
     code, _, err = await run("create", "bad", "--expires", "yesterday")
     assert code == 1 and "--expires must be" in err
+    # A bare date is the whole of that day, in UTC.
+    code, out, _ = await run("create", "until-new-year", "--expires", "2999-12-31")
+    assert code == 0
+    KNOWN_SECRETS.add(out.splitlines()[0])
+    code, out, _ = await run("list")
+    assert "expires=2999-12-31T23:59:59.999Z" in out.splitlines()[0]
     with pytest.raises(SystemExit) as usage_error:  # argparse's own refusal
         await run("create", "bad", "--rpm", "0")
     assert usage_error.value.code == 2 and "must be from 1" in capsys.readouterr().err

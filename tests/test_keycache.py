@@ -76,8 +76,8 @@ async def test_unknown_keys_never_evict_known_ones(store: KeyStore, sqlite_only:
 async def test_failed_refresh_warns_once_and_backs_off(
     config: Config, sqlite_only: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    database = await open_database(config)
     await asyncio.to_thread(Migrator(config.database).apply)
+    database = await open_database(config)
     store = KeyStore(database)
     created = await store.create("k", KEY)
     clock = ManualClock()

@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import orjson
 import pytest
 
 from proxyd.config import Config
-from proxyd.logs import JsonFormatter, TextFormatter, handler, redact
+from proxyd.errors import ConfigError
+from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_query, redact_values
 from proxyd.masking import mask_secret
 from proxyd.schema import Migrator
-from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks
+from proxyd.server import client_base_urls
+from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
+from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_observe00000000000000000000000000001"
 
@@ -241,3 +246,162 @@ async def test_daemon_log_escapes_and_redacts(config: Config, sqlite_only: None)
     (access,) = [line for line in output.splitlines() if "proxyd.access" in line]
     assert access.startswith("INFO proxyd.access: GET /v1/models\\r\\nINFO proxyd.access: GET /forged 200\\x1b[2K?")
     assert "Authorization: [redacted]" in output and ADMIN_TOKEN not in output
+    root = f"http://127.0.0.1:{daemon.port}"
+    assert (
+        f"INFO proxyd: proxyd listening on {root}: OpenAI clients use base URL {root}/v1, "
+        f"Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) {root}, legacy clients {root}/api\n"
+    ) in output
+
+
+def test_the_start_up_line_gives_each_kind_of_client_its_base_url() -> None:
+    assert client_base_urls("::1", 3000, "") == (
+        "http://[::1]:3000: OpenAI clients use base URL http://[::1]:3000/v1, "
+        "Anthropic clients (Claude Code: ANTHROPIC_BASE_URL) http://[::1]:3000, legacy clients http://[::1]:3000"
+    )
+    for everywhere in ("0.0.0.0", "::"):  # noqa: S104 (what PROXYD_HOST may be)
+        assert client_base_urls(everywhere, 8080, "/api").startswith(
+            "http://<this host>:8080: OpenAI clients use base URL http://<this host>:8080/v1, "
+        )
+    assert client_base_urls("proxyd.lan", 80, "/api").endswith("legacy clients http://proxyd.lan:80/api")
+
+
+# --------------------------------------------------------------------------- credentials by shape, value and name
+
+CLIENT_KEY = "pxd_" + "Observe0123456789abcdefghijklmnopqrstuvwxy"
+SHORT_ADMIN_TOKEN = "plain-admin-token-42"  # no shape: only its value gives it away
+KNOWN_SECRETS.update((CLIENT_KEY, SHORT_ADMIN_TOKEN))
+
+# Header lines aiohttp refuses for their *name*, and quotes whole in its error log.
+BAD_HEADER_NAMES = [
+    "Authorization\x01: Bearer {secret}",
+    "Authorization(: Bearer {secret}",
+    "x-api-key\x7f: {secret}",
+    "X-Api-Key\x00: {secret}",
+    "Authorization\x01\x02: token {secret}",
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"b'Authorization\\x01: Bearer {SHORT_ADMIN_TOKEN}'",
+        f"b'Authorization(: Bearer {SHORT_ADMIN_TOKEN}'",
+        f"b'x-api-key\\x7f: {API_KEY}'",
+        f"Authorization\x01: Bearer {ADMIN_TOKEN}",
+        f"key {CLIENT_KEY} was refused",
+        f"GET /v1/models?api_key={API_KEY}&page=1 200",
+        f"GET /v1/models?page=1&token={ADMIN_TOKEN} 200",
+        f"/callback?access_token={ADMIN_TOKEN}&x=1",
+        f"/x?client_secret={API_KEY};X-Api-Key={API_KEY}#frag",
+    ],
+    ids=lambda text: "shape",
+)
+def test_redaction_by_shape_and_by_name(text: str) -> None:
+    redacted = redact(text)
+    for secret in (ADMIN_TOKEN, SHORT_ADMIN_TOKEN, API_KEY, CLIENT_KEY):
+        assert secret not in redacted, redacted
+    assert redact(redacted) == redacted
+
+
+def test_redaction_by_value_and_what_it_keeps() -> None:
+    value = "no-shape-at-all-but-a-secret"
+    assert redact(f"bearer {value}!") == f"bearer {value}!"
+    redact_values(value, None, "short")
+    assert redact(f"bearer {value}!") == "bearer [redacted]!"
+    assert redact("a short word") == "a short word"  # too short to redact by value
+    assert redact(f"client key {CLIENT_KEY}") == "client key pxd_Observ...[redacted]"
+    assert redact("key=pxd_abcdef... model=gpt-4o") == "key=pxd_abcdef... model=gpt-4o"  # a masked key stays
+    for text in ("GET /v1/models?page=1&limit=50&model=gpt-4o 200", "monkey=1", "?keys=3", "GET /api/api-keys 200"):
+        assert redact(text) == text
+    assert redact_query("api_key=x&model=gpt-4o") == "api_key=[redacted]&model=gpt-4o"
+
+
+async def test_access_log_redacts_credentials_in_the_query(
+    proxy: RunningProxy, sqlite_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="proxyd.access"):
+        query = {"api_key": CLIENT_KEY, "token": SHORT_ADMIN_TOKEN, "page": "2"}
+        async with aiohttp.ClientSession() as http, http.get(f"{proxy.url}/v1/models", params=query) as r:
+            await r.read()
+    (record,) = [r for r in caplog.records if r.name == "proxyd.access"]
+    # Redacted in the record itself, before any formatter: both the message and the JSON field.
+    assert "?api_key=[redacted]&token=[redacted]&page=2 " in record.getMessage()
+    assert record.fields["query"] == "api_key=[redacted]&token=[redacted]&page=2"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("token_source", ["variable", "file"])
+async def test_daemon_never_logs_a_credential_in_a_malformed_header_name(
+    config: Config, sqlite_only: None, tmp_path: Path, token_source: str
+) -> None:
+    """aiohttp quotes the refused line whole: the pxd_ key and the admin token (set or generated) stay out."""
+    await asyncio.to_thread(Migrator(config.database).apply)
+    token_file = tmp_path / "admin-token"
+    env = {"DATABASE_URL": config.database.raw, "PROXYD_ADMIN_LOOPBACK": "0"}
+    if token_source == "variable":
+        env["PROXYD_ADMIN_TOKEN"] = SHORT_ADMIN_TOKEN
+    else:
+        env["PROXYD_ADMIN_TOKEN_FILE"] = str(token_file)
+    daemon = Daemon(env)
+    await daemon.start()
+    admin_token = SHORT_ADMIN_TOKEN if token_source == "variable" else token_file.read_text().strip()
+    KNOWN_SECRETS.add(admin_token)  # daemon.stop() fails if its output shows it
+    try:
+        for line in BAD_HEADER_NAMES:
+            for secret in (CLIENT_KEY, admin_token):
+                header = line.format(secret=secret)
+                request = f"GET /api/api-keys HTTP/1.1\r\nHost: x\r\n{header}\r\n\r\n".encode()
+                reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
+                writer.write(request)
+                assert (await reader.read()).startswith(b"HTTP/1.0 400")
+                writer.close()
+                await writer.wait_closed()
+        async with aiohttp.ClientSession() as http:
+            query = {"api_key": CLIENT_KEY, "access_token": admin_token, "model": "gpt-4o"}
+            async with http.get(f"{daemon.url}/v1/models", params=query, headers={"Host": "x"}) as r:
+                await r.read()
+    finally:
+        assert await daemon.stop() == 0  # also checks the output for secrets
+    output = daemon.output.decode()
+    assert output.count("Error handling request") == 2 * len(BAD_HEADER_NAMES)
+    assert CLIENT_KEY not in output and admin_token not in output
+    assert "GET /v1/models?api_key=[redacted]&access_token=[redacted]&model=gpt-4o " in output
+
+
+# --------------------------------------------------------------------------- PROXYD_METRICS_TOKEN
+
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
+KNOWN_SECRETS.add(METRICS_TOKEN)
+
+
+async def test_metrics_token_guards_the_metrics(config: Config, upstream: FakeUpstream, sqlite_only: None) -> None:
+    guarded = dataclasses.replace(config, metrics_token=METRICS_TOKEN)
+    async with run_proxy(guarded, upstream) as proxy, aiohttp.ClientSession() as http:
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token-0123456789abcdef"},
+            {"Authorization": f"token {METRICS_TOKEN}"},
+            {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+        ):
+            async with http.get(f"{proxy.url}/metrics", headers=headers) as r:
+                assert r.status == 401
+                assert r.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+                body = await r.json()
+                assert body == {
+                    "statusCode": 401,
+                    "message": "Metrics need 'Authorization: Bearer <PROXYD_METRICS_TOKEN>'",
+                    "error": "Unauthorized",
+                }
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with http.get(f"{proxy.url}/metrics", headers=headers) as r:
+            assert r.status == 200 and "proxyd_http_requests_total" in await r.text()
+        async with http.get(f"{proxy.url}/healthz") as r:  # the probes stay open
+            assert r.status == 200
+
+
+def test_metrics_token_variable() -> None:
+    assert Config.from_env({}).metrics_token is None
+    assert Config.from_env({"PROXYD_METRICS_TOKEN": METRICS_TOKEN}).metrics_token == METRICS_TOKEN
+    assert METRICS_TOKEN not in repr(Config.from_env({"PROXYD_METRICS_TOKEN": METRICS_TOKEN}))
+    for bad in ("short", "has a space in it 0123456789"):
+        with pytest.raises(ConfigError, match=r"^PROXYD_METRICS_TOKEN: expected at least 16 printable"):
+            Config.from_env({"PROXYD_METRICS_TOKEN": bad})

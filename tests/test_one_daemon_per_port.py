@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -64,6 +65,28 @@ async def test_second_daemon_on_a_served_port_exits_1_with_one_line(
     finally:
         assert await first.stop() == 0, first.output.decode()
     assert b"already in use" not in first.output
+
+
+def test_serve_migrate_on_a_busy_port_says_so_before_touching_the_database(tmp_path: Path) -> None:
+    """The port is checked first: no database is created, no migration applied."""
+    database = tmp_path / "new.db"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "PROXYD_HOST": "127.0.0.1"}
+        result = subprocess.run(
+            [PROXYD, "serve", "--migrate"],
+            env=env | {"PROXYD_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"proxyd: port {port} on 127.0.0.1 is already in use"]
+    assert "applied" not in result.stdout
+    assert not database.exists()
 
 
 def test_a_port_held_by_a_reuse_port_listener_is_refused() -> None:

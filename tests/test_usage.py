@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from proxyd.config import Config
 from proxyd.db import Database, open_database
+from proxyd.schema import Migrator
 from proxyd.store import KeyStore
 from proxyd.usage import RequestLogEntry, UsageRecorder
 
@@ -38,6 +41,7 @@ async def test_flush_writes_usage_and_log_in_one_go(database: Database, store: K
 
 
 async def test_buffer_survives_an_outage_and_stays_bounded(config: Config, sqlite_only: None) -> None:
+    await asyncio.to_thread(Migrator(config.database).apply)
     database = await open_database(config)
     store = KeyStore(database)
     recorder = UsageRecorder(database, store, max_entries=3)

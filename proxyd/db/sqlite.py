@@ -10,16 +10,68 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.request import pathname2url
 
 import aiosqlite
 
+from ..config import DatabaseUrl
 from ..errors import DatabaseError
 from .base import Adapter, Params, Row
 from .queries import Query
+
+# Files SQLite keeps beside the database, with the same contents' secrets.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def create_private(url: DatabaseUrl) -> bool:
+    """Create the database file, empty, readable and writable by its owner only, unless it exists.
+
+    It holds every account's GitHub token. SQLite creates a missing file 0644 (less the umask), and
+    gives its -wal, -shm and -journal files the database file's mode: created here first, all are 0600.
+    True if this call created it.
+    """
+    try:
+        descriptor = os.open(url.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise DatabaseError(f"{url.redacted()}: cannot create {os.path.abspath(url.path)}: {exc.strerror}") from None
+    os.close(descriptor)
+    return True
+
+
+def missing_file(url: DatabaseUrl) -> str | None:
+    """Why ``url`` cannot be opened without creating it (which only migrations do), or None if its file exists."""
+    if os.path.exists(url.path):
+        return None
+    return (
+        f"{url.redacted()}: no database file at {os.path.abspath(url.path)}; "
+        "`proxyd migrate apply` (or `proxyd serve --migrate`) creates it"
+    )
+
+
+def _existing_file_uri(url: DatabaseUrl) -> str:
+    # mode=rw: SQLite never creates the file (only migrations do), even if it vanished since the check.
+    return f"file:{pathname2url(os.path.abspath(url.path))}?mode=rw"
+
+
+def readable_by_others(url: DatabaseUrl) -> list[tuple[str, int]]:
+    """The database file and its companions that users other than the owner may read, with their modes."""
+    exposed = []
+    for path in (url.path, *(url.path + suffix for suffix in COMPANION_SUFFIXES)):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            continue
+        if mode & 0o044:
+            exposed.append((path, mode))
+    return exposed
 
 
 class SqliteDatabase(Adapter[aiosqlite.Connection]):
@@ -40,8 +92,13 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
         path = Path(self.url.path)
         if path.parent != Path() and not path.parent.is_dir():
             raise DatabaseError(f"{self.url.redacted()}: directory {path.parent} does not exist")
+        missing = missing_file(self.url)
+        if missing:
+            raise DatabaseError(missing)
         with self._connecting():
-            connection = await aiosqlite.connect(self.url.path, timeout=self.timeout, isolation_level=None)
+            connection = await aiosqlite.connect(
+                _existing_file_uri(self.url), uri=True, timeout=self.timeout, isolation_level=None
+            )
             connection.row_factory = sqlite3.Row
             # WAL lets readers in other processes proceed while we write; NORMAL
             # sync is durable across process crashes, which is what WAL needs.

@@ -19,6 +19,7 @@ from ..keycache import DEFAULT_KEY_ALIASES, KeyResolver
 from ..masking import mask_secret
 from ..models import ApiKey
 from ..netaddr import is_loopback_host
+from ..store import storable
 from .client_limits import ClientKeyLimits
 
 _KEY_SCHEMES = ("bearer", "token")
@@ -41,12 +42,18 @@ class Principal:
 
 
 def presented_key(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``token <key>``, else ``x-api-key``; None when there is none."""
+    """The key from ``Authorization: Bearer <key>`` or ``token <key>``, else ``x-api-key``; None when there is none.
+
+    An ``Authorization`` that holds no key (``Bearer `` with nothing after it, as an SDK sends with an empty
+    API key setting) does not count: a key in ``x-api-key`` beside it is the one presented.
+    """
     header = request.headers.get("Authorization", "").strip()
-    if not header:
-        return request.headers.get("x-api-key", "").strip() or None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() in _KEY_SCHEMES else header
+    if header:
+        scheme, _, value = header.partition(" ")
+        key = value.strip() if scheme.lower() in _KEY_SCHEMES else header
+        if key:
+            return key
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 class ClientAuth:
@@ -69,6 +76,10 @@ class ClientAuth:
 
     async def authenticate(self, request: web.Request) -> Principal:
         key = presented_key(request)
+        if key is not None and not storable(key):
+            # Bytes that are not UTF-8 (or a NUL): no stored key has them. Answered before any
+            # lookup, so the key reaches neither a database driver nor its error messages.
+            raise Unauthorized("Invalid API key")
         if key is not None and is_client_key(key) and self._client_keys is not None:
             grant = await self._client_keys.resolve(key)
             if grant is not None:

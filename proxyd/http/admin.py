@@ -23,6 +23,7 @@ from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
 from ..config import Config
 from ..device_flow import DeviceFlowHub
 from ..errors import Forbidden, Unauthorized
+from ..logs import redact_values
 from . import admin_client_keys, admin_keys, admin_stats
 from .responses import json_response
 from .validation import read_dto, require_strings
@@ -60,6 +61,7 @@ def _with_admin_token(config: Config) -> Config:
         return config
     path = config.admin_token_path.absolute()
     token, created = admin_token.load_or_create(path)
+    redact_values(token)
     # The path, never the token: whoever may read the file may be admin.
     if created:
         log.info("admin token created in %s (mode 0600): admins send it as a bearer token", path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from aiohttp import web
@@ -115,17 +115,31 @@ def _string_list(value: Any, max_length: int) -> bool:
     )
 
 
+def _end_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59, 999_000), UTC)
+
+
 def expiry(value: Any) -> tuple[int | None, str | None]:
-    """``expiresAt``: an ISO 8601 date or date-time (UTC when no offset is given), in the future; or null."""
+    """``expiresAt``: an ISO 8601 date-time (UTC when no offset is given) or date, in the future; or null.
+
+    A bare date (``2026-12-31``) means the end of that day in UTC, its last millisecond: the key
+    works through the day it names, and is listed as expiring at ``2026-12-31T23:59:59.999Z``.
+    """
     if value is None:
         return None, None
-    problem = "expiresAt must be an ISO 8601 date-time in the future (e.g. 2026-12-31T23:59:59Z), or null"
+    problem = (
+        "expiresAt must be an ISO 8601 date-time (e.g. 2026-12-31T23:59:59Z) or date (2026-12-31: "
+        "the end of that day, UTC) in the future, or null"
+    )
     if not isinstance(value, str) or len(value) > 64:
         return None, problem
     try:
-        moment = datetime.fromisoformat(value)
+        moment = _end_of_day(date.fromisoformat(value))
     except ValueError:
-        return None, problem
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None, problem
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:

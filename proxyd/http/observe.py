@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 
 from ..appkeys import ACCESS, METRICS
 from ..lifecycle import AccessInfo
+from ..logs import redact_query
 
 log = logging.getLogger("proxyd.access")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -43,8 +44,9 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return
-    # Decoded, so the line is readable: the formatters escape any control character in it.
-    query = request.query_string
+    # Decoded, so the line is readable: the formatters escape any control character in it. A key
+    # sent as ?api_key=... (or any parameter named like a credential) is not logged.
+    query = redact_query(request.query_string)
     fields = {
         "method": request.method,
         "path": request.path,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..appkeys import DATABASE, LIFECYCLE, METRICS, READINESS
-from ..errors import DatabaseError
+from ..appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS, READINESS
+from ..errors import DatabaseError, Unauthorized
 from ..readiness import ReadinessProbe
 from .responses import json_response
 
@@ -42,10 +43,27 @@ async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    token = request.app[CONFIG].metrics_token
+    if token is not None and not _bearer_matches(request, token):
+        raise Unauthorized(
+            "Metrics need 'Authorization: Bearer <PROXYD_METRICS_TOKEN>'",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     return web.Response(
         body=request.app[METRICS].render().encode(),
         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
     )
+
+
+def _bearer_matches(request: web.Request, token: str) -> bool:
+    scheme, _, credential = request.headers.get("Authorization", "").strip().partition(" ")
+    try:
+        presented = credential.strip().encode("utf-8", "surrogateescape")  # the bytes the client sent
+    except UnicodeEncodeError:
+        return False
+    # Compared in constant time, whatever the scheme says: no timing tells how much matched.
+    matches = hmac.compare_digest(presented, token.encode())
+    return matches and scheme.lower() == "bearer"
 
 
 def setup(app: web.Application) -> None:

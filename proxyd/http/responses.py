@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -11,8 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..appkeys import CONFIG
-from ..errors import BadRequest, PayloadTooLarge, RequestTimeout
+from ..errors import BadRequest
+from ..limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
+from .body import read_body
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -90,27 +90,37 @@ def error_response(request: web.Request, report: ErrorReport, headers: Mapping[s
     return json_response(body, report.status, headers=dict(headers) if headers else None)
 
 
-async def read_body(request: web.Request) -> bytes:
-    config = request.config_dict[CONFIG]
-    try:
-        # A client trickling its body must not hold a connection (and its memory) forever.
-        async with asyncio.timeout(config.client_timeout):
-            return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge(f"Request body larger than {config.max_body_bytes} bytes") from None
-    except TimeoutError:
-        raise RequestTimeout(f"Request body not received within {config.client_timeout:g} s") from None
-
-
 async def read_json(request: web.Request) -> tuple[bytes, Any]:
     """The raw body (to forward unchanged) and its parsed JSON."""
     raw = await read_body(request)
     if not raw.strip():
         raise BadRequest("Request body must be JSON")
     try:
-        return raw, orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed JSON: {exc.msg} at position {exc.pos}") from None
+    if too_deep(raw, data):
+        raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return raw, data
+
+
+def too_deep(raw: bytes, data: Any) -> bool:
+    """Whether ``data`` (parsed from ``raw``) nests more than MAX_JSON_DEPTH levels, at the cost of C loops only.
+
+    Fewer brackets than the limit cannot nest deeper; otherwise orjson writes ``data`` wrapped in as many
+    lists as make its own depth limit fall right at MAX_JSON_DEPTH levels of ``data``: it refuses exactly
+    the values nested deeper, and no Python loop walks a huge flat body.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    wrapped = data
+    for _ in range(ORJSON_MAX_DEPTH - MAX_JSON_DEPTH):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        return True  # what orjson.loads gave back it can write, except what nests too deep
+    return False
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
