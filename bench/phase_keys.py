@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestServer
 import proxyd.app
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import Database, open_database
-from proxyd.keycache import KeyResolver
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
+from proxyd.db.schema import Migrator
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.store import KeyStore
 from tests.fake_upstream import FakeUpstreamState, running_fake_upstream
 
 from .dbcount import CountingDatabase

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from .appkeys import (
+from proxyd.admin import routes as admin
+from proxyd.admin.accounts import KeyAdmin
+from proxyd.appkeys import (
     ACCOUNTING,
     CLIENT_AUTH,
     CLIENT_KEY_RESOLVER,
@@ -30,31 +32,30 @@ from .appkeys import (
     TOKENS,
     USAGE,
 )
-from .client_key_cache import ClientKeyResolver
-from .client_keys import ClientKeyStore
-from .config import Config
-from .db import open_database
-from .gateway.accounting import Accounting
-from .gateway.principal import ClientAuth
-from .gateway.relay import PassThroughRelay
-from .http import admin, messages, middleware, observe, ops, proxy
-from .key_admin import KeyAdmin
-from .keycache import KeyResolver
-from .legacy.fallback import legacy_fallback
-from .lifecycle import Lifecycle, bounded
-from .limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
-from .logs import redact_values
-from .metrics import Labels, Metrics
-from .outbound import ProxySelector
-from .schema import require_current_schema
-from .store import KeyStore
-from .upstream.client import CopilotClient
-from .upstream.github import GitHubClient
-from .upstream.identity import ClientIdentity
-from .upstream.pool import AccountCooldowns
-from .upstream.quota import QuotaCache
-from .upstream.tokens import CopilotTokens
-from .usage import UsageRecorder
+from proxyd.config import Config
+from proxyd.db import open_database
+from proxyd.db.schema import require_current_schema
+from proxyd.gateway.accounting import Accounting
+from proxyd.gateway.principal import ClientAuth
+from proxyd.gateway.recorder import UsageRecorder
+from proxyd.gateway.relay import PassThroughRelay
+from proxyd.http import messages, middleware, observe, ops, proxy
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.client_key_resolver import ClientKeyResolver
+from proxyd.keys.client_keys import ClientKeyStore
+from proxyd.keys.store import KeyStore
+from proxyd.legacy.fallback import legacy_fallback
+from proxyd.limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
+from proxyd.logs import redact_values
+from proxyd.metrics import Labels, Metrics
+from proxyd.runtime.lifecycle import Lifecycle, bounded
+from proxyd.upstream.client import CopilotClient
+from proxyd.upstream.github import GitHubClient
+from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.outbound import ProxySelector
+from proxyd.upstream.pool import AccountCooldowns
+from proxyd.upstream.quota import QuotaCache
+from proxyd.upstream.tokens import CopilotTokens
 
 log = logging.getLogger("proxyd")
 

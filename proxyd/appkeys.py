@@ -5,27 +5,27 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from .admin_auth import AdminAuth
-from .client_key_cache import ClientKeyResolver
-from .client_keys import ClientKeyStore
-from .config import Config
-from .db import Database
-from .device_flow import DeviceFlowHub
-from .gateway.accounting import Accounting
-from .gateway.principal import ClientAuth
-from .gateway.relay import PassThroughRelay
-from .key_admin import KeyAdmin
-from .keycache import KeyResolver
-from .lifecycle import AccessInfo, Lifecycle
-from .metrics import Metrics
-from .outbound import ProxySelector
-from .readiness import ReadinessProbe
-from .store import KeyStore
-from .upstream.client import CopilotClient
-from .upstream.github import GitHubClient
-from .upstream.quota import QuotaCache
-from .upstream.tokens import CopilotTokens
-from .usage import UsageRecorder
+from proxyd.admin.accounts import KeyAdmin
+from proxyd.admin.auth import AdminAuth
+from proxyd.admin.device_flow import DeviceFlowHub
+from proxyd.config import Config
+from proxyd.db import Database
+from proxyd.gateway.accounting import Accounting
+from proxyd.gateway.principal import ClientAuth
+from proxyd.gateway.recorder import UsageRecorder
+from proxyd.gateway.relay import PassThroughRelay
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.client_key_resolver import ClientKeyResolver
+from proxyd.keys.client_keys import ClientKeyStore
+from proxyd.keys.store import KeyStore
+from proxyd.metrics import Metrics
+from proxyd.runtime.lifecycle import AccessInfo, Lifecycle
+from proxyd.runtime.readiness import ReadinessProbe
+from proxyd.upstream.client import CopilotClient
+from proxyd.upstream.github import GitHubClient
+from proxyd.upstream.outbound import ProxySelector
+from proxyd.upstream.quota import QuotaCache
+from proxyd.upstream.tokens import CopilotTokens
 
 CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)

@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import admin_token, client_key_cli
-from .config import Config
-from .errors import ProxydError
-from .logs import configure as configure_logging
-from .schema import Migrator
+from proxyd.admin import keys_cli as client_key_cli
+from proxyd.admin import token_file as admin_token
+from proxyd.config import Config
+from proxyd.db.schema import Migrator
+from proxyd.errors import ProxydError
+from proxyd.logs import configure as configure_logging
 
 log = logging.getLogger("proxyd")
 
@@ -64,10 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keys":
             return client_key_cli.run(config, args)
         if args.command == "import-legacy":
-            from .legacy.importer import import_legacy_command
+            from proxyd.legacy.importer import import_legacy_command
 
             return import_legacy_command(config, args.directory, dry_run=args.dry_run, as_json=args.json)
-        from .server import serve
+        from proxyd.runtime.server import serve
 
         return serve(config, before_serving=(lambda: migrate(config, "apply", 0)) if args.migrate else None)
     except ProxydError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from .errors import ConfigError
+from proxyd.errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql", "mysql"]
 LegacyMode = Literal["off", "fallback"]

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 import orjson
 from aiohttp import web
 
-from .errors import SseLineTooLong
-from .translate.base import Api, Event
+from proxyd.errors import SseLineTooLong
+from proxyd.translate.base import Api, Event
 
 LINE_MAX = 16 * 1024 * 1024
 DONE = b"[DONE]"

@@ -27,9 +27,9 @@ from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config, DatabaseUrl
 from proxyd.db import Database, open_database
+from proxyd.db.schema import Migrator
+from proxyd.keys.store import KeyStore
 from proxyd.logs import QUIETER_LIBRARIES, JsonFormatter, RedactSecrets, TextFormatter
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
 from tests import dbservers
 from tests.fake_upstream import FakeUpstream, running_fake_upstream
 

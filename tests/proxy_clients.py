@@ -10,7 +10,7 @@ import aiohttp
 import openai
 
 from proxyd.appkeys import RESOLVER
-from proxyd.models import ApiKey
+from proxyd.keys.records import ApiKey
 from tests.conftest import RunningProxy
 
 ClientFactory = Callable[..., openai.AsyncOpenAI]

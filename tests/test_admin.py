@@ -17,12 +17,12 @@ import aiohttp
 import orjson
 import pytest
 
+from proxyd.admin.routes_stats import period_starts
 from proxyd.appkeys import RESOLVER, USAGE
 from proxyd.clock import iso_ms as iso_timestamp
 from proxyd.errors import Unauthorized
-from proxyd.http.admin_stats import period_starts
-from proxyd.masking import mask_secret
-from proxyd.usage import RequestLogEntry
+from proxyd.gateway.recorder import RequestLogEntry
+from proxyd.keys.masking import mask_secret
 from tests.conftest import RunningProxy
 
 GITHUB_KEY = "gho_" + "A" * 36  # the fake GitHub knows it: its meta can be fetched

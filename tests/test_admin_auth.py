@@ -17,13 +17,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from proxyd.admin_auth import AdminAuth
+from proxyd.admin.auth import AdminAuth
+from proxyd.admin.throttle import FailureThrottle
 from proxyd.appkeys import STORE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
+from proxyd.http.hosts import is_loopback
 from proxyd.limits import LOGIN_TTL_SECONDS
-from proxyd.netaddr import is_loopback
-from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 from tests.manual_clock import ManualClock

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from proxyd.config import Config
-from proxyd.netaddr import is_loopback_host
+from proxyd.http.hosts import is_loopback_host
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from proxyd.appkeys import DATABASE
 from proxyd.config import Config
-from proxyd.models import ApiKey
+from proxyd.keys.records import ApiKey
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import running_fake_upstream
 

@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 import pytest
 
-from proxyd import admin_token
+from proxyd.admin import token_file as admin_token
 from proxyd.config import Config, DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy

@@ -14,7 +14,7 @@ import pytest
 
 from proxyd.appkeys import RESOLVER, USAGE
 from proxyd.config import Config
-from proxyd.models import ApiKey
+from proxyd.keys.records import ApiKey
 from tests.conftest import RunningProxy
 
 GITHUB_TOKEN = "gho_anthropictest00000000000000000000001"

@@ -19,9 +19,9 @@ import pytest
 
 from proxyd.appkeys import RESOLVER, USAGE
 from proxyd.config import Config
-from proxyd.http.responses import too_deep
+from proxyd.db.schema import Migrator
+from proxyd.http.json_io import too_deep
 from proxyd.limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
-from proxyd.schema import Migrator
 from tests.conftest import KNOWN_SECRETS, RunningProxy
 from tests.daemon import Daemon
 

@@ -29,8 +29,8 @@ from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
 from proxyd.gateway.relay import PassThroughRelay
 from proxyd.http.middleware import error_middleware
+from proxyd.keys.records import ApiKey
 from proxyd.metrics import Metrics
-from proxyd.models import ApiKey
 from tests.conftest import RunningProxy
 from tests.proxy_clients import add_key, leave_mid_stream
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from proxyd.client_key_cache import ClientKeyResolver
-from proxyd.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, month_start, next_month_start
 from proxyd.clock import epoch_ms
 from proxyd.errors import Forbidden, TooManyRequests
 from proxyd.gateway.client_limits import ClientKeyLimits
-from proxyd.models import ApiKey
-from proxyd.store import KeyStore
+from proxyd.keys.client_key_resolver import ClientKeyResolver
+from proxyd.keys.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, month_start, next_month_start
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
 from proxyd.upstream.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
 
 

@@ -15,11 +15,11 @@ import pytest
 
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
-from proxyd.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.config import Config
+from proxyd.db.schema import Migrator
 from proxyd.errors import DatabaseError
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
+from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
+from proxyd.keys.store import KeyStore
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from proxyd.config import Config
-from proxyd.connections import MIN_DEFAULT_CONNECTIONS, RESERVED_DESCRIPTORS, default_max_connections
+from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError
-from proxyd.schema import Migrator
+from proxyd.runtime.connections import MIN_DEFAULT_CONNECTIONS, RESERVED_DESCRIPTORS, default_max_connections
 from tests.daemon import Daemon
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]

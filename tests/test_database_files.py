@@ -11,7 +11,7 @@ from pathlib import Path
 
 from proxyd.config import Config
 from proxyd.db import open_database
-from proxyd.schema import Migrator
+from proxyd.db.schema import Migrator
 from tests.daemon import PROXYD, Daemon, free_port
 
 

@@ -23,8 +23,8 @@ from proxyd.db import Database, open_database
 from proxyd.db.mysql import ssl_context
 from proxyd.db.postgresql import connect_options
 from proxyd.db.queries import Query
+from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError, DatabaseError
-from proxyd.schema import Migrator
 from tests.conftest import KNOWN_SECRETS, make_config
 from tests.tcp_relay import TcpRelay
 

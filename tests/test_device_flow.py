@@ -14,10 +14,10 @@ import aiohttp
 import orjson
 import pytest
 
+from proxyd.admin.device_flow import slowed_interval
 from proxyd.appkeys import KEY_ADMIN
 from proxyd.config import Config
-from proxyd.device_flow import slowed_interval
-from proxyd.masking import mask_secret
+from proxyd.keys.masking import mask_secret
 from tests.conftest import RunningProxy, run_proxy
 from tests.fake_upstream import DeviceAuthorization, FakeUpstream
 

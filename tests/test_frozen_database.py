@@ -19,11 +19,11 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.db import open_database
-from proxyd.lifecycle import bounded
+from proxyd.db.schema import Migrator
+from proxyd.keys.store import KeyStore
 from proxyd.limits import READINESS_TIMEOUT
 from proxyd.logs import OneLineLibraryWarnings, TextFormatter
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
+from proxyd.runtime.lifecycle import bounded
 from tests.conftest import RunningProxy, run_proxy
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream

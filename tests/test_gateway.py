@@ -21,17 +21,17 @@ from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from proxyd.gateway.accounting import Accounting, Exchange
 from proxyd.gateway.principal import ClientAuth, Principal
-from proxyd.keycache import KeyResolver
+from proxyd.gateway.recorder import UsageRecorder
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
-from proxyd.models import ApiKey
-from proxyd.outbound import ProxySelector
-from proxyd.store import KeyStore
 from proxyd.upstream.client import Ask, CopilotClient, UpstreamCall
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.tokens import CopilotTokens
 from proxyd.upstream.wire import JsonUsageSniffer, Usage
-from proxyd.usage import UsageRecorder
 from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_gateway00000000000000000000000000001"

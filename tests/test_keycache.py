@@ -8,11 +8,11 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.db import open_database
+from proxyd.db.schema import Migrator
 from proxyd.errors import Unauthorized
-from proxyd.keycache import KeyResolver
-from proxyd.models import ApiKey
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
 from tests.manual_clock import ManualClock
 
 KEY = "gho_keycache000000000000000000000000001"

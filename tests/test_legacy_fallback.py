@@ -17,13 +17,13 @@ import pytest
 import proxyd.legacy.fallback as fallback_module
 from proxyd.config import Config
 from proxyd.errors import Unauthorized
-from proxyd.keycache import KeyResolver
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.masking import mask_secret
+from proxyd.keys.records import ApiKey, CopilotMeta
+from proxyd.keys.store import KeyStore
 from proxyd.legacy.fallback import LegacyFallback, legacy_fallback
 from proxyd.legacy.reader import MAX_DATUM_BYTES, store_signature
 from proxyd.legacy.rules import DatabaseFacts, decide, key_sha256
-from proxyd.masking import mask_secret
-from proxyd.models import ApiKey, CopilotMeta
-from proxyd.store import KeyStore
 from tests.conftest import run_proxy
 from tests.fake_upstream import running_fake_upstream
 from tests.legacy_samples import write_datum

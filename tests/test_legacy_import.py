@@ -23,7 +23,11 @@ from proxyd import cli
 from proxyd.clock import iso_ms
 from proxyd.config import Config
 from proxyd.db import Database, open_database
+from proxyd.db.schema import Migrator, migration_ids
 from proxyd.errors import DatabaseError
+from proxyd.keys.masking import mask_secret
+from proxyd.keys.records import ApiKey, CopilotMeta
+from proxyd.keys.store import KeyStore
 from proxyd.legacy.reader import MAX_DATUM_BYTES, read_store
 from proxyd.legacy.rules import (
     ID_MAX_CHARS,
@@ -36,10 +40,6 @@ from proxyd.legacy.rules import (
     key_sha256,
 )
 from proxyd.legacy.syncdb import SyncExecutor
-from proxyd.masking import mask_secret
-from proxyd.models import ApiKey, CopilotMeta
-from proxyd.schema import Migrator, migration_ids
-from proxyd.store import KeyStore
 from tests.legacy_samples import samples_dir, write_datum
 from tests.test_legacy_reader import EXPECTED, _fingerprint
 

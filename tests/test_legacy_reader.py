@@ -16,11 +16,11 @@ import pytest
 
 import proxyd.legacy.reader as reader_module
 from proxyd.clock import iso_ms
+from proxyd.keys.masking import mask_secret
+from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.legacy.plan import ImportPlan, Merged, plan_import
 from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store, store_signature
-from proxyd.masking import mask_secret
-from proxyd.models import ApiKey, CopilotMeta
 from tests.legacy_samples import samples_dir, write_datum
 
 # After every ttl in the samples, and fixed so that expiry never depends on the clock.

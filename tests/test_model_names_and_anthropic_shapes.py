@@ -8,7 +8,7 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.errors import ConfigError
-from proxyd.http.responses import ErrorReport, anthropic_error, error_renderer, openai_error
+from proxyd.http.json_io import ErrorReport, anthropic_error, error_renderer, openai_error
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
 from proxyd.upstream.model_names import copilot_model

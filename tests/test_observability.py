@@ -17,11 +17,11 @@ import orjson
 import pytest
 
 from proxyd.config import Config
+from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError
+from proxyd.keys.masking import mask_secret
 from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_query, redact_values
-from proxyd.masking import mask_secret
-from proxyd.schema import Migrator
-from proxyd.server import client_base_urls
+from proxyd.runtime.server import client_base_urls
 from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream

@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from proxyd.config import Config, DatabaseUrl
+from proxyd.db.schema import Migrator
 from proxyd.errors import ProxydError
-from proxyd.listen import bind_listening
-from proxyd.schema import Migrator
+from proxyd.runtime.listen import bind_listening
 from tests.daemon import PROXYD, Daemon, free_port
 
 

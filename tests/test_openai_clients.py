@@ -9,7 +9,7 @@ import aiohttp
 import openai
 import pytest
 
-from proxyd.http.responses import error_renderer, nest_error, openai_error
+from proxyd.http.json_io import error_renderer, nest_error, openai_error
 from tests import proxy_clients
 from tests.conftest import RunningProxy
 from tests.proxy_clients import ClientFactory, openai_clients

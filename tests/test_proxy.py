@@ -13,7 +13,7 @@ import pytest
 
 from proxyd.appkeys import RESOLVER, TOKENS, USAGE
 from proxyd.config import Config
-from proxyd.models import ApiKey
+from proxyd.keys.records import ApiKey
 from proxyd.upstream.github import copilot_api_base
 from tests import proxy_clients
 from tests.conftest import RunningProxy, run_proxy

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from proxyd.models import ApiKey
+from proxyd.keys.records import ApiKey
 from proxyd.upstream.quota import QuotaCache, quota_view
 from tests.conftest import RunningProxy
 

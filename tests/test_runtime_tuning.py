@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 import uvloop
 
-from proxyd import server
 from proxyd.config import Config
+from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError
-from proxyd.schema import Migrator
+from proxyd.runtime import server
 from tests.daemon import Daemon
 
 

@@ -11,8 +11,8 @@ import aiohttp
 
 from proxyd.config import Config
 from proxyd.db import open_database
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
+from proxyd.db.schema import Migrator
+from proxyd.keys.store import KeyStore
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream
 

@@ -11,9 +11,9 @@ from proxyd.config import Config, Dialect
 from proxyd.db import open_database
 from proxyd.db.connect import ADAPTERS
 from proxyd.db.queries import Queries, compile_query, parse_queries, queries_for
+from proxyd.db.schema import Migrator, migration_ids, pending_migrations, require_current_schema
 from proxyd.errors import IntegrityViolation, SchemaOutOfDate
 from proxyd.legacy.syncdb import SYNC_DRIVERS, SyncExecutor
-from proxyd.schema import Migrator, migration_ids, pending_migrations, require_current_schema
 
 DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql", "mysql")
 

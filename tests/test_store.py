@@ -12,8 +12,8 @@ import pytest
 from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import ApiKeyNotFound, DuplicateKeyError, TransientConflict
-from proxyd.models import CopilotMeta
-from proxyd.store import KeyStore, UsageIncrement, retry_transient
+from proxyd.keys.records import CopilotMeta
+from proxyd.keys.store import KeyStore, UsageIncrement, retry_transient
 
 META = CopilotMeta(
     token="tid=abc;exp=1756134861;sku=free",

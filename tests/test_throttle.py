@@ -10,9 +10,9 @@ import dataclasses
 import aiohttp
 import pytest
 
+from proxyd.admin.throttle import FailureThrottle
 from proxyd.config import Config
 from proxyd.errors import TooManyRequests
-from proxyd.throttle import FailureThrottle
 from tests.conftest import KNOWN_SECRETS, RunningProxy
 from tests.manual_clock import ManualClock
 

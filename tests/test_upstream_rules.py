@@ -10,7 +10,7 @@ import pytest
 
 from proxyd.config import Config
 from proxyd.errors import UpstreamError
-from proxyd.models import CopilotMeta
+from proxyd.keys.records import CopilotMeta
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity, conversation_id
 from proxyd.upstream.catalog import ModelCatalog

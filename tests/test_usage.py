@@ -6,9 +6,9 @@ import asyncio
 
 from proxyd.config import Config
 from proxyd.db import Database, open_database
-from proxyd.schema import Migrator
-from proxyd.store import KeyStore
-from proxyd.usage import RequestLogEntry, UsageRecorder
+from proxyd.db.schema import Migrator
+from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
+from proxyd.keys.store import KeyStore
 
 
 def _entry(key_id: str | None, t: int, status: int = 200) -> RequestLogEntry:

@@ -14,9 +14,9 @@ from proxyd.appkeys import DATABASE, TOKENS, USAGE
 from proxyd.config import Config
 from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
-from proxyd.models import ApiKey
-from proxyd.store import KeyStore, UsageIncrement
-from proxyd.usage import RequestLogEntry, UsageRecorder
+from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore, UsageIncrement
 from tests.conftest import RunningProxy, run_proxy
 from tests.delegating_database import DelegatingDatabase
 from tests.fake_upstream import FakeUpstream

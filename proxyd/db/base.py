@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..config import DatabaseUrl
-from ..errors import DatabaseError, IntegrityViolation, TransientConflict
-from .queries import Paramstyle, Query, queries_for
+from proxyd.config import DatabaseUrl
+from proxyd.db.queries import Paramstyle, Query, queries_for
+from proxyd.errors import DatabaseError, IntegrityViolation, TransientConflict
 
 Row = dict[str, Any]
 Params = Mapping[str, Any]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import Config, Dialect
-from .base import Adapter, Database
-from .mysql import MysqlDatabase
-from .postgresql import PostgresDatabase
-from .sqlite import SqliteDatabase
+from proxyd.config import Config, Dialect
+from proxyd.db.base import Adapter, Database
+from proxyd.db.mysql import MysqlDatabase
+from proxyd.db.postgresql import PostgresDatabase
+from proxyd.db.sqlite import SqliteDatabase
 
 ADAPTERS: Mapping[Dialect, type[Adapter[Any]]] = {
     "sqlite": SqliteDatabase,

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 import aiomysql
 import pymysql
 
-from ..config import DatabaseUrl
-from ..errors import ConfigError, DatabaseError
-from ..limits import MYSQL_POOL_RECYCLE
-from .aiomysql_shim import is_encrypted, is_encrypted_sync, wake_pool_waiter
-from .base import Adapter, Params, Row
-from .queries import Query
+from proxyd.config import DatabaseUrl
+from proxyd.db.aiomysql_shim import is_encrypted, is_encrypted_sync, wake_pool_waiter
+from proxyd.db.base import Adapter, Params, Row
+from proxyd.db.queries import Query
+from proxyd.errors import ConfigError, DatabaseError
+from proxyd.limits import MYSQL_POOL_RECYCLE
 
 T = TypeVar("T")
 

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..config import DatabaseUrl
-from ..errors import DatabaseError
-from .base import Adapter, Params, Row
-from .queries import Query
+from proxyd.config import DatabaseUrl
+from proxyd.db.base import Adapter, Params, Row
+from proxyd.db.queries import Query
+from proxyd.errors import DatabaseError
 
 # What the pool hands out; a string, as asyncpg's classes take no subscript at run time.
 _Connection: TypeAlias = "PoolConnectionProxy[Any]"

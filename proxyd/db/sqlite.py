@@ -20,10 +20,10 @@ from urllib.request import pathname2url
 
 import aiosqlite
 
-from ..config import DatabaseUrl
-from ..errors import DatabaseError
-from .base import Adapter, Params, Row
-from .queries import Query
+from proxyd.config import DatabaseUrl
+from proxyd.db.base import Adapter, Params, Row
+from proxyd.db.queries import Query
+from proxyd.errors import DatabaseError
 
 # Files SQLite keeps beside the database, with the same contents' secrets.
 COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")

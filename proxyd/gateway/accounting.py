@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..clock import now_ms
-from ..models import ApiKey
-from ..upstream.wire import Usage
-from ..usage import RequestLogEntry, UsageRecorder
-from .principal import Principal
+from proxyd.clock import now_ms
+from proxyd.gateway.principal import Principal
+from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
+from proxyd.keys.records import ApiKey
+from proxyd.upstream.wire import Usage
 
 # The status the request log gives a request whose client left before its answer ended.
 CLIENT_GONE = 499

@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..client_keys import ClientKey, month_start, next_month_start
-from ..clock import now_ms
-from ..errors import Forbidden, TooManyRequests
+from proxyd.clock import now_ms
+from proxyd.errors import Forbidden, TooManyRequests
+from proxyd.keys.client_keys import ClientKey, month_start, next_month_start
 
 MINUTE = 60.0
 

@@ -16,11 +16,11 @@ import time
 import aiohttp
 from aiohttp import web
 
-from .. import sse
-from ..errors import UpstreamAnswered
-from ..translate.base import JsonObject
-from .accounting import Exchange
-from .relay import Relay, refusal, to_client
+from proxyd import sse
+from proxyd.errors import UpstreamAnswered
+from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.relay import Relay, refusal, to_client
+from proxyd.translate.base import JsonObject
 
 # Copilot's codes (and OpenAI's) for a prompt longer than the model takes.
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "model_max_prompt_tokens_exceeded", "tokens_limit_reached"})

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..client_key_cache import ClientKeyResolver
-from ..client_keys import ClientKey, is_client_key
-from ..clock import now_ms
-from ..config import host_name
-from ..errors import Forbidden, NoAccount, Unauthorized, UnsupportedMediaType
-from ..keycache import DEFAULT_KEY_ALIASES, KeyResolver
-from ..masking import mask_secret
-from ..models import ApiKey
-from ..netaddr import is_loopback_host
-from ..store import storable
-from .client_limits import ClientKeyLimits
+from proxyd.clock import now_ms
+from proxyd.config import host_name
+from proxyd.errors import Forbidden, NoAccount, Unauthorized, UnsupportedMediaType
+from proxyd.gateway.client_limits import ClientKeyLimits
+from proxyd.http.hosts import is_loopback_host
+from proxyd.keys.account_resolver import DEFAULT_KEY_ALIASES, KeyResolver
+from proxyd.keys.client_key_resolver import ClientKeyResolver
+from proxyd.keys.client_keys import ClientKey, is_client_key
+from proxyd.keys.masking import mask_secret
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import storable
 
 _KEY_SCHEMES = ("bearer", "token")
 

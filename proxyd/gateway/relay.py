@@ -18,10 +18,10 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from ..errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
-from ..metrics import Metrics
-from ..upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
-from .accounting import CLIENT_GONE, Exchange
+from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
+from proxyd.gateway.accounting import CLIENT_GONE, Exchange
+from proxyd.metrics import Metrics
+from proxyd.upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
 
 log = logging.getLogger("proxyd.proxy")
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import orjson
 
-from ..metrics import Metrics
-from ..translate import messages_native
-from ..translate.base import ENDPOINT_PATHS, Api, JsonObject
-from ..translate.registry import TRANSLATIONS
-from ..translate.responses_tools import native_responses
-from ..upstream.client import UpstreamCall
-from .failed_response import FailedAsEvent
-from .relay import PassThroughRelay, Relay
-from .translating_relay import TranslatingRelay
+from proxyd.gateway.failed_response import FailedAsEvent
+from proxyd.gateway.relay import PassThroughRelay, Relay
+from proxyd.gateway.translating_relay import TranslatingRelay
+from proxyd.metrics import Metrics
+from proxyd.translate import messages_native
+from proxyd.translate.base import ENDPOINT_PATHS, Api, JsonObject
+from proxyd.translate.registry import TRANSLATIONS
+from proxyd.translate.responses_tools import native_responses
+from proxyd.upstream.client import UpstreamCall
 
 _SSE = "text/event-stream"
 

@@ -15,13 +15,13 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from .. import sse
-from ..errors import UpstreamError
-from ..metrics import Metrics
-from ..translate.base import Api, Event, Translator
-from ..upstream.wire import Usage, merged, usage_from
-from .accounting import Exchange
-from .relay import BodyGuard, refusal, to_client
+from proxyd import sse
+from proxyd.errors import UpstreamError
+from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.relay import BodyGuard, refusal, to_client
+from proxyd.metrics import Metrics
+from proxyd.translate.base import Api, Event, Translator
+from proxyd.upstream.wire import Usage, merged, usage_from
 
 
 def lost_event(api: Api) -> bytes:

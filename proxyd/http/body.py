@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 from aiohttp import web
 
-from ..appkeys import CONFIG
-from ..errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from proxyd.appkeys import CONFIG
+from proxyd.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 # Content-Encoding -> zlib's wbits: gzip (RFC 1952) and deflate, meant as zlib's format (RFC 1950);
 # raw deflate, which some clients send as "deflate", is recognised by its first byte.

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..appkeys import ACCESS, CLIENT_AUTH, CONFIG
-from ..lifecycle import AccessInfo
-from ..translate.messages_to_chat.estimate import estimate_input_tokens
-from ..translate.messages_to_chat.request import chat_request
-from ..upstream.model_names import copilot_model
-from .proxy import model_route, required_model
-from .responses import json_response, read_json_object
+from proxyd.appkeys import ACCESS, CLIENT_AUTH, CONFIG
+from proxyd.http.json_io import json_response, read_json_object
+from proxyd.http.proxy import model_route, required_model
+from proxyd.runtime.lifecycle import AccessInfo
+from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
+from proxyd.translate.messages_to_chat.request import chat_request
+from proxyd.upstream.model_names import copilot_model
 
 ENDPOINT = "/v1/messages"
 

@@ -11,8 +11,8 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import BadRequest, DatabaseError, IntegrityViolation, ProxydError
-from .responses import ErrorReport, error_response
+from proxyd.errors import BadRequest, DatabaseError, IntegrityViolation, ProxydError
+from proxyd.http.json_io import ErrorReport, error_response
 
 log = logging.getLogger("proxyd.http")
 

@@ -9,9 +9,9 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..appkeys import ACCESS, METRICS
-from ..lifecycle import AccessInfo
-from ..logs import redact_query
+from proxyd.appkeys import ACCESS, METRICS
+from proxyd.logs import redact_query
+from proxyd.runtime.lifecycle import AccessInfo
 
 log = logging.getLogger("proxyd.access")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS, READINESS
-from ..errors import DatabaseError, Unauthorized
-from ..readiness import ReadinessProbe
-from .responses import json_response
+from proxyd.appkeys import CONFIG, DATABASE, LIFECYCLE, METRICS, READINESS
+from proxyd.errors import DatabaseError, Unauthorized
+from proxyd.http.json_io import json_response
+from proxyd.runtime.readiness import ReadinessProbe
 
 log = logging.getLogger("proxyd.ops")
 

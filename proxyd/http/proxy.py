@@ -16,18 +16,18 @@ from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY
-from ..errors import BadRequest, InvalidModel, ProxydError
-from ..gateway.accounting import Exchange
-from ..gateway.principal import Principal
-from ..gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
-from ..gateway.shapes import CallPlanner, ModelRequest
-from ..lifecycle import AccessInfo
-from ..translate.base import Api
-from ..upstream.affinity import conversation_id
-from ..upstream.client import Ask, UpstreamCall
-from ..upstream.model_names import copilot_model
-from .responses import read_json
+from proxyd.appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY
+from proxyd.errors import BadRequest, InvalidModel, ProxydError
+from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.principal import Principal
+from proxyd.gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
+from proxyd.gateway.shapes import CallPlanner, ModelRequest
+from proxyd.http.json_io import read_json
+from proxyd.runtime.lifecycle import AccessInfo
+from proxyd.translate.base import Api
+from proxyd.upstream.affinity import conversation_id
+from proxyd.upstream.client import Ask, UpstreamCall
+from proxyd.upstream.model_names import copilot_model
 
 # Model names longer than this are cut in the logs: the client chooses them.
 _MODEL_LOGGED_MAX = 200

@@ -28,12 +28,12 @@ from proxyd.clock import now_ms
 from proxyd.config import Config
 from proxyd.db import Executor
 from proxyd.errors import DuplicateKeyError, IntegrityViolation, LegacyDirError
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore, row_to_api_key
 from proxyd.legacy.importer import read_source, record_params
 from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import store_signature
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
-from proxyd.models import ApiKey
-from proxyd.store import KeyStore, row_to_api_key
 
 log = logging.getLogger("proxyd.legacy")
 
@@ -60,7 +60,7 @@ def _build_index(directory: Path) -> _Index:
 
 
 class LegacyFallback:
-    """The :class:`~proxyd.keycache.KeyResolver` fallback: ``await fallback(presented)`` -> ApiKey or None.
+    """The :class:`~proxyd.keys.account_resolver.KeyResolver` fallback: ``await fallback(presented)`` -> ApiKey or None.
 
     ``presented`` is a key the database does not hold, or None when the
     database has no default key. ``imports`` counts keys imported so far.

@@ -26,16 +26,16 @@ from typing import Any, Literal
 
 from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
+from proxyd.db.schema import migration_ids
 from proxyd.errors import DatabaseError, LegacyDirError, ProxydError, SchemaOutOfDate
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import key_params, meta_params
 from proxyd.legacy.plan import ImportPlan, plan_import
 from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store
 from proxyd.legacy.report import ImportReport
 from proxyd.legacy.rules import DatabaseFacts, Decision, decide, key_sha256
 from proxyd.legacy.syncdb import SyncExecutor, connect, driver_reason
-from proxyd.models import ApiKey
-from proxyd.schema import migration_ids
-from proxyd.store import key_params, meta_params
 
 log = logging.getLogger("proxyd.legacy")
 

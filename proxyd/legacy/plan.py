@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import INT64_MAX, INT64_MIN, LegacyRecord, LegacyStore, Skipped
-from proxyd.models import ApiKey, CopilotMeta
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ shown the same way.
 
 from __future__ import annotations
 
-from proxyd.masking import mask_secret
+from proxyd.keys.masking import mask_secret
 
 _SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # os.fsdecode turns each byte that is not UTF-8 into U+DC80..U+DCFF.

@@ -27,9 +27,9 @@ import orjson
 
 from proxyd import clock
 from proxyd.errors import UnusableLegacyFile
-from proxyd.keycache import unusable_key_reasons
+from proxyd.keys.account_resolver import unusable_key_reasons
+from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.legacy.printable import printable
-from proxyd.models import ApiKey, CopilotMeta
 
 TOKENS_DIR = "tokens"
 SELECTED_DIR = "selected-token"

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, overload
 
+from proxyd.keys.records import ApiKey
 from proxyd.legacy.plan import Merged
 from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import Skipped
 from proxyd.legacy.rules import DefaultOutcome, Present
-from proxyd.models import ApiKey
 
 # Per-key sections longer than this are cut short in the text; --json always lists everything.
 LIST_LIMIT = 50

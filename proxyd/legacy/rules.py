@@ -2,7 +2,7 @@
 
 The batch import (the yoyo step and ``proxyd import-legacy``, on synchronous
 DB-API connections) and the transition fallback (one key at a time, on the
-async :class:`~proxyd.store.KeyStore`) both read a few :class:`DatabaseFacts`
+async :class:`~proxyd.keys.store.KeyStore`) both read a few :class:`DatabaseFacts`
 inside their transaction and call :func:`decide`; only the statements that
 carry out the :class:`Decision` differ. The rules:
 
@@ -25,8 +25,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from proxyd.keys.records import ApiKey
 from proxyd.legacy.printable import printable
-from proxyd.models import ApiKey
 
 # The narrowest column on any dialect: MySQL's VARCHAR(255) id and VARCHAR(512) key, TEXT (64 KiB)
 # name and meta token. One limit for all dialects, so a dry run on SQLite predicts MySQL.

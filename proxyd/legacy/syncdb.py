@@ -29,8 +29,8 @@ from proxyd.db.base import Params, Row
 from proxyd.db.connect import ADAPTERS
 from proxyd.db.mysql import connect_sync
 from proxyd.db.queries import Paramstyle, queries_for
+from proxyd.db.schema import DRIVER_EXTRAS
 from proxyd.errors import DatabaseError
-from proxyd.schema import DRIVER_EXTRAS
 
 _BATCH_PAGE = 1000
 

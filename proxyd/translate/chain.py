@@ -9,7 +9,7 @@ verified by the other shape's endpoint anyway.
 
 from __future__ import annotations
 
-from .base import Event, JsonObject, StreamTranslation, Translator, TranslatorFactory
+from proxyd.translate.base import Event, JsonObject, StreamTranslation, Translator, TranslatorFactory
 
 
 class _ChainedStream:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BadRequest
-from .base import JsonObject
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject
 
 SAMPLING = ("temperature", "top_p")
 

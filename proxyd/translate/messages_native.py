@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .base import JsonObject
+from proxyd.translate.base import JsonObject
 
 # anthropic-beta flags starting with one of these pass (the official passthrough keeps these); the rest
 # (Claude Code sends several Copilot does not know, e.g. fine-grained-tool-streaming, oauth) are dropped.

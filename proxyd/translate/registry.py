@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from . import chat_to_messages, chat_to_responses, messages_to_chat, responses_to_chat
-from .base import Api, TranslatorFactory
-from .chain import chained
+from proxyd.translate import chat_to_messages, chat_to_responses, messages_to_chat, responses_to_chat
+from proxyd.translate.base import Api, TranslatorFactory
+from proxyd.translate.chain import chained
 
 # (the client's API, the endpoint's API) -> the translation between them.
 TRANSLATIONS: dict[tuple[Api, Api], TranslatorFactory] = {

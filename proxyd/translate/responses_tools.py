@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 import orjson
 
-from ..errors import BadRequest
-from .base import Event, JsonObject
+from proxyd.errors import BadRequest
+from proxyd.translate.base import Event, JsonObject
 
 ToolKind = Literal["function", "custom", "local_shell"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..translate.base import Api
+from proxyd.translate.base import Api
 
 # Codex sends session-id (and thread-id, the same id); others session_id or conversation_id.
 _HEADERS = ("session-id", "thread-id", "session_id", "conversation_id", "x-session-id")

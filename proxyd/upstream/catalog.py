@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ProxydError
-from ..translate.base import APIS_BY_PATH, Api
-from .github import CopilotToken
+from proxyd.errors import ProxydError
+from proxyd.translate.base import APIS_BY_PATH, Api
+from proxyd.upstream.github import CopilotToken
 
 log = logging.getLogger("proxyd.catalog")
 

@@ -28,8 +28,8 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 import orjson
 
-from ..clock import now_ms
-from ..errors import (
+from proxyd.clock import now_ms
+from proxyd.errors import (
     AccountRefused,
     ClientVersionRefused,
     Forbidden,
@@ -39,28 +39,35 @@ from ..errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from ..gateway.accounting import Exchange
-from ..gateway.principal import Principal
-from ..limits import (
+from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.principal import Principal
+from proxyd.keys.records import ApiKey
+from proxyd.limits import (
     CONVERSATIONS_KEPT,
     MODEL_LIST_REFRESH,
     MODEL_LIST_RETRY,
     UPSTREAM_RETRY_DELAY,
     VERSION_REFUSED_LOG_EVERY,
 )
-from ..metrics import Metrics
-from ..models import ApiKey
-from ..outbound import ProxySelector
-from ..translate.base import Api
-from .affinity import ConversationAffinity
-from .catalog import ModelCatalog
-from .github import CopilotToken
-from .identity import ClientIdentity
-from .pool import DEFAULT_COOL_DOWN, QUOTA_EXHAUSTED, RATE_LIMITED, REFUSED, AccountCooldowns, retry_after_seconds
-from .portable import portable
-from .routing import choose_endpoint
-from .tokens import CopilotTokens
-from .wire import error_message
+from proxyd.metrics import Metrics
+from proxyd.translate.base import Api
+from proxyd.upstream.affinity import ConversationAffinity
+from proxyd.upstream.catalog import ModelCatalog
+from proxyd.upstream.github import CopilotToken
+from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.outbound import ProxySelector
+from proxyd.upstream.pool import (
+    DEFAULT_COOL_DOWN,
+    QUOTA_EXHAUSTED,
+    RATE_LIMITED,
+    REFUSED,
+    AccountCooldowns,
+    retry_after_seconds,
+)
+from proxyd.upstream.portable import portable
+from proxyd.upstream.routing import choose_endpoint
+from proxyd.upstream.tokens import CopilotTokens
+from proxyd.upstream.wire import error_message
 
 log = logging.getLogger("proxyd.upstream")
 

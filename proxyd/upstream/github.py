@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from ..clock import now_ms
-from ..config import Config
-from ..errors import GitHubRefused, UpstreamError, UpstreamTimeout
-from ..limits import GITHUB_CALL_TIMEOUT, TOKEN_MIN_LIFETIME_LEFT_MS, TOKEN_REFRESH_AHEAD_MS
-from ..models import CopilotMeta
-from ..outbound import ProxySelector
-from .identity import ClientIdentity
+from proxyd.clock import now_ms
+from proxyd.config import Config
+from proxyd.errors import GitHubRefused, UpstreamError, UpstreamTimeout
+from proxyd.keys.records import CopilotMeta
+from proxyd.limits import GITHUB_CALL_TIMEOUT, TOKEN_MIN_LIFETIME_LEFT_MS, TOKEN_REFRESH_AHEAD_MS
+from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.outbound import ProxySelector
 
 DEFAULT_COPILOT_API = "https://api.githubcopilot.com"
 _PROXY_ENDPOINT = re.compile(r"(?:^|;)proxy-ep=([^;]+)")

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config
-from ..translate.base import Api
+from proxyd.config import Config
+from proxyd.translate.base import Api
 
 GITHUB_API_VERSION = "2025-04-01"
 # Part and block types that carry an image, in the three shapes.

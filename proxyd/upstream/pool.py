@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from ..clock import now_ms
-from ..models import ApiKey
+from proxyd.clock import now_ms
+from proxyd.keys.records import ApiKey
 
 log = logging.getLogger("proxyd.pool")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..translate.base import Api, JsonObject
+from proxyd.translate.base import Api, JsonObject
 
 _ACCOUNT_BOUND_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..clock import now_ms
-from ..models import ApiKey
+from proxyd.clock import now_ms
+from proxyd.keys.records import ApiKey
 
 QUOTA_TTL = 60.0
 QUOTA_KINDS = ("premium_interactions", "chat", "completions")

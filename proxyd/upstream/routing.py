@@ -3,7 +3,7 @@ official client's order (COPILOT-PROTOCOL.md §1)."""
 
 from __future__ import annotations
 
-from ..translate.base import Api
+from proxyd.translate.base import Api
 
 # VCC chatEndpoint.ts: /responses when listed, else /v1/messages, else /chat/completions.
 PREFERENCE: tuple[Api, ...] = ("responses", "messages", "chat")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..clock import now_ms
-from ..config import Config
-from ..errors import ApiKeyNotFound, DatabaseError
-from ..models import ApiKey
-from ..store import KeyStore
-from .github import CopilotToken, GitHubClient, token_from_meta
+from proxyd.clock import now_ms
+from proxyd.config import Config
+from proxyd.errors import ApiKeyNotFound, DatabaseError
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
+from proxyd.upstream.github import CopilotToken, GitHubClient, token_from_meta
 
 log = logging.getLogger("proxyd.tokens")
 

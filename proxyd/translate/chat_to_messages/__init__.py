@@ -10,10 +10,10 @@ has no place for (thinking, its signatures, citations) is dropped on the way bac
 
 from __future__ import annotations
 
-from ..base import JsonObject, StreamTranslation, Translator
-from .answer import to_completion
-from .request import messages_request
-from .stream import CompletionStream
+from proxyd.translate.base import JsonObject, StreamTranslation, Translator
+from proxyd.translate.chat_to_messages.answer import to_completion
+from proxyd.translate.chat_to_messages.request import messages_request
+from proxyd.translate.chat_to_messages.stream import CompletionStream
 
 __all__ = ["CompletionStream", "messages_request", "to_completion", "translator"]
 

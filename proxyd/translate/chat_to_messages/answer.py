@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from ..base import JsonObject
+from proxyd.translate.base import JsonObject
 
 # Anthropic's stop_reason -> OpenAI's finish_reason; any other (pause_turn, a new one) is "stop".
 FINISH_REASONS: Mapping[str, str] = {

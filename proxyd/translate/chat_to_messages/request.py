@@ -34,9 +34,9 @@ from typing import Any
 
 import orjson
 
-from ...errors import BadRequest
-from ..base import JsonObject
-from ..fields import sampling
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject
+from proxyd.translate.fields import sampling
 
 DEFAULT_MAX_TOKENS = 4096
 # reasoning_effort -> thinking budget_tokens. 1,024 is Anthropic's smallest budget. The largest stays at 8,192

@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..base import Event, JsonObject
-from .answer import chat_usage, completion_id, finish_reason, id_of
+from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.chat_to_messages.answer import chat_usage, completion_id, finish_reason, id_of
 
 _USAGE_FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens")
 

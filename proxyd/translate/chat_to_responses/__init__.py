@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import JsonObject, StreamTranslation, Translator
-from .answer import to_chat_completion
-from .request import to_responses_request
-from .stream import ChatChunks
+from proxyd.translate.base import JsonObject, StreamTranslation, Translator
+from proxyd.translate.chat_to_responses.answer import to_chat_completion
+from proxyd.translate.chat_to_responses.request import to_responses_request
+from proxyd.translate.chat_to_responses.stream import ChatChunks
 
 __all__ = ["ChatToResponses", "translator"]
 

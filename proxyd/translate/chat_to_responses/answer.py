@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import UpstreamAnswered
-from ..base import JsonObject
+from proxyd.errors import UpstreamAnswered
+from proxyd.translate.base import JsonObject
 
 # incomplete_details.reason -> finish_reason.
 _INCOMPLETE_FINISH: Mapping[str, str] = {"max_output_tokens": "length", "content_filter": "content_filter"}

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import BadRequest
-from ..base import JsonObject
-from ..fields import sampling
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject
+from proxyd.translate.fields import sampling
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 # OpenAI's Responses API refuses a max_output_tokens below 16; a chat client may well ask for 5.

@@ -17,8 +17,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..base import Event, JsonObject
-from .answer import chat_usage, completion_id, failure_message, finish_reason, tool_call
+from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.chat_to_responses.answer import (
+    chat_usage,
+    completion_id,
+    failure_message,
+    finish_reason,
+    tool_call,
+)
 
 
 class _Call:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import BadRequest
-from ..base import JsonObject, StreamTranslation, Translator
-from .answer import to_message
-from .request import chat_request
-from .stream import MessageStream
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject, StreamTranslation, Translator
+from proxyd.translate.messages_to_chat.answer import to_message
+from proxyd.translate.messages_to_chat.request import chat_request
+from proxyd.translate.messages_to_chat.stream import MessageStream
 
 __all__ = ["MessageStream", "chat_request", "to_message", "translator"]
 

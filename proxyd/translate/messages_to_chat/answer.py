@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..base import JsonObject
+from proxyd.translate.base import JsonObject
 
 # OpenAI's finish_reason -> Anthropic's stop_reason.
 STOP_REASONS: Mapping[str, str] = {

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from ...errors import BadRequest
-from ..base import JsonObject
-from ..fields import sampling
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject
+from proxyd.translate.fields import sampling
 
 # Assistant blocks a client sends back in a multi-turn conversation that chat cannot take.
 _DROPPED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})

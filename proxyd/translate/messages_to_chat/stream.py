@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..base import Event, JsonObject
-from .answer import matched_stop, message_id, stop_reason, tool_use_id
+from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.messages_to_chat.answer import matched_stop, message_id, stop_reason, tool_use_id
 
 # Anthropic's error types; any other kind a chat error names is reported as an api_error.
 _ERROR_TYPES = frozenset(

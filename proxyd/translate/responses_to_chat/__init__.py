@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import JsonObject, StreamTranslation, Translator
-from ..responses_tools import ResponsesTools
-from .answer import ResponseShell, to_response
-from .request import to_chat_request
-from .stream import ResponseEvents
+from proxyd.translate.base import JsonObject, StreamTranslation, Translator
+from proxyd.translate.responses_to_chat.answer import ResponseShell, to_response
+from proxyd.translate.responses_to_chat.request import to_chat_request
+from proxyd.translate.responses_to_chat.stream import ResponseEvents
+from proxyd.translate.responses_tools import ResponsesTools
 
 __all__ = ["ResponsesToChat", "translator"]
 

@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import JsonObject
-from ..responses_tools import ResponsesTools, ToolKind
+from proxyd.translate.base import JsonObject
+from proxyd.translate.responses_tools import ResponsesTools, ToolKind
 
 # finish_reason -> incomplete_details.reason; any other finish completes the response.
 INCOMPLETE_REASONS: Mapping[str, str] = {"length": "max_output_tokens", "content_filter": "content_filter"}

@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from ...errors import BadRequest
-from ..base import JsonObject
-from ..fields import sampling
-from ..responses_tools import ResponsesTools
+from proxyd.errors import BadRequest
+from proxyd.translate.base import JsonObject
+from proxyd.translate.fields import sampling
+from proxyd.translate.responses_tools import ResponsesTools
 
 # Fields that ask for state proxyd does not keep; the message says what to do instead.
 _STATEFUL: Mapping[str, str] = {

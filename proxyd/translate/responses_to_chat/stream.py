@@ -24,9 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import Event, JsonObject
-from ..responses_tools import ResponsesTools
-from .answer import (
+from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.responses_to_chat.answer import (
     CALL_ID_PREFIXES,
     INCOMPLETE_REASONS,
     ResponseShell,
@@ -35,6 +34,7 @@ from .answer import (
     message_item,
     response_usage,
 )
+from proxyd.translate.responses_tools import ResponsesTools
 
 # Chat error codes that name what the Responses API has its own code for (Codex acts on these).
 _ERROR_CODES: Mapping[str, str] = {

@@ -17,7 +17,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .errors import ConfigError
+from proxyd.errors import ConfigError
 
 VARIABLE = "PROXYD_ADMIN_TOKEN_FILE"
 _MIN_LENGTH = 16

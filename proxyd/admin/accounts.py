@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .errors import DuplicateKeyError, UpstreamError
-from .keycache import KeyResolver
-from .models import ApiKey, CopilotMeta
-from .store import KeyStore
-from .upstream.github import GitHubClient
-from .upstream.tokens import CopilotTokens
+from proxyd.errors import DuplicateKeyError, UpstreamError
+from proxyd.keys.account_resolver import KeyResolver
+from proxyd.keys.records import ApiKey, CopilotMeta
+from proxyd.keys.store import KeyStore
+from proxyd.upstream.github import GitHubClient
+from proxyd.upstream.tokens import CopilotTokens
 
 log = logging.getLogger("proxyd.admin")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, STORE
-from ..client_keys import ClientKeySettings
-from ..clock import epoch_ms, now_ms
-from ..errors import BadRequest
-from .responses import json_response
-from .validation import read_dto, string_messages
+from proxyd.admin.validation import read_dto, string_messages
+from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, STORE
+from proxyd.clock import epoch_ms, now_ms
+from proxyd.errors import BadRequest
+from proxyd.http.json_io import json_response
+from proxyd.keys.client_keys import ClientKeySettings
 
 NAME_MAX = 100
 MODEL_MAX = 200

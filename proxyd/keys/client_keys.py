@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
-from .clock import epoch_ms, iso_ms, now_ms
-from .db import Database, Executor, Row, optional_int
-from .errors import ClientKeyNotFound
-from .store import UsageIncrement, retry_transient, storable
+from proxyd.clock import epoch_ms, iso_ms, now_ms
+from proxyd.db import Database, Executor, Row, optional_int
+from proxyd.errors import ClientKeyNotFound
+from proxyd.keys.store import UsageIncrement, retry_transient, storable
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.

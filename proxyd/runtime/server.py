@@ -26,15 +26,21 @@ from multiprocessing.connection import Connection
 
 from aiohttp import web
 
-from .app import create_app
-from .appkeys import LIFECYCLE, METRICS
-from .config import Config, EventLoop
-from .connections import RESERVED_DESCRIPTORS, CappedSite, ConnectionCap, default_max_connections, open_file_limit
-from .db.sqlite import readable_by_others
-from .errors import ConfigError, ProxydError
-from .listen import BACKLOG, bind_listening
-from .netaddr import is_loopback
-from .systemd import Notifier
+from proxyd.app import create_app
+from proxyd.appkeys import LIFECYCLE, METRICS
+from proxyd.config import Config, EventLoop
+from proxyd.db.sqlite import readable_by_others
+from proxyd.errors import ConfigError, ProxydError
+from proxyd.http.hosts import is_loopback
+from proxyd.runtime.connections import (
+    RESERVED_DESCRIPTORS,
+    CappedSite,
+    ConnectionCap,
+    default_max_connections,
+    open_file_limit,
+)
+from proxyd.runtime.listen import BACKLOG, bind_listening
+from proxyd.runtime.systemd import Notifier
 
 log = logging.getLogger("proxyd")
 
@@ -236,7 +242,7 @@ async def _watchdog(notifier: Notifier) -> None:
 
 
 def _worker(config: Config, sockets: list[socket.socket], ready: Connection) -> None:
-    from .logs import configure
+    from proxyd.logs import configure
 
     configure(config.python_log_level, config.log_format)
     # Workers talk to the supervisor, not to systemd: one service, one READY.

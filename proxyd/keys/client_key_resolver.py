@@ -1,7 +1,7 @@
 """Client keys by the SHA-256 of their secret, cached as ``keycache`` caches API keys.
 
 Entries live ``PROXYD_KEY_CACHE_TTL`` seconds in a
-:class:`~proxyd.lookup_cache.LookupCache` (stale-while-revalidate), so a key
+:class:`~proxyd.keys.lookup_cache.LookupCache` (stale-while-revalidate), so a key
 deleted on another instance stops working there within the TTL plus one
 request. Entries hold the key's account pool too: its named accounts that
 still exist, or every stored account when it names none.
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Unpack
 
-from .client_keys import ClientKey, ClientKeyStore, secret_hash
-from .lookup_cache import CacheOptions, LookupCache
-from .models import ApiKey
-from .store import KeyStore
+from proxyd.keys.client_keys import ClientKey, ClientKeyStore, secret_hash
+from proxyd.keys.lookup_cache import CacheOptions, LookupCache
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import BadRequest
-from ..keycache import unusable_key_reasons
-from .responses import read_json_object
+from proxyd.errors import BadRequest
+from proxyd.http.json_io import read_json_object
+from proxyd.keys.account_resolver import unusable_key_reasons
 
 # C0 controls and DEL cannot travel in the Authorization header a key is sent in.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

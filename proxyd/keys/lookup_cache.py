@@ -18,9 +18,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypedDict, TypeVar
 
-from .errors import DatabaseError
-from .limits import KEY_REFRESH_BACKOFF, UNKNOWN_KEYS_CACHED
-from .metrics import Labels
+from proxyd.errors import DatabaseError
+from proxyd.limits import KEY_REFRESH_BACKOFF, UNKNOWN_KEYS_CACHED
+from proxyd.metrics import Labels
 
 log = logging.getLogger("proxyd.keycache")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
-from .responses import json_response
-from .validation import read_dto, require_new_key, require_strings
+from proxyd.admin.validation import read_dto, require_new_key, require_strings
+from proxyd.appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
+from proxyd.http.json_io import json_response
 
 NAME_MAX = 100
 KEY_MAX = 512

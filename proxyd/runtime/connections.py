@@ -26,7 +26,7 @@ from typing import cast
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from .metrics import Labels
+from proxyd.metrics import Labels
 
 log = logging.getLogger("proxyd")
 

@@ -23,18 +23,18 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 
-from .client_keys import record_client_key_usage
-from .clock import now_ms
-from .db import Database, Executor
-from .errors import DatabaseError
-from .limits import (
+from proxyd.clock import now_ms
+from proxyd.db import Database, Executor
+from proxyd.errors import DatabaseError
+from proxyd.keys.client_keys import record_client_key_usage
+from proxyd.keys.store import KeyStore, UsageIncrement
+from proxyd.limits import (
     HOUSEKEEPING_BATCH_ROWS,
     HOUSEKEEPING_PAUSE,
     HOUSEKEEPING_RETRY_PAUSE,
     USAGE_BATCH_IDS_KEPT_MS,
     USAGE_BUFFER_MAX_ENTRIES,
 )
-from .store import KeyStore, UsageIncrement
 
 log = logging.getLogger("proxyd.usage")
 

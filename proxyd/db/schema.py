@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .config import DatabaseUrl
-from .db import Database
-from .errors import DatabaseError, SchemaOutOfDate
+from proxyd.config import DatabaseUrl
+from proxyd.db import Database
+from proxyd.errors import DatabaseError, SchemaOutOfDate
 
 # The Python driver yoyo uses for each dialect, and the extra that installs it.
 DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql"}
@@ -91,13 +91,13 @@ class Migrator:
         """Why there is no SQLite database to look at (yoyo would create the file), else None."""
         if self.url.dialect != "sqlite":
             return None
-        from .db.sqlite import missing_file
+        from proxyd.db.sqlite import missing_file
 
         return missing_file(self.url)
 
     def apply(self) -> list[str]:
         if self.url.dialect == "sqlite":
-            from .db.sqlite import create_private
+            from proxyd.db.sqlite import create_private
 
             create_private(self.url)  # before yoyo's sqlite3 would create it readable by everyone
         with self._session() as (backend, migrations):
@@ -130,7 +130,7 @@ def _backend(url: DatabaseUrl) -> Any:
     from yoyo.backends.core.mysql import MySQLBackend
     from yoyo.connections import default_migration_table, parse_uri
 
-    from .db.mysql import connect_sync
+    from proxyd.db.mysql import connect_sync
 
     class ProxydMySQLBackend(MySQLBackend):  # type: ignore[misc]
         """yoyo's MySQL backend, connecting as the daemon does.

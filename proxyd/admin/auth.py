@@ -40,11 +40,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from .config import Config
-from .errors import Forbidden, Unauthorized
-from .limits import LOGIN_TTL_SECONDS
-from .netaddr import is_loopback, is_loopback_host
-from .throttle import FailureThrottle
+from proxyd.admin.throttle import FailureThrottle
+from proxyd.config import Config
+from proxyd.errors import Forbidden, Unauthorized
+from proxyd.http.hosts import is_loopback, is_loopback_host
+from proxyd.limits import LOGIN_TTL_SECONDS
 
 _FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 _JWT_HEADER = base64.urlsafe_b64encode(orjson.dumps({"alg": "HS256", "typ": "JWT"})).rstrip(b"=")

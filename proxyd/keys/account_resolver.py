@@ -1,7 +1,7 @@
 """Resolving the key a client presents, without a database query on the request's path.
 
 Lookups are cached for ``PROXYD_KEY_CACHE_TTL`` seconds by a
-:class:`~proxyd.lookup_cache.LookupCache` (stale-while-revalidate). This
+:class:`~proxyd.keys.lookup_cache.LookupCache` (stale-while-revalidate). This
 process's admin changes invalidate the cache at once.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Unpack
 
-from .errors import Unauthorized
-from .lookup_cache import CacheOptions, LookupCache
-from .models import ApiKey
-from .store import KeyStore
+from proxyd.errors import Unauthorized
+from proxyd.keys.lookup_cache import CacheOptions, LookupCache
+from proxyd.keys.records import ApiKey
+from proxyd.keys.store import KeyStore
 
 DEFAULT_KEY_ALIASES = frozenset({"", "_"})
 

@@ -17,16 +17,18 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from .. import admin_token
-from ..admin_auth import AdminAuth
-from ..appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
-from ..config import Config
-from ..device_flow import DeviceFlowHub
-from ..errors import Forbidden, Unauthorized
-from ..logs import redact_values
-from . import admin_client_keys, admin_keys, admin_stats
-from .responses import json_response
-from .validation import read_dto, require_strings
+from proxyd.admin import routes_accounts as admin_keys
+from proxyd.admin import routes_client_keys as admin_client_keys
+from proxyd.admin import routes_stats as admin_stats
+from proxyd.admin import token_file as admin_token
+from proxyd.admin.auth import AdminAuth
+from proxyd.admin.device_flow import DeviceFlowHub
+from proxyd.admin.validation import read_dto, require_strings
+from proxyd.appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
+from proxyd.config import Config
+from proxyd.errors import Forbidden, Unauthorized
+from proxyd.http.json_io import json_response
+from proxyd.logs import redact_values
 
 log = logging.getLogger("proxyd.admin")
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import DATABASE, QUOTAS
-from ..clock import epoch_ms, iso_ms
-from ..db import optional_int
-from ..errors import BadRequest
-from ..masking import mask_secret
-from ..store import storable
-from .responses import json_response
-from .validation import int_param
+from proxyd.admin.validation import int_param
+from proxyd.appkeys import DATABASE, QUOTAS
+from proxyd.clock import epoch_ms, iso_ms
+from proxyd.db import optional_int
+from proxyd.errors import BadRequest
+from proxyd.http.json_io import json_response
+from proxyd.keys.masking import mask_secret
+from proxyd.keys.store import storable
 
 ACTIVE_DAYS = 30
 TOP_MODELS = 10

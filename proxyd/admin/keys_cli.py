@@ -10,13 +10,13 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .client_keys import ClientKey, ClientKeySettings, ClientKeyStore
-from .clock import iso_ms
-from .config import Config
-from .db import Database, open_database
-from .errors import BadRequest
-from .http.admin_client_keys import COUNT_MAX, NAME_MAX, expiry
-from .schema import require_current_schema
+from proxyd.admin.routes_client_keys import COUNT_MAX, NAME_MAX, expiry
+from proxyd.clock import iso_ms
+from proxyd.config import Config
+from proxyd.db import Database, open_database
+from proxyd.db.schema import require_current_schema
+from proxyd.errors import BadRequest
+from proxyd.keys.client_keys import ClientKey, ClientKeySettings, ClientKeyStore
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +71,7 @@ async def _create(store: ClientKeyStore, args: argparse.Namespace) -> int:
     models = tuple(dict.fromkeys(m for each in args.models or () for m in each.split(",") if m)) or None
     accounts = tuple(dict.fromkeys(args.accounts)) if args.accounts else None
     if accounts is not None:
-        from .store import KeyStore
+        from proxyd.keys.store import KeyStore
 
         known = {account.id for account in await KeyStore(store.db).find_all()}
         problems += [f"--accounts: no API key has the id {a!r}" for a in accounts if a not in known]

@@ -37,11 +37,11 @@ from typing import Any
 
 import orjson
 
-from .clock import now_ms
-from .errors import ProxydError, UpstreamError
-from .key_admin import KeyAdmin
-from .masking import mask_secret
-from .upstream.github import GitHubClient
+from proxyd.admin.accounts import KeyAdmin
+from proxyd.clock import now_ms
+from proxyd.errors import ProxydError, UpstreamError
+from proxyd.keys.masking import mask_secret
+from proxyd.upstream.github import GitHubClient
 
 log = logging.getLogger("proxyd.admin")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .masking import mask_secret
+from proxyd.keys.masking import mask_secret
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
-from .clock import now_ms
-from .db import Database, Executor, Row, optional_int
-from .errors import ApiKeyNotFound, DuplicateKeyError, IntegrityViolation, TransientConflict
-from .models import ApiKey, CopilotMeta
+from proxyd.clock import now_ms
+from proxyd.db import Database, Executor, Row, optional_int
+from proxyd.errors import ApiKeyNotFound, DuplicateKeyError, IntegrityViolation, TransientConflict
+from proxyd.keys.records import ApiKey, CopilotMeta
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import BadRequest
-from ..limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
-from .body import read_body
+from proxyd.errors import BadRequest
+from proxyd.http.body import read_body
+from proxyd.limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

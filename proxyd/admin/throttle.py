@@ -7,8 +7,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .errors import TooManyRequests
-from .limits import FAILED_CREDENTIALS_LIMIT, FAILED_CREDENTIALS_WINDOW, THROTTLE_ADDRESSES_KEPT
+from proxyd.errors import TooManyRequests
+from proxyd.limits import FAILED_CREDENTIALS_LIMIT, FAILED_CREDENTIALS_WINDOW, THROTTLE_ADDRESSES_KEPT
 
 Failures = tuple[float, ...]  # the times of an address's failures within the window, oldest first
 

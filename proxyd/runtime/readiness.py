@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from .db import Database
-from .limits import READINESS_TIMEOUT
-from .schema import pending_migrations
+from proxyd.db import Database
+from proxyd.db.schema import pending_migrations
+from proxyd.limits import READINESS_TIMEOUT
 
 
 def _retrieve(task: asyncio.Task[list[str]]) -> None:

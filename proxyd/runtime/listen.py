@@ -14,7 +14,7 @@ import contextlib
 import errno
 import socket
 
-from .errors import ProxydError
+from proxyd.errors import ProxydError
 
 BACKLOG = 1024
 
