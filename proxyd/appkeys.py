@@ -46,9 +46,9 @@ CLIENT_AUTH = web.AppKey("client_auth", ClientAuth)
 COPILOT = web.AppKey("copilot", CopilotClient)
 RELAY = web.AppKey("relay", PassThroughRelay)
 ACCOUNTING = web.AppKey("accounting", Accounting)
-# Each account's Copilot quotas, as GitHub last reported them (proxyd/quota.py).
+# Each account's Copilot quotas, as GitHub last reported them (proxyd/upstream/quota.py).
 QUOTAS = web.AppKey("quotas", QuotaCache)
-# Admin routes (proxyd/http/admin.py), set on startup.
+# Admin routes (proxyd/admin/routes.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
 DEVICE_FLOWS = web.AppKey("device_flows", DeviceFlowHub)

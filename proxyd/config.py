@@ -375,7 +375,7 @@ class Config:
     db_pool_max: int = setting("PROXYD_DB_POOL_MAX", 10, integer(1, 1000))
     db_timeout: float = setting("PROXYD_DB_TIMEOUT", 10.0, seconds())
     max_body_bytes: int = setting("PROXYD_MAX_BODY_BYTES", 32 * 1024 * 1024, integer(1024))
-    # Open client connections per process; None: derived from the open-file limit (proxyd/connections.py).
+    # Open client connections per process; None: derived from the open-file limit (proxyd/runtime/connections.py).
     max_connections: int | None = setting("PROXYD_MAX_CONNECTIONS", None, integer(1, 10_000_000))
     upstream_timeout: float = setting("PROXYD_UPSTREAM_TIMEOUT", 600.0, seconds())
     upstream_connect_timeout: float = setting("PROXYD_UPSTREAM_CONNECT_TIMEOUT", 10.0, seconds())

@@ -15,7 +15,7 @@ class ProxydError(Exception):
     status = 500
     message = "Internal server error"
     # OpenAI's machine-readable ``error.code`` and ``error.param`` for answers under /v1;
-    # None leaves the code to the status (see proxyd/http/responses.py).
+    # None leaves the code to the status (see proxyd/http/json_io.py).
     code: str | None = None
     param: str | None = None
 
