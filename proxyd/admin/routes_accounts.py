@@ -60,7 +60,7 @@ async def refresh_meta(request: web.Request) -> web.Response:
 
 
 async def key_quota(request: web.Request) -> web.Response:
-    """The account's Copilot plan and quotas as GitHub reports them (cached for a minute, see proxyd/upstream/quota.py)."""
+    """The account's Copilot plan and quotas as GitHub reports them (cached a minute: upstream/quota.py)."""
     account = await request.config_dict[STORE].get(request.match_info["id"])
     return json_response({"id": account.id, **await request.config_dict[QUOTAS].get(account)})
 
