@@ -23,8 +23,8 @@ async def list_keys(request: web.Request) -> web.Response:
     cooldowns = request.config_dict[COPILOT].cooldowns
     listed = []
     for key in await request.config_dict[STORE].find_all():
-        # This instance's view: an account serving client keys rests after Copilot rate-limited it.
-        cooling = cooldowns.cooling(key.id)
+        # An account serving client keys rests after Copilot rate-limited it.
+        cooling = await cooldowns.cooling(key.id)
         listed.append(
             {
                 **key.to_response(),

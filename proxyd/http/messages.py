@@ -34,7 +34,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     requested = required_model(body)
     access.model = requested[:200]
     # Counted against a client key's limits like any request: it costs proxyd the same work.
-    app[CLIENT_AUTH].admit(principal, requested)
+    await app[CLIENT_AUTH].admit(principal, requested)
     chat = chat_request(body, copilot_model(requested, dict(app[CONFIG].model_map)), counting=True)
     return json_response({"input_tokens": estimate_input_tokens(chat)})
 

@@ -49,7 +49,7 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
     requested = required_model(body)
     _log_model(request, record, requested)
     # A client key's limits (403, 429): a refused request is not logged and does not count.
-    app[CLIENT_AUTH].admit(principal, requested)
+    await app[CLIENT_AUTH].admit(principal, requested)
     model_request = ModelRequest(
         api=client_api,
         raw=raw,
@@ -81,7 +81,7 @@ async def forward(
         model = required_model(payload)
     if model is not None:
         _log_model(request, record, model)
-    app[CLIENT_AUTH].admit(principal, model)
+    await app[CLIENT_AUTH].admit(principal, model)
     call = UpstreamCall(request.method, path, raw, payload, None, request.headers.get("Accept"))
     chosen = relay or app[RELAY]
     return await exchange(request, principal, record, Ask(lambda _: (call, chosen)))

@@ -43,13 +43,13 @@ from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
 from proxyd.keys.records import ApiKey
 from proxyd.limits import (
-    CONVERSATIONS_KEPT,
     MODEL_LIST_REFRESH,
     MODEL_LIST_RETRY,
     UPSTREAM_RETRY_DELAY,
     VERSION_REFUSED_LOG_EVERY,
 )
 from proxyd.metrics import Metrics
+from proxyd.sharedstate.base import SharedState
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity
 from proxyd.upstream.catalog import ModelCatalog
@@ -142,7 +142,7 @@ class CopilotClient:
         *,
         connect_timeout: float,
         read_timeout: float,
-        cooldowns: AccountCooldowns | None = None,
+        state: SharedState,
         conversation_idle: float = 7200.0,
         retry_delay: float = UPSTREAM_RETRY_DELAY,
     ) -> None:
@@ -154,9 +154,9 @@ class CopilotClient:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         self._retry_delay = retry_delay
         self._version_logged = -VERSION_REFUSED_LOG_EVERY
-        self.cooldowns = cooldowns or AccountCooldowns()
+        self.cooldowns = AccountCooldowns(state)
         self.catalog = ModelCatalog(self._fetch_models, refresh_after=MODEL_LIST_REFRESH, retry_after=MODEL_LIST_RETRY)
-        self.affinity = ConversationAffinity(idle=conversation_idle, capacity=CONVERSATIONS_KEPT)
+        self.affinity = ConversationAffinity(state, idle=conversation_idle)
 
     async def send(
         self, target: ApiKey | Principal, ask: Ask[T], exchange: Exchange | None = None
@@ -173,21 +173,20 @@ class CopilotClient:
             return await self._send_as(target.account, calls, moved=False, resent=False)
         return await self._send_pooled(target, calls, exchange)
 
-    def forget(self, account_id: str) -> None:
-        """The account was deleted: nothing of it is kept."""
-        self.cooldowns.forget(account_id)
+    async def forget(self, account_id: str) -> None:
+        """The account was deleted: nothing of it is kept (its conversations find it gone and move)."""
+        await self.cooldowns.forget(account_id)
         self.catalog.forget(account_id)
-        self.affinity.forget_account(account_id)
 
     async def _send_pooled(
         self, principal: Principal, calls: _Calls[T], exchange: Exchange | None
     ) -> tuple[aiohttp.ClientResponse, T]:
         ask = calls.ask
         key = _conversation_key(principal, ask)
-        pin = self.affinity.pinned(key) if key is not None else None
+        pin = await self.affinity.pinned(key) if key is not None else None
         resent = False
-        for account in self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
-            if self.cooldowns.cooling(account.id) is not None:
+        for account in await self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
+            if await self.cooldowns.cooling(account.id) is not None:
                 continue  # cooled down meanwhile, by a concurrent request
             if exchange is not None:
                 exchange.account = account
@@ -195,21 +194,21 @@ class CopilotClient:
             try:
                 response, extra = await self._send_as(account, calls, moved=moved, resent=resent)
             except AccountRefused as exc:
-                self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
+                await self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
                 resent = True
                 continue
             cool_down = await self._exhausted(account, response)
             if cool_down is None:
                 if key is not None and response.status < 400:
-                    self.affinity.remember(key, account.id)
+                    await self.affinity.remember(key, account.id, pin)
                 return response, extra
             seconds, reason, detail = cool_down
             response.close()
-            self.cooldowns.cool_down(account, seconds, reason, detail)
+            await self.cooldowns.cool_down(account, seconds, reason, detail)
             resent = True
         raise TooManyRequests(
             "Every GitHub account of this client key is rate limited or out of quota",
-            retry_after=self.cooldowns.shortest_wait(principal.pool),
+            retry_after=await self.cooldowns.shortest_wait(principal.pool),
         )
 
     async def _send_as(
