@@ -72,3 +72,8 @@ VERSION_REFUSED_LOG_EVERY = 60.0
 # Keys each namespace of the in-memory state keeps at most, per kind (windows under and at their limit
 # apart, maps by least recent use): failed-login addresses, client keys, conversations.
 SHARED_STATE_KEYS_KEPT = 100_000
+
+# --- The event loop ----------------------------------------------------------------------------
+# Request bodies larger than this are translated, scanned for their headers and estimated (count_tokens)
+# in a worker thread: a 30 MB Messages body takes seconds of Python, and the loop serves everyone.
+OFF_LOOP_BODY_BYTES = 256 * 1024

@@ -16,7 +16,7 @@ from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity, Pin, conversation_id
 from proxyd.upstream.catalog import ModelCatalog
 from proxyd.upstream.github import CopilotToken
-from proxyd.upstream.identity import ClientIdentity, has_image, initiator
+from proxyd.upstream.identity import CallTraits, ClientIdentity, has_image, initiator
 from proxyd.upstream.portable import portable
 from proxyd.upstream.routing import choose_endpoint
 from tests.manual_clock import ManualClock
@@ -80,8 +80,9 @@ def test_responses_initiator(items: Any, expected: str) -> None:
 def test_a_resend_is_always_the_agents() -> None:
     identity = ClientIdentity.from_config(Config())
     body = {"messages": [{"role": "user", "content": "hi"}]}
-    assert identity.copilot_headers("t", "chat", body, None, resent=False)["x-initiator"] == "user"
-    assert identity.copilot_headers("t", "chat", body, None, resent=True)["x-initiator"] == "agent"
+    traits = CallTraits.of("chat", body)
+    assert identity.copilot_headers("t", traits, None, resent=False)["x-initiator"] == "user"
+    assert identity.copilot_headers("t", traits, None, resent=True)["x-initiator"] == "agent"
 
 
 def test_vision_header_only_with_an_image_in_any_shape() -> None:
@@ -102,7 +103,7 @@ def test_identity_comes_from_the_configuration() -> None:
             "PROXYD_EDITOR_PLUGIN_VERSION": "copilot-chat/1.2.3",
         }
     )
-    headers = ClientIdentity.from_config(config).copilot_headers("t", None, None, None, resent=False)
+    headers = ClientIdentity.from_config(config).copilot_headers("t", CallTraits.of(None, None), None, resent=False)
     assert headers["x-github-api-version"] == "2027-01-01"
     assert headers["editor-version"] == "vscode/2.0.0"
     assert headers["editor-plugin-version"] == "copilot-chat/1.2.3"

@@ -54,7 +54,7 @@ from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity
 from proxyd.upstream.catalog import ModelCatalog
 from proxyd.upstream.github import CopilotToken
-from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.identity import CallTraits, ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.pool import (
     DEFAULT_COOL_DOWN,
@@ -72,6 +72,8 @@ from proxyd.upstream.wire import error_message
 log = logging.getLogger("proxyd.upstream")
 
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 # Copilot's error bodies are small; a larger one is cut rather than read whole.
 _ERROR_BODY_MAX = 64 * 1024
 # Words in a 400 that mean Copilot could not verify what another account made.
@@ -91,6 +93,7 @@ class UpstreamCall:
     api: Api | None = None
     accept: str | None = None
     headers: Mapping[str, str] | None = None  # the route's own, e.g. anthropic-beta
+    traits: CallTraits | None = None  # read from the payload once (``_Calls``); None: read when sent
 
 
 # The route's part: the call for the endpoint chosen (None: a call without a model), and what relays its answer.
@@ -105,6 +108,9 @@ class Ask(Generic[T]):
     api: Api | None = None  # the client's API shape; None for calls without a model (GET /models, embeddings)
     model: str | None = None  # Copilot's name of the model
     conversation: str | None = None  # the id the client gave its conversation
+    # A large body is prepared (translated, read for its headers) in a worker thread, so the event loop
+    # keeps serving everyone else meanwhile.
+    heavy: bool = False
 
 
 class _Calls(Generic[T]):
@@ -115,20 +121,35 @@ class _Calls(Generic[T]):
         self._plain: dict[Api | None, tuple[UpstreamCall, T]] = {}
         self._portable: dict[Api | None, tuple[UpstreamCall, T] | None] = {}
 
-    def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
+    async def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
         found = self._plain.get(api)
         if found is None:
-            found = self._plain[api] = self.ask.prepare(api)
+            found = self._plain[api] = await self._off_loop(self._prepare, api)
         return found
 
-    def portable(self, api: Api | None) -> tuple[UpstreamCall, T] | None:
+    async def portable(self, api: Api | None) -> tuple[UpstreamCall, T] | None:
         """The call without what only another account could verify; None when it carries nothing such."""
         if api not in self._portable:
-            call, extra = self.plain(api)
-            stripped = portable(call.api, call.payload)
-            moved = None if stripped is None else replace(call, payload=stripped, body=orjson.dumps(stripped))
+            call, extra = await self.plain(api)
+            moved = await self._off_loop(_portable_call, call)
             self._portable[api] = None if moved is None else (moved, extra)
         return self._portable[api]
+
+    def _prepare(self, api: Api | None) -> tuple[UpstreamCall, T]:
+        call, extra = self.ask.prepare(api)
+        return replace(call, traits=CallTraits.of(call.api, call.payload)), extra
+
+    async def _off_loop(self, work: Callable[[A], R], argument: A) -> R:
+        if self.ask.heavy:
+            return await asyncio.to_thread(work, argument)
+        return work(argument)
+
+
+def _portable_call(call: UpstreamCall) -> UpstreamCall | None:
+    stripped = portable(call.api, call.payload)
+    if stripped is None:
+        return None
+    return replace(call, payload=stripped, body=orjson.dumps(stripped), traits=CallTraits.of(call.api, stripped))
 
 
 class CopilotClient:
@@ -216,7 +237,7 @@ class CopilotClient:
     ) -> tuple[aiohttp.ClientResponse, T]:
         token = await self._token(account)
         api = await self._endpoint(account, token, calls.ask)
-        call, extra = (calls.portable(api) if moved else None) or calls.plain(api)
+        call, extra = (await calls.portable(api) if moved else None) or await calls.plain(api)
         response = await self._send(token, call, resent=resent)
         if response.status == 401:
             # The token expired or was revoked early: exchange once more and replay once.
@@ -232,7 +253,7 @@ class CopilotClient:
         if response.status == 466:
             response.close()
             raise self._version_refused()
-        if response.status == 400 and not moved and (stripped := calls.portable(api)) is not None:
+        if response.status == 400 and not moved and (stripped := await calls.portable(api)) is not None:
             response = await self._without_foreign_state(response, token, stripped[0])
         return response, extra
 
@@ -318,7 +339,8 @@ class CopilotClient:
 
     async def _send(self, token: CopilotToken, call: UpstreamCall, *, resent: bool) -> aiohttp.ClientResponse:
         url = token.api_base + call.path
-        headers = self._identity.copilot_headers(token.token, call.api, call.payload, call.accept, resent=resent)
+        traits = call.traits or CallTraits.of(call.api, call.payload)
+        headers = self._identity.copilot_headers(token.token, traits, call.accept, resent=resent)
         if call.headers:
             headers.update(call.headers)
         started = time.monotonic()
