@@ -51,7 +51,10 @@ from proxyd.limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from proxyd.logs import redact_values
 from proxyd.metrics import Labels, Metrics
 from proxyd.runtime.lifecycle import Lifecycle, bounded
+from proxyd.sharedstate.base import SharedState
+from proxyd.sharedstate.failopen import FailOpenState
 from proxyd.sharedstate.memory import MemoryState
+from proxyd.sharedstate.redis import open_redis_state
 from proxyd.upstream.client import CopilotClient
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
@@ -60,6 +63,51 @@ from proxyd.upstream.quota import QuotaCache
 from proxyd.upstream.tokens import CopilotTokens
 
 log = logging.getLogger("proxyd")
+
+
+async def shared_state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With PROXYD_REDIS_URL: the Redis client every limit shares its state through, open while the app runs."""
+    config = app[CONFIG]
+    state = app[SHARED_STATE]
+    if config.redis_url is None or not isinstance(state, FailOpenState):
+        yield
+        return
+    shared = open_redis_state(config.redis_url.raw, timeout=config.redis_timeout)
+    state.attach(shared)
+    try:
+        await bounded(shared.ping(), config.redis_timeout * 4)
+        log.info("shared state: Redis at %s", config.redis_url.redacted())
+    except Exception as exc:  # Redis is not needed to serve: the limits fail open
+        log.warning(
+            "shared state: Redis at %s does not answer (%s); limits are kept in this instance's memory until it does",
+            config.redis_url.redacted(),
+            config.redis_url.scrub(type(exc).__name__ + (f": {exc}" if str(exc) else "")),
+        )
+    try:
+        yield
+    finally:
+        state.attach(None)
+        await shared.close()
+
+
+def _shared_state(config: Config, metrics: Metrics) -> SharedState:
+    if config.redis_url is None:
+        return MemoryState()
+    state = FailOpenState(MemoryState(), name=f"Redis at {config.redis_url.redacted()}", timeout=config.redis_timeout)
+    metrics.sample(
+        "proxyd_shared_state_store",
+        "Which store keeps the limits, cool-downs and conversations: 1 for the one in use (redis, or memory"
+        " while Redis fails).",
+        "gauge",
+        lambda: [((("store", store),), float(state.serving == store)) for store in ("redis", "memory")],
+    )
+    metrics.sample(
+        "proxyd_redis_failures_total",
+        "Redis calls that failed or timed out (each was served from this instance's memory instead).",
+        "counter",
+        lambda: [((), state.failures)],
+    )
+    return state
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -230,7 +278,12 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     # Secrets whose shape says nothing: no log line shows them, whoever logs it (proxyd/logs.py).
-    redact_values(config.admin_token, config.admin_password, config.metrics_token)
+    redact_values(
+        config.admin_token,
+        config.admin_password,
+        config.metrics_token,
+        config.redis_url.password if config.redis_url is not None else None,
+    )
     app = web.Application(
         client_max_size=config.max_body_bytes,
         # Bodies are inflated by proxyd's own reader, which stops at PROXYD_MAX_BODY_BYTES (http/body.py).
@@ -240,8 +293,8 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
-    app[SHARED_STATE] = MemoryState()
-    app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
+    app[SHARED_STATE] = _shared_state(config, app[METRICS])
+    app.cleanup_ctx.extend([shared_state_ctx, database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
     messages.setup(app)

@@ -163,6 +163,55 @@ class DatabaseUrl:
                 raise ConfigError(f"{variable}: option {name!r} must be one of {', '.join(choices)}")
 
 
+@dataclass(frozen=True, slots=True)
+class RedisUrl:
+    """A parsed ``PROXYD_REDIS_URL``. ``repr`` and ``redacted`` never show the password."""
+
+    raw: str = field(repr=False)
+    password: str = field(default="", repr=False)
+    shown: str = ""  # the URL with its password masked
+
+    @classmethod
+    def parse(cls, raw: str, variable: str = "PROXYD_REDIS_URL") -> RedisUrl:
+        try:
+            parts = urlsplit(raw)
+            _ = parts.port  # raises on a malformed port
+        except ValueError as exc:
+            raise ConfigError(f"{variable}: not a valid URL ({exc})") from None
+        scheme = parts.scheme.lower()
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"{variable}: unsupported scheme {parts.scheme!r} (use redis://host:6379/0, rediss://… or unix:///path)"
+            )
+        if scheme == "unix" and not parts.path:
+            raise ConfigError(f"{variable}: a unix:// URL needs the socket's path (unix:///run/redis/redis.sock)")
+        if scheme != "unix" and not parts.hostname:
+            raise ConfigError(f"{variable}: a {scheme}:// URL needs a host")
+        password = unquote(parts.password or "")
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.partition(':')[0]}:***@{host}"
+        query = redact_url_query(parts.query)
+        shown = parts._replace(netloc=netloc, query=query).geturl()
+        return cls(raw=raw, password=password, shown=shown)
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a driver's error message, say) with this URL's password masked."""
+        return text.replace(self.password, "***") if len(self.password) >= 4 else text
+
+    def redacted(self) -> str:
+        return self.shown
+
+
+def redact_url_query(query: str) -> str:
+    """A URL's query with the values of ``password``-like options masked."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any("password" in name.lower() for name, _ in pairs):
+        return query
+    return "&".join(f"{name}={'***' if 'password' in name.lower() else value}" for name, value in pairs)
+
+
 Parser = Callable[[str, str], T]
 
 
@@ -192,6 +241,10 @@ def bearer_token(name: str, raw: str) -> str | None:
 
 def database_url(name: str, raw: str) -> DatabaseUrl:
     return DatabaseUrl.parse(raw, name)
+
+
+def redis_url(name: str, raw: str) -> RedisUrl | None:
+    return RedisUrl.parse(raw, name)
 
 
 def integer(minimum: int, maximum: int | None = None) -> Parser[int]:
@@ -387,6 +440,11 @@ class Config:
     workers: int = setting("PROXYD_WORKERS", 1, integer(1, 256))
     # Model names -> Copilot's on every route, before the Claude rule (upstream/model_names.py); pairs keep it frozen.
     model_map: tuple[tuple[str, str], ...] = setting("PROXYD_MODEL_MAP", (), model_names)
+    # Set: limits, cool-downs, conversations and the throttle are shared by every instance through Redis
+    # (proxyd/sharedstate/redis.py); unset, each instance keeps them in its own memory.
+    redis_url: RedisUrl | None = setting("PROXYD_REDIS_URL", None, redis_url, secret=True)
+    # How long a Redis call may take before the instance falls back to its own memory for a while.
+    redis_timeout: float = setting("PROXYD_REDIS_TIMEOUT", 0.25, seconds())
     # auto: uvloop when installed (the [uvloop] extra), else asyncio's own loop.
     event_loop: EventLoop = setting("PROXYD_EVENT_LOOP", "auto", choice("auto", "asyncio", "uvloop"))
 

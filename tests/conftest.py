@@ -92,6 +92,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("dialect", dialects, indirect=True)
 
 
+@pytest.fixture(scope="session")
+def redis_session_server() -> Iterator[dbservers.RedisServer | None]:
+    """One redis-server for the session (None when redis-server is missing: its tests skip or fail then)."""
+    try:
+        context = dbservers.redis_server()
+        server = context.__enter__()
+    except dbservers.ServerUnavailable as exc:
+        _UNAVAILABLE["redis"] = str(exc)
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def redis_url(redis_session_server: dbservers.RedisServer | None) -> str:
+    """The session's Redis, emptied for this test."""
+    if redis_session_server is None:
+        _skip_or_fail("redis", _UNAVAILABLE["redis"])
+        raise AssertionError("unreachable")
+    _redis_command(redis_session_server.port, b"FLUSHALL")
+    return redis_session_server.url
+
+
+@pytest.fixture
+def private_redis() -> Iterator[dbservers.RedisServer]:
+    """A redis-server of this test's own, to stop and start again."""
+    try:
+        context = dbservers.redis_server()
+        server = context.__enter__()
+    except dbservers.ServerUnavailable as exc:
+        _UNAVAILABLE["redis"] = str(exc)
+        _skip_or_fail("redis", str(exc))
+        raise AssertionError("unreachable") from None
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
+def _redis_command(port: int, command: bytes) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(command + b"\r\n")
+        assert sock.recv(64).startswith(b"+OK")
+
+
 @pytest.fixture
 def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -150,7 +200,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _UNAVAILABLE:
         terminalreporter.section("DATABASES SKIPPED", sep="!", red=True, bold=True)
         for dialect, reason in _UNAVAILABLE.items():
-            terminalreporter.line(f"!!! {dialect}: every {dialect} test was skipped: {reason}", red=True)
+            what = "Redis" if dialect == "redis" else dialect
+            terminalreporter.line(f"!!! {dialect}: every {what} test was skipped: {reason}", red=True)
         terminalreporter.line("!!! set PROXYD_REQUIRE_ALL_DBS=1 to make this a failure", red=True)
 
 

@@ -463,6 +463,103 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+# --------------------------------------------------------------------------- Redis
+
+REDIS_BIN_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin")
+
+
+def _redis_ping(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        if not sock.recv(64).startswith(b"+PONG"):
+            raise ConnectionError("no PONG")
+
+
+class RedisServer:
+    """A private redis-server on a loopback port, its files in a temporary directory; ``stop`` and ``start`` again.
+
+    No persistence: a restarted server starts empty, like a Redis that lost its data.
+    """
+
+    def __init__(self) -> None:
+        binary = _find_binary(["redis-server"], REDIS_BIN_DIRS)
+        if binary is None:
+            raise ServerUnavailable("redis-server not found")
+        self._binary = binary
+        self._tmpdir = tempfile.mkdtemp(prefix="proxyd-redis-")
+        self._logfile = os.path.join(self._tmpdir, "redis.log")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            if not self.port or attempt > 1:
+                self.port = _free_port()
+            with open(self._logfile, "ab") as log:
+                self._proc = subprocess.Popen(
+                    [
+                        self._binary,
+                        "--port",
+                        str(self.port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        self._tmpdir,
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--daemonize",
+                        "no",
+                        "--protected-mode",
+                        "yes",
+                    ],
+                    cwd=self._tmpdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                _wait_until(
+                    functools.partial(_redis_ping, self.port),
+                    time.monotonic() + START_TIMEOUT,
+                    "redis-server",
+                    self._logfile,
+                    self._proc,
+                )
+            except ServerStartError:
+                if attempt < PORT_ATTEMPTS and ADDRESS_IN_USE_RE.search(_log_tail(self._logfile)):
+                    continue
+                raise
+            return
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            _stop_process(self._proc)
+            self._proc = None
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for the ``with`` block."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
 # --------------------------------------------------------------------------- common
 
 
