@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -53,6 +53,7 @@ from proxyd.metrics import Labels, Metrics
 from proxyd.runtime.lifecycle import Lifecycle, bounded
 from proxyd.sharedstate.base import SharedState
 from proxyd.sharedstate.failopen import FailOpenState
+from proxyd.sharedstate.invalidation import Invalidations
 from proxyd.sharedstate.memory import MemoryState
 from proxyd.sharedstate.redis import open_redis_state
 from proxyd.upstream.client import CopilotClient
@@ -88,6 +89,21 @@ async def shared_state_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         state.attach(None)
         await shared.close()
+
+
+def _invalidations(app: web.Application, caches: dict[str, Callable[[], None]]) -> Invalidations | None:
+    """With Redis: key caches cleared on every instance when one changes a key (proxyd/sharedstate/invalidation.py)."""
+    state = app[SHARED_STATE]
+    if not isinstance(state, FailOpenState) or state.shared is None:
+        return None
+    invalidations = Invalidations(state.shared.client, caches)
+    app[METRICS].sample(
+        "proxyd_key_cache_invalidations_received_total",
+        "Key caches cleared because another instance changed a client key or an account (Redis pub/sub).",
+        "counter",
+        lambda: [((), invalidations.received)],
+    )
+    return invalidations
 
 
 def _shared_state(config: Config, metrics: Metrics) -> SharedState:
@@ -216,7 +232,14 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             "counter",
             lambda: [((("account", account_id),), n) for account_id, n in sorted(copilot.cooldowns.failovers.items())],
         )
+        invalidations = _invalidations(app, {"accounts": resolver.clear, "client-keys": client_keys.clear})
+        if invalidations is not None:
+            resolver.on_invalidate = lambda: invalidations.changed("accounts")
+            client_keys.on_invalidate = lambda: invalidations.changed("client-keys")
+            await invalidations.start(wait=config.redis_timeout * 4)
         yield
+        if invalidations is not None:
+            await invalidations.close()
         lifecycle = app[LIFECYCLE]
         lifecycle.begin_shutdown(config.shutdown_timeout)
 

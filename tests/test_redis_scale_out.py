@@ -33,14 +33,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def two_instances(
     config: Config, upstream: FakeUpstream, redis_url: str, **overrides: Any
 ) -> AsyncIterator[tuple[RunningProxy, RunningProxy]]:
-    config = dataclasses.replace(
-        config,
-        redis_url=RedisUrl.parse(redis_url),
-        key_cache_ttl=0.2,
-        usage_flush_interval=0.05,
-        shutdown_timeout=2.0,
-        **overrides,
-    )
+    settings: dict[str, Any] = {"key_cache_ttl": 0.2, "usage_flush_interval": 0.05, "shutdown_timeout": 2.0}
+    config = dataclasses.replace(config, redis_url=RedisUrl.parse(redis_url), **{**settings, **overrides})
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(run_proxy(config, upstream))
         second = await stack.enter_async_context(run_proxy(config, upstream))
@@ -148,3 +142,41 @@ async def test_redis_killed_the_instances_fail_open_and_share_again_when_it_is_b
             await asyncio.sleep(0.2)
         got = await statuses(http, (first, second), another["key"], 8)
         assert got.count(200) == 3 and got.count(429) == 5, got
+
+
+async def _refused_within(http: aiohttp.ClientSession, proxy: RunningProxy, key: str, seconds: float) -> float:
+    """Seconds until ``proxy`` refuses ``key`` (401), at most ``seconds``."""
+    started = time.monotonic()
+    while True:
+        async with http.get(f"{proxy.url}/v1/models", headers={"Authorization": f"Bearer {key}"}) as r:
+            if r.status == 401:
+                return time.monotonic() - started
+            assert r.status == 200
+        assert time.monotonic() - started < seconds, f"still accepted after {seconds} s"
+        await asyncio.sleep(0.02)
+
+
+async def test_revocations_and_edits_reach_the_other_instance_within_a_second(
+    config: Config, upstream: FakeUpstream, redis_url: str, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    # A cache TTL of a minute: only the invalidation can explain the other instance seeing the change.
+    async with two_instances(config, upstream, redis_url, key_cache_ttl=60.0) as (first, second):
+        alice = await add_account(first, http, "alice", ALICE)
+        created = await new_client_key(first, http)
+        edited = await new_client_key(first, http, name="edited")
+        for key in (created["key"], edited["key"], ALICE):
+            await seen_by(http, second, key)  # cached there now
+        status, _, _ = await call(http, "DELETE", f"{first.base_url}/client-keys/{created['id']}")
+        assert status in (200, 204)
+        assert await _refused_within(http, second, created["key"], 1.0) < 1.0
+        status, _, _ = await call(
+            http, "PATCH", f"{first.base_url}/client-keys/{edited['id']}", json={"models": ["o3"]}
+        )
+        assert status == 200
+        started = time.monotonic()
+        while (await chat(http, second, edited["key"]))[0] != 403:  # gpt-4o is no longer allowed
+            assert time.monotonic() - started < 1.0, "the edit did not reach the other instance in time"
+            await asyncio.sleep(0.02)
+        status, _, _ = await call(http, "DELETE", f"{first.base_url}/api-keys/{alice}")
+        assert status in (200, 204)
+        assert await _refused_within(http, second, ALICE, 1.0) < 1.0

@@ -61,6 +61,8 @@ class LookupCache(ABC, Generic[K, V]):
         self.hits = 0
         self.misses = 0
         self.refreshes = 0
+        # Called by invalidate(): tells the other instances (proxyd/sharedstate/invalidation.py).
+        self.on_invalidate: Callable[[], None] | None = None
 
     @abstractmethod
     async def _load(self, key: K) -> V | None:
@@ -75,6 +77,13 @@ class LookupCache(ABC, Generic[K, V]):
         ]
 
     def invalidate(self) -> None:
+        """Records changed here: forget every answer, here and (``on_invalidate``) on the other instances."""
+        self.clear()
+        if self.on_invalidate is not None:
+            self.on_invalidate()
+
+    def clear(self) -> None:
+        """Forget every answer (records changed on another instance)."""
         self._known.clear()
         self._unknown.clear()
         self._generation += 1
