@@ -188,12 +188,14 @@ class RedisUrl:
         if scheme != "unix" and not parts.hostname:
             raise ConfigError(f"{variable}: a {scheme}:// URL needs a host")
         password = unquote(parts.password or "")
+        if not password:
+            password = next((v for n, v in parse_qsl(parts.query) if n.lower() == "password"), "")
         netloc = parts.netloc
         if parts.password is not None:
             user, _, host = netloc.rpartition("@")
             netloc = f"{user.partition(':')[0]}:***@{host}"
         query = redact_url_query(parts.query)
-        shown = parts._replace(netloc=netloc, query=query).geturl()
+        shown = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
         return cls(raw=raw, password=password, shown=shown)
 
     def scrub(self, text: str) -> str:

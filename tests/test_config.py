@@ -40,6 +40,22 @@ def test_password_never_shown() -> None:
     assert "s3cret" not in repr(config) and "tok3n" not in repr(config) and "pw'" not in repr(config)
 
 
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("redis://:s3cret-pw@redis:6379/0", "redis://:***@redis:6379/0"),
+        ("rediss://proxyd:s3cret-pw@redis.example.com/1", "rediss://proxyd:***@redis.example.com/1"),
+        ("unix:///run/redis/redis.sock?db=2&password=s3cret-pw", "unix:///run/redis/redis.sock?db=2&password=***"),
+        ("redis://localhost", "redis://localhost"),
+    ],
+)
+def test_the_redis_password_is_never_shown(raw: str, shown: str) -> None:
+    config = Config.from_env({"PROXYD_REDIS_URL": raw})
+    assert config.redis_url is not None and config.redis_url.raw == raw
+    assert config.redis_url.redacted() == shown
+    assert "s3cret" not in repr(config) and "s3cret" not in repr(config.redis_url)
+
+
 # The variable an error must name is the first one in each environment.
 @pytest.mark.parametrize(
     "env",
@@ -59,6 +75,11 @@ def test_password_never_shown() -> None:
         {"PROXYD_LEGACY_MODE": "fallback"},
         {"LOG_LEVEL": "loud"},
         {"PROXYD_API_PREFIX": "api"},
+        {"PROXYD_REDIS_URL": "http://redis:6379"},
+        {"PROXYD_REDIS_URL": "redis:///0"},
+        {"PROXYD_REDIS_URL": "redis://h:port/0"},
+        {"PROXYD_REDIS_URL": "unix://"},
+        {"PROXYD_REDIS_TIMEOUT": "0"},
     ],
 )
 def test_errors_name_the_variable(env: dict[str, str]) -> None:
