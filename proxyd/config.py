@@ -471,10 +471,10 @@ class Config:
     def advisories(self) -> list[str]:
         """Settings that are valid but probably not what was meant: logged once at start."""
         advice = []
-        if 0 < self.request_log_days < 31:
+        if self.workers > 1 and self.redis_url is None:
             advice.append(
-                f"PROXYD_REQUEST_LOG_DAYS={self.request_log_days} keeps less than a month of requests: client keys'"
-                " monthlyRequests limits count only the requests still in the request log"
+                f"PROXYD_WORKERS={self.workers} without PROXYD_REDIS_URL: each worker keeps its own limits, so a client"
+                " key's rpm is admitted by every worker and an account cooling down on one is tried by the others"
             )
         return advice
 

@@ -342,14 +342,45 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
     migrator = Migrator(config.database)
-    assert await asyncio.to_thread(migrator.rollback, 1) == ["0004.client-keys"]
+    later = ["0005.client-key-months"]  # what depends on 0004 goes first
+    assert await asyncio.to_thread(migrator.rollback, 2) == [*later, "0004.client-keys"]
     assert await store.find_all() == [account]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
     await store.db.execute(_insert_legacy_log(), {})
-    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys"]
+    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys", *later]
     assert await client_keys.find_all() == []
     assert await store.find_all() == [account]
+
+
+async def test_monthly_counts_are_kept_by_the_flush_and_0005_rolls_back(
+    proxy: RunningProxy, http: aiohttp.ClientSession
+) -> None:
+    """client_key_months: written by the usage flush, read with the key; rolled back and applied again, the
+    current month is counted from the request log."""
+    await add_account(proxy, http, "alice", ALICE)
+    created = await new_client_key(proxy, http, monthlyRequests=100)
+    other = await new_client_key(proxy, http, name="other")
+    for key, n in ((created["key"], 3), (other["key"], 2)):
+        for _ in range(n):
+            assert (await chat(http, proxy, key))[0] == 200
+    assert await proxy.app[USAGE].flush()
+    client_keys = proxy.app[CLIENT_KEYS]
+    counts = {k.id: k.requests_this_month for k in await client_keys.find_all()}
+    assert counts == {created["id"]: 3, other["id"]: 2}
+    database = proxy.app[DATABASE]
+    rows = await database.fetch_all(_select_all("client_key_months"))
+    assert sorted(int(r["requests"]) for r in rows) == [2, 3]
+    migrator = Migrator(proxy.config.database)
+    assert await asyncio.to_thread(migrator.rollback, 1) == ["0005.client-key-months"]
+    with pytest.raises(DatabaseError):
+        await database.fetch_all(_select_all("client_key_months"))
+    assert await asyncio.to_thread(migrator.apply) == ["0005.client-key-months"]
+    counts = {k.id: k.requests_this_month for k in await client_keys.find_all()}
+    assert counts == {created["id"]: 3, other["id"]: 2}
+    await client_keys.delete(other["id"])  # its months go with it
+    rows = await database.fetch_all(_select_all("client_key_months"))
+    assert [r["client_key_id"] for r in rows] == [created["id"]]
 
 
 def _insert_legacy_log() -> Any:

@@ -90,18 +90,26 @@ def test_errors_name_the_variable(env: dict[str, str]) -> None:
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize(("days", "advised"), [("90", False), ("0", False), ("31", False), ("30", True), ("7", True)])
-def test_a_request_log_shorter_than_a_month_is_advised_against(days: str, advised: bool) -> None:
-    advice = Config.from_env({"PROXYD_REQUEST_LOG_DAYS": days}).advisories()
+@pytest.mark.parametrize(
+    ("env", "advised"),
+    [
+        ({"PROXYD_WORKERS": "1"}, False),
+        ({"PROXYD_WORKERS": "2", "PROXYD_REDIS_URL": "redis://localhost"}, False),
+        ({"PROXYD_WORKERS": "2"}, True),
+        ({"PROXYD_REQUEST_LOG_DAYS": "7"}, False),  # monthly counts no longer come from the request log
+    ],
+)
+def test_workers_without_redis_are_advised_against(env: dict[str, str], advised: bool) -> None:
+    advice = Config.from_env(env).advisories()
     assert bool(advice) is advised
-    assert all(line.startswith(f"PROXYD_REQUEST_LOG_DAYS={days} ") for line in advice)
+    assert all(line.startswith("PROXYD_WORKERS=2 without PROXYD_REDIS_URL") for line in advice)
 
 
 async def test_serve_logs_the_advice_at_start(config: Config, sqlite_only: None) -> None:
-    env = {"DATABASE_URL": config.database.raw, "PROXYD_REQUEST_LOG_DAYS": "7"}
+    env = {"DATABASE_URL": config.database.raw, "PROXYD_WORKERS": "2"}
     (advice,) = Config.from_env(env).advisories()
     daemon = Daemon(env)
     await daemon.start("--migrate")
     assert await daemon.stop() == 0
     lines = daemon.output.decode().splitlines()
-    assert [line for line in lines if "PROXYD_REQUEST_LOG_DAYS" in line] == [f"WARNING proxyd: {advice}"]
+    assert [line for line in lines if "without PROXYD_REDIS_URL" in line] == [f"WARNING proxyd: {advice}"]

@@ -1,9 +1,11 @@
 """A client key's limits: the models it may ask for, requests per minute, requests per UTC calendar month.
 
-The counts live in the shared state (``proxyd/sharedstate``): a sliding
-minute per key, and a counter per key and month. A month's counter starts
-from the request log's count, read with the key (so at most
-``PROXYD_KEY_CACHE_TTL`` old), and never goes back within the month.
+The counts live in the shared state (``proxyd/sharedstate``; in Redis, shared
+by every instance): a sliding minute per key, and a counter per key and
+month. A month's counter starts from the month's count the usage flush keeps
+in the database (``client_key_months``), read with the key (so at most
+``PROXYD_KEY_CACHE_TTL`` plus a flush interval old), and never goes back
+within the month: a Redis that lost its data starts again from the database.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from proxyd.clock import now_ms
 from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
-from proxyd.keys.client_keys import record_client_key_usage
+from proxyd.keys.client_keys import ClientKeyIncrement, month_start, next_month_start, record_client_key_usage
 from proxyd.keys.store import KeyStore, UsageIncrement
 from proxyd.limits import (
     HOUSEKEEPING_BATCH_ROWS,
@@ -68,9 +68,9 @@ class RequestLogEntry:
         }
 
 
-# API key id, or (CLIENT_KEY, client key id) -> (requests, newest time)
+# API key id, or (CLIENT_KEY, client key id, start of the UTC month, epoch ms) -> (requests, newest time)
 CLIENT_KEY = "client_key"
-Usage = dict[str | tuple[str, str], tuple[int, int]]
+Usage = dict[str | tuple[str, str, int], tuple[int, int]]
 
 
 def _fold(into: Usage, usage: Usage) -> None:
@@ -112,6 +112,7 @@ class UsageRecorder:
         self._max_entries = max_entries
         self._retention_ms = retention_days * 86_400_000
         self._flush_lock = asyncio.Lock()
+        self._month = (0, 0)  # [start, end) of the month last met, epoch ms: computed once a month
         self.dropped = 0
         self.flush_failures = 0
 
@@ -126,13 +127,20 @@ class UsageRecorder:
             count, last = self._usage.get(entry.api_key_id, (0, 0))
             self._usage[entry.api_key_id] = (count + 1, max(last, entry.time))
         if count_usage and entry.client_key_id is not None:
-            client = (CLIENT_KEY, entry.client_key_id)
+            client = (CLIENT_KEY, entry.client_key_id, self._month_of(entry.time))
             count, last = self._usage.get(client, (0, 0))
             self._usage[client] = (count + 1, max(last, entry.time))
         if len(self._log) >= self._max_entries:
             self._log.popleft()
             self.dropped += 1
         self._log.append(entry)
+
+    def _month_of(self, moment: int) -> int:
+        start, end = self._month
+        if not start <= moment < end:
+            start = month_start(moment)
+            self._month = start, next_month_start(start)
+        return start
 
     async def flush(self) -> bool:
         """Write everything buffered; on failure keep it for the next attempt. True if all was written."""
@@ -171,7 +179,11 @@ class UsageRecorder:
 
     async def _write(self, tx: Executor, batch: _Batch) -> bool:
         increments = [UsageIncrement(key, n, last) for key, (n, last) in batch.usage.items() if isinstance(key, str)]
-        clients = [UsageIncrement(key[1], n, last) for key, (n, last) in batch.usage.items() if isinstance(key, tuple)]
+        clients = [
+            ClientKeyIncrement(key[1], key[2], n, last)
+            for key, (n, last) in batch.usage.items()
+            if isinstance(key, tuple)
+        ]
         if not await self._store.record_usage_batch(tx, batch.id, increments):
             return False  # an earlier flush of this batch committed; its acknowledgement was what got lost
         await record_client_key_usage(self._database, tx, clients)

@@ -22,7 +22,7 @@ import orjson
 from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
-from proxyd.keys.store import UsageIncrement, retry_transient, storable
+from proxyd.keys.store import retry_transient, storable
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.
@@ -75,7 +75,7 @@ class ClientKey:
     created_at: int
     usage_count: int = 0
     last_used: int | None = None
-    # Counted from the request log when the record was read, since month_start.
+    # This UTC month's requests as the usage flush last wrote them (client_key_months) when the record was read.
     requests_this_month: int = 0
 
     @property
@@ -191,8 +191,12 @@ class ClientKeyStore:
 
     @retry_transient
     async def delete(self, key_id: str) -> None:
-        if not storable(key_id) or await self.db.execute(self.q["delete_client_key"], {"id": key_id}) == 0:
+        if not storable(key_id):
             raise ClientKeyNotFound()
+        async with self.db.transaction() as tx:
+            if await tx.execute(self.q["delete_client_key"], {"id": key_id}) == 0:
+                raise ClientKeyNotFound()
+            await tx.execute(self.q["delete_client_key_months"], {"id": key_id})
 
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ClientKey | None:
         if not all(storable(v) for v in params.values() if isinstance(v, str)):
@@ -201,9 +205,25 @@ class ClientKeyStore:
         return row_to_client_key(row) if row is not None else None
 
 
-async def record_client_key_usage(database: Database, executor: Executor, increments: Sequence[UsageIncrement]) -> None:
-    """Apply usage increments of client keys in one statement; ids of deleted keys are ignored."""
+@dataclass(frozen=True, slots=True)
+class ClientKeyIncrement:
+    key_id: str
+    month: int  # the start of the UTC month the requests fell in, epoch ms
+    count: int
+    last_used: int
+
+
+async def record_client_key_usage(
+    database: Database, executor: Executor, increments: Sequence[ClientKeyIncrement]
+) -> None:
+    """Apply usage increments of client keys: totals and months, one statement each; deleted keys are ignored."""
     if not increments:
         return
-    batch = [{"id": i.key_id, "n": i.count, "last_used": i.last_used} for i in increments]
+    totals: dict[str, tuple[int, int]] = {}
+    for i in increments:
+        count, last = totals.get(i.key_id, (0, 0))
+        totals[i.key_id] = (count + i.count, max(last, i.last_used))
+    batch = [{"id": key_id, "n": n, "last_used": last} for key_id, (n, last) in totals.items()]
     await executor.execute(database.queries["record_client_key_usage"], {"batch": orjson.dumps(batch).decode()})
+    months = [{"id": i.key_id, "month": i.month, "n": i.count} for i in increments]
+    await executor.execute(database.queries["record_client_key_months"], {"batch": orjson.dumps(months).decode()})

@@ -1,25 +1,28 @@
 -- Client keys (migrations/*/0004.client-keys.sql). Every row selector returns the
--- same columns, requests_this_month counted from the request log since :month_start.
+-- same columns, requests_this_month read from client_key_months (0005) for the month at :month_start.
 
 -- name: find_all_client_keys
 -- Newest first, like the API keys.
 SELECT c.*,
-       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
-           AS requests_this_month
+       COALESCE(
+           (SELECT m.requests FROM client_key_months AS m WHERE m.client_key_id = c.id AND m.month = :month_start), 0
+       ) AS requests_this_month
 FROM client_keys AS c
 ORDER BY c.created_at DESC, c.id DESC;
 
 -- name: find_client_key_by_id
 SELECT c.*,
-       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
-           AS requests_this_month
+       COALESCE(
+           (SELECT m.requests FROM client_key_months AS m WHERE m.client_key_id = c.id AND m.month = :month_start), 0
+       ) AS requests_this_month
 FROM client_keys AS c
 WHERE c.id = :id;
 
 -- name: find_client_key_by_hash
 SELECT c.*,
-       (SELECT COUNT(*) FROM request_log AS r WHERE r.client_key_id = c.id AND r.time >= :month_start)
-           AS requests_this_month
+       COALESCE(
+           (SELECT m.requests FROM client_key_months AS m WHERE m.client_key_id = c.id AND m.month = :month_start), 0
+       ) AS requests_this_month
 FROM client_keys AS c
 WHERE c.key_sha256 = :key_sha256;
 
@@ -48,3 +51,14 @@ SET usage_count = c.usage_count + u.n,
     last_used = GREATEST(c.last_used, u.last_used)
 FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS u(id text, n bigint, last_used bigint)
 WHERE c.id = u.id;
+
+-- name: record_client_key_months
+-- Many (id, month, n) increments of client_key_months in one statement; ids of deleted keys are ignored.
+INSERT INTO client_key_months (client_key_id, month, requests)
+SELECT u.id, u.month, u.n
+FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS u(id text, month bigint, n bigint)
+WHERE u.id IN (SELECT id FROM client_keys)
+ON CONFLICT (client_key_id, month) DO UPDATE SET requests = client_key_months.requests + EXCLUDED.requests;
+
+-- name: delete_client_key_months
+DELETE FROM client_key_months WHERE client_key_id = :id;
