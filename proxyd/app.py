@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -104,6 +105,28 @@ def _invalidations(app: web.Application, caches: dict[str, Callable[[], None]]) 
         lambda: [((), invalidations.received)],
     )
     return invalidations
+
+
+async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With workers: this worker's sampled values written each second, for the others' scrapes (metrics.py)."""
+    metrics = app[METRICS]
+    if metrics.shared is None:
+        yield
+        return
+
+    async def publish() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            metrics.publish()
+
+    task = asyncio.create_task(publish())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        metrics.publish()  # the last values: its counters stay in the sum after it stopped
 
 
 def _shared_state(config: Config, metrics: Metrics) -> SharedState:
@@ -317,7 +340,7 @@ def create_app(config: Config) -> web.Application:
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
     app[SHARED_STATE] = _shared_state(config, app[METRICS])
-    app.cleanup_ctx.extend([shared_state_ctx, database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
+    app.cleanup_ctx.extend([shared_state_ctx, database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx, metrics_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)
     messages.setup(app)

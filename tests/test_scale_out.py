@@ -104,3 +104,42 @@ async def test_workers_share_one_port(
         assert await daemon.stop() == 0, daemon.output.decode()
     assert daemon.output.count(b"proxyd listening") == 2
     assert await _usage(config) == 30
+
+
+def _requests_total(text: str, route_part: str) -> float:
+    """The sum of proxyd_http_requests_total over the routes containing ``route_part``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("proxyd_http_requests_total{") and route_part in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_every_scrape_reports_the_sum_over_workers(
+    config: Config, upstream: FakeUpstream, sqlite_only: None
+) -> None:
+    await asyncio.to_thread(Migrator(config.database).apply)
+    upstream.state.add_github_token(GITHUB_TOKEN)
+    database = await open_database(config)
+    await KeyStore(database).create("workers", GITHUB_TOKEN)
+    await database.close()
+    daemon = Daemon(_env(config, upstream, PROXYD_WORKERS="2"))
+    await daemon.start()
+    try:
+        # A new connection each time: both workers serve requests, both answer scrapes.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+            await asyncio.gather(*(_chat(http, daemon, 5) for _ in range(6)))
+            scraped = []
+            for _ in range(12):
+                async with http.get(f"{daemon.url}/metrics") as r:
+                    assert r.status == 200
+                    scraped.append(await r.text())
+    finally:
+        assert await daemon.stop() == 0, daemon.output.decode()
+    assert [_requests_total(text, "chat/completions") for text in scraped] == [30.0] * 12
+    seen = [_requests_total(text, "metrics") for text in scraped]
+    assert seen == sorted(seen) and seen[-1] >= 11  # never backwards: each scrape counts the ones before
+    for text in scraped:
+        assert "# TYPE proxyd_upstream_latency_seconds histogram" in text
+        assert "proxyd_upstream_latency_seconds_count" in text
+        assert "# TYPE proxyd_usage_buffered_entries gauge" in text

@@ -18,9 +18,11 @@ import ipaddress
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
@@ -32,6 +34,7 @@ from proxyd.config import Config, EventLoop
 from proxyd.db.sqlite import readable_by_others
 from proxyd.errors import ConfigError, ProxydError
 from proxyd.http.hosts import is_loopback
+from proxyd.metrics import MULTIPROCESS_DIR
 from proxyd.runtime.connections import (
     RESERVED_DESCRIPTORS,
     CappedSite,
@@ -256,7 +259,25 @@ def _worker(config: Config, sockets: list[socket.socket], ready: Connection) -> 
 
 
 def _supervise(config: Config, notifier: Notifier, sockets: list[socket.socket]) -> int:
-    """Start N workers accepting on the supervisor's sockets; stop them all when one fails or on SIGTERM."""
+    """Start N workers accepting on the supervisor's sockets; stop them all when one fails or on SIGTERM.
+
+    The workers keep their metrics in one directory (``PROMETHEUS_MULTIPROC_DIR``: the operator's, else a
+    fresh one under ``$RUNTIME_DIRECTORY`` or the temporary directory, removed on exit), so that whichever
+    answers ``/metrics`` reports them all (proxyd/metrics.py).
+    """
+    created = None
+    if not os.environ.get(MULTIPROCESS_DIR):
+        runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0] or None
+        created = os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="proxyd-metrics-", dir=runtime)
+    try:
+        return _start_workers(config, notifier, sockets)
+    finally:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+            os.environ.pop(MULTIPROCESS_DIR, None)
+
+
+def _start_workers(config: Config, notifier: Notifier, sockets: list[socket.socket]) -> int:
     context = multiprocessing.get_context("spawn")
     workers: list[multiprocessing.process.BaseProcess] = []
     pipes: list[Connection] = []
