@@ -542,8 +542,19 @@ class RedisServer:
             _stop_process(self._proc)
             self._proc = None
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open, nothing answers."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
         try:
+            if self._proc is not None:
+                self._proc.send_signal(signal.SIGCONT)
             self.stop()
         finally:
             shutil.rmtree(self._tmpdir, ignore_errors=True)

@@ -180,3 +180,32 @@ async def test_revocations_and_edits_reach_the_other_instance_within_a_second(
         status, _, _ = await call(http, "DELETE", f"{first.base_url}/api-keys/{alice}")
         assert status in (200, 204)
         assert await _refused_within(http, second, ALICE, 1.0) < 1.0
+
+
+async def test_a_hung_redis_costs_at_most_its_timeout_and_no_error(
+    config: Config,
+    upstream: FakeUpstream,
+    private_redis: RedisServer,
+    http: aiohttp.ClientSession,
+    sqlite_only: None,
+) -> None:
+    async with two_instances(config, upstream, private_redis.url, redis_timeout=0.2) as (first, second):
+        await add_account(first, http, "alice", ALICE)
+        created = await new_client_key(first, http, rpm=100)
+        assert (await chat(http, first, created["key"]))[0] == 200
+        private_redis.pause()
+        try:
+            started = time.monotonic()
+            got = await statuses(http, (first, second), created["key"], 10)
+            took = time.monotonic() - started
+            assert got == [200] * 10
+            # Each instance waits for Redis once (about 0.2 s per call it tried), then serves from memory.
+            assert took < 2.0, took
+            assert _serving(first) == _serving(second) == "memory"
+        finally:
+            private_redis.resume()
+        started = time.monotonic()
+        while _serving(first) != "redis":
+            assert time.monotonic() - started < 5, "sharing did not resume"
+            await chat(http, first, created["key"])
+            await asyncio.sleep(0.2)
