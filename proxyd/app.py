@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from proxyd.admin import routes as admin
 from proxyd.admin.accounts import KeyAdmin
@@ -79,12 +80,8 @@ async def shared_state_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await bounded(shared.ping(), config.redis_timeout * 4)
         log.info("shared state: Redis at %s", config.redis_url.redacted())
-    except Exception as exc:  # Redis is not needed to serve: the limits fail open
-        log.warning(
-            "shared state: Redis at %s does not answer (%s); limits are kept in this instance's memory until it does",
-            config.redis_url.redacted(),
-            config.redis_url.scrub(type(exc).__name__ + (f": {exc}" if str(exc) else "")),
-        )
+    except (RedisError, OSError, TimeoutError) as exc:  # Redis is not needed to serve: the limits fail open
+        state.failed(exc)  # the one warning a minute
     try:
         yield
     finally:
@@ -132,7 +129,10 @@ async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
 def _shared_state(config: Config, metrics: Metrics) -> SharedState:
     if config.redis_url is None:
         return MemoryState()
-    state = FailOpenState(MemoryState(), name=f"Redis at {config.redis_url.redacted()}", timeout=config.redis_timeout)
+    url = config.redis_url
+    state = FailOpenState(
+        MemoryState(), name=f"Redis at {url.redacted()}", timeout=config.redis_timeout, scrub=url.scrub
+    )
     metrics.sample(
         "proxyd_shared_state_store",
         "Which store keeps the limits, cool-downs and conversations: 1 for the one in use (redis, or memory"

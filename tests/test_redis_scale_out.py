@@ -209,3 +209,25 @@ async def test_a_hung_redis_costs_at_most_its_timeout_and_no_error(
             assert time.monotonic() - started < 5, "sharing did not resume"
             await chat(http, first, created["key"])
             await asyncio.sleep(0.2)
+
+
+async def test_starting_while_redis_is_away_serves_and_warns_once(
+    config: Config,
+    upstream: FakeUpstream,
+    private_redis: RedisServer,
+    http: aiohttp.ClientSession,
+    sqlite_only: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = private_redis.url
+    private_redis.stop()
+    settings = {"redis_url": RedisUrl.parse(url), "usage_flush_interval": 0.05, "shutdown_timeout": 2.0}
+    async with run_proxy(dataclasses.replace(config, **settings), upstream) as proxy:
+        await add_account(proxy, http, "alice", ALICE)
+        created = await new_client_key(proxy, http, rpm=2)
+        got = [(await chat(http, proxy, created["key"]))[0] for _ in range(3)]
+        assert got == [200, 200, 429]  # its own limits meanwhile
+        assert _serving(proxy) == "memory"
+        warnings = [r for r in caplog.records if r.name == "proxyd.sharedstate" and r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "Redis at redis://127.0.0.1" in warnings[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -41,6 +41,7 @@ class FailOpenState:
         timeout: float = 0.25,
         retry: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        scrub: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.local = local
         self.shared: RedisState | None = None
@@ -48,6 +49,7 @@ class FailOpenState:
         self._timeout = timeout
         self._retry = retry
         self._clock = clock
+        self._scrub = scrub  # masks the password in a driver's message
         self._down_until = 0.0
         self._down = False
         self._warned = -WARN_EVERY
@@ -69,20 +71,21 @@ class FailOpenState:
             async with asyncio.timeout(self._timeout):
                 found = await shared(store)
         except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
+            self.failed(exc)
             return await shared(self.local)
         if self._down:
             self._down = False
             log.warning("%s answers again: limits are shared by every instance again", self._name)
         return found
 
-    def _failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> None:
+        """Redis failed: serve from memory for ``retry`` seconds; warn once a minute."""
         self.failures += 1
         now = self._clock()
         self._down, self._down_until = True, now + self._retry
         if now - self._warned >= WARN_EVERY:
             self._warned = now
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             log.warning(
                 "%s does not answer (%s): limits are kept in this instance's memory until it does", self._name, reason
             )
