@@ -221,8 +221,10 @@ async def test_starting_while_redis_is_away_serves_and_warns_once(
 ) -> None:
     url = private_redis.url
     private_redis.stop()
-    settings = {"redis_url": RedisUrl.parse(url), "usage_flush_interval": 0.05, "shutdown_timeout": 2.0}
-    async with run_proxy(dataclasses.replace(config, **settings), upstream) as proxy:
+    configured = dataclasses.replace(
+        config, redis_url=RedisUrl.parse(url), usage_flush_interval=0.05, shutdown_timeout=2.0
+    )
+    async with run_proxy(configured, upstream) as proxy:
         await add_account(proxy, http, "alice", ALICE)
         created = await new_client_key(proxy, http, rpm=2)
         got = [(await chat(http, proxy, created["key"]))[0] for _ in range(3)]
