@@ -24,6 +24,7 @@ from proxyd.admin import routes_stats as admin_stats
 from proxyd.admin import token_file as admin_token
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.device_flow import DeviceFlowHub
+from proxyd.admin.sessions import CONSOLE_PATH
 from proxyd.admin.validation import read_dto, require_strings
 from proxyd.appkeys import ADMIN_AUTH, DATABASE, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
 from proxyd.config import Config
@@ -74,10 +75,10 @@ def _with_admin_token(config: Config) -> Config:
 
 
 class _AdminPaths(AbstractRuleMatching):
-    """Matches the admin paths under the API prefix, which may be empty (so no plain sub-app prefix), and the console."""
+    """The admin paths under the API prefix, which may be empty (so no plain sub-app prefix), and the console's."""
 
     def __init__(self, prefix: str) -> None:
-        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys", console.CONSOLE_PATH)
+        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys", CONSOLE_PATH)
         self._below = tuple(f"{path}/" for path in self._exact)
 
     async def match(self, request: web.Request) -> bool:
@@ -102,7 +103,9 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
     admin = web.Application(middlewares=[admin_guard])
 
     async def admin_state(admin: web.Application) -> AsyncIterator[None]:
-from proxyd.appkeys import ADMIN_AUTH, DATABASE, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
+        admin[ADMIN_AUTH] = auth = AdminAuth(
+            _with_admin_token(config), state=root[SHARED_STATE], database=root[DATABASE]
+        )
         admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
         if auth.loopback_only:
             log.warning(

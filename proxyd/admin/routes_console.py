@@ -201,7 +201,7 @@ async def _api_login(request: web.Request, username: str, password: str) -> web.
     return json_response(auth.issue())
 
 
-async def _see_other(location: str) -> web.Response:
+def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
