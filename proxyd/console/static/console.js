@@ -26,7 +26,7 @@
   }
 
   function append(el, children) {
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -119,6 +119,11 @@
       };
       dialog.onclose = () => resolve(undefined);
       dialog.append(build(close));
+      const heading = dialog.querySelector("h2");
+      if (heading) {
+        heading.id = "dialog-title";
+        dialog.setAttribute("aria-labelledby", "dialog-title");
+      }
       dialog.showModal();
       const first = dialog.querySelector("input, select, button");
       if (first) first.focus();
@@ -127,7 +132,7 @@
 
   function confirmDialog(title, text, action) {
     return openDialog((close) => {
-      const form = h("form", { method: "dialog", "aria-label": title },
+      const form = h("form", { method: "dialog" },
         h("h2", { text: title }),
         h("p", { text }),
         h("div", { className: "buttons" },
@@ -145,7 +150,7 @@
   function formDialog(title, fields, submitLabel, submit) {
     return openDialog((close) => {
       const error = h("p", { className: "error", role: "alert" });
-      const form = h("form", { "aria-label": title }, h("h2", { text: title }), fields, error,
+      const form = h("form", {}, h("h2", { text: title }), fields, error,
         h("div", { className: "buttons" },
           h("button", { type: "button", className: "secondary", onclick: () => close(false) }, "Cancel"),
           h("button", { type: "submit" }, submitLabel)));
@@ -376,7 +381,7 @@
     const code = h("p", { className: "device" });
     const link = h("p");
     let source = null;
-    openDialog((close) => h("form", { method: "dialog", "aria-label": "GitHub device flow" },
+    openDialog((close) => h("form", { method: "dialog" },
       h("h2", { text: "Add with GitHub device flow" }), code, link, status,
       h("div", { className: "buttons" }, h("button", { type: "button", onclick: () => close(true) }, "Close")))).then(() => {
       if (source) source.close();
@@ -610,7 +615,7 @@
         const hgt = (value / max) * plotH;
         y -= hgt;
         const label = period === "hour" ? `${bucket.slice(0, 13).replace("T", " ")}:00 UTC` : day(bucket);
-        svg.append(s("rect", { x: x.toFixed(2), y: y.toFixed(2), width: barW.toFixed(2), height: Math.max(hgt, 0.5).toFixed(2), fill: series.color },
+        svg.append(s("rect", { class: "bar", x: x.toFixed(2), y: y.toFixed(2), width: barW.toFixed(2), height: Math.max(hgt, 0.5).toFixed(2), fill: series.color },
           s("title", {}, `${series.label}, ${label}: ${num(value)}`)));
       }
       const every = Math.ceil(buckets.length / 8);
@@ -671,7 +676,7 @@
             [["", "any"], ["2xx", "2xx success"], ["4xx", "4xx client error"], ["429", "429 rate limited"], ["5xx", "5xx server error"]].map(
               ([v, t]) => h("option", { value: v, selected: filters.status === v, text: t })))),
         h("span", { className: "grow" }),
-        h("span", { className: "muted", text: `${num(logs.total)} requests` })),
+        h("span", { className: "muted", text: `${num(logs.total)} ${logs.total === 1 ? "request" : "requests"}` })),
       h("table", { "aria-label": "Request log" },
         h("thead", {}, h("tr", {}, ["Time", "Client key", "Account", "Endpoint", "Model", "Status", "Duration", "Tokens"].map(
           (t, i) => h("th", { className: i >= 5 ? "num" : null, text: t })))),
