@@ -193,9 +193,7 @@ async def test_sign_in_every_page_and_sign_out(console: Console, http: aiohttp.C
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_label("Admin token")).to_be_visible()
     assert await page.context.cookies() == []
-    async with http.get(
-        f"{proxy.base_url}/api-keys", headers={"Cookie": f"proxyd_console={secret}"}
-    ) as response:
+    async with http.get(f"{proxy.base_url}/api-keys", headers={"Cookie": f"proxyd_console={secret}"}) as response:
         assert response.status == 401
     await page.reload()
     await expect(page.get_by_label("Admin token")).to_be_visible()
@@ -335,7 +333,9 @@ async def test_usage_charts_show_the_requests_made(console: Console, http: aioht
     await expect(chart.get_by_role("list")).to_contain_text("gpt-4.1")
     tokens = page.get_by_role("figure", name="Tokens per day by model")
     await expect(tokens.locator("rect.bar")).to_have_count(2)
-    await expect(page.get_by_role("table", name="Usage by model").get_by_role("row").filter(has_text="gpt-4o")).to_contain_text("4")
+    await expect(
+        page.get_by_role("table", name="Usage by model").get_by_role("row").filter(has_text="gpt-4o")
+    ).to_contain_text("4")
     await console.shot("usage-by-model")
 
     await page.get_by_label("Split by").select_option(label="Account")
@@ -395,8 +395,9 @@ ATTACKER_PAGE = """<!doctype html><html><body>
 <form id="f" method="post" action="{target}/api/client-keys" enctype="text/plain">
 <input name='{{"name":"evil","x":"' value='"}}'></form>
 <script>
-window.fetchStatus = fetch("{target}/api/client-keys", {{method: "POST", credentials: "include", mode: "no-cors",
-  headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify({{name: "evil2"}})}}).then(() => "sent", (e) => String(e));
+window.fetchStatus = fetch("{target}/api/client-keys", {{method: "POST", credentials: "include",
+  mode: "no-cors", headers: {{"Content-Type": "text/plain"}}, body: JSON.stringify({{name: "evil2"}})}})
+  .then(() => "sent", (e) => String(e));
 </script></body></html>"""
 
 

@@ -619,7 +619,7 @@
           s("title", {}, `${series.label}, ${label}: ${num(value)}`)));
       }
       const every = Math.ceil(buckets.length / 8);
-      if (i % every === 0 || i === buckets.length - 1) {
+      if (i % every === 0 || (i === buckets.length - 1 && i % every >= every / 2)) {
         const text = period === "hour" ? `${bucket.slice(11, 13)}h` : bucket.slice(5, 10);
         svg.append(s("text", { x: (x + barW / 2).toFixed(2), y: height - 8, "text-anchor": "middle", class: "axis" }, text));
       }
