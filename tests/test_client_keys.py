@@ -342,12 +342,13 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
     migrator = Migrator(config.database)
-    assert await asyncio.to_thread(migrator.rollback, 1) == ["0004.client-keys"]
+    # 0005 (console sessions) depends on 0004: it goes first and comes back with it.
+    assert await asyncio.to_thread(migrator.rollback, 2) == ["0005.admin-sessions", "0004.client-keys"]
     assert await store.find_all() == [account]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
     await store.db.execute(_insert_legacy_log(), {})
-    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys"]
+    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys", "0005.admin-sessions"]
     assert await client_keys.find_all() == []
     assert await store.find_all() == [account]
 

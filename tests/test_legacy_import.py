@@ -46,6 +46,7 @@ from tests.test_legacy_reader import EXPECTED, _fingerprint
 LEGACY = "0002.legacy-import"
 USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and applied with it
 CLIENT_KEYS = "0004.client-keys"
+ADMIN_SESSIONS = "0005.admin-sessions"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -408,15 +409,26 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        assert await asyncio.to_thread(Migrator(config.database).rollback, 3) == [CLIENT_KEYS, USAGE_BATCHES, LEGACY]
+        assert await asyncio.to_thread(Migrator(config.database).rollback, 4) == [
+            ADMIN_SESSIONS,
+            CLIENT_KEYS,
+            USAGE_BATCHES,
+            LEGACY,
+        ]
         assert await store.find_all() == [api_key]
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
+        assert status == {
+            "0001.schema": True,
+            LEGACY: False,
+            USAGE_BATCHES: False,
+            CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
+        }
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS]
+        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS, ADMIN_SESSIONS]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -553,7 +565,7 @@ async def test_failed_migration_import_writes_nothing(
 ) -> None:
     await _migrate(config, None, legacy_env)
     migrator = Migrator(config.database)
-    await asyncio.to_thread(migrator.rollback, 3)
+    await asyncio.to_thread(migrator.rollback, 4)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
         _inject(kind, legacy_env)
@@ -564,6 +576,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
         }
         assert await store.find_all() == [planted]
         with pytest.raises(DatabaseError):
@@ -574,6 +587,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY,
             USAGE_BATCHES,
             CLIENT_KEYS,
+            ADMIN_SESSIONS,
         ]  # nothing left behind in the way
 
 
@@ -583,7 +597,13 @@ async def test_migration_refuses_a_missing_directory(
     with pytest.raises(DatabaseError, match=r"PROXYD_LEGACY_DIR: .*nope: no such directory"):
         await _migrate(config, tmp_path / "nope", legacy_env)
     status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
+    assert status == {
+        "0001.schema": True,
+        LEGACY: False,
+        USAGE_BATCHES: False,
+        CLIENT_KEYS: False,
+        ADMIN_SESSIONS: False,
+    }
 
 
 # --- the command's errors --------------------------------------------------------------------------
@@ -621,15 +641,17 @@ async def test_schema_out_of_date(
     else:
         assert err == (
             f"proxyd: {url}: database schema is out of date "
-            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); run `proxyd migrate apply` first\n"
+            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}); "
+            "run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(Migrator(config.database).rollback, 3)
+    await asyncio.to_thread(Migrator(config.database).rollback, 4)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
-        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); "
+        f"proxyd: {url}: database schema is out of date "
+        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}); "
         "run `proxyd migrate apply` first\n",
     )
 
