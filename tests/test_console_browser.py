@@ -153,6 +153,11 @@ async def test_sign_in_every_page_and_sign_out(console: Console, http: aiohttp.C
     await add_account(http, proxy, "alice <b>&amp;</b> ☃", ALICE)
     await console.open()
     await expect(page.get_by_label("Admin token")).to_be_visible()
+    # Small and fast: the first paint comes well within a second on loopback.
+    paint = await page.evaluate(
+        "() => performance.getEntriesByName('first-contentful-paint').map((entry) => entry.startTime)"
+    )
+    assert len(paint) == 1 and paint[0] < 1000, paint
     await console.shot("sign-in")
 
     await console.sign_in("not-the-token")
@@ -241,6 +246,15 @@ async def test_accounts_add_rename_default_device_flow_and_delete(
     await device_row.get_by_role("button", name="Make default").click()
     await expect(device_row).to_contain_text("default")
     await expect(bobby.get_by_role("button", name="Make default")).to_be_visible()
+
+    # An account Copilot rate-limited shows it cools down, why and until when.
+    pool_key = await admin_call(http, proxy, "POST", "/client-keys", json={"name": "pool"})
+    KNOWN_SECRETS.add(pool_key["key"])
+    state.fail_next(429, headers={"retry-after": "600"}, path="/chat/completions", times=4)
+    assert await chat(http, proxy, pool_key["key"]) == 429  # both accounts tried, both cooling down now
+    await page.reload()
+    await expect(bobby).to_contain_text(re.compile(r"cooling down \(rate_limited\) until \d{4}-\d\d-\d\d \d\d:\d\d"))
+    await console.shot("accounts-cooling-down")
 
     await bobby.get_by_role("button", name="Delete").click()
     await expect(dialog).to_contain_text("Delete bobby?")
