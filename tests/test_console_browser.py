@@ -27,12 +27,14 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from proxyd.appkeys import CLIENT_KEYS, USAGE
 from proxyd.config import Config
-from tests.conftest import KNOWN_SECRETS, RunningProxy
+from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
+from tests.fake_upstream import FakeUpstream
 
 ADMIN_TOKEN = "console-admin-token-0123456789"
 ALICE = "gho_" + "a" * 36
 BOB = "gho_" + "b" * 36
-KNOWN_SECRETS.update((ADMIN_TOKEN,))
+PASSWORD = "console pass ☃ <b>"
+KNOWN_SECRETS.update((ADMIN_TOKEN, PASSWORD))
 
 
 def chromium_executable() -> str:
@@ -458,3 +460,27 @@ async def test_another_origin_cannot_use_the_session(
     await console.open()
     await console.go("Client keys")
     await expect(page.get_by_text("No client key yet.")).to_be_visible()
+
+
+async def test_sign_in_with_the_admin_password(
+    browser: Browser, proxy_config: Config, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """With PROXYD_ADMIN_PASSWORD set the page offers the admin user and password too."""
+    config = dataclasses.replace(proxy_config, admin_user="root", admin_password=PASSWORD)
+    async with run_proxy(config, upstream) as proxy:
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        try:
+            await page.goto(f"{proxy.url}/admin")
+            await page.get_by_label("User").fill("root")
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.screenshot(path=tmp_path / "console-sign-in-password.png")
+            await page.get_by_role("button", name="Sign in with password").click()
+            await expect(page.get_by_role("heading", name="Accounts", level=1)).to_be_visible()
+            await expect(page.get_by_text("signed in as root")).to_be_visible()
+            assert PASSWORD not in await page.content()
+        finally:
+            await context.close()
+    assert errors == []
