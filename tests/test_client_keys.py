@@ -342,8 +342,9 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
     migrator = Migrator(config.database)
-    later = ["0005.client-key-months"]  # what depends on 0004 goes first
-    assert await asyncio.to_thread(migrator.rollback, 2) == [*later, "0004.client-keys"]
+    # 0005 (console sessions) depends on 0004, 0006 (monthly counts) on 0005: they go first and come back with it.
+    later = ["0005.admin-sessions", "0006.client-key-months"]
+    assert await asyncio.to_thread(migrator.rollback, 3) == [*reversed(later), "0004.client-keys"]
     assert await store.find_all() == [account]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
@@ -353,7 +354,7 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     assert await store.find_all() == [account]
 
 
-async def test_monthly_counts_are_kept_by_the_flush_and_0005_rolls_back(
+async def test_monthly_counts_are_kept_by_the_flush_and_0006_rolls_back(
     proxy: RunningProxy, http: aiohttp.ClientSession
 ) -> None:
     """client_key_months: written by the usage flush, read with the key; rolled back and applied again, the
@@ -372,10 +373,10 @@ async def test_monthly_counts_are_kept_by_the_flush_and_0005_rolls_back(
     rows = await database.fetch_all(_select_all("client_key_months"))
     assert sorted(int(r["requests"]) for r in rows) == [2, 3]
     migrator = Migrator(proxy.config.database)
-    assert await asyncio.to_thread(migrator.rollback, 1) == ["0005.client-key-months"]
+    assert await asyncio.to_thread(migrator.rollback, 1) == ["0006.client-key-months"]
     with pytest.raises(DatabaseError):
         await database.fetch_all(_select_all("client_key_months"))
-    assert await asyncio.to_thread(migrator.apply) == ["0005.client-key-months"]
+    assert await asyncio.to_thread(migrator.apply) == ["0006.client-key-months"]
     counts = {k.id: k.requests_this_month for k in await client_keys.find_all()}
     assert counts == {created["id"]: 3, other["id"]: 2}
     await client_keys.delete(other["id"])  # its months go with it

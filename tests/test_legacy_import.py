@@ -46,7 +46,8 @@ from tests.test_legacy_reader import EXPECTED, _fingerprint
 LEGACY = "0002.legacy-import"
 USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and applied with it
 CLIENT_KEYS = "0004.client-keys"
-CLIENT_KEY_MONTHS = "0005.client-key-months"
+ADMIN_SESSIONS = "0005.admin-sessions"
+CLIENT_KEY_MONTHS = "0006.client-key-months"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -409,8 +410,9 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        assert await asyncio.to_thread(Migrator(config.database).rollback, 4) == [
+        assert await asyncio.to_thread(Migrator(config.database).rollback, 5) == [
             CLIENT_KEY_MONTHS,
+            ADMIN_SESSIONS,
             CLIENT_KEYS,
             USAGE_BATCHES,
             LEGACY,
@@ -424,11 +426,18 @@ async def test_rollback_removes_exactly_the_imported_keys(
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
             CLIENT_KEY_MONTHS: False,
         }
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS, CLIENT_KEY_MONTHS]
+        assert await _migrate(config, None, legacy_env) == [
+            LEGACY,
+            USAGE_BATCHES,
+            CLIENT_KEYS,
+            ADMIN_SESSIONS,
+            CLIENT_KEY_MONTHS,
+        ]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -565,7 +574,7 @@ async def test_failed_migration_import_writes_nothing(
 ) -> None:
     await _migrate(config, None, legacy_env)
     migrator = Migrator(config.database)
-    await asyncio.to_thread(migrator.rollback, 4)
+    await asyncio.to_thread(migrator.rollback, 5)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
         _inject(kind, legacy_env)
@@ -576,6 +585,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
             CLIENT_KEY_MONTHS: False,
         }
         assert await store.find_all() == [planted]
@@ -587,6 +597,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY,
             USAGE_BATCHES,
             CLIENT_KEYS,
+            ADMIN_SESSIONS,
             CLIENT_KEY_MONTHS,
         ]  # nothing left behind in the way
 
@@ -602,6 +613,7 @@ async def test_migration_refuses_a_missing_directory(
         LEGACY: False,
         USAGE_BATCHES: False,
         CLIENT_KEYS: False,
+        ADMIN_SESSIONS: False,
         CLIENT_KEY_MONTHS: False,
     }
 
@@ -641,17 +653,20 @@ async def test_schema_out_of_date(
     else:
         assert err == (
             f"proxyd: {url}: database schema is out of date "
-            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {CLIENT_KEY_MONTHS}); "
+            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, "
+            f"{CLIENT_KEY_MONTHS}); "
             "run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(Migrator(config.database).rollback, 4)
+    await asyncio.to_thread(Migrator(config.database).rollback, 5)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
         f"proxyd: {url}: database schema is out of date "
-        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {CLIENT_KEY_MONTHS}); run `proxyd migrate apply` first\n",
+        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, "
+        f"{CLIENT_KEY_MONTHS}); "
+        "run `proxyd migrate apply` first\n",
     )
 
 

@@ -1,5 +1,5 @@
 -- Client keys (migrations/*/0004.client-keys.sql). Every row selector returns the
--- same columns, requests_this_month read from client_key_months (0005) for the month at :month_start.
+-- same columns, requests_this_month read from client_key_months (0006) for the month at :month_start.
 
 -- name: find_all_client_keys
 -- Newest first, like the API keys.
