@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 
 from aiohttp import web
 
+from proxyd import offloop
 from proxyd.app import create_app
 from proxyd.appkeys import LIFECYCLE, METRICS
 from proxyd.config import Config, EventLoop
@@ -131,6 +132,7 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
     cap = _connection_cap(app, runner, config)
     for sock in sockets:
         await CappedSite(runner, sock, cap, backlog=BACKLOG).start()
+    offloop.start()
     settle_gc()
     port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
     log.info("proxyd listening on %s", client_base_urls(config.host, port, config.api_prefix))
