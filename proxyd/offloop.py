@@ -1,12 +1,13 @@
 """The CPU work of large request bodies, in one worker thread, so the event loop stays free.
 
-Bodies over OFF_LOOP_BODY_BYTES are counted, parsed and checked (``http/json_io``), translated and
-scanned for their headers (``upstream/client``) and estimated (``count_tokens``) here. One thread, not
-a pool: Python runs one thread at a time (the GIL), and orjson keeps it for a whole call, so the event
-loop waits out whichever call a worker is in. With one worker it waits out one call at a time, not one
-of each of several workers taking turns; nor is the work done later, since more threads would not run
-at once anyway. The thread is started with the server (``start``): started on demand, ``Thread.start``
-would hold the loop until the new thread first ran, that is until a busy worker let go.
+Bodies over OFF_LOOP_BODY_BYTES are joined (``http/body``), counted, parsed and checked
+(``http/json_io``), translated and scanned for their headers (``upstream/client``) and estimated
+(``count_tokens``) here. One thread, not a pool: Python runs one thread at a time (the GIL), and
+orjson keeps it for a whole call, so the event loop waits out whichever call a worker is in. With
+one worker it waits out one call at a time, not one of each of several workers taking turns; nor
+is the work done later, since more threads would not run at once anyway. The thread is started
+with the server (``start``): started on demand, ``Thread.start`` would hold the loop until the new
+thread first ran, that is until a busy worker let go.
 """
 
 from __future__ import annotations
