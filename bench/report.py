@@ -9,6 +9,7 @@ from typing import TypeVar
 from proxyd.translate.base import ENDPOINT_PATHS
 
 from .phase_client_keys import BY_CLIENT_KEY, BY_GITHUB_TOKEN, ClientKeyCost
+from .phase_heavy import HEALTHZ_LIMIT_MS, Heavy
 from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming, StreamSide, ThroughputRun
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
@@ -307,6 +308,38 @@ def _held(h: HeldStreams) -> list[str]:
     ]
 
 
+def _heavy(h: Heavy) -> list[str]:
+    rows = []
+    for run in h.runs:
+        answers = ", ".join(f"{n} x {status}" for status, n in run.statuses.items())
+        rows.append(
+            (
+                run.kind,
+                run.description,
+                answers + ("" if run.as_expected else f" (expected {run.expected_status})"),
+                f"{run.handled_s:.2f}",
+                f"{run.healthz.count}" + (f" ({run.healthz_failed} failed)" if run.healthz_failed else ""),
+                _ms(run.healthz.p50_ms),
+                _ms(run.healthz.p99_ms),
+                _ms(run.healthz.max_ms),
+                f"**{'PASS' if run.met else 'MISS'}**",
+            )
+        )
+    return [
+        "## The event loop under worst-case bodies (`heavy`)",
+        "",
+        f"{h.concurrency} requests of a kind sent at once while a thread of the benchmark polls `GET /healthz` every "
+        f"{h.poll_interval_ms:g} ms on a connection of its own: a poll waits as long as proxyd's event loop is held. "
+        f"*handled*: seconds from the first request sent to the last answer; latency in ms. Goal: every poll "
+        f"under {HEALTHZ_LIMIT_MS:g} ms, and every request answered as expected.",
+        "",
+        *_table(("kind", "body", "answers", "handled (s)", "polls", "p50", "p99", "max", ""), rows),
+        f"/healthz polled alone first, for comparison (what the machine adds): {h.idle.count} polls, p50 "
+        f"{_ms(h.idle.p50_ms)}, p99 {_ms(h.idle.p99_ms)}, max {_ms(h.idle.max_ms)} ms.",
+        "",
+    ]
+
+
 def _soak(k: Soak) -> list[str]:
     series = ", ".join(f"{mb:.0f}" for _, mb in k.rss_samples)
     return [
@@ -414,6 +447,7 @@ def render(r: Results, quick: bool) -> str:
         *_section(r.messages_streaming, _messages_streaming),
         *_section(r.routes, _routes),
         *_section(r.held, _held),
+        *_section(r.heavy, _heavy),
         *_section(r.profile, _profile),
         *_section(r.soak, _soak),
     ]

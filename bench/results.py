@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .phase_client_keys import ClientKeyCost
+from .phase_heavy import HEALTHZ_LIMIT_MS, Heavy
 from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
@@ -26,6 +27,7 @@ class Results:
     messages_streaming: Streaming | None = None
     routes: list[RouteFigures] | None = None  # the nine (client API, model) routes
     held: HeldStreams | None = None
+    heavy: Heavy | None = None  # /healthz while worst-case bodies are handled
     soak: Soak | None = None
     key_lookup: KeyLookup | None = None
     queries: QueryCount | None = None
@@ -155,6 +157,22 @@ def _held(h: HeldStreams | None) -> Target:
     )
 
 
+def _heavy(h: Heavy | None) -> list[Target]:
+    """One target per kind of worst-case body: /healthz's worst poll while four are handled."""
+    goal = f"< {HEALTHZ_LIMIT_MS:g} ms (max)"
+    if h is None:
+        return [_missing("/healthz while worst-case bodies are handled", goal)]
+    found = []
+    for run in h.runs:
+        measured = f"max {run.healthz.max_ms:.1f} ms, p99 {run.healthz.p99_ms:.1f} ms"
+        if not run.as_expected:
+            measured += f"; answers {', '.join(f'{n} x {status}' for status, n in run.statuses.items())}"
+        if run.healthz_failed:
+            measured += f"; {run.healthz_failed} polls failed"
+        found.append(_judged(f"/healthz while {h.concurrency} {run.kind} bodies are handled", goal, measured, run.met))
+    return found
+
+
 def _soak(k: Soak | None, quick: bool) -> Target:
     goal = "≤ 10 %"
     if k is None:
@@ -196,6 +214,7 @@ def targets(r: Results, quick: bool) -> list[Target]:
         _streaming(MESSAGES, r.messages_streaming),
         _routes(r.routes),
         _held(r.held),
+        *_heavy(r.heavy),
         _soak(r.soak, quick),
         _queries(r.queries),
         _legacy(r.legacy),

@@ -21,7 +21,18 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from . import phase_client_keys, phase_http, phase_keys, phase_legacy, phase_memory, phase_routes, profile, report, wrk
+from . import (
+    phase_client_keys,
+    phase_heavy,
+    phase_http,
+    phase_keys,
+    phase_legacy,
+    phase_memory,
+    phase_routes,
+    profile,
+    report,
+    wrk,
+)
 from .procs import raise_nofile_limit
 from .results import Results, to_json
 from .services import REPO, Fake, Proxyd, Target, running_fake, running_proxyd, targets
@@ -39,6 +50,7 @@ PHASES = (
     "messages-streaming",
     "routes",
     "held",
+    "heavy",
     "keys",
     "legacy",
 )
@@ -182,6 +194,11 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
         )
         async with _behind_proxyd(settings, work, slow, "proxyd-held") as (_, proxyd, _, proxied):
             r.held = await phases.run("held", lambda: phase_memory.held_streams(settings, work, proxyd, proxied))
+    if phases.wanted("heavy"):
+        # A proxyd of its own: parsing four 31 MB bodies leaves it larger than the memory phases should find it.
+        heavy = running_fake(work, "fake-heavy")
+        async with _behind_proxyd(settings, work, heavy, "proxyd-heavy") as (fake, proxyd, _, _):
+            r.heavy = await phases.run("heavy", lambda: phase_heavy.heavy(settings, proxyd, fake.github_token))
 
 
 async def _run(settings: Settings, argv: list[str], only: frozenset[str], keep: bool) -> Results:

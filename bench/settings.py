@@ -29,6 +29,8 @@ _KNOBS: dict[str, tuple[Any, Any, Any]] = {
     "lookup_iterations": (20_000, 5_000, 1_000),
     "db_count_seconds": (6.0, 6.0, 2.0),  # several key-cache expiries (the phase sets a 1 s TTL) and usage flushes
     "legacy_keys": (20_000, 20_000, 1_000),
+    "heavy_requests": (4, 4, 4),  # worst-case bodies of a kind in flight at once
+    "heavy_scale": (1.0, 1.0, 0.125),  # their size against the full one (31 MB, 32 MiB, 1 GiB inflated)
 }
 
 
@@ -62,6 +64,8 @@ class Settings:
     lookup_iterations: int
     db_count_seconds: float
     legacy_keys: int
+    heavy_requests: int
+    heavy_scale: float
     smoke: bool = False  # every phase, a few seconds each: proves the benchmark runs, its figures mean little
 
     @property

@@ -48,6 +48,11 @@ USAGE_BATCH_IDS_KEPT_MS = 86_400_000
 # requests (tool schemas included) stay far below it.
 MAX_JSON_DEPTH = 128
 ORJSON_MAX_DEPTH = 254
+# How many values a JSON body may hold (counted before it is parsed: proxyd/http/json_values.py).
+# Parsing, translating and writing a body cost per value, each step holding the interpreter lock
+# whichever thread runs it; at this many, every step of the worst body stays within tens of
+# milliseconds (bench phase heavy), while the longest conversations Claude Code sends hold far fewer.
+MAX_JSON_VALUES = 500_000
 
 # --- Operations --------------------------------------------------------------------------------
 # /readyz answers within this, whatever the database does (load balancers probe every few seconds).
@@ -76,6 +81,7 @@ VERSION_REFUSED_LOG_EVERY = 60.0
 SHARED_STATE_KEYS_KEPT = 100_000
 
 # --- The event loop ----------------------------------------------------------------------------
-# Request bodies larger than this are translated, scanned for their headers and estimated (count_tokens)
-# in a worker thread: a 30 MB Messages body takes seconds of Python, and the loop serves everyone.
+# Request bodies larger than this are counted, parsed, translated, scanned for their headers and estimated
+# (count_tokens) in the worker thread (proxyd/runtime/offloop.py): a 30 MB Messages body takes seconds of Python,
+# and the loop serves everyone.
 OFF_LOOP_BODY_BYTES = 256 * 1024

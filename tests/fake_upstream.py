@@ -644,6 +644,7 @@ class FakeUpstreamState:
         self.stream_cancelled.set()
 
 
+FAKE_MAX_BODY_BYTES = 64 * 1024 * 1024
 FAKE_STATE = web.AppKey("fake_state", FakeUpstreamState)
 # The body parsed once by the middleware (JSON, or a dict for a form), for the handlers.
 _PARSED_BODY: web.RequestKey[Any] = web.RequestKey("fake_parsed_json")
@@ -1647,7 +1648,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
 
 def create_fake_upstream(state: FakeUpstreamState | None = None) -> web.Application:
     """The fake GitHub + Copilot API; its state is at ``app[FAKE_STATE]``."""
-    app = web.Application(middlewares=[_upstream_middleware])
+    # Copilot takes bodies as large as proxyd forwards (PROXYD_MAX_BODY_BYTES, images and all), not aiohttp's 1 MiB.
+    app = web.Application(middlewares=[_upstream_middleware], client_max_size=FAKE_MAX_BODY_BYTES)
     app[FAKE_STATE] = state if state is not None else FakeUpstreamState()
     app.router.add_get("/copilot_internal/v2/token", _copilot_token)
     app.router.add_get("/user", _github_user)

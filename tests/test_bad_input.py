@@ -21,7 +21,8 @@ from proxyd.appkeys import RESOLVER, USAGE
 from proxyd.config import Config
 from proxyd.db.schema import Migrator
 from proxyd.http.json_io import too_deep
-from proxyd.limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
+from proxyd.http.json_values import count_values
+from proxyd.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES, OFF_LOOP_BODY_BYTES, ORJSON_MAX_DEPTH
 from tests.conftest import KNOWN_SECRETS, RunningProxy
 from tests.daemon import Daemon
 
@@ -277,6 +278,37 @@ def test_the_depth_check_matches_orjson_and_spares_flat_bodies() -> None:
     flat = [{"role": "user", "content": [{"type": "text", "text": "["}]} for _ in range(10_000)]
     raw = orjson.dumps(flat)
     assert not too_deep(raw, orjson.loads(raw))
+
+
+def with_values(body: dict[str, Any], values: int) -> bytes:
+    """``body`` with a ``metadata`` list of zeros, making it hold exactly ``values`` JSON values as proxyd counts."""
+    bare = with_field(body, "metadata", b"[]")
+    zeros = values - count_values(bare)  # [] counts its bracket; n zeros add n - 1 commas
+    return with_field(body, "metadata", b"[" + b",".join([b"0"] * (zeros + 1)) + b"]")
+
+
+async def test_a_body_holding_more_json_values_than_the_limit_is_a_400_everywhere(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counted before parsing: a body of many small values would hold the interpreter for its whole parse."""
+    await add_account(proxy, http, "alice", ALICE)
+    headers = {"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"}
+    message = f"Request body holds more than {MAX_JSON_VALUES:,} JSON values"
+    too_many = with_values(CHAT, MAX_JSON_VALUES + 1)
+    assert count_values(too_many) == MAX_JSON_VALUES + 1 and len(too_many) > OFF_LOOP_BODY_BYTES
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=too_many, headers=headers)
+    assert (status, body["error"]["message"]) == (400, message)
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        data = with_values(ANTHROPIC, MAX_JSON_VALUES + 1)
+        status, body = await call(http, "POST", proxy.url + path, data=data, headers=headers)
+        assert (status, body["error"]) == (400, {"type": "invalid_request_error", "message": message})
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    # At the limit a body goes through, unchanged.
+    at_limit = with_values(CHAT, MAX_JSON_VALUES)
+    status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=at_limit, headers=headers)
+    assert status == 200, body
+    assert proxy.upstream.state.last_request("/chat/completions").body == at_limit
 
 
 # --------------------------------------------------------------------------- keys no database could store

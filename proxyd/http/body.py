@@ -19,6 +19,8 @@ from aiohttp import web
 
 from proxyd.appkeys import CONFIG
 from proxyd.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from proxyd.limits import OFF_LOOP_BODY_BYTES
+from proxyd.runtime.offloop import off_loop
 
 # Content-Encoding -> zlib's wbits: gzip (RFC 1952) and deflate, meant as zlib's format (RFC 1950);
 # raw deflate, which some clients send as "deflate", is recognised by its first byte.
@@ -121,4 +123,8 @@ async def read_body(request: web.Request) -> bytes:
             inflater.finish()
     except TimeoutError:
         raise RequestTimeout(f"Request body not received within {config.client_timeout:g} s") from None
+    if size > OFF_LOOP_BODY_BYTES:
+        # Tens of milliseconds for 30 MB (fresh memory, page by page), during which bytes.join lets go of
+        # the interpreter lock: in the worker thread the event loop runs meanwhile.
+        return await off_loop(b"".join, parts)
     return b"".join(parts)

@@ -12,7 +12,9 @@ from aiohttp import web
 
 from proxyd.errors import BadRequest
 from proxyd.http.body import read_body
-from proxyd.limits import MAX_JSON_DEPTH, ORJSON_MAX_DEPTH
+from proxyd.http.json_values import more_values_than
+from proxyd.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES, OFF_LOOP_BODY_BYTES, ORJSON_MAX_DEPTH
+from proxyd.runtime.offloop import off_loop
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -93,15 +95,25 @@ def error_response(request: web.Request, report: ErrorReport, headers: Mapping[s
 async def read_json(request: web.Request) -> tuple[bytes, Any]:
     """The raw body (to forward unchanged) and its parsed JSON."""
     raw = await read_body(request)
+    if len(raw) > OFF_LOOP_BODY_BYTES:
+        # Counted, parsed and checked in the worker thread (proxyd/runtime/offloop.py): the loop runs between steps.
+        return raw, await off_loop(parse_json, raw)
+    return raw, parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed: a 400 for what is not JSON, holds too many values or nests too deeply."""
     if not raw.strip():
         raise BadRequest("Request body must be JSON")
+    if more_values_than(raw, MAX_JSON_VALUES):
+        raise BadRequest(f"Request body holds more than {MAX_JSON_VALUES:,} JSON values")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed JSON: {exc.msg} at position {exc.pos}") from None
     if too_deep(raw, data):
         raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return raw, data
+    return data
 
 
 def too_deep(raw: bytes, data: Any) -> bool:

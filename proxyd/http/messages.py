@@ -8,8 +8,6 @@ no such route.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from proxyd.appkeys import ACCESS, CLIENT_AUTH, CONFIG
@@ -17,6 +15,7 @@ from proxyd.http.json_io import json_response
 from proxyd.http.proxy import model_route, read_json_object_with_raw, required_model
 from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.runtime.lifecycle import AccessInfo
+from proxyd.runtime.offloop import off_loop
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
 from proxyd.upstream.model_names import copilot_model
@@ -43,8 +42,9 @@ async def count_tokens(request: web.Request) -> web.Response:
     def estimate() -> int:
         return estimate_input_tokens(chat_request(body, model, counting=True))
 
-    # A large body's estimate walks every block in Python: in a worker thread, the loop serves others meanwhile.
-    tokens = await asyncio.to_thread(estimate) if len(raw) > OFF_LOOP_BODY_BYTES else estimate()
+    # A large body's estimate walks every block in Python: in the worker thread (proxyd/runtime/offloop.py), the loop
+    # serves others meanwhile.
+    tokens = await off_loop(estimate) if len(raw) > OFF_LOOP_BODY_BYTES else estimate()
     return json_response({"input_tokens": tokens})
 
 

@@ -35,6 +35,7 @@ from proxyd.db.sqlite import readable_by_others
 from proxyd.errors import ConfigError, ProxydError
 from proxyd.http.hosts import is_loopback
 from proxyd.metrics import MULTIPROCESS_DIR
+from proxyd.runtime import offloop
 from proxyd.runtime.connections import (
     RESERVED_DESCRIPTORS,
     CappedSite,
@@ -134,6 +135,7 @@ async def run(config: Config, notifier: Notifier, sockets: list[socket.socket], 
     cap = _connection_cap(app, runner, config)
     for sock in sockets:
         await CappedSite(runner, sock, cap, backlog=BACKLOG).start()
+    offloop.start()
     settle_gc()
     port = sockets[0].getsockname()[1]  # PROXYD_PORT=0: the one the kernel chose
     log.info("proxyd listening on %s", client_base_urls(config.host, port, config.api_prefix))

@@ -49,6 +49,7 @@ from proxyd.limits import (
     VERSION_REFUSED_LOG_EVERY,
 )
 from proxyd.metrics import Metrics
+from proxyd.runtime.offloop import off_loop
 from proxyd.sharedstate.base import SharedState
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity
@@ -108,8 +109,8 @@ class Ask(Generic[T]):
     api: Api | None = None  # the client's API shape; None for calls without a model (GET /models, embeddings)
     model: str | None = None  # Copilot's name of the model
     conversation: str | None = None  # the id the client gave its conversation
-    # A large body is prepared (translated, read for its headers) in a worker thread, so the event loop
-    # keeps serving everyone else meanwhile.
+    # A large body is prepared (translated, read for its headers) in the worker thread (proxyd/runtime/offloop.py),
+    # so the event loop keeps serving everyone else meanwhile.
     heavy: bool = False
 
 
@@ -141,7 +142,7 @@ class _Calls(Generic[T]):
 
     async def _off_loop(self, work: Callable[[A], R], argument: A) -> R:
         if self.ask.heavy:
-            return await asyncio.to_thread(work, argument)
+            return await off_loop(work, argument)
         return work(argument)
 
 
