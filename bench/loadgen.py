@@ -5,7 +5,7 @@ Modes (see :class:`Spec`):
 - ``closed``: ``concurrency`` workers send ``requests`` requests back to back;
 - ``rate``: open loop, one request every ``1/rate`` s for ``seconds``, each on its own task;
 - ``stream``: ``requests`` streamed answers, ``concurrency`` at a time, timing every SSE event (the gaps between
-  those whose data line holds ``chunk_marker``, when set);
+  those whose data line matches ``chunk_marker``, when set);
 - ``hold``: open ``requests`` streams (``concurrency`` being set up at a time), print an ``open`` line once
   each has delivered its first event, hold them until stdin closes (or ``seconds`` pass), then close them.
 
@@ -19,6 +19,7 @@ import contextlib
 import gc
 import itertools
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -44,8 +45,8 @@ class Spec:
     requests: int = 0
     seconds: float = 30.0
     rate: float = 0.0
-    last_event: str = "data: [DONE]"  # a streamed answer that does not end with this line is incomplete
-    chunk_marker: str = ""  # stream: the events holding it are the answer's chunks (empty: every event)
+    last_event: str = "data: [DONE]"  # a streamed answer whose last data line does not start so is incomplete
+    chunk_marker: str = ""  # stream: a regular expression; the events it matches are the chunks (empty: every one)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -143,7 +144,7 @@ async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
     incomplete = 0
     sent = 0
     deadline = time.monotonic() + spec.seconds
-    marker = spec.chunk_marker.encode()
+    is_chunk = re.compile(spec.chunk_marker.encode()).search
     last_event = spec.last_event.encode()
 
     async def one() -> None:
@@ -156,7 +157,7 @@ async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         def on_event(line: bytes) -> None:
             nonlocal last
             arrivals.append(time.perf_counter())
-            if marker in line:
+            if is_chunk(line):
                 chunks.append(arrivals[-1])
             last = line
 
@@ -170,7 +171,7 @@ async def stream(spec: Spec, session: aiohttp.ClientSession) -> dict[str, Any]:
         except _NETWORK_ERRORS:
             errors += 1
             return
-        if not arrivals or last.strip() != last_event:
+        if not arrivals or not last.startswith(last_event):
             incomplete += 1
         if arrivals:
             ttfb.append(arrivals[0] - started)

@@ -6,13 +6,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from proxyd.translate.base import ENDPOINT_PATHS
+
 from .phase_client_keys import BY_CLIENT_KEY, BY_GITHUB_TOKEN, ClientKeyCost
 from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming, StreamSide, ThroughputRun
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
+from .phase_routes import RouteFigures
 from .profile import Profile
-from .results import Results, targets
+from .results import NATIVE_NOISE_MS, TRANSLATED_LIMIT_MS, Results, route_goal, route_met, targets
 from .stats import Summary
 
 T = TypeVar("T")
@@ -131,7 +134,8 @@ def _messages(m: AddedLatency) -> list[str]:
         "## Anthropic Messages API (`/v1/messages`)",
         "",
         "*proxyd*: `POST /v1/messages` with an Anthropic body (`anthropic-version`, the GitHub token in "
-        "`x-api-key`), which proxyd translates into a chat completion and whose answer it translates back; "
+        "`x-api-key`) for Claude Sonnet 4, a model Copilot serves on chat completions only, so proxyd translates it "
+        "into a chat completion and the answer back (the `routes` section has the native Messages route); "
         f"*direct*: that chat completion sent to the fake alone. Moderate load: {_open_loop(m)}",
         "",
         *_table(_MODERATE_HEADER, [*_moderate_rows(m), _added_row("added", m)]),
@@ -245,6 +249,43 @@ def _messages_streaming(s: Streaming) -> list[str]:
         "",
     ]
     return lines
+
+
+def _routes(routes: list[RouteFigures]) -> list[str]:
+    first = routes[0]
+    lateness = max(r.moderate.max_send_lateness_ms for r in routes)
+    rows = []
+    for r in routes:
+        goal = route_goal(r, routes)
+        rows.append(
+            (
+                f"{r.client} → {r.model}",
+                f"`{ENDPOINT_PATHS[r.upstream]}`" + (" (native)" if r.native else ""),
+                _ms(r.moderate.added_p50_ms),
+                _ms(r.moderate.added_p99_ms),
+                f"{r.streaming.added_gap_mean_ms:.3f}",
+                goal.text,
+                str(r.errors),
+                f"**{'PASS' if route_met(r, goal) else 'MISS'}**",
+            )
+        )
+    return [
+        "## Each client API on each kind of model (`routes`)",
+        "",
+        "A client's request goes natively to the endpoint Copilot serves its model on when that is the client's API, "
+        "translated otherwise. *direct* is the body proxyd sends that endpoint of the fake (the client's own when "
+        "native), sent there alone; *added* = through proxyd - direct. JSON answers: "
+        f"open loop at {first.moderate.rate:g} req/s for {first.moderate.seconds:g} s each side, Python load "
+        f"generator (max send lateness {lateness:.1f} ms over all routes); latency in ms. Streams: "
+        + _stream_intro(first.streaming)
+        + "a *chunk* is an event with text on each side (a chat chunk with content, `response.output_text.delta`, "
+        "`content_block_delta`); *per chunk* is the added mean gap between chunks. A native route may add what the "
+        "chat passthrough adds (chat → its chat model, measured beside it; from 0) plus noise, "
+        f"{NATIVE_NOISE_MS[0]:g} ms at p50 and {NATIVE_NOISE_MS[1]:g} ms per chunk; a translated one at most "
+        f"{TRANSLATED_LIMIT_MS:g} ms at p50 and per chunk. *errors*: failed requests and broken streams.",
+        "",
+        *_table(("route", "Copilot endpoint", "added p50", "added p99", "per chunk", "goal", "errors", ""), rows),
+    ]
 
 
 def _held(h: HeldStreams) -> list[str]:
@@ -371,6 +412,7 @@ def render(r: Results, quick: bool) -> str:
         *_section(r.client_keys, _client_keys),
         *_section(r.streaming, _streaming),
         *_section(r.messages_streaming, _messages_streaming),
+        *_section(r.routes, _routes),
         *_section(r.held, _held),
         *_section(r.profile, _profile),
         *_section(r.soak, _soak),

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from . import phase_client_keys, phase_http, phase_keys, phase_legacy, phase_memory, profile, report, wrk
+from . import phase_client_keys, phase_http, phase_keys, phase_legacy, phase_memory, phase_routes, profile, report, wrk
 from .procs import raise_nofile_limit
 from .results import Results, to_json
 from .services import REPO, Fake, Proxyd, Target, running_fake, running_proxyd, targets
@@ -37,6 +37,7 @@ PHASES = (
     "soak",
     "streaming",
     "messages-streaming",
+    "routes",
     "held",
     "keys",
     "legacy",
@@ -165,7 +166,7 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
                 optional=True,
             )
             r.soak = await phases.run("soak", lambda: phase_memory.soak(settings, work, proxyd, proxied))
-    if phases.wanted("streaming", "messages-streaming"):
+    if phases.wanted("streaming", "messages-streaming", "routes"):
         streaming = running_fake(
             work, "fake-stream", stream_chunks=settings.stream_chunks, chunk_delay=settings.chunk_delay
         )
@@ -174,6 +175,7 @@ async def _proxied_phases(settings: Settings, work: Path, phases: _Phases) -> No
             r.messages_streaming = await phases.run(
                 "messages-streaming", lambda: phase_http.messages_streaming(settings, work, direct, proxied)
             )
+            r.routes = await phases.run("routes", lambda: phase_routes.routes(settings, work, direct, proxied))
     if phases.wanted("held"):
         slow = running_fake(
             work, "fake-slow", stream_chunks=settings.held_chunks, chunk_delay=settings.held_chunk_delay

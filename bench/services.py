@@ -31,7 +31,8 @@ def compact_json(value: Any) -> str:
 
 
 # Anthropic's Messages API as Claude Code sends it (POST /v1/messages), and the chat completions proxyd makes of
-# it (tests/test_bench_messages.py holds these to proxyd's translation).
+# it: claude-sonnet-4 is served on chat completions only (tests/test_bench_messages.py holds these to proxyd's
+# translation).
 _HELLO = [{"role": "user", "content": "Say hello"}]
 _CLAUDE = {"model": "claude-sonnet-4-20250514", "max_tokens": 100, "messages": _HELLO}
 _TRANSLATED = {"model": "claude-sonnet-4", "messages": _HELLO, "max_tokens": 100}
@@ -237,8 +238,8 @@ class Route:
     body: str
     stream_body: str
     anthropic: bool = False  # the key in ``x-api-key`` beside ``anthropic-version``, not ``Authorization: Bearer``
-    last_event: str = "data: [DONE]"  # the last data line of a complete stream
-    # In the streamed data lines that carry the answer's text; empty: every event counts as a chunk.
+    last_event: str = "data: [DONE]"  # how the last data line of a complete stream starts
+    # A regular expression matching the streamed data lines that carry the answer's text; empty: every event.
     chunk_marker: str = ""
 
 

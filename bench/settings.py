@@ -16,6 +16,7 @@ _KNOBS: dict[str, tuple[Any, Any, Any]] = {
     "moderate_rate": (200.0, 200.0, 50.0),  # requests/s for the added-latency target: "moderate load"
     "moderate_seconds": (10.0, 4.0, 1.0),
     "client_key_concurrency": (4, 4, 4),  # the closed loop comparing a client key with a GitHub token
+    "route_warm_up": (500, 500, 100),  # requests sent each side of a route before it is measured
     "stream_chunks": (20, 20, 5),
     "chunk_delay": (0.02, 0.02, 0.02),
     "streams": (100, 30, 10),
@@ -48,6 +49,7 @@ class Settings:
     moderate_rate: float
     moderate_seconds: float
     client_key_concurrency: int
+    route_warm_up: int
     stream_chunks: int
     chunk_delay: float
     streams: int

@@ -28,6 +28,7 @@ from proxyd.appkeys import (
     QUOTAS,
     RELAY,
     RESOLVER,
+    SHARED_STATE,
     STORE,
     TOKENS,
     USAGE,
@@ -37,6 +38,7 @@ from proxyd.crypto.startup import open_key_store
 from proxyd.db import open_database
 from proxyd.db.schema import require_current_schema
 from proxyd.gateway.accounting import Accounting
+from proxyd.gateway.client_limits import ClientKeyLimits
 from proxyd.gateway.principal import ClientAuth
 from proxyd.gateway.recorder import UsageRecorder
 from proxyd.gateway.relay import PassThroughRelay
@@ -49,11 +51,11 @@ from proxyd.limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from proxyd.logs import redact_values
 from proxyd.metrics import Labels, Metrics
 from proxyd.runtime.lifecycle import Lifecycle, bounded
+from proxyd.sharedstate.memory import MemoryState
 from proxyd.upstream.client import CopilotClient
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
-from proxyd.upstream.pool import AccountCooldowns
 from proxyd.upstream.quota import QuotaCache
 from proxyd.upstream.tokens import CopilotTokens
 
@@ -102,10 +104,14 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CLIENT_KEY_RESOLVER] = client_keys = ClientKeyResolver(app[CLIENT_KEYS], app[STORE], config.key_cache_ttl)
         tokens, resolver = app[TOKENS], app[RESOLVER]
         metrics = app[METRICS]
+        state = app[SHARED_STATE]
         app[CLIENT_AUTH] = ClientAuth(
-            resolver, config.allowed_hosts, client_keys, client_keys_only=config.client_keys_only
+            resolver,
+            config.allowed_hosts,
+            client_keys,
+            ClientKeyLimits(state),
+            client_keys_only=config.client_keys_only,
         )
-        cooldowns = AccountCooldowns()
         app[COPILOT] = copilot = CopilotClient(
             session,
             tokens,
@@ -114,7 +120,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             ClientIdentity.from_config(config),
             connect_timeout=config.upstream_connect_timeout,
             read_timeout=config.upstream_timeout,
-            cooldowns=cooldowns,
+            state=state,
             conversation_idle=config.conversation_idle,
         )
         app[KEY_ADMIN] = KeyAdmin(
@@ -161,7 +167,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             "proxyd_account_failovers_total",
             "Client-key requests moved off an account: rate limited, out of quota or refused by GitHub.",
             "counter",
-            lambda: [((("account", account_id),), n) for account_id, n in sorted(cooldowns.failovers.items())],
+            lambda: [((("account", account_id),), n) for account_id, n in sorted(copilot.cooldowns.failovers.items())],
         )
         yield
         lifecycle = app[LIFECYCLE]
@@ -235,6 +241,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[LIFECYCLE] = Lifecycle()
+    app[SHARED_STATE] = MemoryState()
     app.cleanup_ctx.extend([database_ctx, ops.readiness_ctx, upstream_ctx, usage_ctx])
     ops.setup(app)
     proxy.setup(app, config.api_prefix)

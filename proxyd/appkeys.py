@@ -21,6 +21,7 @@ from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
 from proxyd.runtime.lifecycle import AccessInfo, Lifecycle
 from proxyd.runtime.readiness import ReadinessProbe
+from proxyd.sharedstate.base import SharedState
 from proxyd.upstream.client import CopilotClient
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.outbound import ProxySelector
@@ -41,6 +42,8 @@ USAGE = web.AppKey("usage", UsageRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 READINESS = web.AppKey("readiness", ReadinessProbe)
+# What limits remember (proxyd/sharedstate): rpm and monthly counts, cool-downs, conversations, the throttle.
+SHARED_STATE = web.AppKey("shared_state", SharedState)
 # The parts of a proxied request (proxyd/gateway), in the order a request meets them.
 CLIENT_AUTH = web.AppKey("client_auth", ClientAuth)
 COPILOT = web.AppKey("copilot", CopilotClient)

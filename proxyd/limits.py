@@ -35,8 +35,6 @@ ROTATION_BATCH_ROWS = 200
 # Failed tokens or logins per address within the window, before that address gets 429.
 FAILED_CREDENTIALS_LIMIT = 10
 FAILED_CREDENTIALS_WINDOW = 60.0
-# Addresses the throttle remembers, in each of its two tables (below the limit, locked out).
-THROTTLE_ADDRESSES_KEPT = 10_000
 # How long a login token from POST /admin/login is valid.
 LOGIN_TTL_SECONDS = 24 * 3600
 
@@ -77,7 +75,15 @@ UPSTREAM_RETRY_DELAY = 0.5
 # this long after it was read; a list that could not be read is tried again after the second pause.
 MODEL_LIST_REFRESH = 600.0
 MODEL_LIST_RETRY = 30.0
-# Conversations pinned to an account, at most (least recently used dropped first).
-CONVERSATIONS_KEPT = 100_000
 # Copilot's 466 (client version too old) is logged at most this often: every request would hit it.
 VERSION_REFUSED_LOG_EVERY = 60.0
+
+# --- Shared state (proxyd/sharedstate) ---------------------------------------------------------
+# Keys each namespace of the in-memory state keeps at most, per kind (windows under and at their limit
+# apart, maps by least recent use): failed-login addresses, client keys, conversations.
+SHARED_STATE_KEYS_KEPT = 100_000
+
+# --- The event loop ----------------------------------------------------------------------------
+# Request bodies larger than this are translated, scanned for their headers and estimated (count_tokens)
+# in a worker thread: a 30 MB Messages body takes seconds of Python, and the loop serves everyone.
+OFF_LOOP_BODY_BYTES = 256 * 1024

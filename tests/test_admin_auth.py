@@ -24,6 +24,7 @@ from proxyd.config import Config
 from proxyd.errors import Forbidden, TooManyRequests, Unauthorized
 from proxyd.http.hosts import is_loopback
 from proxyd.limits import LOGIN_TTL_SECONDS
+from proxyd.sharedstate.memory import MemoryState
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
 from tests.manual_clock import ManualClock
@@ -225,17 +226,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sqlite_only: None) -> None:
+async def test_remote_clients_need_a_token_when_none_is_configured(config: Config, sqlite_only: None) -> None:
     auth = AdminAuth(config)
     for remote in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
-        auth.authorize(request_from(remote))
+        await auth.authorize(request_from(remote))
     for remote in ("192.0.2.1", "10.0.0.1", "::ffff:192.0.2.1", "2001:db8::1", "not-an-address"):
         with pytest.raises(Forbidden):
-            auth.authorize(request_from(remote))
+            await auth.authorize(request_from(remote))
     assert is_loopback("127.0.0.1") and not is_loopback(None)
 
 
-def test_login_tokens(config: Config, sqlite_only: None) -> None:
+async def test_login_tokens(config: Config, sqlite_only: None) -> None:
     clock = ManualClock(1_753_546_461.0)
     password_only = dataclasses.replace(config, admin_password=PASSWORD)
     auth = AdminAuth(password_only, clock=clock)
@@ -243,35 +244,35 @@ def test_login_tokens(config: Config, sqlite_only: None) -> None:
     assert auth.check_credentials("admin", PASSWORD) and not auth.check_credentials("admin", PASSWORD[:-1])
     token = auth.issue()["access_token"]
 
-    auth.authorize(request_from("192.0.2.1", bearer(token)))
-    auth.authorize(request_from("127.0.0.1"))  # loopback still needs nothing without an admin token
+    await auth.authorize(request_from("192.0.2.1", bearer(token)))
+    await auth.authorize(request_from("127.0.0.1"))  # loopback still needs nothing without an admin token
     with pytest.raises(Unauthorized):  # a password is set: remote clients are told to log in
-        auth.authorize(request_from("192.0.2.1"))
+        await auth.authorize(request_from("192.0.2.1"))
 
     # Another worker or a restart with the same configuration accepts the token...
-    AdminAuth(password_only, clock=clock).authorize(request_from("192.0.2.1", bearer(token)))
+    await AdminAuth(password_only, clock=clock).authorize(request_from("192.0.2.1", bearer(token)))
     # ...a changed password or admin token does not.
     for changed in (
         dataclasses.replace(password_only, admin_password=PASSWORD + "!"),
         dataclasses.replace(password_only, admin_token=ADMIN_TOKEN),
     ):
         with pytest.raises(Unauthorized):
-            AdminAuth(changed, clock=clock).authorize(request_from("127.0.0.1", bearer(token)))
+            await AdminAuth(changed, clock=clock).authorize(request_from("127.0.0.1", bearer(token)))
 
     clock.now += LOGIN_TTL_SECONDS - 1
-    auth.authorize(request_from("192.0.2.1", bearer(token)))
+    await auth.authorize(request_from("192.0.2.1", bearer(token)))
     clock.now += 1
     with pytest.raises(Unauthorized):
-        auth.authorize(request_from("192.0.2.1", bearer(token)))
+        await auth.authorize(request_from("192.0.2.1", bearer(token)))
 
 
-def test_admin_token_alone_disables_login_and_loopback(config: Config, sqlite_only: None) -> None:
+async def test_admin_token_alone_disables_login_and_loopback(config: Config, sqlite_only: None) -> None:
     auth = AdminAuth(dataclasses.replace(config, admin_token=ADMIN_TOKEN))
     assert not auth.loopback_only and not auth.login_enabled
-    auth.authorize(request_from("192.0.2.1", bearer(ADMIN_TOKEN)))
+    await auth.authorize(request_from("192.0.2.1", bearer(ADMIN_TOKEN)))
     for headers in ({}, bearer(ADMIN_TOKEN[:-1]), bearer(ADMIN_TOKEN + "é"), bearer("a.b.c")):
         with pytest.raises(Unauthorized):
-            auth.authorize(request_from("127.0.0.1", headers))
+            await auth.authorize(request_from("127.0.0.1", headers))
 
 
 async def test_undecodable_authorization_header(proxy: RunningProxy, sqlite_only: None) -> None:
@@ -298,13 +299,13 @@ async def test_failed_credentials_are_throttled_per_address(
     assert status == 429
 
 
-def test_throttle_forgets_after_its_window() -> None:
+async def test_throttle_forgets_after_its_window() -> None:
     now = [0.0]
-    throttle = FailureThrottle(limit=2, window=60, clock=lambda: now[0])
-    throttle.failed("10.0.0.1")
-    throttle.failed("10.0.0.1")
+    throttle = FailureThrottle(MemoryState(clock=lambda: now[0]), limit=2, window=60)
+    await throttle.failed("10.0.0.1")
+    await throttle.failed("10.0.0.1")
     with pytest.raises(TooManyRequests):
-        throttle.check("10.0.0.1")
-    throttle.check("10.0.0.2")  # other addresses are unaffected
+        await throttle.check("10.0.0.1")
+    await throttle.check("10.0.0.2")  # other addresses are unaffected
     now[0] = 61.0
-    throttle.check("10.0.0.1")
+    await throttle.check("10.0.0.1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import pytest
 
 from bench import loadgen
@@ -34,6 +35,22 @@ GITHUB_TOKEN = "gho_benchmessages000000000000000000000001"
 def test_the_direct_side_sends_what_proxyd_makes_of_the_anthropic_body(anthropic: str, chat: str) -> None:
     body = json.loads(anthropic)
     assert to_chat_request(body, copilot_model(body["model"], {})) == json.loads(chat)
+
+
+async def test_proxyd_sends_the_fake_the_direct_sides_chat_completion(proxy: RunningProxy, sqlite_only: None) -> None:
+    """claude-sonnet-4 is served on chat completions only: the phase measures the translated route."""
+    state = proxy.upstream.state
+    state.add_github_token(GITHUB_TOKEN)
+    await proxy.store.create("bench", GITHUB_TOKEN)
+    proxied = Target("proxyd", f"{proxy.url}/v1", GITHUB_TOKEN, route=MESSAGES)
+    async with aiohttp.ClientSession() as http:
+        for body, sent in ((MESSAGES_BODY, TRANSLATED_BODY), (MESSAGES_STREAM_BODY, TRANSLATED_STREAM_BODY)):
+            state.clear_requests()
+            async with http.post(proxied.url, data=body, headers=proxied.headers()) as response:
+                assert response.status == 200, await response.text()
+                await response.read()
+            posted = [(r.path, r.json) for r in state.requests if r.method == "POST"]
+            assert posted == [(CHAT_FOR_MESSAGES.path, json.loads(sent))]
 
 
 async def test_a_stream_has_one_chunk_per_copilot_content_chunk_on_both_sides(

@@ -13,6 +13,7 @@ from proxyd.keys.client_key_resolver import ClientKeyResolver
 from proxyd.keys.client_keys import ClientKey, ClientKeySettings, ClientKeyStore, month_start, next_month_start
 from proxyd.keys.records import ApiKey
 from proxyd.keys.store import KeyStore
+from proxyd.sharedstate.memory import MemoryState
 from proxyd.upstream.pool import RATE_LIMITED, AccountCooldowns, retry_after_seconds
 
 
@@ -31,41 +32,64 @@ def key(**settings: object) -> ClientKey:
 
 
 def limits(clocks: Clocks) -> ClientKeyLimits:
-    return ClientKeyLimits(clock=lambda: clocks.mono, wall_ms=lambda: clocks.wall)
+    return ClientKeyLimits(MemoryState(clock=lambda: clocks.mono), wall_ms=lambda: clocks.wall)
 
 
-def test_rpm_is_a_sliding_minute() -> None:
+async def test_rpm_is_a_sliding_minute() -> None:
     clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
     limiter, record = limits(clocks), key(rpm=2)
-    limiter.admit(record, "gpt-4o")
+    await limiter.admit(record, "gpt-4o")
     clocks.advance(20)
-    limiter.admit(record, "gpt-4o")
+    await limiter.admit(record, "gpt-4o")
     with pytest.raises(TooManyRequests) as refused:
-        limiter.admit(record, "gpt-4o")
+        await limiter.admit(record, "gpt-4o")
     assert refused.value.headers["Retry-After"] == "40"
     clocks.advance(40)
-    limiter.admit(record, "gpt-4o")  # the first one left the window
+    await limiter.admit(record, "gpt-4o")  # the first one left the window
 
 
-def test_a_key_without_rpm_keeps_no_timestamps() -> None:
+async def test_a_key_without_limits_keeps_no_state() -> None:
     clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
-    limiter = limits(clocks)
+    state = MemoryState(clock=lambda: clocks.mono)
+    limiter = ClientKeyLimits(state, wall_ms=lambda: clocks.wall)
     for _ in range(1000):
-        limiter.admit(key(), "gpt-4o")
-    state = limiter._keys["k1"]
-    assert (len(state.recent), state.month_count) == (0, 1000)
+        await limiter.admit(key(), "gpt-4o")
+    assert (state.size("rpm"), state.size("month")) == (0, 0)
 
 
-def test_models_are_checked_before_anything_counts() -> None:
+async def test_a_request_refused_per_minute_is_not_counted_for_the_month() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    limiter, record = limits(clocks), key(rpm=1, monthly_requests=2)
+    await limiter.admit(record, "gpt-4o")
+    with pytest.raises(TooManyRequests):
+        await limiter.admit(record, "gpt-4o")  # rpm: given back to the month
+    clocks.advance(60)
+    await limiter.admit(record, "gpt-4o")  # the month's second
+    clocks.advance(60)
+    with pytest.raises(TooManyRequests, match="of this month"):
+        await limiter.admit(record, "gpt-4o")
+
+
+async def test_forgetting_a_deleted_key_drops_its_counts() -> None:
+    clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
+    state = MemoryState(clock=lambda: clocks.mono)
+    limiter = ClientKeyLimits(state, wall_ms=lambda: clocks.wall)
+    await limiter.admit(key(rpm=5), "gpt-4o")
+    assert state.size("rpm") == 1
+    await limiter.forget("k1")
+    assert state.size("rpm") == 0
+
+
+async def test_models_are_checked_before_anything_counts() -> None:
     clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
     limiter, record = limits(clocks), key(models=("gpt-4o",), rpm=1)
     with pytest.raises(Forbidden):
-        limiter.admit(record, "o3")
-    limiter.admit(record, "gpt-4o")
-    limiter.admit(key(models=("gpt-4o",)), None)  # GET /models names no model
+        await limiter.admit(record, "o3")
+    await limiter.admit(record, "gpt-4o")
+    await limiter.admit(key(models=("gpt-4o",)), None)  # GET /models names no model
 
 
-def test_the_month_starts_from_the_logged_count_and_restarts_in_utc() -> None:
+async def test_the_month_starts_from_the_logged_count_and_restarts_in_utc() -> None:
     clocks = Clocks(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC))
     limiter = limits(clocks)
     record = ClientKey(
@@ -75,16 +99,16 @@ def test_the_month_starts_from_the_logged_count_and_restarts_in_utc() -> None:
         created_at=0,
         requests_this_month=2,
     )
-    limiter.admit(record, None)
+    await limiter.admit(record, None)
     with pytest.raises(TooManyRequests) as refused:
-        limiter.admit(record, None)
+        await limiter.admit(record, None)
     assert refused.value.headers["Retry-After"] == "30"  # until 2027-01-01T00:00:00Z
     clocks.advance(31)
-    limiter.admit(record, None)  # a new month: last month's count is not carried over
-    limiter.admit(record, None)
-    limiter.admit(record, None)
+    await limiter.admit(record, None)  # a new month: last month's count is not carried over
+    await limiter.admit(record, None)
+    await limiter.admit(record, None)
     with pytest.raises(TooManyRequests):
-        limiter.admit(record, None)
+        await limiter.admit(record, None)
 
 
 def test_month_boundaries() -> None:
@@ -97,20 +121,23 @@ def account(n: int) -> ApiKey:
     return ApiKey(id=f"a{n}", name=f"account {n}", key=f"gho_{n}", created_at=n)
 
 
-def test_round_robin_skips_cooling_accounts_until_they_are_ready() -> None:
+async def test_round_robin_skips_cooling_accounts_until_they_are_ready() -> None:
     clocks = Clocks(datetime(2026, 5, 10, tzinfo=UTC))
-    pool = AccountCooldowns(clock=lambda: clocks.mono, wall_ms=lambda: clocks.wall)
+    pool = AccountCooldowns(MemoryState(clock=lambda: clocks.mono), wall_ms=lambda: clocks.wall)
     accounts = [account(1), account(2), account(3)]
-    assert [a.id for a in pool.order(accounts)] == ["a1", "a2", "a3"]
-    assert [a.id for a in pool.order(accounts)] == ["a2", "a3", "a1"]
-    pool.cool_down(accounts[1], 30, RATE_LIMITED, "test")
-    assert pool.cooling("a2") is not None and pool.failovers == {"a2": 1}
-    assert all(a.id != "a2" for a in pool.order(accounts))
-    pool.cool_down(accounts[0], 90, RATE_LIMITED, "test")
-    pool.cool_down(accounts[2], 10, RATE_LIMITED, "test")
-    assert pool.order(accounts) == [] and pool.shortest_wait(accounts) == 10
+    assert [a.id for a in await pool.order(accounts)] == ["a1", "a2", "a3"]
+    assert [a.id for a in await pool.order(accounts)] == ["a2", "a3", "a1"]
+    assert [a.id for a in await pool.order(accounts, first="a3")] == ["a3", "a1", "a2"]  # a conversation's own
+    await pool.cool_down(accounts[1], 30, RATE_LIMITED, "test")
+    assert await pool.cooling("a2") is not None and pool.failovers == {"a2": 1}
+    assert all(a.id != "a2" for a in await pool.order(accounts))
+    await pool.cool_down(accounts[0], 90, RATE_LIMITED, "test")
+    await pool.cool_down(accounts[2], 10, RATE_LIMITED, "test")
+    assert await pool.order(accounts) == [] and await pool.shortest_wait(accounts) == 10
     clocks.advance(10)
-    assert [a.id for a in pool.order(accounts)] == ["a3"]
+    assert [a.id for a in await pool.order(accounts)] == ["a3"]
+    await pool.forget("a1")  # deleted: its cool-down goes with it
+    assert "a1" in [a.id for a in await pool.order(accounts)]
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

@@ -26,6 +26,7 @@ from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.records import ApiKey
 from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
+from proxyd.sharedstate.memory import MemoryState
 from proxyd.upstream.client import Ask, CopilotClient, UpstreamCall
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
@@ -86,7 +87,9 @@ async def copilot(
         proxies = ProxySelector()
         tokens = CopilotTokens(GitHubClient(session, config, proxies), store, config)
         identity = ClientIdentity.from_config(config)
-        client = CopilotClient(session, tokens, proxies, metrics, identity, connect_timeout=5, read_timeout=30)
+        client = CopilotClient(
+            session, tokens, proxies, metrics, identity, connect_timeout=5, read_timeout=30, state=MemoryState()
+        )
         yield client, account, metrics
         await tokens.drain()
 

@@ -318,3 +318,31 @@ async def test_images_cross_every_combination(
     (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
     assert sent.headers["copilot-vision-request"] == "true"
     assert _PNG in orjson.dumps(sent.json).decode()
+
+
+@pytest.mark.parametrize(("client_api", "model", "endpoint"), [COMBINATIONS[6], COMBINATIONS[7], COMBINATIONS[1]])
+async def test_a_large_body_is_prepared_off_the_event_loop(
+    proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, sqlite_only: None
+) -> None:
+    """Over 256 KiB a body is translated and read for its headers in a worker thread; the answer is the same."""
+    body = _image_turn(client_api, model)
+    words = "lorem ipsum " * 40_000  # ~480 KB of text beside the image
+    body["messages"][0]["content"].insert(0, {"type": "text", "text": words})
+    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(proxy.url + path, json=body, headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}) as r,
+    ):
+        assert r.status == 200, await r.text()
+    (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
+    assert sent.headers["copilot-vision-request"] == "true" and sent.headers["x-initiator"] == "user"
+    assert words in orjson.dumps(sent.json).decode()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            proxy.url + "/v1/messages/count_tokens",
+            json={"model": model, "messages": [{"role": "user", "content": words}]},
+            headers={"Authorization": f"Bearer {GITHUB_TOKEN}"},
+        ) as r,
+    ):
+        assert r.status == 200 and (await r.json())["input_tokens"] > 100_000

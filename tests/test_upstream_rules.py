@@ -11,11 +11,12 @@ import pytest
 from proxyd.config import Config
 from proxyd.errors import UpstreamError
 from proxyd.keys.records import CopilotMeta
+from proxyd.sharedstate.memory import MemoryState
 from proxyd.translate.base import Api
-from proxyd.upstream.affinity import ConversationAffinity, conversation_id
+from proxyd.upstream.affinity import ConversationAffinity, Pin, conversation_id
 from proxyd.upstream.catalog import ModelCatalog
 from proxyd.upstream.github import CopilotToken
-from proxyd.upstream.identity import ClientIdentity, has_image, initiator
+from proxyd.upstream.identity import CallTraits, ClientIdentity, has_image, initiator
 from proxyd.upstream.portable import portable
 from proxyd.upstream.routing import choose_endpoint
 from tests.manual_clock import ManualClock
@@ -79,8 +80,9 @@ def test_responses_initiator(items: Any, expected: str) -> None:
 def test_a_resend_is_always_the_agents() -> None:
     identity = ClientIdentity.from_config(Config())
     body = {"messages": [{"role": "user", "content": "hi"}]}
-    assert identity.copilot_headers("t", "chat", body, None, resent=False)["x-initiator"] == "user"
-    assert identity.copilot_headers("t", "chat", body, None, resent=True)["x-initiator"] == "agent"
+    traits = CallTraits.of("chat", body)
+    assert identity.copilot_headers("t", traits, None, resent=False)["x-initiator"] == "user"
+    assert identity.copilot_headers("t", traits, None, resent=True)["x-initiator"] == "agent"
 
 
 def test_vision_header_only_with_an_image_in_any_shape() -> None:
@@ -101,7 +103,7 @@ def test_identity_comes_from_the_configuration() -> None:
             "PROXYD_EDITOR_PLUGIN_VERSION": "copilot-chat/1.2.3",
         }
     )
-    headers = ClientIdentity.from_config(config).copilot_headers("t", None, None, None, resent=False)
+    headers = ClientIdentity.from_config(config).copilot_headers("t", CallTraits.of(None, None), None, resent=False)
     assert headers["x-github-api-version"] == "2027-01-01"
     assert headers["editor-version"] == "vscode/2.0.0"
     assert headers["editor-plugin-version"] == "copilot-chat/1.2.3"
@@ -152,22 +154,28 @@ def test_conversation_ids_come_from_what_each_client_sends() -> None:
     assert conversation_id("chat", {"user": "x" * 1000}, {}) == "x" * 256
 
 
-def test_affinity_pins_moves_and_forgets() -> None:
+async def test_affinity_pins_moves_and_forgets() -> None:
     clock = ManualClock()
-    affinity = ConversationAffinity(idle=60, capacity=2, clock=clock)
-    affinity.remember("c1", "a")
-    pin = affinity.pinned("c1")
-    assert pin is not None and (pin.account_id, pin.moved) == ("a", False)
-    affinity.remember("c1", "b")  # moved once: moved for good
-    pin = affinity.pinned("c1")
-    assert pin is not None and (pin.account_id, pin.moved) == ("b", True)
-    affinity.remember("c1", "b")
-    assert affinity.pinned("c1") is not None and affinity.pinned("c1").moved  # type: ignore[union-attr]
+    state = MemoryState(clock=clock, capacity=2)
+    affinity = ConversationAffinity(state, idle=60)
+    assert await affinity.pinned("c1") is None
+    await affinity.remember("c1", "a", None)
+    pin = await affinity.pinned("c1")
+    assert pin == Pin("a", moved=False)
+    await affinity.remember("c1", "b", pin)  # moved once: moved for good
+    pin = await affinity.pinned("c1")
+    assert pin == Pin("b", moved=True)
+    await affinity.remember("c1", "b", pin)
+    assert await affinity.pinned("c1") == Pin("b", moved=True)
+    clock.advance(59)
+    assert await affinity.pinned("c1") is not None  # each request keeps it alive ...
+    clock.advance(59)
+    assert await affinity.pinned("c1") is not None
     clock.advance(61)
-    assert affinity.pinned("c1") is None  # idle too long
+    assert await affinity.pinned("c1") is None  # ... idle too long, it is forgotten
     for name in ("c2", "c3", "c4"):
-        affinity.remember(name, "a")
-    assert len(affinity) == 2 and affinity.pinned("c2") is None  # bounded: the least recently used went
+        await affinity.remember(name, "a", None)
+    assert len(affinity) == 2 and await affinity.pinned("c2") is None  # bounded: the least recently used went
 
 
 # --- what a moved conversation leaves behind -------------------------------------------------------

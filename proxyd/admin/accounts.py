@@ -8,7 +8,7 @@ request (other instances see it when their cache entries expire).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from proxyd.errors import ConflictError, DuplicateKeyError, UpstreamError
 from proxyd.keys.account_resolver import KeyResolver
@@ -28,7 +28,7 @@ class KeyAdmin:
         resolver: KeyResolver,
         tokens: CopilotTokens,
         on_change: Callable[[], None] | None = None,
-        on_delete: Callable[[str], None] | None = None,
+        on_delete: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         # What the upstream client keeps per account (cool-down, model list, conversations).
@@ -74,7 +74,7 @@ class KeyAdmin:
         self._tokens.forget(key_id)
         self._resolver.invalidate()
         if self._on_delete is not None:
-            self._on_delete(key_id)
+            await self._on_delete(key_id)
 
     async def set_default(self, key_id: str) -> ApiKey:
         updated = await self._store.set_default(key_id)

@@ -45,6 +45,8 @@ from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
 from proxyd.http.hosts import is_loopback, is_loopback_host
 from proxyd.limits import LOGIN_TTL_SECONDS
+from proxyd.sharedstate.base import SharedState
+from proxyd.sharedstate.memory import MemoryState
 
 _FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 _JWT_HEADER = base64.urlsafe_b64encode(orjson.dumps({"alg": "HS256", "typ": "JWT"})).rstrip(b"=")
@@ -67,14 +69,16 @@ def _raw(text: str) -> bytes | None:
 
 
 class AdminAuth:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: Config, *, clock: Callable[[], float] = time.time, state: SharedState | None = None
+    ) -> None:
         self._token = config.admin_token.encode() if config.admin_token else None
         self._loopback = self._token is None and config.admin_loopback
         self._user = config.admin_user
         self._password = config.admin_password
         self._clock = clock
         self._signing_key: bytes | None = None
-        self.throttle = FailureThrottle()
+        self.throttle = FailureThrottle(state or MemoryState())
         if self._password is not None:
             # scrypt: a captured login token must not make guessing the password cheap.
             stretched = hashlib.scrypt(
@@ -131,7 +135,7 @@ class AdminAuth:
 
     # ------------------------------------------------------------------ requests
 
-    def authorize(self, request: web.Request) -> None:
+    async def authorize(self, request: web.Request) -> None:
         """Return if ``request`` may use the admin routes; raise 401 or 403 otherwise."""
         header = request.headers.get("Authorization")
         if header is not None:
@@ -139,10 +143,10 @@ class AdminAuth:
             raw = _raw(credential.strip())
             if scheme.lower() != "bearer" or not raw:
                 raise Unauthorized("Authorization must be 'Bearer <admin token>'")
-            self.throttle.check(request.remote)
+            await self.throttle.check(request.remote)
             if (self._token is not None and hmac.compare_digest(raw, self._token)) or self._valid_login_token(raw):
                 return
-            self.throttle.failed(request.remote)
+            await self.throttle.failed(request.remote)
             raise Unauthorized("Invalid admin token")
         if self._loopback and is_loopback(request.remote) and not self._forwarded(request):
             if is_loopback_host(request.headers.get("Host")):

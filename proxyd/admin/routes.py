@@ -24,7 +24,7 @@ from proxyd.admin import token_file as admin_token
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.device_flow import DeviceFlowHub
 from proxyd.admin.validation import read_dto, require_strings
-from proxyd.appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN
+from proxyd.appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
 from proxyd.http.json_io import json_response
@@ -41,7 +41,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     route = request.match_info.route
     # Unmatched paths fall through to their 404/405, as on the root application.
     if request.match_info.http_exception is None and route.name != _PUBLIC:
-        request.app[ADMIN_AUTH].authorize(request)
+        await request.app[ADMIN_AUTH].authorize(request)
     return await handler(request)
 
 
@@ -50,9 +50,9 @@ async def login(request: web.Request) -> web.Response:
     if not auth.login_enabled:
         raise Forbidden("Login is disabled: PROXYD_ADMIN_PASSWORD is not set")
     fields = require_strings(await read_dto(request), username=CREDENTIAL_MAX, password=CREDENTIAL_MAX)
-    auth.throttle.check(request.remote)
+    await auth.throttle.check(request.remote)
     if not auth.check_credentials(fields["username"], fields["password"]):
-        auth.throttle.failed(request.remote)
+        await auth.throttle.failed(request.remote)
         raise Unauthorized("Invalid username or password")
     return json_response(auth.issue())
 
@@ -101,7 +101,7 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
     admin = web.Application(middlewares=[admin_guard])
 
     async def admin_state(admin: web.Application) -> AsyncIterator[None]:
-        admin[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config))
+        admin[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config), state=root[SHARED_STATE])
         admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
         if auth.loopback_only:
             log.warning(

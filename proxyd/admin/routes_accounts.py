@@ -24,8 +24,8 @@ async def list_keys(request: web.Request) -> web.Response:
     cooldowns = request.config_dict[COPILOT].cooldowns
     listed = []
     for key in await request.config_dict[STORE].find_all(include_unusable=True):
-        # This instance's view: an account serving client keys rests after Copilot rate-limited it.
-        cooling = cooldowns.cooling(key.id)
+        # An account serving client keys rests after Copilot rate-limited it.
+        cooling = await cooldowns.cooling(key.id)
         listed.append(
             {
                 **key.to_response(),
@@ -61,7 +61,7 @@ async def refresh_meta(request: web.Request) -> web.Response:
 
 
 async def key_quota(request: web.Request) -> web.Response:
-    """The account's Copilot plan and quotas as GitHub reports them (cached a minute, see proxyd/upstream/quota.py)."""
+    """The account's Copilot plan and quotas as GitHub reports them (cached a minute: upstream/quota.py)."""
     account = usable(await request.config_dict[STORE].get(request.match_info["id"]))
     return json_response({"id": account.id, **await request.config_dict[QUOTAS].get(account)})
 

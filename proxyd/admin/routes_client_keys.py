@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from proxyd.admin.validation import read_dto, string_messages
-from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, STORE
+from proxyd.appkeys import CLIENT_AUTH, CLIENT_KEY_RESOLVER, CLIENT_KEYS, STORE
 from proxyd.clock import epoch_ms, now_ms
 from proxyd.errors import BadRequest
 from proxyd.http.json_io import json_response
@@ -59,6 +59,7 @@ async def update_client_key(request: web.Request) -> web.Response:
 async def delete_client_key(request: web.Request) -> web.Response:
     await request.config_dict[CLIENT_KEYS].delete(request.match_info["id"])
     request.config_dict[CLIENT_KEY_RESOLVER].invalidate()
+    await request.config_dict[CLIENT_AUTH].forget_client_key(request.match_info["id"])  # its counts go too
     return web.Response(status=200)  # as DELETE /api-keys/{id}: 200, empty body
 
 

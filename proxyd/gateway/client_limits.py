@@ -1,66 +1,73 @@
 """A client key's limits: the models it may ask for, requests per minute, requests per UTC calendar month.
 
-Requests per minute are counted in memory, per instance (a sliding minute):
-with N instances behind a balancer a key may make up to N times its ``rpm``.
-Requests per month start from the request log's count, read with the key
-(so at most ``PROXYD_KEY_CACHE_TTL`` old), plus what this instance admitted
-since; the count never goes back within a month.
+The counts live in the shared state (``proxyd/sharedstate``): a sliding
+minute per key, and a counter per key and month. A month's counter starts
+from the request log's count, read with the key (so at most
+``PROXYD_KEY_CACHE_TTL`` old), and never goes back within the month.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from proxyd.clock import now_ms
 from proxyd.errors import Forbidden, TooManyRequests
 from proxyd.keys.client_keys import ClientKey, month_start, next_month_start
+from proxyd.sharedstate.base import SharedState
 
 MINUTE = 60.0
-
-
-@dataclass(slots=True)
-class _KeyState:
-    recent: deque[float] = field(default_factory=deque)  # admission times, monotonic, within the last minute
-    month: int = 0  # the month start the count belongs to
-    month_count: int = 0
-    seen: ClientKey | None = None  # the record whose month count is already folded in
+RPM = "rpm"
+MONTH = "month"
 
 
 class ClientKeyLimits:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall_ms: Callable[[], int] = now_ms) -> None:
-        self._clock = clock
+    def __init__(self, state: SharedState, *, wall_ms: Callable[[], int] = now_ms) -> None:
+        self._state = state
         self._wall_ms = wall_ms
-        self._keys: dict[str, _KeyState] = {}
         self._month = (0, 0)  # [start, end) of the current UTC month, epoch ms: computed once a month
+        # Per key: the record last met, and the month it was first met in. A record read last month
+        # counted last month's requests: it must not raise this month's counter.
+        self._records: dict[str, tuple[ClientKey, int]] = {}
 
-    def admit(self, key: ClientKey, model: str | None) -> None:
+    async def admit(self, key: ClientKey, model: str | None) -> None:
         """Count one request of ``key`` for ``model``, or raise 403 / 429 (then nothing is counted)."""
         settings = key.settings
         if settings.models is not None and model is not None and model not in settings.models:
             raise Forbidden(f"This client key may not use the model '{model}'")
-        state = self._keys.setdefault(key.id, _KeyState())
-        now, wall = self._clock(), self._wall_ms()
-        self._fold_month(state, key, wall)
-        if settings.monthly_requests is not None and state.month_count >= settings.monthly_requests:
-            raise TooManyRequests(
-                f"This client key has used its {settings.monthly_requests} requests of this month",
-                retry_after=(self._month_bounds(wall)[1] - wall) / 1000,
+        wall = self._wall_ms()
+        start, end = self._month_bounds(wall)
+        month_key = f"{key.id}:{start}"
+        # The counter outlives its month by a minute: instances whose clocks differ a little still agree.
+        month_left = (end - wall) / 1000 + MINUTE
+        limit = settings.monthly_requests
+        if limit is not None:
+            counted = await self._state.add(
+                MONTH, month_key, 1, floor=self._floor(key, start), limit=limit, seconds=month_left
             )
-        while state.recent and state.recent[0] <= now - MINUTE:
-            state.recent.popleft()
-        if settings.rpm is not None:
-            # Only a key with a limit keeps its last minute: at thousands of requests a second
-            # the deque of one without would hold a six-figure count of timestamps for nothing.
-            if len(state.recent) >= settings.rpm:
+            if counted is None:
                 raise TooManyRequests(
-                    f"This client key is limited to {settings.rpm} requests per minute",
-                    retry_after=state.recent[0] + MINUTE - now,
+                    f"This client key has used its {limit} requests of this month", retry_after=(end - wall) / 1000
                 )
-            state.recent.append(now)
-        state.month_count += 1
+        if settings.rpm is not None:
+            wait = await self._state.hit(RPM, key.id, limit=settings.rpm, seconds=MINUTE)
+            if wait is not None:
+                if limit is not None:  # refused after all: the month's count gives the request back
+                    await self._state.add(MONTH, month_key, -1, seconds=month_left)
+                raise TooManyRequests(
+                    f"This client key is limited to {settings.rpm} requests per minute", retry_after=wait
+                )
+
+    async def forget(self, key_id: str) -> None:
+        """The key was deleted: nothing of it is kept."""
+        self._records.pop(key_id, None)
+        await self._state.delete(RPM, key_id)
+        await self._state.delete(MONTH, f"{key_id}:{self._month[0]}")
+
+    def _floor(self, key: ClientKey, month: int) -> int:
+        met = self._records.get(key.id)
+        if met is None or met[0] is not key:
+            met = self._records[key.id] = (key, month)
+        return key.requests_this_month if met[1] == month else 0
 
     def _month_bounds(self, wall: int) -> tuple[int, int]:
         start, end = self._month
@@ -68,16 +75,3 @@ class ClientKeyLimits:
             start = month_start(wall)
             self._month = start, end = start, next_month_start(start)
         return start, end
-
-    def _fold_month(self, state: _KeyState, key: ClientKey, wall: int) -> None:
-        month = self._month_bounds(wall)[0]
-        if state.month != month:
-            state.month, state.month_count = month, 0
-            # A record read last month counted last month's requests.
-            state.seen = key if state.seen is not None else None
-        if state.seen is not key:
-            state.seen = key
-            state.month_count = max(state.month_count, key.requests_this_month)
-
-    def forget(self, key_id: str) -> None:
-        self._keys.pop(key_id, None)

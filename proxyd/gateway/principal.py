@@ -21,6 +21,7 @@ from proxyd.keys.client_keys import ClientKey, is_client_key
 from proxyd.keys.masking import mask_secret
 from proxyd.keys.records import ApiKey
 from proxyd.keys.store import storable
+from proxyd.sharedstate.memory import MemoryState
 
 _KEY_SCHEMES = ("bearer", "token")
 
@@ -71,7 +72,7 @@ class ClientAuth:
         self._resolver = resolver
         self._allowed_hosts = allowed_hosts
         self._client_keys = client_keys
-        self._limits = limits or ClientKeyLimits()
+        self._limits = limits or ClientKeyLimits(MemoryState())
         self._client_keys_only = client_keys_only
 
     async def authenticate(self, request: web.Request) -> Principal:
@@ -102,10 +103,14 @@ class ClientAuth:
             raise UnsupportedMediaType("Requests without an API key must be sent as application/json")
         return Principal(account=account, presented_key=not keyless)
 
-    def admit(self, principal: Principal, model: str | None) -> None:
+    async def forget_client_key(self, key_id: str) -> None:
+        """The client key was deleted: its counts go too."""
+        await self._limits.forget(key_id)
+
+    async def admit(self, principal: Principal, model: str | None) -> None:
         """Apply a client key's limits to one request for ``model`` (403 or 429); other keys have none."""
         if principal.client_key is not None:
-            self._limits.admit(principal.client_key, model)
+            await self._limits.admit(principal.client_key, model)
 
     def _require_keyless_host(self, request: web.Request) -> None:
         """A request that spends the default key must name this machine (or an allowed host) in its ``Host``.

@@ -8,11 +8,14 @@ no such route.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from proxyd.appkeys import ACCESS, CLIENT_AUTH, CONFIG
-from proxyd.http.json_io import json_response, read_json_object
-from proxyd.http.proxy import model_route, required_model
+from proxyd.http.json_io import json_response
+from proxyd.http.proxy import model_route, read_json_object_with_raw, required_model
+from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.runtime.lifecycle import AccessInfo
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
@@ -30,13 +33,19 @@ async def count_tokens(request: web.Request) -> web.Response:
     app = request.app
     principal = await app[CLIENT_AUTH].authenticate(request)
     access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
-    body = await read_json_object(request)
+    raw, body = await read_json_object_with_raw(request)
     requested = required_model(body)
     access.model = requested[:200]
     # Counted against a client key's limits like any request: it costs proxyd the same work.
-    app[CLIENT_AUTH].admit(principal, requested)
-    chat = chat_request(body, copilot_model(requested, dict(app[CONFIG].model_map)), counting=True)
-    return json_response({"input_tokens": estimate_input_tokens(chat)})
+    await app[CLIENT_AUTH].admit(principal, requested)
+    model = copilot_model(requested, dict(app[CONFIG].model_map))
+
+    def estimate() -> int:
+        return estimate_input_tokens(chat_request(body, model, counting=True))
+
+    # A large body's estimate walks every block in Python: in a worker thread, the loop serves others meanwhile.
+    tokens = await asyncio.to_thread(estimate) if len(raw) > OFF_LOOP_BODY_BYTES else estimate()
+    return json_response({"input_tokens": tokens})
 
 
 def setup(app: web.Application) -> None:

@@ -23,6 +23,7 @@ from proxyd.gateway.principal import Principal
 from proxyd.gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
 from proxyd.gateway.shapes import CallPlanner, ModelRequest
 from proxyd.http.json_io import read_json
+from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.runtime.lifecycle import AccessInfo
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import conversation_id
@@ -45,11 +46,11 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
     """A request for a model in ``client_api``'s shape, answered by whichever endpoint serves the model."""
     app = request.app
     principal, record = await _authenticate(request, endpoint)
-    raw, body = await _read_object(request)
+    raw, body = await read_json_object_with_raw(request)
     requested = required_model(body)
     _log_model(request, record, requested)
     # A client key's limits (403, 429): a refused request is not logged and does not count.
-    app[CLIENT_AUTH].admit(principal, requested)
+    await app[CLIENT_AUTH].admit(principal, requested)
     model_request = ModelRequest(
         api=client_api,
         raw=raw,
@@ -64,6 +65,7 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
         api=client_api,
         model=model_request.model,
         conversation=conversation_id(client_api, body, request.headers),
+        heavy=len(raw) > OFF_LOOP_BODY_BYTES,
     )
     return await exchange(request, principal, record, ask)
 
@@ -77,11 +79,11 @@ async def forward(
     raw: bytes | None = None
     payload: Any = None
     if request.method == "POST":
-        raw, payload = await _read_object(request)
+        raw, payload = await read_json_object_with_raw(request)
         model = required_model(payload)
     if model is not None:
         _log_model(request, record, model)
-    app[CLIENT_AUTH].admit(principal, model)
+    await app[CLIENT_AUTH].admit(principal, model)
     call = UpstreamCall(request.method, path, raw, payload, None, request.headers.get("Accept"))
     chosen = relay or app[RELAY]
     return await exchange(request, principal, record, Ask(lambda _: (call, chosen)))
@@ -123,7 +125,8 @@ def _log_model(request: web.Request, record: Exchange, model: str) -> None:
     record.model = request[ACCESS].model = model[:_MODEL_LOGGED_MAX]
 
 
-async def _read_object(request: web.Request) -> tuple[bytes, dict[str, Any]]:
+async def read_json_object_with_raw(request: web.Request) -> tuple[bytes, dict[str, Any]]:
+    """The raw body (to forward unchanged when it can be) and its JSON object."""
     raw, payload = await read_json(request)
     if not isinstance(payload, dict):
         raise BadRequest("Request body must be a JSON object")

@@ -1,10 +1,10 @@
 """The keys and the accounts they stand for: stored, cached, resolved.
 
-    records.py              the legacy wire shapes: ``ApiKey`` (an account) and ``CopilotMeta``
-    store.py                the accounts' table, and their usage counters
-    client_keys.py          client keys (``pxd_…``): stored as SHA-256 only, with their limits
-    lookup_cache.py         the stale-while-revalidate cache both resolvers are built on
-    account_resolver.py     a presented GitHub token (or none) → its account
-    client_key_resolver.py  a presented client key → the key and its pool of accounts
-    masking.py              how a secret is shown: its first and last characters
+records.py              the legacy wire shapes: ``ApiKey`` (an account) and ``CopilotMeta``
+store.py                the accounts' table, and their usage counters
+client_keys.py          client keys (``pxd_…``): stored as SHA-256 only, with their limits
+lookup_cache.py         the stale-while-revalidate cache both resolvers are built on
+account_resolver.py     a presented GitHub token (or none) → its account
+client_key_resolver.py  a presented client key → the key and its pool of accounts
+masking.py              how a secret is shown: its first and last characters
 """

@@ -17,12 +17,11 @@ its ``session-id`` header, OpenAI clients' ``user`` or
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from proxyd.sharedstate.base import SharedState
 from proxyd.translate.base import Api
 
 # Codex sends session-id (and thread-id, the same id); others session_id or conversation_id.
@@ -31,11 +30,13 @@ _HEADERS = ("session-id", "thread-id", "session_id", "conversation_id", "x-sessi
 _ID_MAX = 256
 
 
-@dataclass(slots=True)
+NAMESPACE = "conversation"
+
+
+@dataclass(frozen=True, slots=True)
 class Pin:
     account_id: str
     moved: bool
-    seen: float
 
 
 def conversation_id(api: Api | None, body: Any, headers: Mapping[str, str]) -> str | None:
@@ -53,46 +54,31 @@ def conversation_id(api: Api | None, body: Any, headers: Mapping[str, str]) -> s
 
 
 class ConversationAffinity:
-    def __init__(self, *, idle: float, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
+    """The map lives in the shared state (``proxyd/sharedstate``), bounded there, each entry kept ``idle`` seconds."""
+
+    def __init__(self, state: SharedState, *, idle: float) -> None:
+        self._state = state
         self._idle = idle
-        self._capacity = capacity
-        self._clock = clock
-        self._pins: OrderedDict[str, Pin] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._pins)
+        return self._state.size(NAMESPACE)
 
-    def pinned(self, conversation: str) -> Pin | None:
-        pin = self._pins.get(conversation)
-        if pin is None:
+    async def pinned(self, conversation: str) -> Pin | None:
+        found = await self._state.get(NAMESPACE, conversation, touch=self._idle)
+        if found is None:
             return None
-        if self._clock() - pin.seen > self._idle:
-            del self._pins[conversation]
-            return None
-        return pin
+        account_id, _, moved = found.rpartition(" ")
+        return Pin(account_id, moved == "moved")
 
-    def remember(self, conversation: str, account_id: str) -> None:
-        """``account_id`` served this conversation's request; a change of account marks it moved for good."""
-        now = self._clock()
-        pin = self._pins.get(conversation)
-        if pin is None:
-            self._pins[conversation] = Pin(account_id, False, now)
-        else:
-            pin.moved = pin.moved or pin.account_id != account_id
-            pin.account_id = account_id
-            pin.seen = now
-            self._pins.move_to_end(conversation)
-        self._prune(now)
+    async def remember(self, conversation: str, account_id: str, pin: Pin | None) -> None:
+        """``account_id`` served this conversation's request; a change of account marks it moved for good.
 
-    def forget_account(self, account_id: str) -> None:
-        """The account is gone: its conversations start afresh wherever they land (and are marked moved)."""
-        for pin in self._pins.values():
-            if pin.account_id == account_id:
-                pin.account_id = ""
-
-    def _prune(self, now: float) -> None:
-        while self._pins:
-            oldest = next(iter(self._pins.values()))
-            if len(self._pins) <= self._capacity and now - oldest.seen <= self._idle:
-                return
-            self._pins.popitem(last=False)
+        ``pin``: what the conversation was pinned to when the request began. A deleted
+        account needs no forgetting here: its conversations find it gone and move.
+        """
+        moved = pin is not None and (pin.moved or pin.account_id != account_id)
+        if pin is not None and not moved and pin.account_id == account_id:
+            return  # unchanged; the read already kept it alive
+        await self._state.put(
+            NAMESPACE, conversation, f"{account_id} {'moved' if moved else 'kept'}", seconds=self._idle
+        )

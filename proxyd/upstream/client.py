@@ -43,18 +43,18 @@ from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
 from proxyd.keys.records import ApiKey
 from proxyd.limits import (
-    CONVERSATIONS_KEPT,
     MODEL_LIST_REFRESH,
     MODEL_LIST_RETRY,
     UPSTREAM_RETRY_DELAY,
     VERSION_REFUSED_LOG_EVERY,
 )
 from proxyd.metrics import Metrics
+from proxyd.sharedstate.base import SharedState
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity
 from proxyd.upstream.catalog import ModelCatalog
 from proxyd.upstream.github import CopilotToken
-from proxyd.upstream.identity import ClientIdentity
+from proxyd.upstream.identity import CallTraits, ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.pool import (
     DEFAULT_COOL_DOWN,
@@ -72,6 +72,8 @@ from proxyd.upstream.wire import error_message
 log = logging.getLogger("proxyd.upstream")
 
 T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 # Copilot's error bodies are small; a larger one is cut rather than read whole.
 _ERROR_BODY_MAX = 64 * 1024
 # Words in a 400 that mean Copilot could not verify what another account made.
@@ -91,6 +93,7 @@ class UpstreamCall:
     api: Api | None = None
     accept: str | None = None
     headers: Mapping[str, str] | None = None  # the route's own, e.g. anthropic-beta
+    traits: CallTraits | None = None  # read from the payload once (``_Calls``); None: read when sent
 
 
 # The route's part: the call for the endpoint chosen (None: a call without a model), and what relays its answer.
@@ -105,6 +108,9 @@ class Ask(Generic[T]):
     api: Api | None = None  # the client's API shape; None for calls without a model (GET /models, embeddings)
     model: str | None = None  # Copilot's name of the model
     conversation: str | None = None  # the id the client gave its conversation
+    # A large body is prepared (translated, read for its headers) in a worker thread, so the event loop
+    # keeps serving everyone else meanwhile.
+    heavy: bool = False
 
 
 class _Calls(Generic[T]):
@@ -115,20 +121,35 @@ class _Calls(Generic[T]):
         self._plain: dict[Api | None, tuple[UpstreamCall, T]] = {}
         self._portable: dict[Api | None, tuple[UpstreamCall, T] | None] = {}
 
-    def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
+    async def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
         found = self._plain.get(api)
         if found is None:
-            found = self._plain[api] = self.ask.prepare(api)
+            found = self._plain[api] = await self._off_loop(self._prepare, api)
         return found
 
-    def portable(self, api: Api | None) -> tuple[UpstreamCall, T] | None:
+    async def portable(self, api: Api | None) -> tuple[UpstreamCall, T] | None:
         """The call without what only another account could verify; None when it carries nothing such."""
         if api not in self._portable:
-            call, extra = self.plain(api)
-            stripped = portable(call.api, call.payload)
-            moved = None if stripped is None else replace(call, payload=stripped, body=orjson.dumps(stripped))
+            call, extra = await self.plain(api)
+            moved = await self._off_loop(_portable_call, call)
             self._portable[api] = None if moved is None else (moved, extra)
         return self._portable[api]
+
+    def _prepare(self, api: Api | None) -> tuple[UpstreamCall, T]:
+        call, extra = self.ask.prepare(api)
+        return replace(call, traits=CallTraits.of(call.api, call.payload)), extra
+
+    async def _off_loop(self, work: Callable[[A], R], argument: A) -> R:
+        if self.ask.heavy:
+            return await asyncio.to_thread(work, argument)
+        return work(argument)
+
+
+def _portable_call(call: UpstreamCall) -> UpstreamCall | None:
+    stripped = portable(call.api, call.payload)
+    if stripped is None:
+        return None
+    return replace(call, payload=stripped, body=orjson.dumps(stripped), traits=CallTraits.of(call.api, stripped))
 
 
 class CopilotClient:
@@ -142,7 +163,7 @@ class CopilotClient:
         *,
         connect_timeout: float,
         read_timeout: float,
-        cooldowns: AccountCooldowns | None = None,
+        state: SharedState,
         conversation_idle: float = 7200.0,
         retry_delay: float = UPSTREAM_RETRY_DELAY,
     ) -> None:
@@ -154,9 +175,9 @@ class CopilotClient:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
         self._retry_delay = retry_delay
         self._version_logged = -VERSION_REFUSED_LOG_EVERY
-        self.cooldowns = cooldowns or AccountCooldowns()
+        self.cooldowns = AccountCooldowns(state)
         self.catalog = ModelCatalog(self._fetch_models, refresh_after=MODEL_LIST_REFRESH, retry_after=MODEL_LIST_RETRY)
-        self.affinity = ConversationAffinity(idle=conversation_idle, capacity=CONVERSATIONS_KEPT)
+        self.affinity = ConversationAffinity(state, idle=conversation_idle)
 
     async def send(
         self, target: ApiKey | Principal, ask: Ask[T], exchange: Exchange | None = None
@@ -173,21 +194,20 @@ class CopilotClient:
             return await self._send_as(target.account, calls, moved=False, resent=False)
         return await self._send_pooled(target, calls, exchange)
 
-    def forget(self, account_id: str) -> None:
-        """The account was deleted: nothing of it is kept."""
-        self.cooldowns.forget(account_id)
+    async def forget(self, account_id: str) -> None:
+        """The account was deleted: nothing of it is kept (its conversations find it gone and move)."""
+        await self.cooldowns.forget(account_id)
         self.catalog.forget(account_id)
-        self.affinity.forget_account(account_id)
 
     async def _send_pooled(
         self, principal: Principal, calls: _Calls[T], exchange: Exchange | None
     ) -> tuple[aiohttp.ClientResponse, T]:
         ask = calls.ask
         key = _conversation_key(principal, ask)
-        pin = self.affinity.pinned(key) if key is not None else None
+        pin = await self.affinity.pinned(key) if key is not None else None
         resent = False
-        for account in self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
-            if self.cooldowns.cooling(account.id) is not None:
+        for account in await self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
+            if await self.cooldowns.cooling(account.id) is not None:
                 continue  # cooled down meanwhile, by a concurrent request
             if exchange is not None:
                 exchange.account = account
@@ -195,21 +215,21 @@ class CopilotClient:
             try:
                 response, extra = await self._send_as(account, calls, moved=moved, resent=resent)
             except AccountRefused as exc:
-                self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
+                await self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
                 resent = True
                 continue
             cool_down = await self._exhausted(account, response)
             if cool_down is None:
                 if key is not None and response.status < 400:
-                    self.affinity.remember(key, account.id)
+                    await self.affinity.remember(key, account.id, pin)
                 return response, extra
             seconds, reason, detail = cool_down
             response.close()
-            self.cooldowns.cool_down(account, seconds, reason, detail)
+            await self.cooldowns.cool_down(account, seconds, reason, detail)
             resent = True
         raise TooManyRequests(
             "Every GitHub account of this client key is rate limited or out of quota",
-            retry_after=self.cooldowns.shortest_wait(principal.pool),
+            retry_after=await self.cooldowns.shortest_wait(principal.pool),
         )
 
     async def _send_as(
@@ -217,7 +237,7 @@ class CopilotClient:
     ) -> tuple[aiohttp.ClientResponse, T]:
         token = await self._token(account)
         api = await self._endpoint(account, token, calls.ask)
-        call, extra = (calls.portable(api) if moved else None) or calls.plain(api)
+        call, extra = (await calls.portable(api) if moved else None) or await calls.plain(api)
         response = await self._send(token, call, resent=resent)
         if response.status == 401:
             # The token expired or was revoked early: exchange once more and replay once.
@@ -233,7 +253,7 @@ class CopilotClient:
         if response.status == 466:
             response.close()
             raise self._version_refused()
-        if response.status == 400 and not moved and (stripped := calls.portable(api)) is not None:
+        if response.status == 400 and not moved and (stripped := await calls.portable(api)) is not None:
             response = await self._without_foreign_state(response, token, stripped[0])
         return response, extra
 
@@ -319,7 +339,8 @@ class CopilotClient:
 
     async def _send(self, token: CopilotToken, call: UpstreamCall, *, resent: bool) -> aiohttp.ClientResponse:
         url = token.api_base + call.path
-        headers = self._identity.copilot_headers(token.token, call.api, call.payload, call.accept, resent=resent)
+        traits = call.traits or CallTraits.of(call.api, call.payload)
+        headers = self._identity.copilot_headers(token.token, traits, call.accept, resent=resent)
         if call.headers:
             headers.update(call.headers)
         started = time.monotonic()

@@ -55,7 +55,7 @@ class ClientIdentity:
         }
 
     def copilot_headers(
-        self, copilot_token: str, api: Api | None, payload: Any, accept: str | None, *, resent: bool
+        self, copilot_token: str, traits: CallTraits, accept: str | None, *, resent: bool
     ) -> dict[str, str]:
         """For one Copilot API call. ``resent``: proxyd sends it again itself (a retry, a failover)."""
         headers = {
@@ -70,13 +70,28 @@ class ClientIdentity:
             "openai-intent": "conversation-agent",
             "x-interaction-type": "conversation-agent",
             "x-request-id": str(uuid.uuid4()),
-            "x-initiator": "agent" if resent else initiator(api, payload),
+            "x-initiator": "agent" if resent else traits.initiator,
         }
-        if payload is not None:
+        if traits.has_body:
             headers["content-type"] = "application/json"
-            if has_image(payload):
-                headers["copilot-vision-request"] = "true"
+        if traits.vision:
+            headers["copilot-vision-request"] = "true"
         return headers
+
+
+@dataclass(frozen=True, slots=True)
+class CallTraits:
+    """What a call's body says about it to Copilot: read once per body, however often it is sent."""
+
+    initiator: str
+    vision: bool
+    has_body: bool
+
+    @classmethod
+    def of(cls, api: Api | None, payload: Any) -> CallTraits:
+        if payload is None:
+            return _NO_BODY
+        return cls(initiator(api, payload), isinstance(payload, dict) and has_image(payload), True)
 
 
 def initiator(api: Api | None, payload: Any) -> str:
@@ -137,3 +152,6 @@ def _any_image(parts: Iterable[Any]) -> bool:
         if kind == "tool_result" and isinstance(part.get("content"), list) and _any_image(part["content"]):
             return True
     return False
+
+
+_NO_BODY = CallTraits("user", False, False)

@@ -2,27 +2,28 @@
 
 An account cools down when Copilot rate-limits it (429), says its quota is
 used up (402, or 403 naming the quota), or GitHub refuses its token. Cool-downs
-are per instance and shared by every client key: an account another key just
-exhausted is skipped by all of them. Accounts are taken round robin among the
-ones not cooling down.
+live in the shared state (``proxyd/sharedstate``) and are shared by every
+client key: an account another key just exhausted is skipped by all of them.
+Accounts are taken round robin among the ones not cooling down.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from proxyd.clock import now_ms
 from proxyd.keys.records import ApiKey
+from proxyd.sharedstate.base import SharedState
 
 log = logging.getLogger("proxyd.pool")
 
 DEFAULT_COOL_DOWN = 60.0
 # A retry-after or reset date further away than this is read as a mistake, not honoured.
 MAX_COOL_DOWN = 31 * 86400.0
+NAMESPACE = "cooldown"
 
 RATE_LIMITED = "rate_limited"
 QUOTA_EXHAUSTED = "quota_exhausted"
@@ -31,7 +32,7 @@ REFUSED = "refused"
 
 @dataclass(frozen=True, slots=True)
 class CoolDown:
-    deadline: float  # on the monotonic clock
+    seconds_left: float
     until_ms: int  # the same moment, wall clock, for admins
     reason: str
 
@@ -51,24 +52,23 @@ def retry_after_seconds(value: str | None, *, wall_ms: int) -> float | None:
 
 
 class AccountCooldowns:
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, wall_ms: Callable[[], int] = now_ms) -> None:
-        self._clock = clock
+    def __init__(self, state: SharedState, *, wall_ms: Callable[[], int] = now_ms) -> None:
+        self._state = state
         self._wall_ms = wall_ms
-        self._cooling: dict[str, CoolDown] = {}
         self._turns: dict[tuple[str, ...], int] = {}
         # Per account id: requests that went on to another account because this one cooled down.
         self.failovers: dict[str, int] = {}
 
-    def cooling(self, account_id: str) -> CoolDown | None:
-        cool_down = self._cooling.get(account_id)
-        if cool_down is not None and cool_down.deadline <= self._clock():
-            del self._cooling[account_id]
+    async def cooling(self, account_id: str) -> CoolDown | None:
+        found = await self._state.deadline(NAMESPACE, account_id)
+        if found is None:
             return None
-        return cool_down
+        left, reason = found
+        return CoolDown(left, self._wall_ms() + int(left * 1000), reason)
 
-    def order(self, pool: Sequence[ApiKey], first: str | None = None) -> list[ApiKey]:
+    async def order(self, pool: Sequence[ApiKey], first: str | None = None) -> list[ApiKey]:
         """The accounts not cooling down: ``first`` (a conversation's own) if it is ready, else the next in turn."""
-        ready = [account for account in pool if self.cooling(account.id) is None]
+        ready = [account for account in pool if await self.cooling(account.id) is None]
         if not ready:
             return []
         pinned = next((i for i, account in enumerate(ready) if account.id == first), None)
@@ -80,18 +80,18 @@ class AccountCooldowns:
         start = turn % len(ready)
         return ready[start:] + ready[:start]
 
-    def shortest_wait(self, pool: Sequence[ApiKey]) -> float:
+    async def shortest_wait(self, pool: Sequence[ApiKey]) -> float:
         """Seconds until the first account of ``pool`` is ready again."""
-        now = self._clock()
-        waits = [c.deadline - now for account in pool if (c := self.cooling(account.id)) is not None]
+        waits = [c.seconds_left for account in pool if (c := await self.cooling(account.id)) is not None]
         return max(0.0, min(waits)) if waits else 0.0
 
-    def cool_down(self, account: ApiKey, seconds: float, reason: str, detail: str) -> None:
+    async def cool_down(self, account: ApiKey, seconds: float, reason: str, detail: str) -> None:
         seconds = min(max(seconds, 1.0), MAX_COOL_DOWN)
-        self._cooling[account.id] = CoolDown(self._clock() + seconds, self._wall_ms() + int(seconds * 1000), reason)
+        await self._state.set_deadline(NAMESPACE, account.id, seconds, reason)
         self.failovers[account.id] = self.failovers.get(account.id, 0) + 1
         # The account's id and name only: its token never reaches a log line.
         log.info("account %s (%s) cools down for %ds: %s", account.id, account.name, round(seconds), detail)
 
-    def forget(self, account_id: str) -> None:
-        self._cooling.pop(account_id, None)
+    async def forget(self, account_id: str) -> None:
+        await self._state.delete(NAMESPACE, account_id)
+        self.failovers.pop(account_id, None)
