@@ -16,11 +16,10 @@ import pytest
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
 from proxyd.config import Config
-from proxyd.db.schema import Migrator
 from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.keys.store import KeyStore
-from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
+from tests.conftest import KNOWN_SECRETS, RunningProxy, migrator, run_proxy
 from tests.fake_upstream import FakeUpstream
 
 ALICE = "gho_clientkeysalice000000000000000000001"
@@ -341,13 +340,12 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     account = await store.create("alice", ALICE)
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
-    migrator = Migrator(config.database)
-    assert await asyncio.to_thread(migrator.rollback, 1) == ["0004.client-keys"]
-    assert await store.find_all() == [account]
+    migrations = migrator(config)  # 0005 (tokens encrypted) goes first, and comes back last
+    assert await asyncio.to_thread(migrations.rollback, 2) == ["0005.encrypt-tokens", "0004.client-keys"]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
     await store.db.execute(_insert_legacy_log(), {})
-    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys"]
+    assert await asyncio.to_thread(migrations.apply) == ["0004.client-keys", "0005.encrypt-tokens"]
     assert await client_keys.find_all() == []
     assert await store.find_all() == [account]
 

@@ -23,6 +23,7 @@ from proxyd import cli
 from proxyd.clock import iso_ms
 from proxyd.config import Config
 from proxyd.db import Database, open_database
+from proxyd.db.queries import compile_query
 from proxyd.db.schema import Migrator, migration_ids
 from proxyd.errors import DatabaseError
 from proxyd.keys.masking import mask_secret
@@ -40,12 +41,14 @@ from proxyd.legacy.rules import (
     key_sha256,
 )
 from proxyd.legacy.syncdb import SyncExecutor
+from tests.conftest import keys_for, migrator
 from tests.legacy_samples import samples_dir, write_datum
 from tests.test_legacy_reader import EXPECTED, _fingerprint
 
 LEGACY = "0002.legacy-import"
 USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and applied with it
 CLIENT_KEYS = "0004.client-keys"
+ENCRYPT = "0005.encrypt-tokens"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -210,7 +213,7 @@ def _newest_first(rows: list[ApiKey]) -> list[ApiKey]:
 async def _store(config: Config) -> AsyncIterator[KeyStore]:
     database = await open_database(config)
     try:
-        yield KeyStore(database)
+        yield KeyStore(database, keys_for(config))
     finally:
         await database.close()
 
@@ -254,7 +257,7 @@ async def _migrate(config: Config, legacy_dir: Path | None, monkeypatch: pytest.
     else:
         monkeypatch.setenv("PROXYD_LEGACY_DIR", str(legacy_dir))
     try:
-        return await asyncio.to_thread(Migrator(config.database).apply)
+        return await asyncio.to_thread(migrator(config).apply)
     finally:
         monkeypatch.delenv("PROXYD_LEGACY_DIR", raising=False)
 
@@ -408,15 +411,16 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        assert await asyncio.to_thread(Migrator(config.database).rollback, 3) == [CLIENT_KEYS, USAGE_BATCHES, LEGACY]
-        assert await store.find_all() == [api_key]
+        rolled_back = await asyncio.to_thread(migrator(config).rollback, 4)
+        assert rolled_back == [ENCRYPT, CLIENT_KEYS, USAGE_BATCHES, LEGACY]
+        assert await _clear_keys(store.db) == {api_key.id: api_key.key}  # 0005 rolled back: in clear again
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
+        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False, ENCRYPT: False}
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS]
+        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS, ENCRYPT]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -506,7 +510,7 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(
             importer_module,
             "read_facts",
-            lambda executor: dataclasses.replace(real(executor), key_of_id={}, id_of_key={}),
+            lambda executor, columns: dataclasses.replace(real(executor, columns), key_of_id={}, id_of_key={}),
         )
         return
     calls = {"n": 0}
@@ -519,6 +523,13 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, name, params)
 
     monkeypatch.setattr(SyncExecutor, "execute_many", failing)
+
+
+async def _clear_keys(database: Database) -> dict[str, str]:
+    """Every id and key of api_keys as the schema before 0005 holds them: in clear."""
+    column = "`key`" if database.dialect == "mysql" else "key"
+    query = compile_query("clear_keys", f"SELECT id, {column} AS key_text FROM api_keys", database.paramstyle)
+    return {row["id"]: row["key_text"] for row in await database.fetch_all(query)}
 
 
 async def _plant_conflict(store: KeyStore) -> ApiKey:
@@ -552,20 +563,21 @@ async def test_failed_migration_import_writes_nothing(
     config: Config, legacy_env: pytest.MonkeyPatch, kind: str
 ) -> None:
     await _migrate(config, None, legacy_env)
-    migrator = Migrator(config.database)
-    await asyncio.to_thread(migrator.rollback, 3)
+    migrations = migrator(config)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
+        await asyncio.to_thread(migrations.rollback, 4)  # back to 0001, the planted key in clear
         _inject(kind, legacy_env)
         with pytest.raises(DatabaseError, match="migration failed"):
             await _migrate(config, _sample("basic"), legacy_env)
-        assert {s.id: s.applied for s in await asyncio.to_thread(migrator.status)} == {
+        assert {s.id: s.applied for s in await asyncio.to_thread(migrations.status)} == {
             "0001.schema": True,
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
+            ENCRYPT: False,
         }
-        assert await store.find_all() == [planted]
+        assert await _clear_keys(store.db) == {planted.id: planted.key}
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # on MySQL too, where the CREATE TABLE had committed
         legacy_env.undo()
@@ -574,7 +586,9 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY,
             USAGE_BATCHES,
             CLIENT_KEYS,
+            ENCRYPT,
         ]  # nothing left behind in the way
+        assert await store.find_all() == [planted]
 
 
 async def test_migration_refuses_a_missing_directory(
@@ -583,7 +597,7 @@ async def test_migration_refuses_a_missing_directory(
     with pytest.raises(DatabaseError, match=r"PROXYD_LEGACY_DIR: .*nope: no such directory"):
         await _migrate(config, tmp_path / "nope", legacy_env)
     status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False}
+    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False, ENCRYPT: False}
 
 
 # --- the command's errors --------------------------------------------------------------------------
@@ -621,16 +635,17 @@ async def test_schema_out_of_date(
     else:
         assert err == (
             f"proxyd: {url}: database schema is out of date "
-            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); run `proxyd migrate apply` first\n"
+            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ENCRYPT}); "
+            "run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(Migrator(config.database).rollback, 3)
+    await asyncio.to_thread(migrator(config).rollback, 4)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
-        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}); "
-        "run `proxyd migrate apply` first\n",
+        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, "
+        f"{ENCRYPT}); run `proxyd migrate apply` first\n",
     )
 
 
