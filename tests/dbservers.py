@@ -551,6 +551,38 @@ def drop_database(server: ServerInfo, name: str) -> None:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+def dump(url: str) -> str:
+    """What ``pg_dump`` or ``mariadb-dump`` writes for the database at ``url`` (a backup, as an admin makes one)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        pg_dump = _find_binary(["pg_dump"], POSTGRES_BIN_DIRS)
+        if pg_dump is None:
+            raise ServerUnavailable("pg_dump not found")
+        command = [pg_dump, "--no-owner", f"--dbname={url}"]
+    else:
+        mariadb_dump = _find_binary(["mariadb-dump", "mysqldump"], MARIADB_BIN_DIRS)
+        if mariadb_dump is None:
+            raise ServerUnavailable("mariadb-dump not found")
+        kwargs = _mysql_connect_kwargs(url)
+        command = [
+            mariadb_dump,
+            "--no-defaults",
+            "--protocol=tcp",
+            f"--host={kwargs['host']}",
+            f"--port={kwargs['port']}",
+            f"--user={kwargs['user']}",
+            "--single-transaction",
+            "--hex-blob",
+            kwargs["database"],
+        ]
+        if kwargs["password"]:
+            command.insert(2, f"--password={kwargs['password']}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed (exit {result.returncode}): {result.stderr[-LOG_TAIL_CHARS:]}")
+    return result.stdout
+
+
 def main(argv: Sequence[str]) -> int:
     servers = {"postgresql": postgres_server, "mysql": mariadb_server}
     if len(argv) != 1 or argv[0] not in servers:
