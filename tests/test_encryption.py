@@ -93,9 +93,7 @@ def test_where_the_key_file_goes() -> None:
     sqlite = {"DATABASE_URL": "sqlite:////var/lib/x/keys.db"}
     assert Config.from_env(sqlite).encryption_key_file == Path("/var/lib/x/proxyd-encryption-key")
     assert Config.from_env({}).encryption_key_file == Path("proxyd-encryption-key")  # beside ./proxyd.db
-    assert Config.from_env({"DATABASE_URL": "postgresql://u@db/p"}).encryption_key_file == Path(
-        "proxyd-encryption-key"
-    )
+    assert Config.from_env({"DATABASE_URL": "postgresql://u@db/p"}).encryption_key_file == Path("proxyd-encryption-key")
     systemd = {**sqlite, "STATE_DIRECTORY": "/var/lib/proxyd"}
     assert Config.from_env(systemd).encryption_key_file == Path("/var/lib/proxyd/encryption-key")
     chosen = {**systemd, "PROXYD_ENCRYPTION_KEY_FILE": "/etc/proxyd/key"}

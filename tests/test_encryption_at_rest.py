@@ -171,7 +171,9 @@ async def test_no_token_in_clear_in_the_rows_the_files_or_a_dump(
     assert {sealed_key_id(r["key_ciphertext"]) for r in sealed} == {keys_for(proxy.config).keyring().primary.id}
 
 
-async def test_lookups_stay_free_once_cached(proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None) -> None:
+async def test_lookups_stay_free_once_cached(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
     await add_account(proxy, http, "alice", ALICE)
     assert await chat(http, proxy, ALICE) == 200  # the first lookup: one query, one decryption
     resolver = proxy.app[RESOLVER]
