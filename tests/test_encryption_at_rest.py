@@ -285,10 +285,9 @@ async def test_a_key_that_opens_nothing_stops_the_start(
         async with run_proxy(other, upstream):
             pass
     test_key = Keyring([parse_key(TEST_ENCRYPTION_KEY)]).primary.id
-    assert refused.value.message.startswith("PROXYD_ENCRYPTION_KEY: the key in PROXYD_ENCRYPTION_KEY (")
-    assert f"cannot decrypt any of the 2 stored GitHub token(s) (encrypted under key {test_key})" in (
-        refused.value.message
-    )
+    other_key = Keyring([parse_key(other.encryption_key[0])]).primary.id
+    assert refused.value.message.startswith(f"PROXYD_ENCRYPTION_KEY: the key {other_key} decrypts none of the 2 ")
+    assert f"stored GitHub token(s) (they are encrypted under key {test_key})" in refused.value.message
     assert "\n" not in refused.value.message
 
     # The key file it was encrypted with is gone: said so, and no new key is made in its place.
@@ -311,7 +310,8 @@ def test_serve_with_a_wrong_key_is_one_line_and_exit_1(config: Config, tmp_path:
     }
     result = subprocess.run([PROXYD, "serve"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
-    assert result.stderr.startswith("proxyd: PROXYD_ENCRYPTION_KEY: the key in PROXYD_ENCRYPTION_KEY (")
+    assert result.stderr.startswith("proxyd: PROXYD_ENCRYPTION_KEY: the key ")
+    assert "decrypts none of the 1 stored GitHub token(s)" in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr + result.stdout
 
 

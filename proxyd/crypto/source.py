@@ -50,6 +50,11 @@ class KeySource(ABC):
     def describe(self) -> str:
         """The setting as an operator would look for it: the variable (and the file)."""
 
+    def holding(self) -> str:
+        """The keys in use, by id, and where they are: for messages about what they cannot decrypt."""
+        ids = ", ".join(self.keyring().ids)
+        return f"the key{'s' if ',' in ids else ''} {ids}"
+
 
 class StaticKeys(KeySource):
     """``PROXYD_ENCRYPTION_KEY``: fixed for the life of the process."""
@@ -120,6 +125,9 @@ class FileKeys(KeySource):
 
     def describe(self) -> str:
         return f"{self.variable} ({self.path})"
+
+    def holding(self) -> str:
+        return f"{self.path} ({super().holding()})"
 
 
 def key_source(config: Config, *, create: bool, missing: str = "") -> KeySource:

@@ -73,10 +73,9 @@ def require_some_open(source: KeySource, rows: Sequence[Row]) -> None:
     if any(_opens(keyring, row) for row in rows):
         return
     raise ConfigError(
-        f"{source.variable}: the key{'s' if len(keyring.ids) > 1 else ''} in {source.describe()} "
-        f"({', '.join(keyring.ids)}) cannot decrypt any of the {len(rows)} stored GitHub token(s) "
-        f"(encrypted under {_key_ids(rows)}); start proxyd with the key they were encrypted with "
-        "(this key file belongs to another installation, or the database was copied from one)"
+        f"{source.variable}: {source.holding()} decrypts none of the {len(rows)} stored GitHub token(s) "
+        f"(they are encrypted under {_key_ids(rows)}); start proxyd with the key they were encrypted with "
+        "(a key of another installation, or a database copied from one?)"
     )
 
 
