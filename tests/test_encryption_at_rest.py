@@ -171,6 +171,23 @@ async def test_no_token_in_clear_in_the_rows_the_files_or_a_dump(
     assert {sealed_key_id(r["key_ciphertext"]) for r in sealed} == {keys_for(proxy.config).keyring().primary.id}
 
 
+async def test_the_legacy_fallback_writes_encrypted_rows(
+    proxy_config: Config, upstream: FakeUpstream, http: aiohttp.ClientSession
+) -> None:
+    legacy = samples_dir() / "basic"
+    config = dataclasses.replace(proxy_config, legacy_dir=legacy, legacy_mode="fallback")
+    records = read_store(legacy).records
+    for record in records:
+        upstream.state.add_github_token(record.api_key.key)
+    async with run_proxy(config, upstream) as proxy:
+        for record in records:  # each imported on first use, then served
+            assert await chat(http, proxy, record.api_key.key) == 200
+        await proxy.app[TOKENS].drain()
+        assert len(await proxy.store.find_all()) == len(records)
+        legacy_tokens = {r.api_key.key for r in records} | {r.api_key.meta.token for r in records if r.api_key.meta}
+        await assert_nowhere_in_clear(proxy.store.db, config, legacy_tokens | copilot_tokens(upstream))
+
+
 async def test_lookups_stay_free_once_cached(
     proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
 ) -> None:
@@ -358,3 +375,29 @@ async def test_accounts_that_do_not_decrypt_are_marked_unusable_and_named(
         await add_account(proxy, http, "bob again", BOB)
         assert await chat(http, proxy, BOB) == 200
     assert caplog.text.count("is unusable") == 1  # named once, not once per lookup
+
+
+async def test_a_dry_run_makes_no_key_file(
+    config: Config,
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sqlite_only: None,
+) -> None:
+    path = tmp_path / "encryption-key"
+    monkeypatch.setenv("DATABASE_URL", config.database.raw)
+    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY", "")
+    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY_FILE", str(path))
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    legacy = str(samples_dir() / "basic")
+    assert await asyncio.to_thread(cli.main, ["import-legacy", legacy, "--dry-run"]) == 0
+    assert "would insert: 3" in capsys.readouterr().out and not path.exists()
+    assert await asyncio.to_thread(cli.main, ["import-legacy", legacy]) == 0  # the real import makes the key
+    assert path.exists() and len(await KeyStore(database, key_source_of(config, path)).find_all()) == 3
+
+
+def key_source_of(config: Config, path: Path) -> StaticKeys:
+    from proxyd.crypto import key_file
+
+    return StaticKeys(key_file.read_keys(path))

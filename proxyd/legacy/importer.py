@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
-from proxyd.crypto.keyring import Keyring
+from proxyd.crypto.keyring import Keyring, generate_key, parse_key
 from proxyd.crypto.startup import open_keys_sync
 from proxyd.db import Row
 from proxyd.db.schema import migration_ids
@@ -268,7 +268,7 @@ def import_legacy_command(config: Config, directory: Path, *, dry_run: bool = Fa
     url = config.database
     with connect(url, timeout=config.db_timeout) as executor:
         require_current_schema_sync(executor, url)
-        columns = sealed_columns(open_keys_sync(executor, config).keyring())
+        columns = sealed_columns(_import_keys(executor, config, dry_run=dry_run))
         started = time.monotonic()
         source = read_source(path)
         if len(source.store.records) > CHUNK:
@@ -292,6 +292,16 @@ def import_legacy_command(config: Config, directory: Path, *, dry_run: bool = Fa
             raise DatabaseError(f"{url.redacted()}: legacy import failed, nothing was written: {reason}") from None
     print(report.json_text() if as_json else report.text(), flush=True)
     return 0
+
+
+def _import_keys(executor: SyncExecutor, config: Config, *, dry_run: bool) -> Keyring:
+    """The keys to seal with, and to read the stored tokens with (to find those already present).
+
+    A dry run writes nothing, not even a new key file: where nothing is stored yet, it needs no key.
+    """
+    if dry_run and not executor.fetch_all("sealed_tokens"):
+        return Keyring([parse_key(generate_key())])  # seals nothing that is kept
+    return open_keys_sync(executor, config).keyring()
 
 
 def require_current_schema_sync(executor: SyncExecutor, url: DatabaseUrl) -> None:
