@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,30 @@ async def test_no_token_in_clear_in_the_rows_the_files_or_a_dump(
         assert await chat(http, proxy, record.api_key.key) == 200
     sealed = await database.fetch_all(database.queries["sealed_tokens"])
     assert {sealed_key_id(r["key_ciphertext"]) for r in sealed} == {keys_for(proxy.config).keyring().primary.id}
+
+
+async def test_no_token_in_the_server_files_or_its_write_ahead_log(
+    proxy: RunningProxy, http: aiohttp.ClientSession, db_servers: Any, dialect: str, server_dialects_only: None
+) -> None:
+    """PostgreSQL's data files and WAL, MariaDB's tablespaces and redo and undo logs: the token is in none."""
+    server = db_servers.get(dialect)
+    if server.datadir is None:
+        pytest.skip("an external server (PROXYD_TEST_*_URL): its files are not on this machine")
+    unique = uuid.uuid4().hex
+    marker, token = f"files-{unique}".encode(), f"gho_files{unique}00000"
+    await add_account(proxy, http, marker.decode(), token)  # the name is stored in clear: it shows the flush
+    assert await chat(http, proxy, token) == 200
+    await proxy.app[TOKENS].drain()
+    secrets = [token.encode(), *(t.encode() for t in copilot_tokens(proxy.upstream))]
+    found: set[bytes] = set()
+    for _ in range(100):  # until the account's row has reached the files (InnoDB writes its log every second)
+        await asyncio.to_thread(dbservers.checkpoint, server)
+        found = await asyncio.to_thread(dbservers.files_contain, server.datadir, [marker, *secrets])
+        if marker in found:
+            break
+        await asyncio.sleep(0.2)
+    assert marker in found, "the row never reached the server's files"
+    assert found == {marker}
 
 
 async def test_the_legacy_fallback_writes_encrypted_rows(
@@ -360,6 +385,8 @@ async def test_accounts_that_do_not_decrypt_are_marked_unusable_and_named(
         assert status == 200
         unusable = {k["id"]: k.get("unusable", False) for k in listed}
         assert unusable == {alice: False, bob: True}
+        # Its masked key was stored when it was written: shown, though its token cannot be decrypted.
+        assert {k["id"]: k["maskedKey"] for k in listed}[bob] == mask_secret(BOB)
         status, refused = await call(http, "POST", f"{proxy.base_url}/api-keys/{bob}/refresh-meta")
         assert status == 409 and "cannot be decrypted" in refused["message"]
         # A client key's pool leaves it out: every request goes to alice.

@@ -10,9 +10,10 @@ on the way (a keyring's first key encrypts, all of them decrypt):
   re-encrypts every token under the new key, waits again and re-encrypts what a process
   sealed under the old key meanwhile, then retires the old key from the file.
 * **PROXYD_ENCRYPTION_KEY** (or a key file that already lists several keys, as when a
-  file is handed to several machines): the operator has put the new key first and the
-  old one after it on every instance; the command re-encrypts everything under the
-  first key (and retires the others from a key file), and says what to remove.
+  file is handed to several machines): the operator has made every instance read the
+  new key, then encrypt with it (``<old>,<new>``, then ``<new>,<old>``, one rolling
+  restart each); the command re-encrypts everything under the first key (and retires
+  the others from a key file), and says what to remove.
 
 Each row is rewritten only if it still holds what was read (a compare-and-set), in
 short transactions, so admin changes and Copilot tokens stored meanwhile are never
@@ -95,7 +96,10 @@ async def rotate_encryption(
         retired = keyring.ids[1:]
         key_file.write_keys(source.path, key_file.read_keys(source.path)[:1])
         source.refresh()
-        say(f"retired {', '.join(retired)} from {source.path}; back up the file again: the old backup is useless now")
+        say(
+            f"retired {', '.join(retired)} from {source.path}; back up the file again "
+            "(the old key reads only older backups)"
+        )
     elif len(keyring.ids) > 1:
         say(
             f"now remove the other key(s) ({', '.join(keyring.ids[1:])}) from {source.describe()} on every instance "
@@ -103,8 +107,8 @@ async def rotate_encryption(
         )
     elif not automatic:
         say(
-            "to change the key: set PROXYD_ENCRYPTION_KEY=<new key>,<current key> on every instance, restart them, "
-            "and run this again (make a key with: openssl rand -base64 32)"
+            "to change the key with one instance: set PROXYD_ENCRYPTION_KEY=<new key>,<current key>, restart it and "
+            "run this again (make a key with: openssl rand -base64 32); with several, see the README's staged rotation"
         )
     await _scrub(database, say)
     for account_id, reason in sorted(done.unusable.items()):

@@ -1,6 +1,6 @@
 """Opening the keys for a process that reads or writes accounts, checked against what the database holds.
 
-The rules, the same for ``proxyd serve``, ``proxyd keys`` and ``proxyd import-legacy``:
+The rules, the same for ``proxyd serve``, ``proxyd keys rotate-encryption`` and ``proxyd import-legacy``:
 
 * A missing key file is created (a new random key) only while the database holds no sealed token:
   a new key could not open them, and the file's absence more likely means it was lost or misplaced.
@@ -46,7 +46,7 @@ async def open_key_store(database: Database, config: Config) -> KeyStore:
 
 
 async def open_keys(database: Database, config: Config, *, may_create: bool = True) -> KeySource:
-    """The keys ``config`` names, for a process on the async database (``proxyd serve``, ``proxyd keys``).
+    """The keys ``config`` names, for a process on the async database (``proxyd serve``, a rotation).
 
     ``may_create=False`` for commands an admin may run as another user than the service's (a key file
     created by root could not be read by the service).
