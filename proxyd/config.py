@@ -258,6 +258,26 @@ def hosts(name: str, raw: str) -> frozenset[str]:
     return frozenset(names)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(name: str, raw: str) -> tuple[Network, ...]:
+    """Comma-separated IP addresses or CIDR networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``)."""
+    found: list[Network] = []
+    for item in raw.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{name}: {entry!r} is not an IP address or network (expected entries like 127.0.0.1, ::1 "
+                "or 10.0.0.0/8, comma-separated)"
+            ) from None
+    return tuple(found)
+
+
 def host_name(host: str | None) -> str | None:
     """The name a ``Host`` header (or a PROXYD_ALLOWED_HOSTS entry) gives: lower case, no port, no final dot.
 
@@ -378,6 +398,8 @@ class Config:
     metrics_token: str | None = setting("PROXYD_METRICS_TOKEN", None, bearer_token, secret=True)
     # PROXYD_CLIENT_KEYS_ONLY=1: proxy routes accept client keys (pxd_...) only, no GitHub token, no keyless request.
     client_keys_only: bool = setting("PROXYD_CLIENT_KEYS_ONLY", False, flag)
+    # Reverse proxies (addresses, networks) whose X-Forwarded-Proto and X-Forwarded-Host the admin console believes.
+    trusted_proxies: tuple[Network, ...] = setting("PROXYD_TRUSTED_PROXIES", (), networks)
     # The keys GitHub and Copilot tokens are encrypted with at rest (proxyd/crypto/); the first encrypts. Unset:
     # the key file, created with a random key on first use (None here means its default place, see from_env).
     encryption_key: tuple[str, ...] = setting("PROXYD_ENCRYPTION_KEY", (), encryption_keys, secret=True)

@@ -37,6 +37,8 @@ FAILED_CREDENTIALS_LIMIT = 10
 FAILED_CREDENTIALS_WINDOW = 60.0
 # How long a login token from POST /admin/login is valid.
 LOGIN_TTL_SECONDS = 24 * 3600
+# How long an admin console session lasts (its cookie's Max-Age); sign in again after it.
+CONSOLE_SESSION_TTL_SECONDS = 12 * 3600
 
 # --- Usage and the request log -----------------------------------------------------------------
 # Log rows buffered while the database is away; past this the oldest are dropped (and counted).

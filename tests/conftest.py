@@ -178,6 +178,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for dialect, reason in _UNAVAILABLE.items():
             terminalreporter.line(f"!!! {dialect}: every {dialect} test was skipped: {reason}", red=True)
         terminalreporter.line("!!! set PROXYD_REQUIRE_ALL_DBS=1 to make this a failure", red=True)
+    no_browser = [r for r in terminalreporter.stats.get("skipped", []) if "NO CHROMIUM" in str(r.longrepr)]
+    if no_browser:
+        terminalreporter.section("BROWSER TESTS SKIPPED", sep="!", red=True, bold=True)
+        terminalreporter.line(
+            f"!!! {len(no_browser)} admin console tests did not run: no Chromium "
+            "(apt-get install chromium, or set PROXYD_CHROMIUM)",
+            red=True,
+        )
 
 
 @dataclass

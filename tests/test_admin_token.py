@@ -306,6 +306,9 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+# Six Python processes start and stop here (two daemons of two workers, two CLI calls each): on a loaded
+# machine that alone can pass the default two minutes.
+@pytest.mark.timeout(300)
 async def test_workers_of_a_fresh_daemon_share_one_generated_token(
     config: Config, upstream: FakeUpstream, tmp_path: Path, sqlite_only: None
 ) -> None:

@@ -340,12 +340,14 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     account = await store.create("alice", ALICE)
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
-    migrations = migrator(config)  # 0005 (tokens encrypted) goes first, and comes back last
-    assert await asyncio.to_thread(migrations.rollback, 2) == ["0005.encrypt-tokens", "0004.client-keys"]
+    migrations = migrator(config)  # 0005 (console sessions) and 0006 (tokens encrypted) depend on 0004
+    rolled_back = await asyncio.to_thread(migrations.rollback, 3)
+    assert rolled_back == ["0006.encrypt-tokens", "0005.admin-sessions", "0004.client-keys"]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
     await store.db.execute(_insert_legacy_log(), {})
-    assert await asyncio.to_thread(migrations.apply) == ["0004.client-keys", "0005.encrypt-tokens"]
+    applied = await asyncio.to_thread(migrations.apply)
+    assert applied == ["0004.client-keys", "0005.admin-sessions", "0006.encrypt-tokens"]
     assert await client_keys.find_all() == []
     assert await store.find_all() == [account]
 

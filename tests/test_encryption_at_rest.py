@@ -43,7 +43,7 @@ ALICE = "gho_atRestAlice00000000000000000000000001"
 BOB = "gho_atRestBob0000000000000000000000000002"
 CAROL = "gho_atRestCarol00000000000000000000000003"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
-ENCRYPT = "0005.encrypt-tokens"
+ENCRYPT = "0006.encrypt-tokens"
 
 # Every table of the database, per dialect: the raw check reads them all, whatever a later release adds.
 _TABLES = {
@@ -231,7 +231,7 @@ async def test_lookups_stay_free_once_cached(
 
 
 async def _write_in_clear(database: Database, accounts: dict[str, str], meta: dict[str, str]) -> None:
-    """Rows as the schema before 0005 holds them (what an earlier release wrote): tokens in clear."""
+    """Rows as the schema before 0006 holds them (what an earlier release wrote): tokens in clear."""
     key = "`key`" if database.url.dialect == "mysql" else "key"
     default = "0" if database.url.dialect == "sqlite" else "FALSE"
     insert_key = compile_query(

@@ -48,7 +48,8 @@ from tests.test_legacy_reader import EXPECTED, _fingerprint
 LEGACY = "0002.legacy-import"
 USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and applied with it
 CLIENT_KEYS = "0004.client-keys"
-ENCRYPT = "0005.encrypt-tokens"
+ADMIN_SESSIONS = "0005.admin-sessions"
+ENCRYPT = "0006.encrypt-tokens"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -411,16 +412,23 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        rolled_back = await asyncio.to_thread(migrator(config).rollback, 4)
-        assert rolled_back == [ENCRYPT, CLIENT_KEYS, USAGE_BATCHES, LEGACY]
-        assert await _clear_keys(store.db) == {api_key.id: api_key.key}  # 0005 rolled back: in clear again
+        rolled_back = await asyncio.to_thread(migrator(config).rollback, 5)
+        assert rolled_back == [ENCRYPT, ADMIN_SESSIONS, CLIENT_KEYS, USAGE_BATCHES, LEGACY]
+        assert await _clear_keys(store.db) == {api_key.id: api_key.key}  # 0006 rolled back: in clear again
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-        assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False, ENCRYPT: False}
+        assert status == {
+            "0001.schema": True,
+            LEGACY: False,
+            USAGE_BATCHES: False,
+            CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
+            ENCRYPT: False,
+        }
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS, ENCRYPT]
+        assert await _migrate(config, None, legacy_env) == [LEGACY, USAGE_BATCHES, CLIENT_KEYS, ADMIN_SESSIONS, ENCRYPT]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -566,7 +574,7 @@ async def test_failed_migration_import_writes_nothing(
     migrations = migrator(config)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
-        await asyncio.to_thread(migrations.rollback, 4)  # back to 0001, the planted key in clear
+        await asyncio.to_thread(migrations.rollback, 5)  # back to 0001, the planted key in clear
         _inject(kind, legacy_env)
         with pytest.raises(DatabaseError, match="migration failed"):
             await _migrate(config, _sample("basic"), legacy_env)
@@ -575,6 +583,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
+            ADMIN_SESSIONS: False,
             ENCRYPT: False,
         }
         assert await _clear_keys(store.db) == {planted.id: planted.key}
@@ -586,6 +595,7 @@ async def test_failed_migration_import_writes_nothing(
             LEGACY,
             USAGE_BATCHES,
             CLIENT_KEYS,
+            ADMIN_SESSIONS,
             ENCRYPT,
         ]  # nothing left behind in the way
         assert await store.find_all() == [planted]
@@ -597,7 +607,14 @@ async def test_migration_refuses_a_missing_directory(
     with pytest.raises(DatabaseError, match=r"PROXYD_LEGACY_DIR: .*nope: no such directory"):
         await _migrate(config, tmp_path / "nope", legacy_env)
     status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-    assert status == {"0001.schema": True, LEGACY: False, USAGE_BATCHES: False, CLIENT_KEYS: False, ENCRYPT: False}
+    assert status == {
+        "0001.schema": True,
+        LEGACY: False,
+        USAGE_BATCHES: False,
+        CLIENT_KEYS: False,
+        ADMIN_SESSIONS: False,
+        ENCRYPT: False,
+    }
 
 
 # --- the command's errors --------------------------------------------------------------------------
@@ -635,17 +652,18 @@ async def test_schema_out_of_date(
     else:
         assert err == (
             f"proxyd: {url}: database schema is out of date "
-            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ENCRYPT}); "
+            f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, {ENCRYPT}); "
             "run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(migrator(config).rollback, 4)
+    await asyncio.to_thread(migrator(config).rollback, 5)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
-        f"proxyd: {url}: database schema is out of date (missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, "
-        f"{ENCRYPT}); run `proxyd migrate apply` first\n",
+        f"proxyd: {url}: database schema is out of date "
+        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, {ENCRYPT}); "
+        "run `proxyd migrate apply` first\n",
     )
 
 

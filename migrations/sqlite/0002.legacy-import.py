@@ -13,7 +13,7 @@ from proxyd.legacy.migration import import_step, rollback_step
 
 __depends__ = {"0001.schema"}
 
-# The writes of the schema as it is here, tokens in clear: 0005.encrypt-tokens encrypts them
+# The writes of the schema as it is here, tokens in clear: 0006.encrypt-tokens encrypts them
 # right after (the daemon's own queries, in sql/sqlite/, are for the schema after it).
 SCHEMA_QUERIES = """
 -- name: legacy_existing_keys

@@ -10,6 +10,11 @@
   random per-process secret: a token must work on every worker
   (PROXYD_WORKERS) and instance, and across restarts. Changing the password,
   the user or the admin token invalidates every login token.
+- the admin console's session cookie (``proxyd/admin/sessions.py``), from
+  ``POST /admin/login`` with the admin token or the admin user and password:
+  valid on every worker and instance (the sessions live in the database) until
+  it expires or is signed out. A request carrying it must come from the
+  console's own origin (``Sec-Fetch-Site``/``Origin``), else it is a 403.
 - Only with PROXYD_ADMIN_LOOPBACK=1 and no admin token (no file is generated
   then), a request that presents no token is served
   only if it comes from a loopback address and carries no forwarding header
@@ -40,11 +45,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from proxyd.admin.sessions import COOKIE, Session, SessionStore, cross_site, same_origin
 from proxyd.admin.throttle import FailureThrottle
 from proxyd.config import Config
+from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized
 from proxyd.http.hosts import is_loopback, is_loopback_host
-from proxyd.limits import LOGIN_TTL_SECONDS
+from proxyd.limits import CONSOLE_SESSION_TTL_SECONDS, LOGIN_TTL_SECONDS
 from proxyd.sharedstate.base import SharedState
 from proxyd.sharedstate.memory import MemoryState
 
@@ -70,9 +77,15 @@ def _raw(text: str) -> bytes | None:
 
 class AdminAuth:
     def __init__(
-        self, config: Config, *, clock: Callable[[], float] = time.time, state: SharedState | None = None
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        state: SharedState | None = None,
+        database: Database | None = None,
     ) -> None:
         self._token = config.admin_token.encode() if config.admin_token else None
+        self.trusted_proxies = config.trusted_proxies
         self._loopback = self._token is None and config.admin_loopback
         self._user = config.admin_user
         self._password = config.admin_password
@@ -85,6 +98,13 @@ class AdminAuth:
                 self._password.encode(), salt=b"proxyd admin login\0" + self._user.encode(), n=2**14, r=8, p=1
             )
             self._signing_key = hmac.new(self._token or b"", stretched, hashlib.sha256).digest()
+        # Console sessions need a credential to sign in with; their key changes with every credential.
+        self.sessions: SessionStore | None = None
+        if database is not None and (self._token is not None or self._signing_key is not None):
+            key = hashlib.sha256(
+                b"proxyd console session\0" + (self._token or b"") + b"\0" + (self._signing_key or b"")
+            ).digest()
+            self.sessions = SessionStore(database, key, ttl=CONSOLE_SESSION_TTL_SECONDS, clock=clock)
 
     @property
     def loopback_only(self) -> bool:
@@ -95,7 +115,16 @@ class AdminAuth:
     def login_enabled(self) -> bool:
         return self._signing_key is not None
 
+    @property
+    def token_login_enabled(self) -> bool:
+        return self._token is not None
+
     # ------------------------------------------------------------------ login
+
+    def check_token(self, token: str) -> bool:
+        """Whether ``token`` is the admin token (constant time)."""
+        raw = _raw(token)
+        return self._token is not None and raw is not None and hmac.compare_digest(raw, self._token)
 
     def check_credentials(self, username: str, password: str) -> bool:
         if self._password is None:
@@ -135,6 +164,13 @@ class AdminAuth:
 
     # ------------------------------------------------------------------ requests
 
+    async def session(self, request: web.Request) -> Session | None:
+        """The console session the request's cookie names, if it is valid."""
+        secret = request.cookies.get(COOKIE)
+        if not secret or self.sessions is None:
+            return None
+        return await self.sessions.find(secret)
+
     async def authorize(self, request: web.Request) -> None:
         """Return if ``request`` may use the admin routes; raise 401 or 403 otherwise."""
         header = request.headers.get("Authorization")
@@ -148,6 +184,16 @@ class AdminAuth:
                 return
             await self.throttle.failed(request.remote)
             raise Unauthorized("Invalid admin token")
+        if COOKIE in request.cookies:
+            if not same_origin(request, self.trusted_proxies):
+                raise Forbidden("A request with the console's session must come from the console's own origin")
+            if await self.session(request) is not None:
+                return
+            if not self._loopback:
+                raise Unauthorized("The console session has expired or was ended: sign in again")
+        if self._loopback and cross_site(request, self.trusted_proxies):
+            # A page on another site cannot use the admin's browser to reach the loopback admin routes.
+            raise Forbidden("Admin routes refuse requests from other sites")
         if self._loopback and is_loopback(request.remote) and not self._forwarded(request):
             if is_loopback_host(request.headers.get("Host")):
                 return

@@ -19,12 +19,14 @@ from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResourc
 
 from proxyd.admin import routes_accounts as admin_keys
 from proxyd.admin import routes_client_keys as admin_client_keys
+from proxyd.admin import routes_console as console
 from proxyd.admin import routes_stats as admin_stats
 from proxyd.admin import token_file as admin_token
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.device_flow import DeviceFlowHub
+from proxyd.admin.sessions import CONSOLE_PATH
 from proxyd.admin.validation import read_dto, require_strings
-from proxyd.appkeys import ADMIN_AUTH, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
+from proxyd.appkeys import ADMIN_AUTH, DATABASE, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
 from proxyd.http.json_io import json_response
@@ -40,7 +42,7 @@ _PUBLIC = "admin-login"  # the one route anyone may call: it is how an admin get
 async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = request.match_info.route
     # Unmatched paths fall through to their 404/405, as on the root application.
-    if request.match_info.http_exception is None and route.name != _PUBLIC:
+    if request.match_info.http_exception is None and route.name != _PUBLIC and route.name not in console.PUBLIC:
         await request.app[ADMIN_AUTH].authorize(request)
     return await handler(request)
 
@@ -73,10 +75,10 @@ def _with_admin_token(config: Config) -> Config:
 
 
 class _AdminPaths(AbstractRuleMatching):
-    """Matches the admin paths under the API prefix, which may be empty (so no plain sub-app prefix)."""
+    """The admin paths under the API prefix, which may be empty (so no plain sub-app prefix), and the console's."""
 
     def __init__(self, prefix: str) -> None:
-        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys")
+        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys", CONSOLE_PATH)
         self._below = tuple(f"{path}/" for path in self._exact)
 
     async def match(self, request: web.Request) -> bool:
@@ -101,7 +103,9 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
     admin = web.Application(middlewares=[admin_guard])
 
     async def admin_state(admin: web.Application) -> AsyncIterator[None]:
-        admin[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config), state=root[SHARED_STATE])
+        admin[ADMIN_AUTH] = auth = AdminAuth(
+            _with_admin_token(config), state=root[SHARED_STATE], database=root[DATABASE]
+        )
         admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
         if auth.loopback_only:
             log.warning(
@@ -122,6 +126,7 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
 
     admin.cleanup_ctx.append(admin_state)
     admin.on_shutdown.append(end_device_flows)
+    admin.on_response_prepare.append(console.security_headers)
 
     prefix = config.api_prefix
     keys = f"{prefix}/api-keys"
@@ -142,10 +147,13 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
         ("DELETE", f"{prefix}/client-keys/{{id}}", admin_client_keys.delete_client_key),
         ("GET", f"{prefix}/admin/stats", admin_stats.stats),
         ("GET", f"{prefix}/admin/logs", admin_stats.logs),
+        ("GET", f"{prefix}/admin/usage", admin_stats.usage),
     ]
     for method, path, handler in routes:
         admin.router.add_route(method, path, handler)
-    admin.router.add_post(f"{prefix}/admin/login", login, name=_PUBLIC)
+    console.add_routes(admin)  # with PROXYD_API_PREFIX=/ its sign-in also answers the API's login
+    if prefix:
+        admin.router.add_post(f"{prefix}/admin/login", login, name=_PUBLIC)
     return admin
 
 

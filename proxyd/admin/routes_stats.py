@@ -7,10 +7,16 @@ midnight UTC; a key is active if it was used in the last 30 days;
 ``averageResponseTime`` is in whole milliseconds. ``accountQuotas`` lists each
 account's premium-request quota as last fetched by ``/api-keys/{id}/quota``
 (never fetched here: the stats cost no GitHub call).
+
+``GET {prefix}/admin/usage`` is the admin console's chart data: requests,
+errors and tokens per UTC day (or hour), split by client key, model or
+account, from the same ``request_log`` rows.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +35,13 @@ TOP_MODELS = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_PAGE = 1_000_000  # keeps the offset a sane 64-bit number
+FILTER_MAX = 255
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+# /admin/usage: the period each bucket size covers by default, and at most.
+USAGE_BUCKETS = {"day": ("days", 30, 366, DAY_MS), "hour": ("hours", 48, 31 * 24, HOUR_MS)}
+USAGE_GROUPS = {"clientKey": "usage_by_client_key", "model": "usage_by_model", "account": "usage_by_account"}
+_STATUS_CLASS = re.compile(r"([1-5])xx")
 
 
 def period_starts(now: datetime) -> dict[str, int]:
@@ -94,14 +107,16 @@ def _account_quotas(request: web.Request) -> list[dict[str, Any]]:
 
 
 async def logs(request: web.Request) -> web.Response:
+    """Newest first; ``clientKeyId``, ``apiKeyId``, ``model`` and ``status`` (``429`` or ``4xx``) filter the rows."""
     page, page_errors = int_param(request.query, "page", default=1, minimum=1, maximum=MAX_PAGE)
     limit, limit_errors = int_param(request.query, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
-    if page_errors or limit_errors:
-        raise BadRequest(page_errors + limit_errors)
+    filters, filter_errors = _log_filters(request.query)
+    if page_errors or limit_errors or filter_errors:
+        raise BadRequest(page_errors + limit_errors + filter_errors)
     database = request.config_dict[DATABASE]
-    counted = await database.fetch_one(database.queries["count_request_log"])
+    counted = await database.fetch_one(database.queries["count_request_log_filtered"], filters)
     rows = await database.fetch_all(
-        database.queries["page_request_log"], {"limit": limit, "offset": (page - 1) * limit}
+        database.queries["page_request_log_filtered"], {**filters, "limit": limit, "offset": (page - 1) * limit}
     )
     return json_response(
         {
@@ -109,6 +124,104 @@ async def logs(request: web.Request) -> web.Response:
             "total": int(counted["total"]) if counted is not None else 0,
             "page": page,
             "limit": limit,
+        }
+    )
+
+
+def _log_filters(query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    filters: dict[str, Any] = {}
+    messages = []
+    for param, column in (("clientKeyId", "client_key_id"), ("apiKeyId", "api_key_id"), ("model", "model")):
+        value = query.get(param) or None
+        if value is not None and (len(value) > FILTER_MAX or not storable(value)):
+            messages.append(f"{param} must be at most {FILTER_MAX} characters, without NUL")
+            value = None
+        filters[column] = value
+    status = query.get("status") or None
+    filters["status_min"] = filters["status_max"] = None
+    if status is not None:
+        if status.isdigit() and len(status) == 3 and 100 <= int(status) <= 599:
+            filters["status_min"] = filters["status_max"] = int(status)
+        elif match := _STATUS_CLASS.fullmatch(status.lower()):
+            filters["status_min"] = int(match.group(1)) * 100
+            filters["status_max"] = filters["status_min"] + 99
+        else:
+            messages.append("status must be a status code (429) or a class of them (4xx)")
+    return filters, messages
+
+
+async def usage(request: web.Request) -> web.Response:
+    """Requests, errors and tokens per bucket, split by ``by``: the console's charts.
+
+    ``bucket=day`` (the default) covers ``days`` UTC days up to today (30, at most 366);
+    ``bucket=hour`` covers ``hours`` hours up to this one (48, at most 744). ``by`` is
+    ``clientKey``, ``model`` (the default) or ``account``. Each series has one number per
+    bucket; ``totals`` adds them up.
+    """
+    query = request.query
+    bucket = query.get("bucket", "day")
+    by = query.get("by", "model")
+    messages = []
+    if bucket not in USAGE_BUCKETS:
+        messages.append("bucket must be one of day, hour")
+        bucket = "day"
+    if by not in USAGE_GROUPS:
+        messages.append(f"by must be one of {', '.join(USAGE_GROUPS)}")
+        by = "model"
+    param, default, maximum, width = USAGE_BUCKETS[bucket]
+    count, count_errors = int_param(query, param, default=default, minimum=1, maximum=maximum)
+    if messages or count_errors:
+        raise BadRequest(messages + count_errors)
+    now = datetime.now(UTC)
+    if bucket == "day":
+        current = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        current = now.replace(minute=0, second=0, microsecond=0)
+    end = epoch_ms(current) + width
+    start = end - count * width
+    database = request.config_dict[DATABASE]
+    rows = await database.fetch_all(
+        database.queries[USAGE_GROUPS[by]], {"start": start, "end": end, "bucket_ms": width}
+    )
+    measures = ("requests", "errors", "tokens", "prompt_tokens", "completion_tokens")
+    names = {
+        "requests": "requests",
+        "errors": "errors",
+        "tokens": "tokens",
+        "prompt_tokens": "promptTokens",
+        "completion_tokens": "completionTokens",
+    }
+    series: dict[Any, dict[str, Any]] = {}
+    totals: dict[str, list[int]] = {names[m]: [0] * count for m in measures}
+    for row in rows:
+        index = int(row["bucket"])
+        if not 0 <= index < count:
+            continue
+        entry = series.setdefault(
+            row["group_id"],
+            {"id": row["group_id"], "name": row["group_name"], **{names[m]: [0] * count for m in measures}},
+        )
+        for measure in measures:
+            value = int(row[measure])
+            entry[names[measure]][index] += value
+            totals[names[measure]][index] += value
+    listed = sorted(series.values(), key=lambda entry: (-sum(entry["requests"]), str(entry["id"])))
+    for entry in listed:
+        for measure in measures:
+            key = names[measure]
+            entry["total" + key[0].upper() + key[1:]] = sum(entry[key])
+    return json_response(
+        {
+            "bucket": bucket,
+            "by": by,
+            "from": iso_ms(start),
+            "to": iso_ms(end),
+            "buckets": [iso_ms(start + i * width) for i in range(count)],
+            "series": listed,
+            "totals": {
+                **totals,
+                **{"total" + key[0].upper() + key[1:]: sum(values) for key, values in totals.items()},
+            },
         }
     )
 

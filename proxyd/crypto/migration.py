@@ -1,4 +1,4 @@
-"""The data steps of migration ``0005.encrypt-tokens``, and the clean-up after tokens were rewritten.
+"""The data steps of migration ``0006.encrypt-tokens``, and the clean-up after tokens were rewritten.
 
 yoyo calls the steps with its DB-API connection inside the migration's
 transaction; they never commit. Encrypting needs the key, which yoyo knows
@@ -28,7 +28,7 @@ from proxyd.legacy.syncdb import SyncExecutor, connect, driver_error, driver_rea
 
 log = logging.getLogger("proxyd.crypto")
 
-ENCRYPT_MIGRATION = "0005.encrypt-tokens"
+ENCRYPT_MIGRATION = "0006.encrypt-tokens"
 
 # create=True: a missing key file may be created (nothing is sealed yet, so no key can be lost).
 KeyProvider = Callable[[bool], KeySource]

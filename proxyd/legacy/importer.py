@@ -56,9 +56,9 @@ _UNREADABLE = "\x00"
 class AccountColumns:
     """How an import writes accounts, and reads back the ones stored, in the schema it runs against.
 
-    The current schema seals every token (:func:`sealed_columns`). Migration 0002 runs before 0005
+    The current schema seals every token (:func:`sealed_columns`). Migration 0002 runs before 0006
     encrypts anything: it writes the schema of its time, in clear (:data:`CLEAR_COLUMNS`, with the
-    queries its migration file brings), and 0005 then encrypts what it wrote.
+    queries its migration file brings), and 0006 then encrypts what it wrote.
     """
 
     key_params: Callable[[ApiKey], dict[str, Any]]

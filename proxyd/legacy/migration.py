@@ -29,7 +29,7 @@ def import_step(dialect: Dialect, schema_queries: str) -> Step:
     """The apply function: import when ``PROXYD_LEGACY_DIR`` is set, do nothing when it is not.
 
     ``schema_queries`` are the writes of the schema this migration runs against, whose tokens are in
-    clear: migration 0005 encrypts them right after (the current ``insert_key`` needs its columns).
+    clear: migration 0006 encrypts them right after (the current ``insert_key`` needs its columns).
     """
 
     def apply(connection: Any) -> None:

@@ -21,7 +21,7 @@ UPDATE copilot_meta SET token_ciphertext = :token_ciphertext
 WHERE api_key_id = :api_key_id AND token_ciphertext = :old_ciphertext;
 
 -- name: scrub_token_tables
--- After tokens were rewritten (migration 0005, a rotation): drop the copies of their old values
+-- After tokens were rewritten (migration 0006, a rotation): drop the copies of their old values
 -- the database keeps in its files. Runs outside a transaction.
 -- InnoDB rebuilds both tables, without the old row versions. The redo and undo logs (and a
 -- binary log, if enabled) keep them until MariaDB overwrites them (README).

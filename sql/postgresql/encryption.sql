@@ -21,7 +21,7 @@ UPDATE copilot_meta SET token_ciphertext = :token_ciphertext
 WHERE api_key_id = :api_key_id AND token_ciphertext = :old_ciphertext;
 
 -- name: scrub_token_tables
--- After tokens were rewritten (migration 0005, a rotation): drop the copies of their old values
+-- After tokens were rewritten (migration 0006, a rotation): drop the copies of their old values
 -- the database keeps in its files. Runs outside a transaction.
 -- Rewrites both tables into new files, without the dead row versions that still hold the old values.
 -- The write-ahead log and its archives keep them until PostgreSQL recycles them (README).

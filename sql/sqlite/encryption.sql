@@ -21,7 +21,7 @@ UPDATE copilot_meta SET token_ciphertext = :token_ciphertext
 WHERE api_key_id = :api_key_id AND token_ciphertext = :old_ciphertext;
 
 -- name: scrub_token_tables
--- After tokens were rewritten (migration 0005, a rotation): drop the copies of their old values
+-- After tokens were rewritten (migration 0006, a rotation): drop the copies of their old values
 -- the database keeps in its files. Runs outside a transaction.
 -- SQLite zeroes what it deletes or overwrites (PRAGMA secure_delete, set on every connection);
 -- what is left is the write-ahead log, whose old frames this empties (the file shrinks to nothing).

@@ -9,13 +9,15 @@ The data step needs the encryption key: PROXYD_ENCRYPTION_KEY, else the key file
 with a random key on first use (`proxyd migrate apply` passes it in). Rolling back decrypts
 every token into api_keys.key and copilot_meta.token again, all or nothing, and logs a
 warning that they are stored in clear.
+
+SQLite adds NOT NULL columns only with a default: the empty string, never left in a row.
 """
 
 from yoyo import step
 
 from proxyd.crypto.migration import decrypt_step, encrypt_step
 
-__depends__ = {"0004.client-keys"}
+__depends__ = {"0005.admin-sessions"}
 
 # The queries of the data steps, against the schema as it is between the steps around them
 # (the token columns not yet renamed), in the format of sql/<dialect>/*.sql.
@@ -69,19 +71,15 @@ LEFT JOIN copilot_meta AS m ON m.api_key_id = k.id
 steps = [
     step("DROP VIEW api_key_records", CLEAR_VIEW),
     step(
-        "ALTER TABLE api_keys ADD COLUMN key_ciphertext TEXT, ADD COLUMN masked_key TEXT",
-        "ALTER TABLE api_keys DROP COLUMN key_ciphertext, DROP COLUMN masked_key",
+        "ALTER TABLE api_keys ADD COLUMN key_ciphertext TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE api_keys DROP COLUMN key_ciphertext",
     ),
-    step(encrypt_step("postgresql", SCHEMA_QUERIES), decrypt_step("postgresql", SCHEMA_QUERIES)),
+    step(
+        "ALTER TABLE api_keys ADD COLUMN masked_key TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE api_keys DROP COLUMN masked_key",
+    ),
+    step(encrypt_step("sqlite", SCHEMA_QUERIES), decrypt_step("sqlite", SCHEMA_QUERIES)),
     step("ALTER TABLE api_keys RENAME COLUMN key TO key_hmac", "ALTER TABLE api_keys RENAME COLUMN key_hmac TO key"),
-    step(
-        "ALTER TABLE api_keys RENAME CONSTRAINT api_keys_key TO api_keys_key_hmac",
-        "ALTER TABLE api_keys RENAME CONSTRAINT api_keys_key_hmac TO api_keys_key",
-    ),
-    step(
-        "ALTER TABLE api_keys ALTER COLUMN key_ciphertext SET NOT NULL, ALTER COLUMN masked_key SET NOT NULL",
-        "ALTER TABLE api_keys ALTER COLUMN key_ciphertext DROP NOT NULL, ALTER COLUMN masked_key DROP NOT NULL",
-    ),
     step(
         "ALTER TABLE copilot_meta RENAME COLUMN token TO token_ciphertext",
         "ALTER TABLE copilot_meta RENAME COLUMN token_ciphertext TO token",

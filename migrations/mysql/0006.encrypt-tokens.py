@@ -19,7 +19,7 @@ from yoyo import step
 
 from proxyd.crypto.migration import decrypt_step, encrypt_step
 
-__depends__ = {"0004.client-keys"}
+__depends__ = {"0005.admin-sessions"}
 
 # The queries of the data steps, against the schema as it is between the steps around them
 # (the token columns not yet renamed), in the format of sql/<dialect>/*.sql.

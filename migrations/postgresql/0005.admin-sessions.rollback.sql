@@ -1,0 +1,2 @@
+-- Only what 0005 added goes.
+DROP TABLE admin_sessions;
