@@ -1,4 +1,9 @@
-"""In-process: what a key lookup costs cold and warm, and how many statements a proxied request runs."""
+"""In-process: what a key lookup costs cold and warm, and how many statements a proxied request runs.
+
+Stored tokens are encrypted (proxyd/crypto/): a cold lookup finds its row by the
+token's keyed hash and decrypts it; a warm one is served from memory and decrypts
+nothing. The phase counts the decryptions and times one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from aiohttp.test_utils import TestServer
 
 import proxyd.app
 from proxyd.config import Config, DatabaseUrl
+from proxyd.crypto.keyring import Keyring, generate_key
+from proxyd.crypto.source import StaticKeys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
 from proxyd.keys.account_resolver import KeyResolver
@@ -28,7 +35,7 @@ from .stats import Summary, summarize
 
 STORED_KEYS = 1000
 FLUSH_QUERIES = frozenset({"claim_usage_batch", "record_usage", "insert_request_log"})
-LOOKUP_QUERIES = frozenset({"find_key_by_key", "find_default_key"})
+LOOKUP_QUERIES = frozenset({"find_key_by_hmac", "find_default_key"})
 BENCH_TOKEN = "gho_benchinprocess000000000000000000001"
 KEY_CACHE_TTL = 1.0
 
@@ -39,7 +46,7 @@ def _key(n: int) -> str:
 
 async def _migrated(path: Path) -> DatabaseUrl:
     url = DatabaseUrl.parse(f"sqlite:///{path}")
-    await asyncio.to_thread(Migrator(url).apply)
+    await asyncio.to_thread(Migrator(url).apply)  # empty: no token to encrypt, so no key needed
     return url
 
 
@@ -53,6 +60,10 @@ class KeyLookup:
     cold_queries: int
     expired_queries: int
     warm_queries: int
+    # Tokens decrypted (Keyring.open) per cold and per warm lookup, and what one decryption costs.
+    cold_decrypts_per_lookup: float = math.nan
+    warm_decrypts: int = 0
+    decrypt: Summary | None = None
 
 
 async def _time_resolves(
@@ -72,8 +83,16 @@ async def _time_resolves(
 async def key_lookup(settings: Settings, workdir: Path) -> KeyLookup:
     url = await _migrated(workdir / "lookup.db")
     database = CountingDatabase(await open_database(Config(database=url)))
+    opened = Counter[str]()
+    real_open = Keyring.open
+
+    def counting_open(keyring: Keyring, *args: str) -> str:
+        opened["n"] += 1
+        return real_open(keyring, *args)  # type: ignore[arg-type]
+
     try:
-        store = KeyStore(database)
+        keys = StaticKeys((generate_key(),))
+        store = KeyStore(database, keys)
         ids = [(await store.create(f"key {n}", _key(n))).id for n in range(STORED_KEYS)]
         await store.set_default(ids[STORED_KEYS // 3])
         probe = _key(STORED_KEYS // 2)
@@ -81,9 +100,12 @@ async def key_lookup(settings: Settings, workdir: Path) -> KeyLookup:
 
         resolver = KeyResolver(store, ttl=3600)
         database.counts.clear()
-        cold_times = await _time_resolves(resolver, probe, cold_iterations, cold=True)
+        with mock.patch.object(Keyring, "open", counting_open):
+            cold_times = await _time_resolves(resolver, probe, cold_iterations, cold=True)
+        cold_decrypts = opened["n"] / cold_iterations
         cold_default = await _time_resolves(resolver, None, cold_iterations, cold=True)
         cold_queries = sum(database.counts.values())
+        decrypt = _time_decrypts(keys.keyring(), probe, settings.lookup_iterations)
 
         expired = KeyResolver(store, ttl=0)
         await expired.resolve(probe)
@@ -95,8 +117,11 @@ async def key_lookup(settings: Settings, workdir: Path) -> KeyLookup:
         warm = KeyResolver(store, ttl=3600)
         await warm.resolve(probe)
         database.counts.clear()
-        warm_times = await _time_resolves(warm, probe, settings.lookup_iterations)
+        opened.clear()
+        with mock.patch.object(Keyring, "open", counting_open):
+            warm_times = await _time_resolves(warm, probe, settings.lookup_iterations)
         warm_queries = sum(database.counts.values())
+        warm_decrypts = opened["n"]
     finally:
         await database.close()
     return KeyLookup(
@@ -108,7 +133,21 @@ async def key_lookup(settings: Settings, workdir: Path) -> KeyLookup:
         cold_queries=cold_queries,
         expired_queries=expired_queries,
         warm_queries=warm_queries,
+        cold_decrypts_per_lookup=cold_decrypts,
+        warm_decrypts=warm_decrypts,
+        decrypt=decrypt,
     )
+
+
+def _time_decrypts(keyring: Keyring, token: str, iterations: int) -> Summary:
+    """Per-call seconds of opening one sealed GitHub token: what a cold lookup adds to its query."""
+    sealed = keyring.seal(token, "github-token", "bench")
+    times: list[float] = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        keyring.open(sealed, "github-token", "bench")
+        times.append(time.perf_counter() - started)
+    return summarize(times)
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,6 +379,14 @@ def _keys(k: KeyLookup | None, q: QueryCount | None) -> list[str]:
                 row("warm (fresh entry)", k.warm, f"{k.warm_queries:,}"),
             ],
         )
+        if k.decrypt is not None:
+            lines += [
+                f"Stored tokens are encrypted: a cold lookup by key decrypts {k.cold_decrypts_per_lookup:g} token(s) "
+                f"(its GitHub token; {_us(k.decrypt.mean_ms)} µs mean, {_us(k.decrypt.p99_ms)} µs p99 each), "
+                f"a warm lookup decrypts nothing ({k.warm_decrypts:,} decryptions in {k.warm.count:,} warm calls): "
+                "once cached, encryption adds nothing to a request.",
+                "",
+            ]
     if q is not None:
         by_query = ", ".join(f"`{name}` x {n}" for name, n in q.by_query.items()) or "none"
         lines += [

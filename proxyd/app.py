@@ -36,6 +36,7 @@ from proxyd.appkeys import (
     USAGE,
 )
 from proxyd.config import Config
+from proxyd.crypto.startup import open_key_store
 from proxyd.db import open_database
 from proxyd.db.schema import require_current_schema
 from proxyd.gateway.accounting import Accounting
@@ -47,7 +48,6 @@ from proxyd.http import messages, middleware, observe, ops, proxy
 from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.client_key_resolver import ClientKeyResolver
 from proxyd.keys.client_keys import ClientKeyStore
-from proxyd.keys.store import KeyStore
 from proxyd.legacy.fallback import legacy_fallback
 from proxyd.limits import DATABASE_CLOSE_FLOOR, DRAIN_FLOOR, FINAL_FLUSH_FLOOR
 from proxyd.logs import redact_values
@@ -156,7 +156,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await require_current_schema(database)
         log.info("database ready: %s", config.database.redacted())
         app[DATABASE] = database
-        app[STORE] = KeyStore(database)
+        # Checked against the stored tokens: a wrong key stops the start here, in one line.
+        app[STORE] = await open_key_store(database, config)
         app[CLIENT_KEYS] = ClientKeyStore(database)
 
         def pool_connections() -> list[tuple[Labels, float]]:

@@ -104,7 +104,9 @@ def print_admin_token(config: Config, *, path_only: bool) -> int:
 
 
 def migrate(config: Config, action: str, count: int) -> int:
-    migrator = Migrator(config.database)
+    from proxyd.crypto.migration import keys_from
+
+    migrator = Migrator(config.database, keys=keys_from(config))
     if action == "apply":
         applied = migrator.apply()
         print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
+from proxyd.crypto.keyring import parse_key
 from proxyd.errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql", "mysql"]
@@ -353,14 +354,37 @@ def host_name(host: str | None) -> str | None:
     return name if _HOST_NAME.fullmatch(name) else None
 
 
-def default_admin_token_file(state_directory: str, database: DatabaseUrl) -> Path:
+def encryption_keys(name: str, raw: str) -> tuple[str, ...]:
+    """One key or several (comma-separated), each 32 bytes in base64; the first encrypts, the others only decrypt."""
+    keys = tuple(part.strip() for part in raw.replace(",", " ").split())
+    for number, key in enumerate(keys, 1):
+        try:
+            parse_key(key)
+        except ValueError as exc:
+            # Never the value: it may be a real key with a typo.
+            which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+            raise ConfigError(
+                f"{name}: {which} is not 32 bytes in base64 ({exc}); make a key with: openssl rand -base64 32"
+            ) from None
+    return keys
+
+
+def _state_file(state_directory: str, database: DatabaseUrl, name: str) -> Path:
     """systemd's ``StateDirectory=`` (its first entry), else beside the SQLite database, else the working directory."""
     first = state_directory.strip().split(":")[0]
     if first:
-        return Path(first) / "admin-token"
+        return Path(first) / name
     if database.dialect == "sqlite":
-        return Path(database.path).parent / "proxyd-admin-token"
-    return Path("proxyd-admin-token")
+        return Path(database.path).parent / f"proxyd-{name}"
+    return Path(f"proxyd-{name}")
+
+
+def default_admin_token_file(state_directory: str, database: DatabaseUrl) -> Path:
+    return _state_file(state_directory, database, "admin-token")
+
+
+def default_encryption_key_file(state_directory: str, database: DatabaseUrl) -> Path:
+    return _state_file(state_directory, database, "encryption-key")
 
 
 def url(name: str, raw: str) -> str:
@@ -431,6 +455,10 @@ class Config:
     client_keys_only: bool = setting("PROXYD_CLIENT_KEYS_ONLY", False, flag)
     # Reverse proxies (addresses, networks) whose X-Forwarded-Proto and X-Forwarded-Host the admin console believes.
     trusted_proxies: tuple[Network, ...] = setting("PROXYD_TRUSTED_PROXIES", (), networks)
+    # The keys GitHub and Copilot tokens are encrypted with at rest (proxyd/crypto/); the first encrypts. Unset:
+    # the key file, created with a random key on first use (None here means its default place, see from_env).
+    encryption_key: tuple[str, ...] = setting("PROXYD_ENCRYPTION_KEY", (), encryption_keys, secret=True)
+    encryption_key_file: Path | None = setting("PROXYD_ENCRYPTION_KEY_FILE", None, path)
     admin_user: str = setting("PROXYD_ADMIN_USER", "admin", text)
     admin_password: str | None = setting("PROXYD_ADMIN_PASSWORD", None, optional_text, secret=True)
     github_url: str = setting("PROXYD_GITHUB_URL", "https://github.com", url)
@@ -484,6 +512,13 @@ class Config:
         if config.admin_token_file is None:
             state_directory = source.get("STATE_DIRECTORY", "")
             config = replace(config, admin_token_file=default_admin_token_file(state_directory, config.database))
+        if config.encryption_key and config.encryption_key_file is not None:
+            raise ConfigError(
+                "PROXYD_ENCRYPTION_KEY_FILE: set PROXYD_ENCRYPTION_KEY or PROXYD_ENCRYPTION_KEY_FILE, not both"
+            )
+        if not config.encryption_key and config.encryption_key_file is None:
+            state_directory = source.get("STATE_DIRECTORY", "")
+            config = replace(config, encryption_key_file=default_encryption_key_file(state_directory, config.database))
         if config.db_pool_min > config.db_pool_max:
             raise ConfigError("PROXYD_DB_POOL_MIN: must not exceed PROXYD_DB_POOL_MAX")
         if config.legacy_mode == "fallback" and config.legacy_dir is None:
@@ -507,3 +542,8 @@ class Config:
     @property
     def admin_token_path(self) -> Path:
         return self.admin_token_file or default_admin_token_file("", self.database)
+
+    @property
+    def encryption_key_path(self) -> Path:
+        """The key file, when PROXYD_ENCRYPTION_KEY is unset."""
+        return self.encryption_key_file or default_encryption_key_file("", self.database)

@@ -201,6 +201,20 @@ class UnusableLegacyFile(Exception):
     """
 
 
+class UndecryptableToken(Exception):
+    """A stored token cannot be decrypted: its key is not in the keyring, or its ciphertext is not intact.
+
+    Not a ProxydError: the key store catches it for each row and marks that account unusable (the
+    authenticated cipher never hands back a wrong plaintext). ``key_id`` names the key the ciphertext
+    says it was encrypted under, when it says one.
+    """
+
+    def __init__(self, reason: str, key_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key_id = key_id
+
+
 class ClientGone(Exception):
     """Writing an answer failed because the client closed its connection: routine, never answered.
 

@@ -21,6 +21,16 @@ UNKNOWN_KEYS_CACHED = 10_000
 # After a failed background refresh, a cached key is served this long before the next try.
 KEY_REFRESH_BACKOFF = 1.0
 
+# --- Encryption at rest -----------------------------------------------------------------------
+# A process looks at the key file at most this often while it uses the keys, so a rotation's new key reaches
+# every process on the machine within this time (a row sealed under a key it lacks makes it look at once).
+KEY_FILE_CHECK_INTERVAL = 1.0
+# `proxyd keys rotate-encryption` waits this long after changing the key file, before re-encrypting and again
+# before retiring the old key: well past the check interval, so every running process holds the new keys first.
+ROTATION_GRACE = 3.0
+# Rows re-encrypted per transaction by a rotation: short transactions, so no request waits long for a row lock.
+ROTATION_BATCH_ROWS = 200
+
 # --- Admin credentials -------------------------------------------------------------------------
 # Failed tokens or logins per address within the window, before that address gets 429.
 FAILED_CREDENTIALS_LIMIT = 10

@@ -26,6 +26,8 @@ from aiohttp import web
 from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config, DatabaseUrl
+from proxyd.crypto.migration import keys_from
+from proxyd.crypto.source import KeySource, StaticKeys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
 from proxyd.keys.store import KeyStore
@@ -165,10 +167,34 @@ def config(database_url: str) -> Config:
     return make_config(database_url)
 
 
+# The encryption key tests run with (PROXYD_ENCRYPTION_KEY), so no key file lands in the working directory;
+# the default, a generated key file, is tested in test_encryption.py.
+TEST_ENCRYPTION_KEY = "cHJveHlkLXRlc3QtZW5jcnlwdGlvbi1rZXktMzJieXQ="
+
+
 def make_config(database_url: str, **overrides: Any) -> Config:
     # Admin routes in loopback mode (PROXYD_ADMIN_LOOPBACK=1), so tests about what they do need no token;
     # the default, a generated token file, is tested in test_admin_token.py.
-    return Config(database=DatabaseUrl.parse(database_url), **{"admin_loopback": True, **overrides})
+    defaults: dict[str, Any] = {"admin_loopback": True, "encryption_key": (TEST_ENCRYPTION_KEY,)}
+    return Config(database=DatabaseUrl.parse(database_url), **{**defaults, **overrides})
+
+
+def keys_for(config: Config | None = None) -> KeySource:
+    """The keys of ``config`` (else the test key), as a daemon started with it would use them."""
+    keys = config.encryption_key if config is not None and config.encryption_key else (TEST_ENCRYPTION_KEY,)
+    return StaticKeys(keys)
+
+
+@pytest.fixture(autouse=True)
+def encryption_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands a test runs read the environment (``Config.from_env``): they get the tests' key too."""
+    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+    monkeypatch.delenv("PROXYD_ENCRYPTION_KEY_FILE", raising=False)
+
+
+def migrator(config: Config) -> Migrator:
+    """What `proxyd migrate` runs for ``config``: the migrations, with its encryption key."""
+    return Migrator(config.database, keys=keys_from(config))
 
 
 @pytest.fixture
@@ -180,8 +206,8 @@ async def database(config: Config) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def store(database: Database) -> KeyStore:
-    return KeyStore(database)
+def store(database: Database, config: Config) -> KeyStore:
+    return KeyStore(database, keys_for(config))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -241,7 +267,7 @@ async def run_proxy(config: Config, upstream: FakeUpstream) -> AsyncIterator[Run
         host="127.0.0.1",
         port=0,
     )
-    await asyncio.to_thread(Migrator(config.database).apply)
+    await asyncio.to_thread(migrator(config).apply)
     app = create_app(config)
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import find_leaks
+from tests.conftest import TEST_ENCRYPTION_KEY, find_leaks
 
 PROXYD = str(Path(sys.executable).with_name("proxyd"))
 
@@ -42,8 +42,10 @@ class Daemon:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self, *args: str) -> None:
-        # Loopback admin mode unless a test says otherwise: no token file lands in the working directory.
-        env = {**os.environ, "PROXYD_ADMIN_LOOPBACK": "1", **self.env}
+        # Loopback admin mode and the tests' encryption key unless a test says otherwise: no token file
+        # and no key file land in the working directory.
+        defaults = {"PROXYD_ADMIN_LOOPBACK": "1", "PROXYD_ENCRYPTION_KEY": TEST_ENCRYPTION_KEY}
+        env = {**os.environ, **defaults, **self.env}
         env.update(PROXYD_PORT=str(self.port), PROXYD_HOST="127.0.0.1")
         self.process = await asyncio.create_subprocess_exec(
             PROXYD,

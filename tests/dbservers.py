@@ -70,6 +70,7 @@ class ServerStartError(RuntimeError):
 class ServerInfo:
     dialect: str  # "postgresql" | "mysql"
     admin_url: str
+    datadir: str | None = None  # a private server's files (data, WAL / redo log); None for an external one
 
     def database_url(self, name: str) -> str:
         """The URL of database ``name`` on the same server."""
@@ -260,7 +261,7 @@ def _private_postgres_server() -> Iterator[ServerInfo]:
             what="initdb",
         )
         admin_url = _start_postgres(prefix, pg_ctl, datadir, tmpdir, logfile)
-        yield ServerInfo("postgresql", admin_url)
+        yield ServerInfo("postgresql", admin_url, datadir)
     finally:
         try:
             _stop_postgres(prefix, pg_ctl, datadir, tmpdir)
@@ -443,7 +444,7 @@ def _private_mariadb_server() -> Iterator[ServerInfo]:
                     continue
                 raise
             break
-        yield ServerInfo("mysql", admin_url)
+        yield ServerInfo("mysql", admin_url, datadir)
     finally:
         try:
             if proc is not None:
@@ -657,6 +658,58 @@ def drop_database(server: ServerInfo, name: str) -> None:
                 (name,),
             )
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def checkpoint(server: ServerInfo) -> None:
+    """Have the server write what it holds in memory to its files (PostgreSQL: CHECKPOINT; InnoDB: flush logs)."""
+    with _admin_cursor(server) as cur:
+        cur.execute("CHECKPOINT" if server.dialect == "postgresql" else "FLUSH LOGS")
+
+
+def files_contain(datadir: str, needles: Sequence[bytes]) -> set[bytes]:
+    """Which of ``needles`` appear anywhere in the server's files: tables, indexes, WAL or redo and undo logs."""
+    found: set[bytes] = set()
+    for root, _, names in os.walk(datadir):
+        for name in names:
+            try:
+                with open(os.path.join(root, name), "rb") as fh:
+                    content = fh.read()
+            except OSError:
+                continue  # a socket, or a file that went away
+            found.update(needle for needle in needles if needle in content)
+    return found
+
+
+def dump(url: str) -> str:
+    """What ``pg_dump`` or ``mariadb-dump`` writes for the database at ``url`` (a backup, as an admin makes one)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        pg_dump = _find_binary(["pg_dump"], POSTGRES_BIN_DIRS)
+        if pg_dump is None:
+            raise ServerUnavailable("pg_dump not found")
+        command = [pg_dump, "--no-owner", f"--dbname={url}"]
+    else:
+        mariadb_dump = _find_binary(["mariadb-dump", "mysqldump"], MARIADB_BIN_DIRS)
+        if mariadb_dump is None:
+            raise ServerUnavailable("mariadb-dump not found")
+        kwargs = _mysql_connect_kwargs(url)
+        command = [
+            mariadb_dump,
+            "--no-defaults",
+            "--protocol=tcp",
+            f"--host={kwargs['host']}",
+            f"--port={kwargs['port']}",
+            f"--user={kwargs['user']}",
+            "--single-transaction",
+            "--hex-blob",
+            kwargs["database"],
+        ]
+        if kwargs["password"]:
+            command.insert(2, f"--password={kwargs['password']}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed (exit {result.returncode}): {result.stderr[-LOG_TAIL_CHARS:]}")
+    return result.stdout
 
 
 def main(argv: Sequence[str]) -> int:

@@ -16,11 +16,10 @@ import pytest
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
 from proxyd.config import Config
-from proxyd.db.schema import Migrator
 from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.keys.store import KeyStore
-from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
+from tests.conftest import KNOWN_SECRETS, RunningProxy, migrator, run_proxy
 from tests.fake_upstream import FakeUpstream
 
 ALICE = "gho_clientkeysalice000000000000000000001"
@@ -341,15 +340,15 @@ async def test_rolling_back_0004_keeps_the_legacy_tables_and_keys(store: KeyStor
     account = await store.create("alice", ALICE)
     client_keys = ClientKeyStore(store.db)
     await client_keys.create(ClientKeySettings(name="team"))
-    migrator = Migrator(config.database)
-    # 0005 (console sessions) depends on 0004, 0006 (monthly counts) on 0005: they go first and come back with it.
-    later = ["0005.admin-sessions", "0006.client-key-months"]
-    assert await asyncio.to_thread(migrator.rollback, 3) == [*reversed(later), "0004.client-keys"]
-    assert await store.find_all() == [account]
+    migrations = migrator(config)
+    # 0005 (console sessions), 0006 (monthly counts) and 0007 (tokens encrypted) depend on 0004:
+    # they go first and come back with it.
+    later = ["0005.admin-sessions", "0006.client-key-months", "0007.encrypt-tokens"]
+    assert await asyncio.to_thread(migrations.rollback, 4) == [*reversed(later), "0004.client-keys"]
     with pytest.raises(DatabaseError):
         await client_keys.find_all()
     await store.db.execute(_insert_legacy_log(), {})
-    assert await asyncio.to_thread(migrator.apply) == ["0004.client-keys", *later]
+    assert await asyncio.to_thread(migrations.apply) == ["0004.client-keys", *later]
     assert await client_keys.find_all() == []
     assert await store.find_all() == [account]
 
@@ -372,11 +371,13 @@ async def test_monthly_counts_are_kept_by_the_flush_and_0006_rolls_back(
     database = proxy.app[DATABASE]
     rows = await database.fetch_all(_select_all("client_key_months"))
     assert sorted(int(r["requests"]) for r in rows) == [2, 3]
-    migrator = Migrator(proxy.config.database)
-    assert await asyncio.to_thread(migrator.rollback, 1) == ["0006.client-key-months"]
+    migrations = migrator(proxy.config)
+    # 0007 (tokens encrypted) depends on 0006: it goes first and comes back with it.
+    both = ["0007.encrypt-tokens", "0006.client-key-months"]
+    assert await asyncio.to_thread(migrations.rollback, 2) == both
     with pytest.raises(DatabaseError):
         await database.fetch_all(_select_all("client_key_months"))
-    assert await asyncio.to_thread(migrator.apply) == ["0006.client-key-months"]
+    assert await asyncio.to_thread(migrations.apply) == both[::-1]
     counts = {k.id: k.requests_this_month for k in await client_keys.find_all()}
     assert counts == {created["id"]: 3, other["id"]: 2}
     await client_keys.delete(other["id"])  # its months go with it

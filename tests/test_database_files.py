@@ -61,7 +61,16 @@ async def test_start_up_warns_about_a_database_others_can_read(config: Config, s
 
 
 def _key_row() -> dict[str, object]:
-    return {"id": "k", "name": "k", "key": "gho_k", "created_at": 1, "last_used": None, "usage_count": 0}
+    return {
+        "id": "k",
+        "name": "k",
+        "key_hmac": "0" * 64,
+        "key_ciphertext": "sealed",
+        "masked_key": "***",
+        "created_at": 1,
+        "last_used": None,
+        "usage_count": 0,
+    }
 
 
 # --------------------------------------------------------------------------- only migrations create the database

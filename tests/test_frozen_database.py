@@ -24,7 +24,7 @@ from proxyd.keys.store import KeyStore
 from proxyd.limits import READINESS_TIMEOUT
 from proxyd.logs import OneLineLibraryWarnings, TextFormatter
 from proxyd.runtime.lifecycle import bounded
-from tests.conftest import RunningProxy, run_proxy
+from tests.conftest import RunningProxy, keys_for, run_proxy
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream
 from tests.tcp_relay import TcpRelay
@@ -100,7 +100,7 @@ async def _daemon_through(relay: TcpRelay, config: Config, upstream: FakeUpstrea
     database = await open_database(config)
     try:
         upstream.state.add_github_token(GITHUB_TOKEN)
-        store = KeyStore(database)
+        store = KeyStore(database, keys_for(config))
         await store.set_default((await store.create("frozen", GITHUB_TOKEN)).id)
     finally:
         await database.close()

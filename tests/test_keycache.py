@@ -13,6 +13,7 @@ from proxyd.errors import Unauthorized
 from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.records import ApiKey
 from proxyd.keys.store import KeyStore
+from tests.conftest import keys_for
 from tests.manual_clock import ManualClock
 
 KEY = "gho_keycache000000000000000000000000001"
@@ -78,7 +79,7 @@ async def test_failed_refresh_warns_once_and_backs_off(
 ) -> None:
     await asyncio.to_thread(Migrator(config.database).apply)
     database = await open_database(config)
-    store = KeyStore(database)
+    store = KeyStore(database, keys_for(config))
     created = await store.create("k", KEY)
     clock = ManualClock()
     resolver = KeyResolver(store, ttl=0.05, clock=clock)

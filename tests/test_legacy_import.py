@@ -23,6 +23,7 @@ from proxyd import cli
 from proxyd.clock import iso_ms
 from proxyd.config import Config
 from proxyd.db import Database, open_database
+from proxyd.db.queries import compile_query
 from proxyd.db.schema import Migrator, migration_ids
 from proxyd.errors import DatabaseError
 from proxyd.keys.masking import mask_secret
@@ -40,6 +41,7 @@ from proxyd.legacy.rules import (
     key_sha256,
 )
 from proxyd.legacy.syncdb import SyncExecutor
+from tests.conftest import keys_for, migrator
 from tests.legacy_samples import samples_dir, write_datum
 from tests.test_legacy_reader import EXPECTED, _fingerprint
 
@@ -48,6 +50,7 @@ USAGE_BATCHES = "0003.usage-batches"  # the migrations after it, rolled back and
 CLIENT_KEYS = "0004.client-keys"
 ADMIN_SESSIONS = "0005.admin-sessions"
 CLIENT_KEY_MONTHS = "0006.client-key-months"
+ENCRYPT = "0007.encrypt-tokens"
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -212,7 +215,7 @@ def _newest_first(rows: list[ApiKey]) -> list[ApiKey]:
 async def _store(config: Config) -> AsyncIterator[KeyStore]:
     database = await open_database(config)
     try:
-        yield KeyStore(database)
+        yield KeyStore(database, keys_for(config))
     finally:
         await database.close()
 
@@ -256,7 +259,7 @@ async def _migrate(config: Config, legacy_dir: Path | None, monkeypatch: pytest.
     else:
         monkeypatch.setenv("PROXYD_LEGACY_DIR", str(legacy_dir))
     try:
-        return await asyncio.to_thread(Migrator(config.database).apply)
+        return await asyncio.to_thread(migrator(config).apply)
     finally:
         monkeypatch.delenv("PROXYD_LEGACY_DIR", raising=False)
 
@@ -410,14 +413,9 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert len(await store.find_all()) == 3 + 1 + 2
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
-        assert await asyncio.to_thread(Migrator(config.database).rollback, 5) == [
-            CLIENT_KEY_MONTHS,
-            ADMIN_SESSIONS,
-            CLIENT_KEYS,
-            USAGE_BATCHES,
-            LEGACY,
-        ]
-        assert await store.find_all() == [api_key]
+        rolled_back = await asyncio.to_thread(migrator(config).rollback, 6)
+        assert rolled_back == [ENCRYPT, CLIENT_KEY_MONTHS, ADMIN_SESSIONS, CLIENT_KEYS, USAGE_BATCHES, LEGACY]
+        assert await _clear_keys(store.db) == {api_key.id: api_key.key}  # 0007 rolled back: in clear again
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
@@ -428,6 +426,7 @@ async def test_rollback_removes_exactly_the_imported_keys(
             CLIENT_KEYS: False,
             ADMIN_SESSIONS: False,
             CLIENT_KEY_MONTHS: False,
+            ENCRYPT: False,
         }
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
@@ -437,6 +436,7 @@ async def test_rollback_removes_exactly_the_imported_keys(
             CLIENT_KEYS,
             ADMIN_SESSIONS,
             CLIENT_KEY_MONTHS,
+            ENCRYPT,
         ]
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
@@ -527,7 +527,7 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(
             importer_module,
             "read_facts",
-            lambda executor: dataclasses.replace(real(executor), key_of_id={}, id_of_key={}),
+            lambda executor, columns: dataclasses.replace(real(executor, columns), key_of_id={}, id_of_key={}),
         )
         return
     calls = {"n": 0}
@@ -540,6 +540,13 @@ def _inject(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, name, params)
 
     monkeypatch.setattr(SyncExecutor, "execute_many", failing)
+
+
+async def _clear_keys(database: Database) -> dict[str, str]:
+    """Every id and key of api_keys as the schema before 0005 holds them: in clear."""
+    column = "`key`" if database.dialect == "mysql" else "key"
+    query = compile_query("clear_keys", f"SELECT id, {column} AS key_text FROM api_keys", database.paramstyle)
+    return {row["id"]: row["key_text"] for row in await database.fetch_all(query)}
 
 
 async def _plant_conflict(store: KeyStore) -> ApiKey:
@@ -573,22 +580,23 @@ async def test_failed_migration_import_writes_nothing(
     config: Config, legacy_env: pytest.MonkeyPatch, kind: str
 ) -> None:
     await _migrate(config, None, legacy_env)
-    migrator = Migrator(config.database)
-    await asyncio.to_thread(migrator.rollback, 5)
+    migrations = migrator(config)
     async with _store(config) as store:
         planted = await _plant_conflict(store)
+        await asyncio.to_thread(migrations.rollback, 6)  # back to 0001, the planted key in clear
         _inject(kind, legacy_env)
         with pytest.raises(DatabaseError, match="migration failed"):
             await _migrate(config, _sample("basic"), legacy_env)
-        assert {s.id: s.applied for s in await asyncio.to_thread(migrator.status)} == {
+        assert {s.id: s.applied for s in await asyncio.to_thread(migrations.status)} == {
             "0001.schema": True,
             LEGACY: False,
             USAGE_BATCHES: False,
             CLIENT_KEYS: False,
             ADMIN_SESSIONS: False,
             CLIENT_KEY_MONTHS: False,
+            ENCRYPT: False,
         }
-        assert await store.find_all() == [planted]
+        assert await _clear_keys(store.db) == {planted.id: planted.key}
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # on MySQL too, where the CREATE TABLE had committed
         legacy_env.undo()
@@ -599,7 +607,9 @@ async def test_failed_migration_import_writes_nothing(
             CLIENT_KEYS,
             ADMIN_SESSIONS,
             CLIENT_KEY_MONTHS,
+            ENCRYPT,
         ]  # nothing left behind in the way
+        assert await store.find_all() == [planted]
 
 
 async def test_migration_refuses_a_missing_directory(
@@ -615,6 +625,7 @@ async def test_migration_refuses_a_missing_directory(
         CLIENT_KEYS: False,
         ADMIN_SESSIONS: False,
         CLIENT_KEY_MONTHS: False,
+        ENCRYPT: False,
     }
 
 
@@ -654,18 +665,17 @@ async def test_schema_out_of_date(
         assert err == (
             f"proxyd: {url}: database schema is out of date "
             f"(missing 0001.schema, {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, "
-            f"{CLIENT_KEY_MONTHS}); "
+            f"{CLIENT_KEY_MONTHS}, {ENCRYPT}); "
             "run `proxyd migrate apply` first\n"
         )
     assert (code, out) == (1, "")
     await _migrate(config, None, legacy_env)
-    await asyncio.to_thread(Migrator(config.database).rollback, 5)
+    await asyncio.to_thread(migrator(config).rollback, 6)
     assert await _cli(capsys, str(_sample("basic"))) == (
         1,
         "",
         f"proxyd: {url}: database schema is out of date "
-        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, "
-        f"{CLIENT_KEY_MONTHS}); "
+        f"(missing {LEGACY}, {USAGE_BATCHES}, {CLIENT_KEYS}, {ADMIN_SESSIONS}, {CLIENT_KEY_MONTHS}, {ENCRYPT}); "
         "run `proxyd migrate apply` first\n",
     )
 

@@ -13,6 +13,7 @@ from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.db.schema import Migrator
 from proxyd.keys.store import KeyStore
+from tests.conftest import keys_for, migrator
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream
 
@@ -41,7 +42,7 @@ async def _chat(http: aiohttp.ClientSession, daemon: Daemon, n: int) -> None:
 async def _usage(config: Config) -> int:
     database = await open_database(config)
     try:
-        keys = await KeyStore(database).find_all()
+        keys = await KeyStore(database, keys_for(config)).find_all()
     finally:
         await database.close()
     return sum(k.usage_count for k in keys)
@@ -84,7 +85,7 @@ async def test_workers_share_one_port(
     await asyncio.to_thread(Migrator(config.database).apply)
     upstream.state.add_github_token(GITHUB_TOKEN)
     database = await open_database(config)
-    await KeyStore(database).create("workers", GITHUB_TOKEN)
+    await KeyStore(database, keys_for(config)).create("workers", GITHUB_TOKEN)
     await database.close()
     notify_path = str(tmp_path / "notify.sock")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -118,10 +119,10 @@ def _requests_total(text: str, route_part: str) -> float:
 async def test_every_scrape_reports_the_sum_over_workers(
     config: Config, upstream: FakeUpstream, sqlite_only: None
 ) -> None:
-    await asyncio.to_thread(Migrator(config.database).apply)
+    await asyncio.to_thread(migrator(config).apply)
     upstream.state.add_github_token(GITHUB_TOKEN)
     database = await open_database(config)
-    await KeyStore(database).create("workers", GITHUB_TOKEN)
+    await KeyStore(database, keys_for(config)).create("workers", GITHUB_TOKEN)
     await database.close()
     daemon = Daemon(_env(config, upstream, PROXYD_WORKERS="2"))
     await daemon.start()

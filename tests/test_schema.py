@@ -98,7 +98,9 @@ async def test_database_enforces_one_default(config: Config) -> None:
                 {
                     "id": key_id,
                     "name": key_id,
-                    "key": f"gho_{key_id}",
+                    "key_hmac": key_id * 64,
+                    "key_ciphertext": "sealed",
+                    "masked_key": "***",
                     "created_at": 1,
                     "last_used": None,
                     "usage_count": 0,

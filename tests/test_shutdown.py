@@ -14,7 +14,7 @@ from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.db.schema import Migrator
 from proxyd.keys.store import KeyStore
-from tests.conftest import RunningProxy
+from tests.conftest import RunningProxy, keys_for
 from tests.daemon import Daemon
 from tests.fake_upstream import FakeUpstream
 
@@ -24,7 +24,7 @@ GITHUB_TOKEN = "gho_shutdown0000000000000000000000000001"
 async def _daemon_with_default_key(config: Config, upstream: FakeUpstream, **env: str) -> tuple[Daemon, str]:
     await asyncio.to_thread(Migrator(config.database).apply)
     database = await open_database(config)
-    store = KeyStore(database)
+    store = KeyStore(database, keys_for(config))
     upstream.state.add_github_token(GITHUB_TOKEN)
     api_key = await store.create("shutdown", GITHUB_TOKEN)
     await store.set_default(api_key.id)
@@ -45,7 +45,7 @@ async def _daemon_with_default_key(config: Config, upstream: FakeUpstream, **env
 async def _usage_count(config: Config, key_id: str) -> int:
     database = await open_database(config)
     try:
-        return (await KeyStore(database).get(key_id)).usage_count
+        return (await KeyStore(database, keys_for(config)).get(key_id)).usage_count
     finally:
         await database.close()
 

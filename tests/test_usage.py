@@ -9,6 +9,7 @@ from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
 from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
 from proxyd.keys.store import KeyStore
+from tests.conftest import keys_for
 
 
 def _entry(key_id: str | None, t: int, status: int = 200) -> RequestLogEntry:
@@ -43,7 +44,7 @@ async def test_flush_writes_usage_and_log_in_one_go(database: Database, store: K
 async def test_buffer_survives_an_outage_and_stays_bounded(config: Config, sqlite_only: None) -> None:
     await asyncio.to_thread(Migrator(config.database).apply)
     database = await open_database(config)
-    store = KeyStore(database)
+    store = KeyStore(database, keys_for(config))
     recorder = UsageRecorder(database, store, max_entries=3)
     await database.close()  # the database is away
     for t in range(5):

@@ -13,6 +13,21 @@ from proxyd.legacy.migration import import_step, rollback_step
 
 __depends__ = {"0001.schema"}
 
+# The writes of the schema as it is here, tokens in clear: 0007.encrypt-tokens encrypts them
+# right after (the daemon's own queries, in sql/sqlite/, are for the schema after it).
+SCHEMA_QUERIES = """
+-- name: legacy_existing_keys
+SELECT id, key FROM api_keys;
+
+-- name: insert_key
+INSERT INTO api_keys (id, name, key, created_at, last_used, usage_count, is_default)
+VALUES (:id, :name, :key, :created_at, :last_used, :usage_count, 0);
+
+-- name: legacy_insert_meta
+INSERT INTO copilot_meta (api_key_id, token, expires_at, reset_time, chat_quota, completions_quota)
+VALUES (:api_key_id, :token, :expires_at, :reset_time, :chat_quota, :completions_quota);
+"""
+
 steps = [
     step(
         """
@@ -28,5 +43,5 @@ steps = [
         "DROP TABLE legacy_import",
     ),
     step("CREATE INDEX legacy_import_key ON legacy_import (key_sha256)"),
-    step(import_step("sqlite"), rollback_step("sqlite")),
+    step(import_step("sqlite", SCHEMA_QUERIES), rollback_step("sqlite")),
 ]

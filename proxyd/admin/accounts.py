@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from proxyd.errors import DuplicateKeyError, UpstreamError
+from proxyd.errors import ConflictError, DuplicateKeyError, UpstreamError
 from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.keys.store import KeyStore
@@ -83,7 +83,7 @@ class KeyAdmin:
 
     async def refresh_meta(self, key_id: str) -> ApiKey:
         """Fetch the key's meta again; a GitHub failure is a 502 and leaves the stored meta as it was."""
-        api_key = await self._store.get(key_id)
+        api_key = usable(await self._store.get(key_id))
         try:
             token = await self._github.exchange(api_key.key)
         except UpstreamError as exc:
@@ -93,6 +93,16 @@ class KeyAdmin:
         self._tokens.forget(key_id)
         self._resolver.invalidate()
         return updated
+
+
+def usable(api_key: ApiKey) -> ApiKey:
+    """``api_key``, unless its token cannot be decrypted: nothing can be asked of GitHub for it then."""
+    if api_key.unusable:
+        raise ConflictError(
+            "This API key's token cannot be decrypted with the encryption key in use; "
+            "delete it, or start proxyd with the key it was encrypted with"
+        )
+    return api_key
 
 
 class _Invalidating:

@@ -2,6 +2,8 @@
 
 Running instances see a change when their cached entry expires (within
 ``PROXYD_KEY_CACHE_TTL``), as with a change made on another instance.
+``proxyd keys rotate-encryption`` re-encrypts the stored GitHub tokens under a new
+key (:mod:`proxyd.crypto.rotation`).
 """
 
 from __future__ import annotations
@@ -13,14 +15,17 @@ from collections.abc import Awaitable, Callable
 from proxyd.admin.routes_client_keys import COUNT_MAX, NAME_MAX, expiry
 from proxyd.clock import iso_ms
 from proxyd.config import Config
+from proxyd.crypto.rotation import rotate_encryption
+from proxyd.crypto.startup import open_keys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import require_current_schema
 from proxyd.errors import BadRequest
 from proxyd.keys.client_keys import ClientKey, ClientKeySettings, ClientKeyStore
+from proxyd.keys.store import account_ids
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = commands.add_parser("keys", help="manage client keys (pxd_...)")
+    keys = commands.add_parser("keys", help="manage client keys (pxd_...); rotate the encryption key")
     actions = keys.add_subparsers(dest="keys_action", required=True)
     create = actions.add_parser("create", help="create a client key and print its secret (shown this once)")
     create.add_argument("name")
@@ -36,6 +41,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions.add_parser("list", help="list client keys, newest first (never their secrets)")
     revoke = actions.add_parser("revoke", help="delete a client key")
     revoke.add_argument("id")
+    actions.add_parser(
+        "rotate-encryption",
+        help="re-encrypt every stored GitHub and Copilot token under a new encryption key, while proxyd serves",
+    )
 
 
 def _count(text: str) -> int:
@@ -49,7 +58,19 @@ def _count(text: str) -> int:
 
 
 def run(config: Config, args: argparse.Namespace) -> int:
+    if args.keys_action == "rotate-encryption":
+        return asyncio.run(_rotate_encryption(config))
     return asyncio.run(_with_store(config, lambda store: _ACTIONS[args.keys_action](store, args)))
+
+
+async def _rotate_encryption(config: Config) -> int:
+    database: Database = await open_database(config)
+    try:
+        await require_current_schema(database)
+        source = await open_keys(database, config, may_create=False)
+        return await rotate_encryption(database, source, lambda line: print(line, flush=True))
+    finally:
+        await database.close()
 
 
 async def _with_store(config: Config, action: Callable[[ClientKeyStore], Awaitable[int]]) -> int:
@@ -71,9 +92,7 @@ async def _create(store: ClientKeyStore, args: argparse.Namespace) -> int:
     models = tuple(dict.fromkeys(m for each in args.models or () for m in each.split(",") if m)) or None
     accounts = tuple(dict.fromkeys(args.accounts)) if args.accounts else None
     if accounts is not None:
-        from proxyd.keys.store import KeyStore
-
-        known = {account.id for account in await KeyStore(store.db).find_all()}
+        known = await account_ids(store.db)
         problems += [f"--accounts: no API key has the id {a!r}" for a in accounts if a not in known]
     if problems:
         raise BadRequest("; ".join(problems))

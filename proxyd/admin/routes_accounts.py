@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxyd.admin.accounts import usable
 from proxyd.admin.validation import read_dto, require_new_key, require_strings
 from proxyd.appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
 from proxyd.http.json_io import json_response
@@ -22,7 +23,7 @@ async def create_key(request: web.Request) -> web.Response:
 async def list_keys(request: web.Request) -> web.Response:
     cooldowns = request.config_dict[COPILOT].cooldowns
     listed = []
-    for key in await request.config_dict[STORE].find_all():
+    for key in await request.config_dict[STORE].find_all(include_unusable=True):
         # An account serving client keys rests after Copilot rate-limited it.
         cooling = await cooldowns.cooling(key.id)
         listed.append(
@@ -61,7 +62,7 @@ async def refresh_meta(request: web.Request) -> web.Response:
 
 async def key_quota(request: web.Request) -> web.Response:
     """The account's Copilot plan and quotas as GitHub reports them (cached a minute: upstream/quota.py)."""
-    account = await request.config_dict[STORE].get(request.match_info["id"])
+    account = usable(await request.config_dict[STORE].get(request.match_info["id"]))
     return json_response({"id": account.id, **await request.config_dict[QUOTAS].get(account)})
 
 

@@ -20,6 +20,7 @@ from proxyd.clock import epoch_ms, now_ms
 from proxyd.errors import BadRequest
 from proxyd.http.json_io import json_response
 from proxyd.keys.client_keys import ClientKeySettings
+from proxyd.keys.store import account_ids
 
 NAME_MAX = 100
 MODEL_MAX = 200
@@ -97,7 +98,7 @@ async def _settings(
         if accounts is not None and not _string_list(accounts, 255):
             messages.append(f"accounts must be a non-empty list of API key ids (at most {LIST_MAX}), or null")
         elif accounts is not None:
-            known = {account.id for account in await request.config_dict[STORE].find_all()}
+            known = await account_ids(request.config_dict[STORE].db)  # ids only: nothing to decrypt
             messages += [
                 f"accounts: no API key has the id {account_id!r}" for account_id in accounts if account_id not in known
             ]

@@ -28,7 +28,6 @@ from proxyd.clock import epoch_ms, iso_ms
 from proxyd.db import optional_int
 from proxyd.errors import BadRequest
 from proxyd.http.json_io import json_response
-from proxyd.keys.masking import mask_secret
 from proxyd.keys.store import storable
 
 ACTIVE_DAYS = 30
@@ -228,13 +227,12 @@ async def usage(request: web.Request) -> web.Response:
 
 
 def _log_entry(row: dict[str, Any]) -> dict[str, Any]:
-    key = row["api_key_key"]
     return {
         "id": int(row["id"]),
         "timestamp": iso_ms(int(row["time"])),
         "apiKeyId": row["api_key_id"],
         "apiKeyName": row["api_key_name"],
-        "maskedKey": mask_secret(key) if key is not None else None,
+        "maskedKey": row["api_key_masked_key"],  # stored masked at write time: the log never opens a token
         "clientKeyId": row["client_key_id"],
         "clientKeyName": row["client_key_name"],
         "endpoint": row["endpoint"],

@@ -12,12 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from proxyd.config import DatabaseUrl
 from proxyd.db import Database
 from proxyd.errors import DatabaseError, SchemaOutOfDate
+
+if TYPE_CHECKING:
+    from proxyd.crypto.migration import KeyProvider, MigrationRun
 
 # The Python driver yoyo uses for each dialect, and the extra that installs it.
 DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql"}
@@ -58,13 +61,18 @@ def migration_ids(dialect: str) -> list[str]:
 
 
 class Migrator:
-    """Apply, roll back and list migrations, holding yoyo's lock, never prompting."""
+    """Apply, roll back and list migrations, holding yoyo's lock, never prompting.
 
-    def __init__(self, url: DatabaseUrl) -> None:
+    ``keys`` gives the encryption keys to the migration that encrypts the stored tokens (and to its
+    rollback); it is called only when there are tokens to encrypt or decrypt.
+    """
+
+    def __init__(self, url: DatabaseUrl, keys: KeyProvider | None = None) -> None:
         self.url = url
+        self.keys = keys
 
     @contextmanager
-    def _session(self) -> Iterator[tuple[Any, Any]]:
+    def _session(self) -> Iterator[tuple[Any, Any, MigrationRun]]:
         from yoyo import read_migrations
 
         try:
@@ -77,11 +85,13 @@ class Migrator:
             ) from None
         except Exception as exc:  # driver-specific connection errors
             raise DatabaseError(f"{self.url.redacted()}: connect failed: {_safe(exc, self.url)}") from None
+        from proxyd.crypto.migration import migration_keys
+
         with migrations_path(self.url.dialect) as path:
             migrations = read_migrations(str(path))
             try:
-                with backend.lock():
-                    yield backend, migrations
+                with backend.lock(), migration_keys(self.keys) as run:
+                    yield backend, migrations, run
             except DatabaseError:
                 raise
             except Exception as exc:
@@ -100,16 +110,20 @@ class Migrator:
             from proxyd.db.sqlite import create_private
 
             create_private(self.url)  # before yoyo's sqlite3 would create it readable by everyone
-        with self._session() as (backend, migrations):
+        with self._session() as (backend, migrations, run):
             pending = backend.to_apply(migrations)
             backend.apply_migrations(pending)
-            return [m.id for m in pending]
+        if run.rewrote_tokens:
+            from proxyd.crypto.migration import scrub
+
+            scrub(self.url)  # the copies of the tokens in clear that the database files still hold
+        return [m.id for m in pending]
 
     def rollback(self, count: int = 1) -> list[str]:
         missing = self._missing_file()
         if missing:
             raise DatabaseError(missing)
-        with self._session() as (backend, migrations):
+        with self._session() as (backend, migrations, _):
             targets = backend.to_rollback(migrations)[:count]
             backend.rollback_migrations(targets)
             return [m.id for m in targets]
@@ -117,7 +131,7 @@ class Migrator:
     def status(self) -> list[MigrationStatus]:
         if self._missing_file():  # nothing applied yet; looking must not create the file
             return [MigrationStatus(mid, False) for mid in migration_ids(self.url.dialect)]
-        with self._session() as (backend, migrations):
+        with self._session() as (backend, migrations, _):
             applied = {m.id for m in backend.to_rollback(migrations)}
             return [MigrationStatus(m.id, m.id in applied) for m in migrations]
 

@@ -25,6 +25,8 @@ from proxyd.db.base import Adapter, Params, Row
 from proxyd.db.queries import Query
 from proxyd.errors import DatabaseError
 
+SECURE_DELETE = "PRAGMA secure_delete = ON"
+
 # Files SQLite keeps beside the database, with the same contents' secrets.
 COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 
@@ -81,6 +83,9 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
     # IMMEDIATE takes the write lock up front, so two processes never
     # deadlock upgrading a read lock, and busy_timeout applies.
     begin_sql = "BEGIN IMMEDIATE"
+    # What SQLite deletes or overwrites (a token re-sealed under a new key, a deleted account) is zeroed in
+    # the file rather than left in free space; the legacy import and migrations set it too (SyncExecutor).
+    session_init = SECURE_DELETE
 
     _db: aiosqlite.Connection | None = None
 
@@ -107,6 +112,7 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
                 "PRAGMA journal_mode = WAL",
                 "PRAGMA synchronous = NORMAL",
                 "PRAGMA foreign_keys = ON",
+                SECURE_DELETE,
             ):
                 await connection.execute(pragma)
         self._db = connection

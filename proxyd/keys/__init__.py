@@ -2,6 +2,7 @@
 
 records.py              the legacy wire shapes: ``ApiKey`` (an account) and ``CopilotMeta``
 store.py                the accounts' table, and their usage counters
+sealed.py               an account as its row holds it: tokens sealed, lookup hash and masked key beside them
 client_keys.py          client keys (``pxd_…``): stored as SHA-256 only, with their limits
 lookup_cache.py         the stale-while-revalidate cache both resolvers are built on
 account_resolver.py     a presented GitHub token (or none) → its account

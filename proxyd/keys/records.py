@@ -28,6 +28,13 @@ class CopilotMeta:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
+    """An account: ``key`` is its GitHub token, in clear (in memory only; the database holds it sealed).
+
+    ``masked_key`` is computed once, when the key is written, and stored beside it: listing accounts
+    needs no decryption. An ``unusable`` account is one whose stored token cannot be decrypted with
+    the keys proxyd holds: its ``key`` is empty, and it is never used for a request.
+    """
+
     id: str
     name: str
     key: str
@@ -36,6 +43,12 @@ class ApiKey:
     last_used: int | None = None
     is_default: bool = False
     meta: CopilotMeta | None = None
+    masked_key: str = ""
+    unusable: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.masked_key and not self.unusable:
+            object.__setattr__(self, "masked_key", mask_secret(self.key))
 
     def to_json(self) -> dict[str, Any]:
         """The legacy ``ApiKey`` record; absent optional fields are omitted, as the legacy service did."""
@@ -57,7 +70,10 @@ class ApiKey:
         record = self.to_json()
         del record["key"]
         record["isDefault"] = self.is_default
-        record["maskedKey"] = mask_secret(self.key)
+        record["maskedKey"] = self.masked_key
         if self.meta is not None:
             record["meta"] = {**self.meta.to_json(), "token": mask_secret(self.meta.token)}
+        if self.unusable:
+            # Its token cannot be decrypted with the encryption key in use (see the README's Encryption at rest).
+            record["unusable"] = True
         return record

@@ -2,12 +2,19 @@
 
 Every method is one statement or one transaction; unknown ids raise
 ``ApiKeyNotFound`` rather than silently doing nothing.
+
+Tokens are sealed on the way in and opened on the way out (:mod:`proxyd.keys.sealed`,
+:mod:`proxyd.crypto.keyring`); a presented token is found by its keyed lookup
+hash, never by comparing tokens in SQL. An account whose token cannot be opened
+with the keys this process holds is *unusable*: it is named once in the log,
+listed for admins, and never found for a request nor put in a client key's pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -16,9 +23,20 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 
 from proxyd.clock import now_ms
+from proxyd.crypto.keyring import Keyring, Purpose
+from proxyd.crypto.source import KeySource
 from proxyd.db import Database, Executor, Row, optional_int
-from proxyd.errors import ApiKeyNotFound, DuplicateKeyError, IntegrityViolation, TransientConflict
+from proxyd.errors import (
+    ApiKeyNotFound,
+    DuplicateKeyError,
+    IntegrityViolation,
+    TransientConflict,
+    UndecryptableToken,
+)
 from proxyd.keys.records import ApiKey, CopilotMeta
+from proxyd.keys.sealed import key_columns, meta_columns, unusable_account
+
+log = logging.getLogger("proxyd.keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,48 +70,9 @@ def storable(value: str) -> bool:
     return True
 
 
-def row_to_api_key(row: Row) -> ApiKey:
-    meta = None
-    if row["meta_token"] is not None:
-        meta = CopilotMeta(
-            token=row["meta_token"],
-            expires_at=int(row["meta_expires_at"]),
-            reset_time=optional_int(row["meta_reset_time"]),
-            chat_quota=optional_int(row["meta_chat_quota"]),
-            completions_quota=optional_int(row["meta_completions_quota"]),
-        )
-    return ApiKey(
-        id=row["id"],
-        name=row["name"],
-        key=row["key"],
-        created_at=int(row["created_at"]),
-        usage_count=int(row["usage_count"]),
-        last_used=optional_int(row["last_used"]),
-        is_default=bool(row["is_default"]),
-        meta=meta,
-    )
-
-
-def meta_params(key_id: str, meta: CopilotMeta) -> dict[str, Any]:
-    return {
-        "api_key_id": key_id,
-        "token": meta.token,
-        "expires_at": meta.expires_at,
-        "reset_time": meta.reset_time,
-        "chat_quota": meta.chat_quota,
-        "completions_quota": meta.completions_quota,
-    }
-
-
-def key_params(api_key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": api_key.id,
-        "name": api_key.name,
-        "key": api_key.key,
-        "created_at": api_key.created_at,
-        "last_used": api_key.last_used,
-        "usage_count": api_key.usage_count,
-    }
+async def account_ids(database: Database) -> set[str]:
+    """Every account's id; nothing is decrypted, so no key is needed."""
+    return {row["id"] for row in await database.fetch_all(database.queries["all_key_ids"])}
 
 
 _ATTEMPTS = 3
@@ -120,14 +99,19 @@ def retry_transient(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[
 
 
 class KeyStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, keys: KeySource) -> None:
         self.db = database
         self.q = database.queries
+        self.keys = keys
+        self._reported: set[tuple[str, str, str | None]] = set()  # (row, token kind, key id) named in the log
 
-    async def find_all(self) -> list[ApiKey]:
-        return [row_to_api_key(r) for r in await self.db.fetch_all(self.q["find_all_keys"])]
+    async def find_all(self, *, include_unusable: bool = False) -> list[ApiKey]:
+        """Every account, newest first; those whose token cannot be decrypted only with ``include_unusable``."""
+        accounts = [self.account(r) for r in await self.db.fetch_all(self.q["find_all_keys"])]
+        return accounts if include_unusable else [a for a in accounts if not a.unusable]
 
     async def find_by_id(self, key_id: str) -> ApiKey | None:
+        """The account with this id, unusable or not (admin changes work on both)."""
         return await self._find_one(self.db, "find_key_by_id", {"id": key_id})
 
     async def get(self, key_id: str) -> ApiKey:
@@ -137,12 +121,25 @@ class KeyStore:
         return found
 
     async def find_by_key(self, key: str) -> ApiKey | None:
+        return await self.find_by_key_in(self.db, key)
+
+    async def find_by_key_in(self, executor: Executor, key: str) -> ApiKey | None:
+        """The usable account whose GitHub token is ``key``, found by its lookup hash."""
         if not storable(key):
             return None  # stored nowhere, so found nowhere: no query (the drivers would fail on it)
-        return await self._find_one(self.db, "find_key_by_key", {"key": key})
+        found = await self._find_by_hash(executor, self.keys.keyring(), key)
+        if found is None and self.keys.refresh():
+            # The key file changed (a rotation): rows may be hashed under a key this process just learnt.
+            found = await self._find_by_hash(executor, self.keys.keyring(), key)
+        return found if found is not None and not found.unusable and found.key == key else None
 
     async def get_default(self) -> ApiKey | None:
-        return await self._find_one(self.db, "find_default_key", {})
+        return await self.get_default_in(self.db)
+
+    async def get_default_in(self, executor: Executor) -> ApiKey | None:
+        """The default account, if it is usable."""
+        found = await self._find_one(executor, "find_default_key", {})
+        return found if found is not None and not found.unusable else None
 
     @retry_transient
     async def create(
@@ -172,13 +169,19 @@ class KeyStore:
         return api_key
 
     async def insert(self, tx: Executor, api_key: ApiKey) -> None:
-        """Insert a complete record (meta and default flag included) inside ``tx``."""
+        """Insert a complete record (meta and default flag included) inside ``tx``, its tokens sealed."""
+        keyring = self.keys.keyring()
+        # The unique index catches the token hashed under the sealing key; while a rotation runs, the
+        # same token may still be stored hashed under an older key.
+        for older in keyring.lookup_hashes(api_key.key)[1:]:
+            if await tx.fetch_one(self.q["find_key_by_hmac"], {"hmac": older, "other_hmac": older}) is not None:
+                raise DuplicateKeyError()
         try:
-            await tx.execute(self.q["insert_key"], key_params(api_key))
+            await tx.execute(self.q["insert_key"], key_columns(api_key, keyring))
         except IntegrityViolation as exc:
             raise DuplicateKeyError() from exc
         if api_key.meta is not None:
-            await tx.execute(self.q["upsert_meta"], meta_params(api_key.id, api_key.meta))
+            await tx.execute(self.q["upsert_meta"], meta_columns(api_key.id, api_key.meta, keyring))
         if api_key.is_default:
             await self._make_default(tx, api_key.id)
 
@@ -212,7 +215,7 @@ class KeyStore:
                     },
                 )
             if meta is not None:
-                await tx.execute(self.q["upsert_meta"], meta_params(key_id, meta))
+                await tx.execute(self.q["upsert_meta"], meta_columns(key_id, meta, self.keys.keyring()))
             updated = await self._find_one(tx, "find_key_by_id", {"id": key_id})
         assert updated is not None  # locked above
         return updated
@@ -250,7 +253,7 @@ class KeyStore:
         if not storable(key_id):
             raise ApiKeyNotFound()
         try:
-            await self.db.execute(self.q["upsert_meta"], meta_params(key_id, meta))
+            await self.db.execute(self.q["upsert_meta"], meta_columns(key_id, meta, self.keys.keyring()))
         except IntegrityViolation as exc:
             # The only constraint an upsert can break is the key's foreign key.
             raise ApiKeyNotFound() from exc
@@ -280,8 +283,84 @@ class KeyStore:
         await self.record_usage(increments, executor=executor)
         return True
 
+    # --- rows to accounts ------------------------------------------------------------------------
+
+    def account(self, row: Row) -> ApiKey:
+        """A row of ``api_key_records`` as an account, its tokens opened (or marked unusable)."""
+        try:
+            key = self._open(row["key_ciphertext"], "github-token", row["id"])
+        except UndecryptableToken as exc:
+            self._report(row, "GitHub token", exc)
+            return unusable_account(row)
+        meta = None
+        if row["meta_token_ciphertext"] is not None:
+            try:
+                token = self._open(row["meta_token_ciphertext"], "copilot-token", row["id"])
+            except UndecryptableToken as exc:
+                self._report(row, "cached Copilot token", exc)  # only costs a new token exchange
+            else:
+                meta = CopilotMeta(
+                    token=token,
+                    expires_at=int(row["meta_expires_at"]),
+                    reset_time=optional_int(row["meta_reset_time"]),
+                    chat_quota=optional_int(row["meta_chat_quota"]),
+                    completions_quota=optional_int(row["meta_completions_quota"]),
+                )
+        return ApiKey(
+            id=row["id"],
+            name=row["name"],
+            key=key,
+            created_at=int(row["created_at"]),
+            usage_count=int(row["usage_count"]),
+            last_used=optional_int(row["last_used"]),
+            is_default=bool(row["is_default"]),
+            meta=meta,
+            masked_key=row["masked_key"],
+        )
+
+    def _open(self, sealed: str, purpose: Purpose, row_id: str) -> str:
+        keyring = self.keys.keyring()
+        try:
+            return keyring.open(sealed, purpose, row_id)
+        except UndecryptableToken as exc:
+            # Sealed under a key this process lacks: a rotation may have just added it to the key file.
+            if exc.key_id is not None and exc.key_id not in keyring.ids and self.keys.refresh():
+                return self.keys.keyring().open(sealed, purpose, row_id)
+            raise
+
+    def _report(self, row: Row, what: str, exc: UndecryptableToken) -> None:
+        """Name an undecryptable row once per process (the start-up check named it first)."""
+        seen = (str(row["id"]), what, exc.key_id)
+        if seen in self._reported:
+            return
+        self._reported.add(seen)
+        if what == "GitHub token":
+            log.error(
+                "account %s (%r, %s) is unusable: its GitHub token is %s; it is not used until %s holds that key",
+                row["id"],
+                row["name"],
+                row["masked_key"],
+                exc.reason,
+                self.keys.describe(),
+            )
+        else:
+            log.warning("account %s: its %s is %s; a new one is exchanged instead", row["id"], what, exc.reason)
+
+    async def _find_by_hash(self, executor: Executor, keyring: Keyring, key: str) -> ApiKey | None:
+        hashes = keyring.lookup_hashes(key)
+        # Each query pairs the sealing key's hash with one other key's, so a row a rotation moves from
+        # that key to the sealing key between two queries is still found by one of them.
+        for other in hashes[1:] or hashes:
+            row = await executor.fetch_one(self.q["find_key_by_hmac"], {"hmac": hashes[0], "other_hmac": other})
+            if row is not None:
+                return self.account(row)
+        return None
+
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ApiKey | None:
         if not all(storable(v) for v in params.values() if isinstance(v, str)):
             return None  # no such row can exist; asking would be a driver error on PostgreSQL
         row = await executor.fetch_one(self.q[query], params)
-        return row_to_api_key(row) if row is not None else None
+        return self.account(row) if row is not None else None
+
+    async def find_by_id_in(self, executor: Executor, key_id: str) -> ApiKey | None:
+        return await self._find_one(executor, "find_key_by_id", {"id": key_id})

@@ -29,7 +29,7 @@ from proxyd.config import Config
 from proxyd.db import Executor
 from proxyd.errors import DuplicateKeyError, IntegrityViolation, LegacyDirError
 from proxyd.keys.records import ApiKey
-from proxyd.keys.store import KeyStore, row_to_api_key
+from proxyd.keys.store import KeyStore
 from proxyd.legacy.importer import read_source, record_params
 from proxyd.legacy.printable import masked, printable
 from proxyd.legacy.reader import store_signature
@@ -156,7 +156,7 @@ class LegacyFallback:
                         await self._write(tx, index, decision)
                     elif not self._explain(decision):
                         return None
-                    found = await self._find(tx, "find_key_by_key", {"key": row.key})
+                    found = await self._store.find_by_key_in(tx, row.key)
             except (DuplicateKeyError, IntegrityViolation):
                 # Another instance imported it between our read and our insert: serve its row.
                 return await self._store.find_by_key(row.key)
@@ -174,7 +174,7 @@ class LegacyFallback:
                     decision = decide([row], row.id, facts)
                     outcome = decision.default
                     if outcome.status in ("already", "kept"):
-                        return await self._find(tx, "find_default_key", {})  # set meanwhile, elsewhere
+                        return await self._store.get_default_in(tx)  # set meanwhile, elsewhere
                     if outcome.status != "set":
                         log.warning(
                             "legacy fallback: legacy default %s (%s) not adopted: %s",
@@ -184,7 +184,7 @@ class LegacyFallback:
                         )
                         return None
                     await self._write(tx, index, decision)
-                    found = await self._find(tx, "find_default_key", {})
+                    found = await self._store.get_default_in(tx)
             except (DuplicateKeyError, IntegrityViolation):
                 return await self._store.get_default()  # another instance got there first
             self._count(index, decision)
@@ -196,13 +196,14 @@ class LegacyFallback:
 
     async def _facts(self, tx: Executor, row: ApiKey) -> DatabaseFacts:
         q = self._store.q
-        by_id = await tx.fetch_one(q["find_key_by_id"], {"id": row.id})
-        by_key = await tx.fetch_one(q["find_key_by_key"], {"key": row.key})
+        by_id = await self._store.find_by_id_in(tx, row.id)
+        by_key = await self._store.find_by_key_in(tx, row.key)
         imported = await tx.fetch_all(q["legacy_imported_match"], {"id": row.id, "key_sha256": key_sha256(row.key)})
         default = await tx.fetch_one(q["find_default_key"], {})
         return DatabaseFacts(
-            key_of_id={by_id["id"]: by_id["key"]} if by_id is not None else {},
-            id_of_key={by_key["key"]: by_key["id"]} if by_key is not None else {},
+            # An account whose token cannot be decrypted still holds its id: "a different key" as far as we know.
+            key_of_id={by_id.id: by_id.key if not by_id.unusable else "\x00"} if by_id is not None else {},
+            id_of_key={by_key.key: by_key.id} if by_key is not None else {},
             imported_ids=frozenset(r["api_key_id"] for r in imported),
             imported_key_hashes=frozenset(r["key_sha256"] for r in imported),
             default_id=default["id"] if default is not None else None,
@@ -256,10 +257,6 @@ class LegacyFallback:
         for rejected in decision.rejected:
             log.warning("legacy fallback: %s not imported: %s", printable(rejected.row.id), rejected.reason)
         return False
-
-    async def _find(self, tx: Executor, query: str, params: dict[str, str]) -> ApiKey | None:
-        row = await tx.fetch_one(self._store.q[query], params)
-        return row_to_api_key(row) if row is not None else None
 
 
 def legacy_fallback(config: Config, store: KeyStore) -> LegacyFallback | None:

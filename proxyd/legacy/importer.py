@@ -26,10 +26,13 @@ from typing import Any, Literal
 
 from proxyd.clock import now_ms
 from proxyd.config import Config, DatabaseUrl
+from proxyd.crypto.keyring import Keyring, generate_key, parse_key
+from proxyd.crypto.startup import open_keys_sync
+from proxyd.db import Row
 from proxyd.db.schema import migration_ids
-from proxyd.errors import DatabaseError, LegacyDirError, ProxydError, SchemaOutOfDate
-from proxyd.keys.records import ApiKey
-from proxyd.keys.store import key_params, meta_params
+from proxyd.errors import DatabaseError, LegacyDirError, ProxydError, SchemaOutOfDate, UndecryptableToken
+from proxyd.keys.records import ApiKey, CopilotMeta
+from proxyd.keys.sealed import key_columns, meta_columns
 from proxyd.legacy.plan import ImportPlan, plan_import
 from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store
@@ -44,6 +47,59 @@ Progress = Callable[[str], None]
 
 # Rows per executemany round; also the progress step for large stores.
 CHUNK = 5000
+
+# A stored key no token equals: the row's token could not be decrypted (its id still collides).
+_UNREADABLE = "\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountColumns:
+    """How an import writes accounts, and reads back the ones stored, in the schema it runs against.
+
+    The current schema seals every token (:func:`sealed_columns`). Migration 0002 runs before 0006
+    encrypts anything: it writes the schema of its time, in clear (:data:`CLEAR_COLUMNS`, with the
+    queries its migration file brings), and 0006 then encrypts what it wrote.
+    """
+
+    key_params: Callable[[ApiKey], dict[str, Any]]
+    meta_params: Callable[[str, CopilotMeta], dict[str, Any]]
+    # The token of a ``legacy_existing_keys`` row; None when it cannot be read.
+    stored_key: Callable[[Row], str | None]
+
+
+def sealed_columns(keyring: Keyring) -> AccountColumns:
+    def stored_key(row: Row) -> str | None:
+        try:
+            return keyring.open(row["key_ciphertext"], "github-token", row["id"])
+        except UndecryptableToken:
+            return None
+
+    return AccountColumns(
+        key_params=lambda api_key: key_columns(api_key, keyring),
+        meta_params=lambda key_id, meta: meta_columns(key_id, meta, keyring),
+        stored_key=stored_key,
+    )
+
+
+CLEAR_COLUMNS = AccountColumns(
+    key_params=lambda api_key: {
+        "id": api_key.id,
+        "name": api_key.name,
+        "key": api_key.key,
+        "created_at": api_key.created_at,
+        "last_used": api_key.last_used,
+        "usage_count": api_key.usage_count,
+    },
+    meta_params=lambda key_id, meta: {
+        "api_key_id": key_id,
+        "token": meta.token,
+        "expires_at": meta.expires_at,
+        "reset_time": meta.reset_time,
+        "chat_quota": meta.chat_quota,
+        "completions_quota": meta.completions_quota,
+    },
+    stored_key=lambda row: str(row["key"]),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +161,15 @@ def record_params(api_key: ApiKey, *, source_dir: Path, source_file: str, via: V
     }
 
 
-def read_facts(executor: SyncExecutor) -> DatabaseFacts:
+def read_facts(executor: SyncExecutor, columns: AccountColumns) -> DatabaseFacts:
     """Every id and key in the database, what earlier imports created, and the default."""
     key_of_id: dict[str, str] = {}
     id_of_key: dict[str, str] = {}
     for row in executor.fetch_all("legacy_existing_keys"):
-        key_of_id[row["id"]] = row["key"]
-        id_of_key[row["key"]] = row["id"]
+        key = columns.stored_key(row)
+        key_of_id[row["id"]] = _UNREADABLE if key is None else key
+        if key is not None:
+            id_of_key[key] = row["id"]
     imported = executor.fetch_all("legacy_imported")
     default = executor.fetch_one("find_default_key")
     return DatabaseFacts(
@@ -128,6 +186,7 @@ def write_plan(
     source: LegacySource,
     *,
     via: Via,
+    columns: AccountColumns,
     dry_run: bool = False,
     database: str | None = None,
     progress: Progress | None = None,
@@ -139,24 +198,29 @@ def write_plan(
     """
     if not dry_run:
         executor.fetch_one("lock_default_key")
-    facts = read_facts(executor)
+    facts = read_facts(executor, columns)
     decision = decide(source.plan.rows, source.plan.default_id, facts)
     if not dry_run:
-        _write(executor, source, decision, via, progress)
+        _write(executor, source, decision, via, columns, progress)
     return build_report(source, decision, dry_run=dry_run, database=database)
 
 
 def _write(
-    executor: SyncExecutor, source: LegacySource, decision: Decision, via: Via, progress: Progress | None
+    executor: SyncExecutor,
+    source: LegacySource,
+    decision: Decision,
+    via: Via,
+    columns: AccountColumns,
+    progress: Progress | None,
 ) -> None:
     files = source.files
     imported_at = now_ms()
     total = len(decision.inserts)
     for start in range(0, total, CHUNK):
         chunk = decision.inserts[start : start + CHUNK]
-        executor.execute_many("insert_key", [key_params(row) for row in chunk])
+        executor.execute_many("insert_key", [columns.key_params(row) for row in chunk])
         executor.execute_many(
-            "legacy_insert_meta", [meta_params(row.id, row.meta) for row in chunk if row.meta is not None]
+            "legacy_insert_meta", [columns.meta_params(row.id, row.meta) for row in chunk if row.meta is not None]
         )
         executor.execute_many(
             "legacy_record_import",
@@ -204,6 +268,7 @@ def import_legacy_command(config: Config, directory: Path, *, dry_run: bool = Fa
     url = config.database
     with connect(url, timeout=config.db_timeout) as executor:
         require_current_schema_sync(executor, url)
+        columns = sealed_columns(_import_keys(executor, config, dry_run=dry_run))
         started = time.monotonic()
         source = read_source(path)
         if len(source.store.records) > CHUNK:
@@ -211,7 +276,13 @@ def import_legacy_command(config: Config, directory: Path, *, dry_run: bool = Fa
         try:
             with executor.transaction(commit=not dry_run):
                 report = write_plan(
-                    executor, source, via="cli", dry_run=dry_run, database=url.redacted(), progress=_progress
+                    executor,
+                    source,
+                    via="cli",
+                    columns=columns,
+                    dry_run=dry_run,
+                    database=url.redacted(),
+                    progress=_progress,
                 )
         except ProxydError:
             raise
@@ -221,6 +292,16 @@ def import_legacy_command(config: Config, directory: Path, *, dry_run: bool = Fa
             raise DatabaseError(f"{url.redacted()}: legacy import failed, nothing was written: {reason}") from None
     print(report.json_text() if as_json else report.text(), flush=True)
     return 0
+
+
+def _import_keys(executor: SyncExecutor, config: Config, *, dry_run: bool) -> Keyring:
+    """The keys to seal with, and to read the stored tokens with (to find those already present).
+
+    A dry run writes nothing, not even a new key file: where nothing is stored yet, it needs no key.
+    """
+    if dry_run and not executor.fetch_all("sealed_tokens"):
+        return Keyring([parse_key(generate_key())])  # seals nothing that is kept
+    return open_keys_sync(executor, config).keyring()
 
 
 def require_current_schema_sync(executor: SyncExecutor, url: DatabaseUrl) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from proxyd.config import Dialect
 from proxyd.errors import LegacyDirError
-from proxyd.legacy.importer import CHUNK, read_source, write_plan
-from proxyd.legacy.syncdb import SyncExecutor, driver_module
+from proxyd.legacy.importer import CHUNK, CLEAR_COLUMNS, read_source, write_plan
+from proxyd.legacy.syncdb import SyncExecutor, driver_error
 
 log = logging.getLogger("proxyd.legacy")
 
@@ -25,29 +25,33 @@ LEGACY_DIR_ENV = "PROXYD_LEGACY_DIR"
 Step = Callable[[Any], None]
 
 
-def import_step(dialect: Dialect) -> Step:
-    """The apply function: import when ``PROXYD_LEGACY_DIR`` is set, do nothing when it is not."""
+def import_step(dialect: Dialect, schema_queries: str) -> Step:
+    """The apply function: import when ``PROXYD_LEGACY_DIR`` is set, do nothing when it is not.
+
+    ``schema_queries`` are the writes of the schema this migration runs against, whose tokens are in
+    clear: migration 0006 encrypts them right after (the current ``insert_key`` needs its columns).
+    """
 
     def apply(connection: Any) -> None:
         raw = os.environ.get(LEGACY_DIR_ENV, "").strip()
         if not raw:
             log.info("%s is not set: no legacy import", LEGACY_DIR_ENV)
             return
-        executor = SyncExecutor(connection, dialect)
+        executor = SyncExecutor(connection, dialect, schema_queries)
         try:
             source = read_source(Path(raw))
             if len(source.store.records) > CHUNK:
                 log.info("legacy import: read %d records", len(source.store.records))
             executor.prepare_session()
-            report = write_plan(executor, source, via="migration", progress=log.info)
+            report = write_plan(executor, source, via="migration", columns=CLEAR_COLUMNS, progress=log.info)
         except executor.driver.DatabaseError:
             raise
         except LegacyDirError as exc:
-            raise _driver_error(dialect, f"{LEGACY_DIR_ENV}: {exc}") from exc
+            raise driver_error(dialect, f"{LEGACY_DIR_ENV}: {exc}") from exc
         except Exception as exc:
             # yoyo undoes the steps before this one (the CREATE TABLE, which MySQL has already
             # committed) only for the driver's own error type.
-            raise _driver_error(dialect, f"legacy import from {raw} failed: {exc}") from exc
+            raise driver_error(dialect, f"legacy import from {raw} failed: {exc}") from exc
         for line in report.lines():
             log.info("%s", line)
 
@@ -65,9 +69,3 @@ def rollback_step(dialect: Dialect) -> Step:
         log.info("legacy import rolled back: %d imported key(s) deleted", deleted)
 
     return rollback
-
-
-def _driver_error(dialect: Dialect, message: str) -> Exception:
-    base: type[Exception] = driver_module(dialect).DatabaseError
-    error_type: type[Exception] = type("LegacyImportError", (base,), {"__module__": __name__})
-    return error_type(message)

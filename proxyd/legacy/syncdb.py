@@ -28,7 +28,7 @@ from proxyd.config import DatabaseUrl, Dialect
 from proxyd.db.base import Params, Row
 from proxyd.db.connect import ADAPTERS
 from proxyd.db.mysql import connect_sync
-from proxyd.db.queries import Paramstyle, queries_for
+from proxyd.db.queries import Paramstyle, Query, parse_queries, queries_for
 from proxyd.db.schema import DRIVER_EXTRAS
 from proxyd.errors import DatabaseError
 
@@ -108,13 +108,20 @@ def driver_module(dialect: Dialect) -> Any:
 class SyncExecutor:
     """Runs named queries on a DB-API connection; rows come back as dicts, as from the async adapters."""
 
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
+    def __init__(self, connection: Any, dialect: Dialect, schema_queries: str = "") -> None:
+        """``schema_queries``: named queries (as in sql/<dialect>/*.sql) that replace or add to the daemon's.
+
+        A migration's data step brings its own where the schema it runs against is not the current one.
+        """
         self.connection = connection
         self.dialect = dialect
         self.driver = driver_module(dialect)
         self._sync = SYNC_DRIVERS[dialect]
         self._adapter = ADAPTERS[dialect]  # the daemon's adapter: how its sessions start, how it begins writing
-        self.queries = queries_for(dialect, self._sync.paramstyle)
+        self.queries: Mapping[str, Query] = queries_for(dialect, self._sync.paramstyle)
+        if schema_queries:
+            own = parse_queries(schema_queries, self._sync.paramstyle, "migration")
+            self.queries = {**self.queries, **own}
 
     def prepare_session(self) -> None:
         """Session settings the writes rely on (MySQL strict mode); harmless to repeat."""
@@ -197,3 +204,10 @@ def connect(url: DatabaseUrl, *, timeout: float) -> Iterator[SyncExecutor]:
 def driver_reason(exc: BaseException, url: DatabaseUrl) -> str:
     """A driver error as one line, without the password."""
     return url.scrub(" ".join(str(exc).split()) or type(exc).__name__)
+
+
+def driver_error(dialect: Dialect, message: str) -> Exception:
+    """An error of the driver's own type: yoyo undoes earlier steps (MySQL's committed DDL) only for it."""
+    base: type[Exception] = driver_module(dialect).DatabaseError
+    error_type: type[Exception] = type("MigrationStepError", (base,), {"__module__": __name__})
+    return error_type(message)

@@ -33,7 +33,7 @@ SELECT COUNT(*) AS total FROM request_log;
 
 -- name: page_request_log
 -- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
-SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.`key` AS api_key_key,
+SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.masked_key AS api_key_masked_key,
        r.client_key_id, c.name AS client_key_name,
        r.endpoint, r.model, r.status, r.duration_ms, r.prompt_tokens, r.completion_tokens, r.total_tokens
 FROM request_log AS r

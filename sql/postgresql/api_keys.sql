@@ -9,17 +9,24 @@ ORDER BY k.created_at DESC, k.id DESC;
 SELECT * FROM api_key_records AS k
 WHERE k.id = :id;
 
--- name: find_key_by_key
+-- name: find_key_by_hmac
+-- A presented token, by its keyed lookup hash (proxyd/crypto/keyring.py). Two hashes: while a
+-- rotation runs, the row may be stored under the new key's hash or still under the old key's.
 SELECT * FROM api_key_records AS k
-WHERE k.key = :key;
+WHERE k.key_hmac IN (:hmac, :other_hmac);
+
+-- name: all_key_ids
+-- Which accounts exist (proxyd keys create --accounts): nothing to decrypt.
+SELECT id FROM api_keys;
 
 -- name: find_default_key
 SELECT * FROM api_key_records AS k
 WHERE k.is_default;
 
 -- name: insert_key
-INSERT INTO api_keys (id, name, key, created_at, last_used, usage_count, is_default)
-VALUES (:id, :name, :key, :created_at, :last_used, :usage_count, FALSE);
+-- The token only sealed (key_ciphertext), found by key_hmac, shown as masked_key.
+INSERT INTO api_keys (id, name, key_hmac, key_ciphertext, masked_key, created_at, last_used, usage_count, is_default)
+VALUES (:id, :name, :key_hmac, :key_ciphertext, :masked_key, :created_at, :last_used, :usage_count, FALSE);
 
 -- name: lock_key
 -- Held until commit: a concurrent DELETE waits for the update, or has already
@@ -38,10 +45,10 @@ UPDATE api_keys SET usage_count = :usage_count, last_used = :last_used WHERE id 
 DELETE FROM api_keys WHERE id = :id;
 
 -- name: upsert_meta
-INSERT INTO copilot_meta (api_key_id, token, expires_at, reset_time, chat_quota, completions_quota)
-VALUES (:api_key_id, :token, :expires_at, :reset_time, :chat_quota, :completions_quota)
+INSERT INTO copilot_meta (api_key_id, token_ciphertext, expires_at, reset_time, chat_quota, completions_quota)
+VALUES (:api_key_id, :token_ciphertext, :expires_at, :reset_time, :chat_quota, :completions_quota)
 ON CONFLICT (api_key_id) DO UPDATE SET
-    token = excluded.token, expires_at = excluded.expires_at, reset_time = excluded.reset_time,
+    token_ciphertext = excluded.token_ciphertext, expires_at = excluded.expires_at, reset_time = excluded.reset_time,
     chat_quota = excluded.chat_quota, completions_quota = excluded.completions_quota;
 
 -- name: lock_default_key

@@ -2,8 +2,8 @@
 -- legacy_import, the record of every api_keys row an import created.
 
 -- name: legacy_existing_keys
--- Every id and key: the batch import decides "already present" in memory.
-SELECT id, key FROM api_keys;
+-- Every id and sealed key: the batch import opens them and decides "already present" in memory.
+SELECT id, key_ciphertext FROM api_keys;
 
 -- name: legacy_imported
 -- Every key an import created, including those deleted since.
@@ -15,8 +15,8 @@ SELECT api_key_id, key_sha256 FROM legacy_import
 WHERE api_key_id = :id OR key_sha256 = :key_sha256;
 
 -- name: legacy_insert_meta
-INSERT INTO copilot_meta (api_key_id, token, expires_at, reset_time, chat_quota, completions_quota)
-VALUES (:api_key_id, :token, :expires_at, :reset_time, :chat_quota, :completions_quota);
+INSERT INTO copilot_meta (api_key_id, token_ciphertext, expires_at, reset_time, chat_quota, completions_quota)
+VALUES (:api_key_id, :token_ciphertext, :expires_at, :reset_time, :chat_quota, :completions_quota);
 
 -- name: legacy_record_import
 INSERT INTO legacy_import (api_key_id, key_sha256, imported_at, source_dir, source_file, via)

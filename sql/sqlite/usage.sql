@@ -13,7 +13,7 @@ WHERE (:client_key_id IS NULL OR r.client_key_id = :client_key_id)
 
 -- name: page_request_log_filtered
 -- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
-SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.key AS api_key_key,
+SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.masked_key AS api_key_masked_key,
        r.client_key_id, c.name AS client_key_name,
        r.endpoint, r.model, r.status, r.duration_ms, r.prompt_tokens, r.completion_tokens, r.total_tokens
 FROM request_log AS r
