@@ -33,7 +33,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def two_instances(
     config: Config, upstream: FakeUpstream, redis_url: str, **overrides: Any
 ) -> AsyncIterator[tuple[RunningProxy, RunningProxy]]:
-    settings: dict[str, Any] = {"key_cache_ttl": 0.2, "usage_flush_interval": 0.05, "shutdown_timeout": 2.0}
+    # A generous Redis timeout: on a loaded machine the default quarter second would make an instance fail
+    # open to its own memory, and exactness across instances is what these tests check (failing open has its own).
+    settings: dict[str, Any] = {
+        "key_cache_ttl": 0.2,
+        "usage_flush_interval": 0.05,
+        "shutdown_timeout": 2.0,
+        "redis_timeout": 5.0,
+    }
     config = dataclasses.replace(config, redis_url=RedisUrl.parse(redis_url), **{**settings, **overrides})
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(run_proxy(config, upstream))
