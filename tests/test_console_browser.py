@@ -25,13 +25,13 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
-# The page fetches after each change; on a machine busy with the rest of the suite five seconds can pass.
-expect.set_options(timeout=20_000)
-
 from proxyd.appkeys import CLIENT_KEYS, USAGE
 from proxyd.config import Config
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.fake_upstream import FakeUpstream
+
+# The page fetches after each change; on a machine busy with the rest of the suite five seconds can pass.
+expect.set_options(timeout=20_000)
 
 ADMIN_TOKEN = "console-admin-token-0123456789"
 ALICE = "gho_" + "a" * 36
