@@ -13,9 +13,11 @@ from redis.exceptions import RedisError
 
 from proxyd.admin import routes as admin
 from proxyd.admin.accounts import KeyAdmin
+from proxyd.admin.client_keys import ClientKeyAdmin
 from proxyd.appkeys import (
     ACCOUNTING,
     CLIENT_AUTH,
+    CLIENT_KEY_ADMIN,
     CLIENT_KEY_RESOLVER,
     CLIENT_KEYS,
     CONFIG,
@@ -212,6 +214,11 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[KEY_ADMIN] = KeyAdmin(
             app[STORE], app[GITHUB], resolver, tokens, client_keys.invalidate, on_delete=copilot.forget
+        )
+        app[CLIENT_KEY_ADMIN] = ClientKeyAdmin(
+            app[CLIENT_KEYS],
+            on_change=client_keys.invalidate,
+            on_delete=app[CLIENT_AUTH].forget_client_key,
         )
         metrics.sample(
             "proxyd_conversations",

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from proxyd.admin.accounts import KeyAdmin
 from proxyd.admin.auth import AdminAuth
+from proxyd.admin.client_keys import ClientKeyAdmin
 from proxyd.admin.device_flow import DeviceFlowHub
 from proxyd.config import Config
 from proxyd.db import Database
@@ -54,6 +55,7 @@ QUOTAS = web.AppKey("quotas", QuotaCache)
 # Admin routes (proxyd/admin/routes.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
+CLIENT_KEY_ADMIN = web.AppKey("client_key_admin", ClientKeyAdmin)
 DEVICE_FLOWS = web.AppKey("device_flows", DeviceFlowHub)
 
 # Per request: filled by the proxy handler, read by the access log.

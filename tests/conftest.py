@@ -25,11 +25,12 @@ from aiohttp import web
 
 from proxyd.app import create_app
 from proxyd.appkeys import STORE
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.crypto.migration import keys_from
 from proxyd.crypto.source import KeySource, StaticKeys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
+from proxyd.db.url import DatabaseUrl
 from proxyd.keys.store import KeyStore
 from proxyd.logs import QUIETER_LIBRARIES, JsonFormatter, RedactSecrets, TextFormatter
 from tests import dbservers

@@ -25,7 +25,8 @@ import orjson
 import pytest
 
 from proxyd.admin import token_file as admin_token
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.daemon import PROXYD, Daemon

@@ -18,8 +18,9 @@ import orjson
 import pytest
 
 from proxyd.appkeys import RESOLVER
-from proxyd.config import Config, host_name
+from proxyd.config import Config
 from proxyd.errors import ConfigError
+from proxyd.http.hosts import host_name
 from tests.conftest import RunningProxy
 from tests.fake_upstream import FakeUpstream
 

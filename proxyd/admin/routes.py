@@ -25,11 +25,11 @@ from proxyd.admin import token_file as admin_token
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.device_flow import DeviceFlowHub
 from proxyd.admin.sessions import CONSOLE_PATH
-from proxyd.admin.validation import read_dto, require_strings
+from proxyd.admin.validation import require_strings
 from proxyd.appkeys import ADMIN_AUTH, DATABASE, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
-from proxyd.http.json_io import json_response
+from proxyd.http.json_io import json_response, read_dto
 from proxyd.logs import redact_values
 
 log = logging.getLogger("proxyd.admin")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxyd.admin.accounts import usable
-from proxyd.admin.validation import read_dto, require_new_key, require_strings
+from proxyd.admin.validation import require_new_key, require_strings
 from proxyd.appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
-from proxyd.http.json_io import json_response
+from proxyd.http.json_io import json_response, read_dto
 
 NAME_MAX = 100
 KEY_MAX = 512
