@@ -13,6 +13,7 @@ from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.gateway.accounting import Accounting
 from proxyd.gateway.principal import ClientAuth
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.recorder import UsageRecorder
 from proxyd.gateway.relay import PassThroughRelay
 from proxyd.keys.account_resolver import KeyResolver
@@ -20,7 +21,7 @@ from proxyd.keys.client_key_resolver import ClientKeyResolver
 from proxyd.keys.client_keys import ClientKeyStore
 from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
-from proxyd.runtime.lifecycle import AccessInfo, Lifecycle
+from proxyd.runtime.lifecycle import Lifecycle
 from proxyd.runtime.readiness import ReadinessProbe
 from proxyd.sharedstate.base import SharedState
 from proxyd.upstream.client import CopilotClient
@@ -58,5 +59,5 @@ KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
 CLIENT_KEY_ADMIN = web.AppKey("client_key_admin", ClientKeyAdmin)
 DEVICE_FLOWS = web.AppKey("device_flows", DeviceFlowHub)
 
-# Per request: filled by the proxy handler, read by the access log.
-ACCESS = web.RequestKey("access", AccessInfo)
+# Per proxied request: filled as it goes (proxyd/gateway/record.py), read by accounting, the access log and metrics.
+REQUEST_RECORD = web.RequestKey("request_record", RequestRecord)

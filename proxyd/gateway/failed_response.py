@@ -18,7 +18,7 @@ from aiohttp import web
 
 from proxyd import sse
 from proxyd.errors import UpstreamAnswered
-from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import Relay, refusal, to_client
 from proxyd.translate.base import JsonObject
 
@@ -46,11 +46,11 @@ class FailedAsEvent:
         self._model = model
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if 200 <= upstream.status < 300:
-            return await self._relay(request, upstream, exchange)
-        exchange.upstream_status = exchange.status = upstream.status
+            return await self._relay(request, upstream, record)
+        record.upstream_status = record.status = upstream.status
         error = await refusal(upstream)
         message = error.message
         wait = error.headers.get("Retry-After") if error.headers else None

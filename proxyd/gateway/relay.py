@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
-from proxyd.gateway.accounting import CLIENT_GONE, Exchange
+from proxyd.gateway.record import CLIENT_GONE, RequestRecord
 from proxyd.metrics import Metrics
 from proxyd.upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
 
@@ -30,7 +30,7 @@ _LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"ups
 
 class Relay(Protocol):
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse: ...
 
 
@@ -46,9 +46,9 @@ class PassThroughRelay:
         self._reshape_errors = errors_in_client_shape
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        exchange.upstream_status = exchange.status = upstream.status
+        record.upstream_status = record.status = upstream.status
         if self._reshape_errors and not 200 <= upstream.status < 300:
             raise await refusal(upstream)
         is_sse = upstream.content_type == "text/event-stream"
@@ -61,11 +61,11 @@ class PassThroughRelay:
         try:
             await to_client(response.prepare(request))
         except ClientGone:
-            client_left(exchange)
+            client_left(record)
             return response
         pending = b""
         try:
-            async with BodyGuard(request, response, exchange, self._metrics, _LOST_EVENT if is_sse else None):
+            async with BodyGuard(request, response, record, self._metrics, _LOST_EVENT if is_sse else None):
                 async for chunk in upstream.content.iter_any():
                     sniffer.feed(chunk)
                     if is_sse:
@@ -76,7 +76,7 @@ class PassThroughRelay:
                     await to_client(response.write(pending))
                 await to_client(response.write_eof())
         finally:
-            exchange.usage = sniffer.usage
+            record.usage = sniffer.usage
         return response
 
 
@@ -89,19 +89,19 @@ class BodyGuard:
     this costs a fraction of a generator's set-up.
     """
 
-    __slots__ = ("_exchange", "_lost_event", "_metrics", "_request", "_response")
+    __slots__ = ("_lost_event", "_metrics", "_record", "_request", "_response")
 
     def __init__(
         self,
         request: web.Request,
         response: web.StreamResponse,
-        exchange: Exchange,
+        record: RequestRecord,
         metrics: Metrics,
         lost_event: bytes | None,
     ) -> None:
         self._request = request
         self._response = response
-        self._exchange = exchange
+        self._record = record
         self._metrics = metrics
         self._lost_event = lost_event
 
@@ -110,13 +110,13 @@ class BodyGuard:
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if isinstance(exc, ClientGone):
-            client_left(self._exchange)
+            client_left(self._record)
             return True
         if not isinstance(exc, Exception):
             return False  # no failure, or a cancellation: not ours to swallow
-        log.warning("upstream failed mid-response on %s: %s", self._exchange.endpoint, type(exc).__name__)
+        log.warning("upstream failed mid-response on %s: %s", self._record.endpoint, type(exc).__name__)
         self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
-        self._exchange.status = 502
+        self._record.status = 502
         await end_broken(self._request, self._response, self._lost_event)
         return True
 
@@ -131,10 +131,10 @@ async def to_client(write: Awaitable[object]) -> None:
         raise ClientGone from None
 
 
-def client_left(exchange: Exchange) -> None:
+def client_left(record: RequestRecord) -> None:
     # Routine for streams (a user stops a generation): one short line, no traceback.
-    log.debug("client went away mid-answer on %s", exchange.endpoint)
-    exchange.status = CLIENT_GONE
+    log.debug("client went away mid-answer on %s", record.endpoint)
+    record.status = CLIENT_GONE
 
 
 class ModelListRelay:
@@ -144,12 +144,12 @@ class ModelListRelay:
         self._passthrough = passthrough
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        allowed = allowed_models(exchange)
+        allowed = allowed_models(record)
         if upstream.status != 200 or allowed is None:
-            return await self._passthrough(request, upstream, exchange)
-        exchange.upstream_status = exchange.status = upstream.status
+            return await self._passthrough(request, upstream, record)
+        record.upstream_status = record.status = upstream.status
         listing = await _model_list(upstream)
         kept = [model for model in _entries(listing) if model.get("id") in allowed]
         body = {**listing, "data": kept} if isinstance(listing, dict) else {"object": "list", "data": kept}
@@ -164,21 +164,21 @@ class ModelLookupRelay:
         self._model_id = model_id
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if upstream.status != 200:
-            return await self._passthrough(request, upstream, exchange)  # Copilot's own error, unchanged
-        exchange.upstream_status = exchange.status = upstream.status
-        allowed = allowed_models(exchange)
+            return await self._passthrough(request, upstream, record)  # Copilot's own error, unchanged
+        record.upstream_status = record.status = upstream.status
+        allowed = allowed_models(record)
         for model in _entries(await _model_list(upstream)):
             if model.get("id") == self._model_id and (allowed is None or self._model_id in allowed):
                 return web.Response(body=orjson.dumps(model), content_type="application/json")
         raise ModelNotFound(f"The model '{self._model_id}' does not exist")
 
 
-def allowed_models(exchange: Exchange) -> frozenset[str] | None:
+def allowed_models(record: RequestRecord) -> frozenset[str] | None:
     """The models the request's client key may use; None when any."""
-    key = exchange.principal.client_key
+    key = record.principal.client_key
     models = key.settings.models if key is not None else None
     return frozenset(models) if models is not None else None
 

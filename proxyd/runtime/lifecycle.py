@@ -1,4 +1,4 @@
-"""Small mutable state objects shared through AppKeys and RequestKeys, and the shutdown budget."""
+"""Where the process is in its life (``Lifecycle``, shared through an AppKey), and the shutdown budget."""
 
 from __future__ import annotations
 
@@ -78,14 +78,3 @@ def _quiet_driver_stragglers(loop: asyncio.AbstractEventLoop, context: dict[str,
         log.debug("shutdown: abandoned database work ended with %s", type(exception).__name__)
         return
     loop.default_exception_handler(context)
-
-
-@dataclass(slots=True)
-class AccessInfo:
-    """What a handler learned that belongs in the access log line (never a full key)."""
-
-    masked_key: str | None = None
-    model: str | None = None
-    # Set when the answer's status line was already sent but the request then failed
-    # (a stream cut short, a client gone): what the request really came to.
-    status: int | None = None

@@ -39,8 +39,8 @@ from proxyd.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
+from proxyd.gateway.record import RequestRecord
 from proxyd.keys.records import ApiKey
 from proxyd.limits import (
     MODEL_LIST_REFRESH,
@@ -181,19 +181,19 @@ class CopilotClient:
         self.affinity = ConversationAffinity(state, idle=conversation_idle)
 
     async def send(
-        self, target: ApiKey | Principal, ask: Ask[T], exchange: Exchange | None = None
+        self, target: ApiKey | Principal, ask: Ask[T], record: RequestRecord | None = None
     ) -> tuple[aiohttp.ClientResponse, T]:
         """Copilot's answer, its body not yet read (the caller closes it), and what the route prepared with it.
 
         ``target``: one account, or a principal (a client key's fails over within its
-        pool). ``exchange.account`` is set to the account that answered.
+        pool). ``record.account`` is set to the account that answered.
         """
         calls = _Calls(ask)
         if isinstance(target, ApiKey):
             return await self._send_as(target, calls, moved=False, resent=False)
         if target.client_key is None:
             return await self._send_as(target.account, calls, moved=False, resent=False)
-        return await self._send_pooled(target, calls, exchange)
+        return await self._send_pooled(target, calls, record)
 
     async def forget(self, account_id: str) -> None:
         """The account was deleted: nothing of it is kept (its conversations find it gone and move)."""
@@ -201,7 +201,7 @@ class CopilotClient:
         self.catalog.forget(account_id)
 
     async def _send_pooled(
-        self, principal: Principal, calls: _Calls[T], exchange: Exchange | None
+        self, principal: Principal, calls: _Calls[T], record: RequestRecord | None
     ) -> tuple[aiohttp.ClientResponse, T]:
         ask = calls.ask
         key = _conversation_key(principal, ask)
@@ -210,8 +210,8 @@ class CopilotClient:
         for account in await self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
             if await self.cooldowns.cooling(account.id) is not None:
                 continue  # cooled down meanwhile, by a concurrent request
-            if exchange is not None:
-                exchange.account = account
+            if record is not None:
+                record.account = account
             moved = pin is not None and (pin.moved or pin.account_id != account.id)
             try:
                 response, extra = await self._send_as(account, calls, moved=moved, resent=resent)
