@@ -1,8 +1,8 @@
 """The relay: Copilot's answer streamed back to the client as it arrives.
 
-SSE is forwarded event by event (bytes after the last blank line wait for the
-rest of their event, so a stream that breaks never leaves half an event in
-front of the error event); anything else is forwarded chunk by chunk. Once the
+SSE is forwarded whole events at a time, as ``sse.EventCutter`` cuts it (a
+stream that breaks never leaves half an event in front of the error event);
+anything else is forwarded chunk by chunk. Once the
 status line is sent, every failure ends this response: the error middleware
 must never start a second one.
 """
@@ -18,14 +18,22 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from proxyd import sse
 from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
 from proxyd.gateway.record import CLIENT_GONE, RequestRecord
 from proxyd.metrics import Metrics
-from proxyd.upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
+from proxyd.upstream.wire import (
+    USAGE_MENTIONED,
+    JsonUsageSniffer,
+    Usage,
+    error_message,
+    response_headers,
+    with_usage,
+)
 
 log = logging.getLogger("proxyd.proxy")
 
-_LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"upstream_error"}}\n\n'
+_LOST_EVENT = sse.frame("chat", [(None, {"error": {"message": "upstream connection lost", "type": "upstream_error"}})])
 
 
 class Relay(Protocol):
@@ -51,33 +59,62 @@ class PassThroughRelay:
         record.upstream_status = record.status = upstream.status
         if self._reshape_errors and not 200 <= upstream.status < 300:
             raise await refusal(upstream)
-        is_sse = upstream.content_type == "text/event-stream"
-        sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
-        response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
-        if is_sse:
-            response.headers["Cache-Control"] = "no-cache"
-            response.headers["X-Accel-Buffering"] = "no"
+        is_sse = upstream.content_type == sse.CONTENT_TYPE
+        headers = response_headers(upstream.headers)
+        response = (
+            sse.stream_response(upstream.status, headers)
+            if is_sse
+            else web.StreamResponse(status=upstream.status, headers=headers)
+        )
         # A client that went away is no failure: the caller closing upstream stops Copilot.
         try:
             await to_client(response.prepare(request))
         except ClientGone:
             client_left(record)
             return response
-        pending = b""
-        try:
-            async with BodyGuard(request, response, record, self._metrics, _LOST_EVENT if is_sse else None):
-                async for chunk in upstream.content.iter_any():
-                    sniffer.feed(chunk)
-                    if is_sse:
-                        chunk, pending = complete_events(pending + chunk)
-                    if chunk:
-                        await to_client(response.write(chunk))
-                if pending:
-                    await to_client(response.write(pending))
-                await to_client(response.write_eof())
-        finally:
-            record.usage = sniffer.usage
+        async with BodyGuard(request, response, record, self._metrics, _LOST_EVENT if is_sse else None):
+            await (_pass_events if is_sse else _pass_body)(response, upstream, record)
         return response
+
+
+async def _pass_events(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    """An SSE answer, whole events at a time; only the events that mention usage are parsed."""
+    events = sse.EventCutter()
+    async for chunk in upstream.content.iter_any():
+        whole = events.feed(chunk)
+        if whole:
+            record.usage = _usage_in(whole, record.usage)
+            await to_client(response.write(whole))
+    rest = events.close()
+    if rest:
+        record.usage = _usage_in(rest, record.usage)
+        await to_client(response.write(rest))
+    await to_client(response.write_eof())
+
+
+def _usage_in(events: bytes, usage: Usage | None) -> Usage | None:
+    """``usage`` with what ``events`` report; one substring search when they say nothing of it."""
+    if USAGE_MENTIONED not in events:
+        return usage
+    for _, data in sse.events_in(events):
+        if USAGE_MENTIONED in data:
+            try:
+                usage = with_usage(usage, orjson.loads(data))
+            except orjson.JSONDecodeError:
+                continue
+    return usage
+
+
+async def _pass_body(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    """Any other answer, chunk by chunk; usage is read from its end."""
+    sniffer = JsonUsageSniffer()
+    try:
+        async for chunk in upstream.content.iter_any():
+            sniffer.feed(chunk)
+            await to_client(response.write(chunk))
+        await to_client(response.write_eof())
+    finally:
+        record.usage = sniffer.usage
 
 
 class BodyGuard:
@@ -205,13 +242,6 @@ async def end_broken(request: web.Request, response: web.StreamResponse, last_ev
     elif request.transport is not None:
         # Without the final chunk the client sees a truncated body, not a complete-looking one.
         request.transport.abort()
-
-
-def complete_events(data: bytes) -> tuple[bytes, bytes]:
-    """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-    return data[:end], data[end:]
 
 
 # Copilot's error bodies are small; a larger one is cut rather than read whole.

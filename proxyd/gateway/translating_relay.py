@@ -21,7 +21,7 @@ from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import BodyGuard, refusal, to_client
 from proxyd.metrics import Metrics
 from proxyd.translate.base import Api, Event, Translator
-from proxyd.upstream.wire import Usage, merged, usage_from
+from proxyd.upstream.wire import Usage, usage_from, with_usage
 
 
 def lost_event(api: Api) -> bytes:
@@ -53,7 +53,7 @@ class TranslatingRelay:
         record.upstream_status = upstream.status
         if not 200 <= upstream.status < 300:
             raise await refusal(upstream)
-        if upstream.content_type == "text/event-stream":
+        if upstream.content_type == sse.CONTENT_TYPE:
             return await self._relay_stream(request, upstream, record)
         document = await _read_json(upstream)
         record.usage = usage_from(document)
@@ -63,7 +63,7 @@ class TranslatingRelay:
             translation = self._translator.stream()
             events = translation.feed(None, _as_chunk(document)) + translation.finish()
             body = sse.frame(self._client_api, events) + sse.end_of_stream(self._client_api)
-            return web.Response(body=body, content_type="text/event-stream")
+            return web.Response(body=body, headers=sse.HEADERS)
         answer = self._translator.answer(document)
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
@@ -85,9 +85,7 @@ class TranslatingRelay:
                         document = _event_data(data)
                         if document is None:
                             continue
-                        found = usage_from(document)
-                        if found is not None:
-                            usage = merged(usage, found)
+                        usage = with_usage(usage, document)
                         out.extend(translation.feed(name, document))
                     if out:
                         await to_client(response.write(sse.frame(client_api, out)))
