@@ -24,11 +24,9 @@ from proxyd.appkeys import (
     COPILOT,
     DATABASE,
     GITHUB,
-    HTTP,
     KEY_ADMIN,
     LIFECYCLE,
     METRICS,
-    OUTBOUND_PROXY,
     QUOTAS,
     RELAY,
     RESOLVER,
@@ -183,8 +181,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        app[HTTP] = session
-        app[OUTBOUND_PROXY] = proxies = ProxySelector()
+        proxies = ProxySelector()
         app[GITHUB] = GitHubClient(session, config, proxies)
         app[QUOTAS] = QuotaCache(app[GITHUB])
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)

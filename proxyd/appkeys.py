@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from proxyd.admin.accounts import KeyAdmin
@@ -26,15 +25,12 @@ from proxyd.runtime.readiness import ReadinessProbe
 from proxyd.sharedstate.base import SharedState
 from proxyd.upstream.client import CopilotClient
 from proxyd.upstream.github import GitHubClient
-from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.quota import QuotaCache
 from proxyd.upstream.tokens import CopilotTokens
 
 CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
 STORE = web.AppKey("store", KeyStore)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-OUTBOUND_PROXY = web.AppKey("outbound_proxy", ProxySelector)
 GITHUB = web.AppKey("github", GitHubClient)
 TOKENS = web.AppKey("tokens", CopilotTokens)
 RESOLVER = web.AppKey("resolver", KeyResolver)

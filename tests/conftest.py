@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bench.fake_upstream import FakeUpstream, running_fake_upstream
 from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config
@@ -34,7 +35,6 @@ from proxyd.db.url import DatabaseUrl
 from proxyd.keys.store import KeyStore
 from proxyd.logs import QUIETER_LIBRARIES, JsonFormatter, RedactSecrets, TextFormatter
 from tests import dbservers
-from tests.fake_upstream import FakeUpstream, running_fake_upstream
 
 DIALECTS = ("sqlite", "postgresql", "mysql")
 _SERVER_FACTORIES = {"postgresql": dbservers.postgres_server, "mysql": dbservers.mariadb_server}

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.throttle import FailureThrottle
 from proxyd.appkeys import STORE
@@ -26,7 +27,6 @@ from proxyd.http.hosts import is_loopback
 from proxyd.limits import LOGIN_TTL_SECONDS
 from proxyd.sharedstate.memory import MemoryState
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"

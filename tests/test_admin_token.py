@@ -24,13 +24,13 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.admin import token_file as admin_token
 from proxyd.config import Config
 from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.daemon import PROXYD, Daemon
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_KEY = "gho_" + "T" * 36
 MISSING_TOKEN = {

@@ -13,6 +13,7 @@ import openai
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
 from proxyd.config import Config
@@ -20,7 +21,6 @@ from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.keys.store import KeyStore
 from tests.conftest import KNOWN_SECRETS, RunningProxy, migrator, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 ALICE = "gho_clientkeysalice000000000000000000001"
 BOB = "gho_clientkeysbob00000000000000000000002"

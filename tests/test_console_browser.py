@@ -25,10 +25,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import CLIENT_KEYS, USAGE
 from proxyd.config import Config
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 ADMIN_TOKEN = "console-admin-token-0123456789"
 ALICE = "gho_" + "a" * 36

@@ -21,6 +21,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.appkeys import RESOLVER, TOKENS
 from proxyd.config import Config
@@ -36,7 +37,6 @@ from proxyd.legacy.reader import read_store
 from tests import dbservers
 from tests.conftest import TEST_ENCRYPTION_KEY, RunningProxy, keys_for, migrator, run_proxy
 from tests.daemon import PROXYD
-from tests.fake_upstream import FakeUpstream
 from tests.legacy_samples import samples_dir
 
 ALICE = "gho_atRestAlice00000000000000000000000001"

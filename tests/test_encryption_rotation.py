@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.config import Config
 from proxyd.crypto import key_file
@@ -30,7 +31,6 @@ from proxyd.errors import UndecryptableToken
 from proxyd.keys.masking import mask_secret
 from proxyd.keys.store import KeyStore
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 TOKENS = [f"gho_rotationUnderLoad{n:019d}" for n in range(4)]
 LATE = [f"gho_rotationAddedLate{n:019d}" for n in range(3)]

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
@@ -34,7 +35,6 @@ from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.tokens import CopilotTokens
 from proxyd.upstream.wire import JsonUsageSniffer, Usage
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_gateway00000000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}

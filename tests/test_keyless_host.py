@@ -17,12 +17,12 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import RESOLVER
 from proxyd.config import Config
 from proxyd.errors import ConfigError
 from proxyd.http.hosts import host_name
 from tests.conftest import RunningProxy
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_keylesshost00000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}

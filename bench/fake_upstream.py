@@ -13,7 +13,11 @@ reasoning (Responses) are HMACs keyed by the GitHub account behind the request's
 they verify only on the account that produced them (``state.signature_for``,
 ``state.encrypted_reasoning_for``).
 
-Run standalone (for the benchmark): ``python -m tests.fake_upstream --port 0``; it prints
+It lives in ``bench/`` with the other helpers both use (``delegating_database``,
+``node_persist``): the tests import the benchmark's helpers, the benchmark never
+imports the tests.
+
+Run standalone (for the benchmark): ``python -m bench.fake_upstream --port 0``; it prints
 ``FAKE_UPSTREAM_URL=...`` and ``FAKE_GITHUB_TOKEN=...`` lines, then serves until SIGINT/SIGTERM.
 """
 
