@@ -12,5 +12,5 @@
 
 Everything that speaks to Copilot (accounts, tokens, endpoint choice, retries)
 is ``proxyd/upstream``; the translations are ``proxyd/translate``.
-``proxyd/http/proxy.py`` strings the parts together (``exchange``) for every route.
+``proxyd/http/proxy.py`` strings the parts together (``call_copilot``) for every route.
 """

@@ -1,6 +1,6 @@
 """The proxied routes: who asks, the Copilot call, the answer relayed back, accounting.
 
-Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together
+Each step is a part of ``proxyd/gateway``; ``call_copilot`` strings them together
 for one request. A model route (chat completions, Responses, Messages) reads
 the body, names the model, and leaves the endpoint to the upstream client,
 which asks the route's ``CallPlanner`` for the call on the endpoint it chose;
@@ -65,7 +65,7 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
         conversation=conversation_id(client_api, body, request.headers),
         heavy=len(raw) > OFF_LOOP_BODY_BYTES,
     )
-    return await exchange(request, record, ask)
+    return await call_copilot(request, record, ask)
 
 
 async def forward(
@@ -84,10 +84,10 @@ async def forward(
     await app[CLIENT_AUTH].admit(record.principal, model)
     call = UpstreamCall(request.method, path, raw, payload, None, request.headers.get("Accept"))
     chosen = relay or app[RELAY]
-    return await exchange(request, record, Ask(lambda _: (call, chosen)))
+    return await call_copilot(request, record, Ask(lambda _: (call, chosen)))
 
 
-async def exchange(request: web.Request, record: RequestRecord, ask: Ask[Relay]) -> web.StreamResponse:
+async def call_copilot(request: web.Request, record: RequestRecord, ask: Ask[Relay]) -> web.StreamResponse:
     """The Copilot call, its answer relayed, the accounting."""
     app = request.app
     try:
