@@ -21,6 +21,7 @@ from aiohttp import web
 from proxyd import sse
 from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
 from proxyd.gateway.record import CLIENT_GONE, RequestRecord
+from proxyd.limits import UPSTREAM_ERROR_BODY_MAX
 from proxyd.metrics import Metrics
 from proxyd.upstream.wire import (
     USAGE_MENTIONED,
@@ -244,15 +245,13 @@ async def end_broken(request: web.Request, response: web.StreamResponse, last_ev
         request.transport.abort()
 
 
-# Copilot's error bodies are small; a larger one is cut rather than read whole.
-_ERROR_BODY_MAX = 64 * 1024
 _PASSED_ON_ERROR = ("Retry-After",)
 
 
 async def refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
     """Copilot's error answer, its message and code kept, as an error the middleware renders in the client's shape."""
     try:
-        body = await upstream.content.read(_ERROR_BODY_MAX)
+        body = await upstream.content.read(UPSTREAM_ERROR_BODY_MAX)
         document = orjson.loads(body)
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
         document = None

@@ -9,15 +9,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from proxyd.limits import CANCEL_GRACE
+
 T = TypeVar("T")
 
 log = logging.getLogger("proxyd")
 # Drivers whose internal tasks may still fail after work on them was abandoned at shutdown.
 _DRIVERS = ("asyncpg", "aiomysql", "pymysql")
-
-# How long work given up on at shutdown gets to wind down after it is cancelled: a driver waiting
-# on a frozen database server would take PROXYD_DB_TIMEOUT, and closing the pool ends it anyway.
-CANCEL_GRACE = 0.1
 
 
 @dataclass(slots=True)

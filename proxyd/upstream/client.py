@@ -45,6 +45,7 @@ from proxyd.keys.records import ApiKey
 from proxyd.limits import (
     MODEL_LIST_REFRESH,
     MODEL_LIST_RETRY,
+    UPSTREAM_ERROR_BODY_MAX,
     UPSTREAM_RETRY_DELAY,
     VERSION_REFUSED_LOG_EVERY,
 )
@@ -75,8 +76,6 @@ log = logging.getLogger("proxyd.upstream")
 T = TypeVar("T")
 A = TypeVar("A")
 R = TypeVar("R")
-# Copilot's error bodies are small; a larger one is cut rather than read whole.
-_ERROR_BODY_MAX = 64 * 1024
 # Words in a 400 that mean Copilot could not verify what another account made.
 _ACCOUNT_BOUND_REFUSALS = (b"signature", b"encrypted_content", b"previous_response_not_found")
 _RETRIED = frozenset({500, 502})
@@ -264,7 +263,7 @@ class CopilotClient:
         """A 400 for a request holding thinking signatures or encrypted reasoning: if Copilot could not verify
         them (another account made them: proxyd restarted, another instance served), send it again without."""
         try:
-            body = await response.content.read(_ERROR_BODY_MAX)
+            body = await response.content.read(UPSTREAM_ERROR_BODY_MAX)
         except (aiohttp.ClientError, TimeoutError):
             body = b""
         finally:
