@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -297,6 +298,13 @@ def proxy_config(config: Config) -> Config:
 async def proxy(proxy_config: Config, upstream: FakeUpstream) -> AsyncIterator[RunningProxy]:
     async with run_proxy(proxy_config, upstream) as running:
         yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for the tests' own HTTP calls, to proxyd or the fake upstream."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

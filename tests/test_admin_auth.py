@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -59,12 +58,6 @@ def proxy_config(config: Config, sqlite_only: None) -> Config:
         usage_flush_interval=0.05,
         shutdown_timeout=2.0,
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send(

@@ -15,7 +15,7 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -65,12 +65,6 @@ def start(proxy_config: Config, upstream: FakeUpstream) -> StartProxy:
         return run_proxy(dataclasses.replace(proxy_config, **overrides), upstream)
 
     return start
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -26,12 +25,6 @@ ALICE = "gho_clientkeysalice000000000000000000001"
 BOB = "gho_clientkeysbob00000000000000000000002"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 CHAT_PATH = "/chat/completions"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -39,12 +38,6 @@ def proxy_config(config: Config) -> Config:
     return dataclasses.replace(
         config, usage_flush_interval=0.05, shutdown_timeout=2.0, model_map=(("house-codex", "gpt-5.3-codex"),)
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,12 +22,6 @@ from tests.conftest import RunningProxy, run_proxy
 
 Event = tuple[str, dict[str, Any]]
 TOLERANCE = 0.05  # timers may fire a hair early against the fake's wall clock
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def next_event(response: aiohttp.ClientResponse) -> Event | None:

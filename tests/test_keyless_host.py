@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -37,12 +36,6 @@ def proxy_config(config: Config) -> Config:
     return dataclasses.replace(
         config, allowed_hosts=frozenset({"proxyd.example.com", "2001:db8::7"}), usage_flush_interval=0.05
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

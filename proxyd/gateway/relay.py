@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -118,6 +119,7 @@ async def _pass_body(response: web.StreamResponse, upstream: aiohttp.ClientRespo
         record.usage = sniffer.usage
 
 
+@dataclass(slots=True)
 class BodyGuard:
     """Around the body of a response whose status line is sent: no failure may escape to the middleware.
 
@@ -127,35 +129,25 @@ class BodyGuard:
     this costs a fraction of a generator's set-up.
     """
 
-    __slots__ = ("_lost_event", "_metrics", "_record", "_request", "_response")
-
-    def __init__(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        record: RequestRecord,
-        metrics: Metrics,
-        lost_event: bytes | None,
-    ) -> None:
-        self._request = request
-        self._response = response
-        self._record = record
-        self._metrics = metrics
-        self._lost_event = lost_event
+    request: web.Request
+    response: web.StreamResponse
+    record: RequestRecord
+    metrics: Metrics
+    lost_event: bytes | None
 
     async def __aenter__(self) -> None:
         return None
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if isinstance(exc, ClientGone):
-            client_left(self._record)
+            client_left(self.record)
             return True
         if not isinstance(exc, Exception):
             return False  # no failure, or a cancellation: not ours to swallow
-        log.warning("upstream failed mid-response on %s: %s", self._record.endpoint, type(exc).__name__)
-        self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
-        self._record.status = 502
-        await end_broken(self._request, self._response, self._lost_event)
+        log.warning("upstream failed mid-response on %s: %s", self.record.endpoint, type(exc).__name__)
+        self.metrics.upstream_errors.inc((("kind", "mid_stream"),))
+        self.record.status = 502
+        await end_broken(self.request, self.response, self.lost_event)
         return True
 
 
@@ -175,18 +167,18 @@ def client_left(record: RequestRecord) -> None:
     record.status = CLIENT_GONE
 
 
+@dataclass(frozen=True, slots=True)
 class ModelListRelay:
     """``GET /models``: Copilot's list, kept to the models a client key may use (entries unchanged)."""
 
-    def __init__(self, passthrough: Relay) -> None:
-        self._passthrough = passthrough
+    passthrough: Relay
 
     async def __call__(
         self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         allowed = allowed_models(record)
         if upstream.status != 200 or allowed is None:
-            return await self._passthrough(request, upstream, record)
+            return await self.passthrough(request, upstream, record)
         record.upstream_status = record.status = upstream.status
         listing = await _model_list(upstream)
         kept = [model for model in _entries(listing) if model.get("id") in allowed]
@@ -194,24 +186,24 @@ class ModelListRelay:
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
+@dataclass(frozen=True, slots=True)
 class ModelLookupRelay:
     """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so its list is searched."""
 
-    def __init__(self, passthrough: Relay, model_id: str) -> None:
-        self._passthrough = passthrough
-        self._model_id = model_id
+    passthrough: Relay
+    model_id: str
 
     async def __call__(
         self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if upstream.status != 200:
-            return await self._passthrough(request, upstream, record)  # Copilot's own error, unchanged
+            return await self.passthrough(request, upstream, record)  # Copilot's own error, unchanged
         record.upstream_status = record.status = upstream.status
         allowed = allowed_models(record)
         for model in _entries(await _model_list(upstream)):
-            if model.get("id") == self._model_id and (allowed is None or self._model_id in allowed):
+            if model.get("id") == self.model_id and (allowed is None or self.model_id in allowed):
                 return web.Response(body=orjson.dumps(model), content_type="application/json")
-        raise ModelNotFound(f"The model '{self._model_id}' does not exist")
+        raise ModelNotFound(f"The model '{self.model_id}' does not exist")
 
 
 def allowed_models(record: RequestRecord) -> frozenset[str] | None:
