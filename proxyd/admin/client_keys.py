@@ -10,8 +10,8 @@ counts go with it (``on_delete``); other processes see the change within
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -29,46 +29,41 @@ COUNT_MAX = 10**12
 FIELDS = ("name", "models", "rpm", "monthlyRequests", "expiresAt", "accounts")
 
 
+@dataclass(frozen=True, slots=True)
 class ClientKeyAdmin:
-    def __init__(
-        self,
-        keys: ClientKeyStore,
-        on_change: Callable[[], None] | None = None,
-        on_delete: Callable[[str], Awaitable[None]] | None = None,
-    ) -> None:
-        self._keys = keys
-        self._on_change = on_change
-        # What the limits remember of a key (its counts): forgotten with the key.
-        self._on_delete = on_delete
+    keys: ClientKeyStore
+    on_change: Callable[[], None] | None = None
+    # What the limits remember of a key (its counts): forgotten with the key.
+    on_delete: Callable[[str], Awaitable[None]] | None = None
 
     async def find_all(self) -> list[ClientKey]:
-        return await self._keys.find_all()
+        return await self.keys.find_all()
 
     async def get(self, key_id: str) -> ClientKey:
-        return await self._keys.get(key_id)
+        return await self.keys.get(key_id)
 
     async def create(self, fields: Mapping[str, Any]) -> tuple[ClientKey, str]:
         """A new key with ``fields`` (``name`` required) and its secret, shown this once."""
         settings = await self.settings(fields, ClientKeySettings(name=""), require_name=True)
-        created = await self._keys.create(settings)
+        created = await self.keys.create(settings)
         self._changed()
         return created
 
     async def update(self, key_id: str, fields: Mapping[str, Any]) -> ClientKey:
-        current = await self._keys.get(key_id)
-        updated = await self._keys.update(key_id, await self.settings(fields, current.settings, require_name=False))
+        current = await self.keys.get(key_id)
+        updated = await self.keys.update(key_id, await self.settings(fields, current.settings, require_name=False))
         self._changed()
         return updated
 
     async def delete(self, key_id: str) -> None:
-        await self._keys.delete(key_id)
+        await self.keys.delete(key_id)
         self._changed()
-        if self._on_delete is not None:
-            await self._on_delete(key_id)
+        if self.on_delete is not None:
+            await self.on_delete(key_id)
 
     def _changed(self) -> None:
-        if self._on_change is not None:
-            self._on_change()
+        if self.on_change is not None:
+            self.on_change()
 
     async def settings(
         self, fields: Mapping[str, Any], current: ClientKeySettings, *, require_name: bool
@@ -104,14 +99,14 @@ class ClientKeyAdmin:
             values["accounts"] = tuple(dict.fromkeys(accounts)) if isinstance(accounts, list) else None
         if messages:
             raise BadRequest(messages)
-        return dataclasses.replace(current, **values)
+        return replace(current, **values)
 
     async def _account_messages(self, accounts: Any) -> list[str]:
         if accounts is None:
             return []
         if not _string_list(accounts, ACCOUNT_ID_MAX):
             return [f"accounts must be a non-empty list of API key ids (at most {LIST_MAX}), or null"]
-        known = await account_ids(self._keys.db)  # the API keys a client key may name: ids only, nothing to decrypt
+        known = await account_ids(self.keys.db)  # the API keys a client key may name: ids only, nothing to decrypt
         return [f"accounts: no API key has the id {account_id!r}" for account_id in accounts if account_id not in known]
 
 
