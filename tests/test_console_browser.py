@@ -120,12 +120,6 @@ async def console(browser: Browser, proxy: RunningProxy, tmp_path: Path) -> Asyn
         await context.close()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def admin_call(http: aiohttp.ClientSession, proxy: RunningProxy, method: str, path: str, **kw: Any) -> Any:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     async with http.request(method, proxy.base_url + path, headers=headers, **kw) as response:

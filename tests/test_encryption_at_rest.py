@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -53,12 +52,6 @@ _TABLES = {
     "mysql": "SELECT table_name AS name FROM information_schema.tables "
     "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
 }
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:

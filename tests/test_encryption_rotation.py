@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,6 @@ LATE = [f"gho_rotationAddedLate{n:019d}" for n in range(3)]
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 # Longer than the key file's check interval (1 s), as the command's own default (3 s) is: shorter runs.
 GRACE = 1.5
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:

@@ -23,12 +23,6 @@ from tests.dbservers import RedisServer
 from tests.test_client_keys import ALICE, BOB, CHAT_PATH, add_account, call, chat, new_client_key
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 @asynccontextmanager
 async def two_instances(
     config: Config, upstream: FakeUpstream, redis_url: str, **overrides: Any
