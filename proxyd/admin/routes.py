@@ -127,30 +127,30 @@ def mount(root: web.Application, config: Config) -> None:
     root.on_response_prepare.append(admin_headers)
 
     prefix = config.api_prefix
-    keys = f"{prefix}/api-keys"
-    routes: list[tuple[str, str, Handler]] = [
-        # The fixed paths before ``{id}``, so it never captures ``default`` or ``device-flow``.
-        ("POST", f"{keys}/default", admin_accounts.set_default_key),
-        ("GET", f"{keys}/device-flow", admin_accounts.device_flow),
-        ("POST", keys, admin_accounts.create_key),
-        ("GET", keys, admin_accounts.list_keys),
-        ("PATCH", f"{keys}/{{id}}", admin_accounts.rename_key),
-        ("DELETE", f"{keys}/{{id}}", admin_accounts.delete_key),
-        ("POST", f"{keys}/{{id}}/refresh-meta", admin_accounts.refresh_meta),
-        ("GET", f"{keys}/{{id}}/quota", admin_accounts.key_quota),
-        ("POST", f"{prefix}/client-keys", admin_client_keys.create_client_key),
-        ("GET", f"{prefix}/client-keys", admin_client_keys.list_client_keys),
-        ("GET", f"{prefix}/client-keys/{{id}}", admin_client_keys.get_client_key),
-        ("PATCH", f"{prefix}/client-keys/{{id}}", admin_client_keys.update_client_key),
-        ("DELETE", f"{prefix}/client-keys/{{id}}", admin_client_keys.delete_client_key),
-        ("GET", f"{prefix}/admin/stats", admin_stats.stats),
-        ("GET", f"{prefix}/admin/logs", admin_stats.logs),
-        ("GET", f"{prefix}/admin/usage", admin_stats.usage),
-    ]
-    for method, path, handler in routes:
-        root.router.add_route(method, path, guarded(handler))
+    keys, client_keys, admin = f"{prefix}/api-keys", f"{prefix}/client-keys", f"{prefix}/admin"
+    # Each path with its methods; the fixed paths before ``{id}``, so it never captures ``default`` or ``device-flow``.
+    table: dict[str, dict[str, Handler]] = {
+        f"{keys}/default": {"POST": admin_accounts.set_default_key},
+        f"{keys}/device-flow": {"GET": admin_accounts.device_flow},
+        keys: {"POST": admin_accounts.create_key, "GET": admin_accounts.list_keys},
+        f"{keys}/{{id}}": {"PATCH": admin_accounts.rename_key, "DELETE": admin_accounts.delete_key},
+        f"{keys}/{{id}}/refresh-meta": {"POST": admin_accounts.refresh_meta},
+        f"{keys}/{{id}}/quota": {"GET": admin_accounts.key_quota},
+        client_keys: {"POST": admin_client_keys.create_client_key, "GET": admin_client_keys.list_client_keys},
+        f"{client_keys}/{{id}}": {
+            "GET": admin_client_keys.get_client_key,
+            "PATCH": admin_client_keys.update_client_key,
+            "DELETE": admin_client_keys.delete_client_key,
+        },
+        f"{admin}/stats": {"GET": admin_stats.stats},
+        f"{admin}/logs": {"GET": admin_stats.logs},
+        f"{admin}/usage": {"GET": admin_stats.usage},
+    }
+    for path, methods in table.items():
+        for method, handler in methods.items():
+            root.router.add_route(method, path, guarded(handler))
     # The routes anyone may call: the console's page and sign-in check for themselves, and the login is
     # how an admin gets a token (with PROXYD_API_PREFIX=/ the console's sign-in answers it too).
     console.add_routes(root)
     if prefix:
-        root.router.add_post(f"{prefix}/admin/login", login)
+        root.router.add_post(f"{admin}/login", login)
