@@ -6,10 +6,10 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
+from bench.delegating_database import DelegatingDatabase
 from proxyd.db import Database
 from proxyd.db.base import Executor, Params, Row
 from proxyd.db.queries import Query
-from tests.delegating_database import DelegatingDatabase
 
 
 class CountingExecutor(Executor):

@@ -19,14 +19,15 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 import proxyd.app
-from proxyd.config import Config, DatabaseUrl
+from bench.fake_upstream import FakeUpstreamState, running_fake_upstream
+from proxyd.config import Config
 from proxyd.crypto.keyring import Keyring, generate_key
 from proxyd.crypto.source import StaticKeys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
+from proxyd.db.url import DatabaseUrl
 from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.store import KeyStore
-from tests.fake_upstream import FakeUpstreamState, running_fake_upstream
 
 from .dbcount import CountingDatabase
 from .services import CHAT_BODY

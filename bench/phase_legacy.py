@@ -11,9 +11,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.node_persist import write_datum
 from proxyd.legacy.plan import plan_import
 from proxyd.legacy.reader import read_store
-from tests.legacy_samples import write_datum
 
 from .procs import clean_env
 

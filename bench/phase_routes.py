@@ -44,7 +44,7 @@ SHAPES: dict[Api, _Shape] = {
     ),
 }
 
-# (the client's API, the model, the API of the fake's endpoint that serves it: see tests/fake_upstream.py).
+# (the client's API, the model, the API of the fake's endpoint that serves it: see bench/fake_upstream.py).
 ROUTES: tuple[tuple[Api, str, Api], ...] = (
     ("chat", "gpt-4.1", "chat"),
     ("chat", "gpt-5.3-codex", "responses"),

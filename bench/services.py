@@ -84,7 +84,7 @@ async def running_fake(
 ) -> AsyncIterator[Fake]:
     log = workdir / f"{name}.log"
     argv = python_argv(
-        "tests.fake_upstream", "--port", "0", "--stream-chunks", str(stream_chunks), "--chunk-delay", str(chunk_delay)
+        "bench.fake_upstream", "--port", "0", "--stream-chunks", str(stream_chunks), "--chunk-delay", str(chunk_delay)
     )
     child = await spawn(name, argv, env=clean_env({}), log_path=log, cwd=REPO)
     try:

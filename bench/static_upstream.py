@@ -1,6 +1,6 @@
 """An upstream that answers every request at once with one fixed chat completion.
 
-The fake upstream (``tests.fake_upstream``) is a full aiohttp app: behind proxyd
+The fake upstream (``bench.fake_upstream``) is a full aiohttp app: behind proxyd
 its own Python cost shares the machine with proxyd's and blurs what proxyd
 adds. This server parses just enough HTTP/1.1 (request line, headers,
 ``Content-Length`` body, keep-alive) to answer from a prebuilt byte string, so

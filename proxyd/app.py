@@ -13,20 +13,20 @@ from redis.exceptions import RedisError
 
 from proxyd.admin import routes as admin
 from proxyd.admin.accounts import KeyAdmin
+from proxyd.admin.client_keys import ClientKeyAdmin
 from proxyd.appkeys import (
     ACCOUNTING,
     CLIENT_AUTH,
+    CLIENT_KEY_ADMIN,
     CLIENT_KEY_RESOLVER,
     CLIENT_KEYS,
     CONFIG,
     COPILOT,
     DATABASE,
     GITHUB,
-    HTTP,
     KEY_ADMIN,
     LIFECYCLE,
     METRICS,
-    OUTBOUND_PROXY,
     QUOTAS,
     RELAY,
     RESOLVER,
@@ -181,8 +181,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        app[HTTP] = session
-        app[OUTBOUND_PROXY] = proxies = ProxySelector()
+        proxies = ProxySelector()
         app[GITHUB] = GitHubClient(session, config, proxies)
         app[QUOTAS] = QuotaCache(app[GITHUB])
         app[TOKENS] = CopilotTokens(app[GITHUB], app[STORE], config)
@@ -212,6 +211,11 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[KEY_ADMIN] = KeyAdmin(
             app[STORE], app[GITHUB], resolver, tokens, client_keys.invalidate, on_delete=copilot.forget
+        )
+        app[CLIENT_KEY_ADMIN] = ClientKeyAdmin(
+            app[CLIENT_KEYS],
+            on_change=client_keys.invalidate,
+            on_delete=app[CLIENT_AUTH].forget_client_key,
         )
         metrics.sample(
             "proxyd_conversations",

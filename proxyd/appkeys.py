@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
 from proxyd.admin.accounts import KeyAdmin
 from proxyd.admin.auth import AdminAuth
+from proxyd.admin.client_keys import ClientKeyAdmin
 from proxyd.admin.device_flow import DeviceFlowHub
 from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.gateway.accounting import Accounting
 from proxyd.gateway.principal import ClientAuth
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.recorder import UsageRecorder
 from proxyd.gateway.relay import PassThroughRelay
 from proxyd.keys.account_resolver import KeyResolver
@@ -19,20 +20,17 @@ from proxyd.keys.client_key_resolver import ClientKeyResolver
 from proxyd.keys.client_keys import ClientKeyStore
 from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
-from proxyd.runtime.lifecycle import AccessInfo, Lifecycle
+from proxyd.runtime.lifecycle import Lifecycle
 from proxyd.runtime.readiness import ReadinessProbe
 from proxyd.sharedstate.base import SharedState
 from proxyd.upstream.client import CopilotClient
 from proxyd.upstream.github import GitHubClient
-from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.quota import QuotaCache
 from proxyd.upstream.tokens import CopilotTokens
 
 CONFIG = web.AppKey("config", Config)
 DATABASE = web.AppKey("database", Database)
 STORE = web.AppKey("store", KeyStore)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-OUTBOUND_PROXY = web.AppKey("outbound_proxy", ProxySelector)
 GITHUB = web.AppKey("github", GitHubClient)
 TOKENS = web.AppKey("tokens", CopilotTokens)
 RESOLVER = web.AppKey("resolver", KeyResolver)
@@ -54,7 +52,8 @@ QUOTAS = web.AppKey("quotas", QuotaCache)
 # Admin routes (proxyd/admin/routes.py), set on startup.
 ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
 KEY_ADMIN = web.AppKey("key_admin", KeyAdmin)
+CLIENT_KEY_ADMIN = web.AppKey("client_key_admin", ClientKeyAdmin)
 DEVICE_FLOWS = web.AppKey("device_flows", DeviceFlowHub)
 
-# Per request: filled by the proxy handler, read by the access log.
-ACCESS = web.RequestKey("access", AccessInfo)
+# Per proxied request: filled as it goes (proxyd/gateway/record.py), read by accounting, the access log and metrics.
+REQUEST_RECORD = web.RequestKey("request_record", RequestRecord)

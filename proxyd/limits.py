@@ -1,8 +1,20 @@
-"""Every fixed number proxyd runs by, named once with the reason for its value.
+"""The fixed bounds and pauses proxyd runs by, each named once with the reason for its value.
 
-What an operator may want to change is configuration (``proxyd/config.py``);
-these are the bounds and pauses that follow from how GitHub, Copilot and the
-databases behave, kept together so none hides in the code that uses it.
+What an operator may want to change is configuration (``proxyd/config.py``).
+Here are the numbers that follow from how GitHub, Copilot, the databases and
+shutdown behave: timeouts, pauses, refresh and retry intervals, and how much
+proxyd holds or reads (caches, buffers, error bodies), kept together so none
+hides in the code that uses it.
+
+Not every fixed number lives here. One that is part of a single mechanism's
+contract or arithmetic stays beside that mechanism, named and explained there;
+for example the lengths the admin API accepts (``admin/client_keys.py``,
+``admin/routes_accounts.py``), the device flow's RFC 8628 defaults
+(``admin/device_flow.py``), the SSE line cap (``sse.py``, in the README's
+Limits), the connection cap's arithmetic (``runtime/connections.py``), the
+accounts' cool-downs (``upstream/pool.py``), the legacy store's sizes
+(``legacy/``), what the translations assume of each API (``translate/``) and
+how much of a secret is shown (``keys/masking.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ GITHUB_CALL_TIMEOUT = 30.0
 TOKEN_REFRESH_AHEAD_MS = 300_000
 # ... and never later than this before, whatever the hint says: requests in flight need it to stay valid.
 TOKEN_MIN_LIFETIME_LEFT_MS = 60_000
+# An account's plan and quotas (GET {prefix}/api-keys/{id}/quota) are asked of GitHub at most once a minute.
+QUOTA_TTL = 60.0
 
 # --- Key cache ---------------------------------------------------------------------------------
 # Unknown keys are cached too (a client retrying a bad key costs one query per TTL), at most this many.
@@ -74,8 +88,13 @@ DRAIN_FLOOR = 0.5
 DATABASE_CLOSE_FLOOR = 1.0
 # MySQL closes idle connections after wait_timeout (8 h by default): recycle well before.
 MYSQL_POOL_RECYCLE = 3600
+# How long work given up on at shutdown gets to wind down after it is cancelled: a driver waiting
+# on a frozen database server would take PROXYD_DB_TIMEOUT, and closing the pool ends it anyway.
+CANCEL_GRACE = 0.1
 
 # --- Copilot API -------------------------------------------------------------------------------
+# Copilot's error bodies are small; a larger one is cut rather than read whole.
+UPSTREAM_ERROR_BODY_MAX = 64 * 1024
 # A 500 or 502 before the first byte is sent once more after this pause, as the official client does.
 UPSTREAM_RETRY_DELAY = 0.5
 # Each account's model list (which endpoints each model answers on) is refreshed in the background

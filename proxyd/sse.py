@@ -1,18 +1,24 @@
 """Server-sent events: the one reader of Copilot's streams and the one writer of proxyd's.
 
-The reader is incremental: bytes go in as they arrive, complete events come
-out, and only the unfinished line and event are kept. A line longer than
-``LINE_MAX`` is a broken or hostile stream, not an answer: it raises
-``SseLineTooLong`` rather than growing without bound.
+Reading is incremental: bytes go in as they arrive and only the unfinished
+line (and event) is kept. ``SseReader`` gives parsed events, for the relays
+that translate them; ``EventCutter`` gives the bytes of whole events,
+unchanged, for the relay that passes Copilot's stream through: it only finds
+where events end and parses none (``events_in`` parses the few it is asked
+to, the ones that carry usage). Both refuse a line longer than ``LINE_MAX``:
+that is a broken or hostile stream, not an answer, and it raises
+``SseLineTooLong`` (the relay ends the answer as it ends any broken upstream)
+rather than growing without bound.
 
 The writer frames events as each client API expects: chat completion chunks
 as bare ``data:`` lines ended by ``data: [DONE]``; Responses and Messages
-events with an ``event:`` line naming their type.
+events, and the admin's device-flow events, with an ``event:`` line naming
+their type. ``stream_response`` is the one response that carries a stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import orjson
 from aiohttp import web
@@ -20,9 +26,18 @@ from aiohttp import web
 from proxyd.errors import SseLineTooLong
 from proxyd.translate.base import Api, Event
 
+# The longest line a reader holds: far beyond any event Copilot sends (a whole tool call's arguments
+# arrive in deltas), and small enough that a stream without line ends cannot exhaust memory.
 LINE_MAX = 16 * 1024 * 1024
 DONE = b"[DONE]"
-HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CONTENT_TYPE = "text/event-stream"
+HEADERS = {"Content-Type": CONTENT_TYPE, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _check_line(unfinished: bytes) -> None:
+    """Raise if the unfinished line at the end of ``unfinished`` is longer than LINE_MAX."""
+    if len(unfinished) > LINE_MAX and len(unfinished) - unfinished.rfind(b"\n") - 1 > LINE_MAX:
+        raise SseLineTooLong(f"an SSE line longer than {LINE_MAX} bytes")
 
 
 class SseReader:
@@ -39,8 +54,7 @@ class SseReader:
         data = self._partial + chunk if self._partial else chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()
-        if len(self._partial) > LINE_MAX:
-            raise SseLineTooLong(f"an SSE line longer than {LINE_MAX} bytes")
+        _check_line(self._partial)
         events: list[tuple[str | None, bytes]] = []
         for line in lines:
             self._line(line.removesuffix(b"\r"), events)
@@ -70,6 +84,42 @@ class SseReader:
         # Comments (": keep-alive"), id and retry lines carry nothing proxyd passes on.
 
 
+def events_in(data: bytes) -> list[tuple[str | None, bytes]]:
+    """The events in ``data``, parsed; the last one even without its blank line."""
+    reader = SseReader()
+    return reader.feed(data) + reader.close()
+
+
+class EventCutter:
+    """Cuts a byte stream at the end of its last whole event, so it passes on one whole event or more at a time.
+
+    A stream that breaks never leaves half an event in front of the error event
+    the relay then writes.
+    """
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The whole events that ``chunk`` completes, unchanged (empty while the first is unfinished)."""
+        data = self._held + chunk if self._held else chunk
+        lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if end == len(data):
+            self._held = b""
+            return data
+        self._held = data[end:]
+        _check_line(self._held)
+        return data[:end]
+
+    def close(self) -> bytes:
+        """What is left when the stream ends: an event without its blank line, if any."""
+        held, self._held = self._held, b""
+        return held
+
+
 def frame(api: Api, events: Iterable[Event]) -> bytes:
     """``events`` in ``api``'s framing."""
     if api == "chat":
@@ -86,5 +136,9 @@ def end_of_stream(api: Api) -> bytes:
     return b"data: [DONE]\n\n" if api == "chat" else b""
 
 
-def stream_response(status: int = 200) -> web.StreamResponse:
-    return web.StreamResponse(status=status, headers=HEADERS)
+def stream_response(status: int = 200, headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """A response that carries events; ``headers`` (Copilot's, passed back) keep their own Content-Type."""
+    response = web.StreamResponse(status=status, headers=headers)
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response

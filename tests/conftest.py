@@ -20,20 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.fake_upstream import FakeUpstream, running_fake_upstream
 from proxyd.app import create_app
 from proxyd.appkeys import STORE
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.crypto.migration import keys_from
 from proxyd.crypto.source import KeySource, StaticKeys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import Migrator
+from proxyd.db.url import DatabaseUrl
 from proxyd.keys.store import KeyStore
 from proxyd.logs import QUIETER_LIBRARIES, JsonFormatter, RedactSecrets, TextFormatter
 from tests import dbservers
-from tests.fake_upstream import FakeUpstream, running_fake_upstream
 
 DIALECTS = ("sqlite", "postgresql", "mysql")
 _SERVER_FACTORIES = {"postgresql": dbservers.postgres_server, "mysql": dbservers.mariadb_server}
@@ -296,6 +298,13 @@ def proxy_config(config: Config) -> Config:
 async def proxy(proxy_config: Config, upstream: FakeUpstream) -> AsyncIterator[RunningProxy]:
     async with run_proxy(proxy_config, upstream) as running:
         yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for the tests' own HTTP calls, to proxyd or the fake upstream."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from typing import Literal
 
-from proxyd.config import DatabaseUrl
+from proxyd.db.url import DatabaseUrl
 
 
 class TcpRelay:

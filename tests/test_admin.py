@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -40,12 +39,6 @@ class Reply:
     @property
     def json(self) -> Any:
         return orjson.loads(self.body)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send(session: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> Reply:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.throttle import FailureThrottle
 from proxyd.appkeys import STORE
@@ -26,7 +26,6 @@ from proxyd.http.hosts import is_loopback
 from proxyd.limits import LOGIN_TTL_SECONDS
 from proxyd.sharedstate.memory import MemoryState
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
@@ -59,12 +58,6 @@ def proxy_config(config: Config, sqlite_only: None) -> Config:
         usage_flush_interval=0.05,
         shutdown_timeout=2.0,
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send(

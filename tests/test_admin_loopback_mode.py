@@ -8,10 +8,10 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.http.hosts import is_loopback_host
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 ADMIN_TOKEN = "review-admin-token-0123456789"
 WRONG_HOST = {

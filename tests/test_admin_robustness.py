@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.fake_upstream import running_fake_upstream
 from proxyd.appkeys import DATABASE
 from proxyd.config import Config
 from proxyd.keys.records import ApiKey
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import running_fake_upstream
 
 T = TypeVar("T")
 GITHUB_TOKEN = "gho_hardening000000000000000000000000001"

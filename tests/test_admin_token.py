@@ -15,7 +15,7 @@ import os
 import stat
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,13 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.admin import token_file as admin_token
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.daemon import PROXYD, Daemon
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_KEY = "gho_" + "T" * 36
 MISSING_TOKEN = {
@@ -64,12 +65,6 @@ def start(proxy_config: Config, upstream: FakeUpstream) -> StartProxy:
         return run_proxy(dataclasses.replace(proxy_config, **overrides), upstream)
 
     return start
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def send(

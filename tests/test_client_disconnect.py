@@ -25,8 +25,8 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxyd.appkeys import USAGE
-from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import PassThroughRelay
 from proxyd.http.middleware import error_middleware
 from proxyd.keys.records import ApiKey
@@ -101,10 +101,12 @@ async def test_write_to_a_leaving_client_is_a_499(
     protocol.connection_made(client)
     writer = StreamWriter(protocol, asyncio.get_running_loop())
     request = make_mocked_request("POST", "/v1/chat/completions", writer=writer, protocol=protocol, transport=client)
-    exchange = Exchange("/chat/completions", Principal(ApiKey(id="k", name="k", key=GITHUB_TOKEN, created_at=1), True))
+    record = RequestRecord(
+        "/chat/completions", Principal(ApiKey(id="k", name="k", key=GITHUB_TOKEN, created_at=1), True)
+    )
     upstream = UpstreamAnswer(chunks, content_type, client, leave_at)
-    await PassThroughRelay(Metrics())(request, cast(aiohttp.ClientResponse, upstream), exchange)
-    assert exchange.status == 499
+    await PassThroughRelay(Metrics())(request, cast(aiohttp.ClientResponse, upstream), record)
+    assert record.status == 499
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert [r.getMessage() for r in caplog.records] == ["client went away mid-answer on /chat/completions"]
 

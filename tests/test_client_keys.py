@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -13,6 +12,7 @@ import openai
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
 from proxyd.config import Config
@@ -20,18 +20,11 @@ from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
 from proxyd.keys.store import KeyStore
 from tests.conftest import KNOWN_SECRETS, RunningProxy, migrator, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 ALICE = "gho_clientkeysalice000000000000000000001"
 BOB = "gho_clientkeysbob00000000000000000000002"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 CHAT_PATH = "/chat/completions"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any, Any]:

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 import pytest
 
+from bench.fake_upstream import RecordedRequest
 from tests import proxy_clients
 from tests.conftest import RunningProxy
-from tests.fake_upstream import RecordedRequest
 
 CODEX_CLI = os.environ.get("PROXYD_CODEX_CLI", "")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.daemon import Daemon
 

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.admin.routes_console import ASSETS, CONTENT_SECURITY_POLICY
 from proxyd.admin.sessions import SessionStore
 from proxyd.appkeys import CLIENT_KEYS, DATABASE
@@ -26,7 +27,6 @@ from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.limits import CONSOLE_SESSION_TTL_SECONDS, FAILED_CREDENTIALS_LIMIT
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.manual_clock import ManualClock
 
 ADMIN_TOKEN = "console-api-admin-token-0123456789"

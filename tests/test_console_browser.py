@@ -25,10 +25,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import CLIENT_KEYS, USAGE
 from proxyd.config import Config
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 # The page fetches after each change; on a machine busy with the rest of the suite five seconds can pass.
 expect.set_options(timeout=20_000)
@@ -121,12 +121,6 @@ async def console(browser: Browser, proxy: RunningProxy, tmp_path: Path) -> Asyn
     finally:
         await page.screenshot(path=shots / "console-last.png", full_page=True)  # where a failed test stopped
         await context.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def admin_call(http: aiohttp.ClientSession, proxy: RunningProxy, method: str, path: str, **kw: Any) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,10 +20,10 @@ import openai
 import orjson
 import pytest
 
+from bench.fake_upstream import RecordedRequest
 from proxyd.config import Config
 from tests import proxy_clients
 from tests.conftest import RunningProxy
-from tests.fake_upstream import RecordedRequest
 from tests.test_client_keys import add_account, call, new_client_key
 
 GITHUB_TOKEN = "gho_protocoltest000000000000000000000001"
@@ -39,12 +38,6 @@ def proxy_config(config: Config) -> Config:
     return dataclasses.replace(
         config, usage_flush_interval=0.05, shutdown_timeout=2.0, model_map=(("house-codex", "gpt-5.3-codex"),)
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -137,8 +130,8 @@ async def test_466_is_not_retried_and_names_the_setting_once_a_minute(
 
 
 async def test_the_api_version_is_changed_without_a_release(config: Config, sqlite_only: None) -> None:
+    from bench.fake_upstream import running_fake_upstream
     from tests.conftest import run_proxy
-    from tests.fake_upstream import running_fake_upstream
 
     newer = dataclasses.replace(config, copilot_api_version="2099-02-01", usage_flush_interval=0.05)
     async with running_fake_upstream() as upstream, run_proxy(newer, upstream) as proxy:

@@ -18,12 +18,13 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.db import Database, open_database
 from proxyd.db.mysql import ssl_context
 from proxyd.db.postgresql import connect_options
 from proxyd.db.queries import Query
 from proxyd.db.schema import Migrator
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError, DatabaseError
 from tests.conftest import KNOWN_SECRETS, make_config
 from tests.tcp_relay import TcpRelay

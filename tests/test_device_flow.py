@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import DeviceAuthorization, FakeUpstream
 from proxyd.admin.device_flow import slowed_interval
 from proxyd.appkeys import KEY_ADMIN
 from proxyd.config import Config
 from proxyd.keys.masking import mask_secret
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import DeviceAuthorization, FakeUpstream
 
 Event = tuple[str, dict[str, Any]]
 TOLERANCE = 0.05  # timers may fire a hair early against the fake's wall clock
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def next_event(response: aiohttp.ClientResponse) -> Event | None:

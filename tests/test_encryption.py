@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.crypto import key_file
 from proxyd.crypto.keyring import Keyring, generate_key, parse_key, sealed_key_id
 from proxyd.crypto.source import FileKeys, StaticKeys, key_source
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError, UndecryptableToken
 from tests.manual_clock import ManualClock
 

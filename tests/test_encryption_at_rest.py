@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -21,6 +20,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.appkeys import RESOLVER, TOKENS
 from proxyd.config import Config
@@ -36,7 +36,6 @@ from proxyd.legacy.reader import read_store
 from tests import dbservers
 from tests.conftest import TEST_ENCRYPTION_KEY, RunningProxy, keys_for, migrator, run_proxy
 from tests.daemon import PROXYD
-from tests.fake_upstream import FakeUpstream
 from tests.legacy_samples import samples_dir
 
 ALICE = "gho_atRestAlice00000000000000000000000001"
@@ -53,12 +52,6 @@ _TABLES = {
     "mysql": "SELECT table_name AS name FROM information_schema.tables "
     "WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
 }
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.config import Config
 from proxyd.crypto import key_file
@@ -30,19 +30,12 @@ from proxyd.errors import UndecryptableToken
 from proxyd.keys.masking import mask_secret
 from proxyd.keys.store import KeyStore
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 
 TOKENS = [f"gho_rotationUnderLoad{n:019d}" for n in range(4)]
 LATE = [f"gho_rotationAddedLate{n:019d}" for n in range(3)]
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 # Longer than the key file's check interval (1 s), as the command's own default (3 s) is: shorter runs.
 GRACE = 1.5
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:

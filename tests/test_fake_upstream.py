@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from aiohttp.web import Application, Request
 from pytest_aiohttp import AiohttpClient
 
-from tests.fake_upstream import (
+from bench.fake_upstream import (
     API_VERSION_UNSUPPORTED,
     DEVICE_GRANT_TYPE,
     FAKE_STATE,
@@ -267,7 +267,7 @@ async def test_running_fake_upstream_serves_on_a_port() -> None:
 
 
 def test_standalone_entry_point() -> None:
-    script = Path(__file__).with_name("fake_upstream.py")
+    script = Path(__file__).parents[1] / "bench" / "fake_upstream.py"
     proc = subprocess.Popen([sys.executable, str(script), "--port", "0"], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

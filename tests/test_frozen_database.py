@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.db.schema import Migrator
@@ -26,7 +27,6 @@ from proxyd.logs import OneLineLibraryWarnings, TextFormatter
 from proxyd.runtime.lifecycle import bounded
 from tests.conftest import RunningProxy, keys_for, run_proxy
 from tests.daemon import Daemon
-from tests.fake_upstream import FakeUpstream
 from tests.tcp_relay import TcpRelay
 
 GITHUB_TOKEN = "gho_frozen0000000000000000000000000001"

@@ -16,11 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
-from proxyd.gateway.accounting import Accounting, Exchange
+from proxyd.gateway.accounting import Accounting
 from proxyd.gateway.principal import ClientAuth, Principal
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.recorder import UsageRecorder
 from proxyd.keys.account_resolver import KeyResolver
 from proxyd.keys.records import ApiKey
@@ -33,7 +35,6 @@ from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
 from proxyd.upstream.tokens import CopilotTokens
 from proxyd.upstream.wire import JsonUsageSniffer, Usage
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_gateway00000000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -135,12 +136,12 @@ async def test_accounting_counts_copilot_successes_and_logs_every_exchange(
     recorder = UsageRecorder(database, store)
     accounting = Accounting(recorder)
     principal = Principal(account=account, presented_key=True)
-    served = Exchange("/chat/completions", principal, model="gpt-4o", upstream_status=200, status=200)
+    served = RequestRecord("/chat/completions", principal, model="gpt-4o", upstream_status=200, status=200)
     served.usage = (12, 8, 20)
-    left = Exchange("/chat/completions", principal, upstream_status=200, status=0)  # the client left: 499
-    refused = Exchange("/embeddings", principal, upstream_status=429, status=429)
-    for exchange in (served, left, refused):
-        accounting.record(exchange)
+    left = RequestRecord("/chat/completions", principal, upstream_status=200, status=0)  # the client left: 499
+    refused = RequestRecord("/embeddings", principal, upstream_status=429, status=429)
+    for record in (served, left, refused):
+        accounting.record(record)
     assert await recorder.flush()
     assert (await store.get(account.id)).usage_count == 2  # Copilot did the work twice
     rows = await database.fetch_all(database.queries["page_request_log"], {"limit": 10, "offset": 0})

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import RESOLVER
-from proxyd.config import Config, host_name
+from proxyd.config import Config
 from proxyd.errors import ConfigError
+from proxyd.http.hosts import host_name
 from tests.conftest import RunningProxy
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_keylesshost00000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -36,12 +36,6 @@ def proxy_config(config: Config) -> Config:
     return dataclasses.replace(
         config, allowed_hosts=frozenset({"proxyd.example.com", "2001:db8::7"}), usage_flush_interval=0.05
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture

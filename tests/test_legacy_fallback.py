@@ -15,6 +15,8 @@ import orjson
 import pytest
 
 import proxyd.legacy.fallback as fallback_module
+from bench.fake_upstream import running_fake_upstream
+from bench.node_persist import write_datum
 from proxyd.config import Config
 from proxyd.errors import Unauthorized
 from proxyd.keys.account_resolver import KeyResolver
@@ -25,8 +27,6 @@ from proxyd.legacy.fallback import LegacyFallback, legacy_fallback
 from proxyd.legacy.reader import MAX_DATUM_BYTES, store_signature
 from proxyd.legacy.rules import DatabaseFacts, decide, key_sha256
 from tests.conftest import run_proxy
-from tests.fake_upstream import running_fake_upstream
-from tests.legacy_samples import write_datum
 from tests.manual_clock import ManualClock
 
 T0 = 1_753_546_461_000

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 import proxyd.legacy.importer as importer_module
+from bench.node_persist import write_datum
 from proxyd import cli
 from proxyd.clock import iso_ms
 from proxyd.config import Config
@@ -42,7 +43,7 @@ from proxyd.legacy.rules import (
 )
 from proxyd.legacy.syncdb import SyncExecutor
 from tests.conftest import keys_for, migrator
-from tests.legacy_samples import samples_dir, write_datum
+from tests.legacy_samples import samples_dir
 from tests.test_legacy_reader import EXPECTED, _fingerprint
 
 LEGACY = "0002.legacy-import"

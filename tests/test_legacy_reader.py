@@ -15,13 +15,14 @@ import orjson
 import pytest
 
 import proxyd.legacy.reader as reader_module
+from bench.node_persist import write_datum
 from proxyd.clock import iso_ms
 from proxyd.keys.masking import mask_secret
 from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.legacy.plan import ImportPlan, Merged, plan_import
 from proxyd.legacy.printable import printable
 from proxyd.legacy.reader import LegacyStore, Skipped, read_store, store_signature
-from tests.legacy_samples import samples_dir, write_datum
+from tests.legacy_samples import samples_dir
 
 # After every ttl in the samples, and fixed so that expiry never depends on the clock.
 NOW_MS = 1_800_000_000_000

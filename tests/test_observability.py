@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError
@@ -24,7 +25,6 @@ from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_qu
 from proxyd.runtime.server import client_base_urls
 from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_observe00000000000000000000000000001"
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.db.schema import Migrator
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ProxydError
 from proxyd.runtime.listen import bind_listening
 from tests.daemon import PROXYD, Daemon, free_port

@@ -24,12 +24,6 @@ async def client() -> AsyncIterator[ClientFactory]:
         yield make
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def add_key(proxy: RunningProxy) -> None:
     await proxy_clients.add_key(proxy, GITHUB_TOKEN)
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import STORE, USAGE
 from proxyd.config import Config
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.proxy_clients import add_key
 from tests.tcp_relay import TcpRelay
 

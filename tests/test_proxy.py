@@ -11,13 +11,13 @@ import aiohttp
 import openai
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import RESOLVER, TOKENS, USAGE
 from proxyd.config import Config
 from proxyd.keys.records import ApiKey
 from proxyd.upstream.github import copilot_api_base
 from tests import proxy_clients
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.proxy_clients import ClientFactory, leave_mid_stream, openai_clients
 
 GITHUB_TOKEN = "gho_proxytest000000000000000000000000001"

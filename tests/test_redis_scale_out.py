@@ -14,19 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import SHARED_STATE
 from proxyd.config import Config, RedisUrl
 from proxyd.sharedstate.failopen import FailOpenState
 from tests.conftest import RunningProxy, run_proxy
 from tests.dbservers import RedisServer
-from tests.fake_upstream import FakeUpstream
 from tests.test_client_keys import ALICE, BOB, CHAT_PATH, add_account, call, chat, new_client_key
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @asynccontextmanager

@@ -18,10 +18,10 @@ import openai
 import orjson
 import pytest
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from tests import proxy_clients
 from tests.conftest import RunningProxy
-from tests.fake_upstream import FakeUpstream
 from tests.test_anthropic_messages import request_log
 
 GITHUB_TOKEN = "gho_routingtest0000000000000000000000001"

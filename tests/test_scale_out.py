@@ -9,13 +9,13 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.db.schema import Migrator
 from proxyd.keys.store import KeyStore
 from tests.conftest import keys_for, migrator
 from tests.daemon import Daemon
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_scaleout0000000000000000000000000001"
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}

@@ -7,11 +7,12 @@ from importlib.resources import files
 
 import pytest
 
-from proxyd.config import Config, Dialect
+from proxyd.config import Config
 from proxyd.db import open_database
 from proxyd.db.connect import ADAPTERS
 from proxyd.db.queries import Queries, compile_query, parse_queries, queries_for
 from proxyd.db.schema import Migrator, migration_ids, pending_migrations, require_current_schema
+from proxyd.db.url import Dialect
 from proxyd.errors import IntegrityViolation, SchemaOutOfDate
 from proxyd.legacy.syncdb import SYNC_DRIVERS, SyncExecutor
 

@@ -9,6 +9,7 @@ import time
 
 import aiohttp
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import LIFECYCLE
 from proxyd.config import Config
 from proxyd.db import open_database
@@ -16,7 +17,6 @@ from proxyd.db.schema import Migrator
 from proxyd.keys.store import KeyStore
 from tests.conftest import RunningProxy, keys_for
 from tests.daemon import Daemon
-from tests.fake_upstream import FakeUpstream
 
 GITHUB_TOKEN = "gho_shutdown0000000000000000000000000001"
 

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from aiohttp import web
 
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import USAGE
 from proxyd.config import Config
 from tests.conftest import RunningProxy, run_proxy
-from tests.fake_upstream import FakeUpstream
 from tests.proxy_clients import add_key
 
 T = TypeVar("T")

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from bench.delegating_database import DelegatingDatabase
+from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import DATABASE, TOKENS, USAGE
 from proxyd.config import Config
 from proxyd.db import Database, Executor
@@ -18,8 +20,6 @@ from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
 from proxyd.keys.records import ApiKey
 from proxyd.keys.store import KeyStore, UsageIncrement
 from tests.conftest import RunningProxy, run_proxy
-from tests.delegating_database import DelegatingDatabase
-from tests.fake_upstream import FakeUpstream
 from tests.proxy_clients import add_key
 from tests.tcp_relay import CommitLosingRelay, LostPart
 

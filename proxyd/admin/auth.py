@@ -2,7 +2,7 @@
 
 - ``Authorization: Bearer <admin token>``: PROXYD_ADMIN_TOKEN, or when that
   is unset the token proxyd generated into PROXYD_ADMIN_TOKEN_FILE
-  (``proxyd/admin/token_file.py``; the admin sub-application puts it in the config at start), or
+  (``proxyd/admin/token_file.py``; ``admin/routes.py`` puts it in the config as the admin routes start), or
 - ``Authorization: Bearer <access_token>`` from ``POST {prefix}/admin/login``
   (PROXYD_ADMIN_USER / PROXYD_ADMIN_PASSWORD): an HS256 JWT over the user and
   its expiry, valid 24 hours. Its signing key is derived (scrypt) from the

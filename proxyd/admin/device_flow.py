@@ -35,8 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from proxyd import sse
 from proxyd.admin.accounts import KeyAdmin
 from proxyd.clock import now_ms
 from proxyd.errors import ProxydError, UpstreamError
@@ -58,8 +57,7 @@ class FlowEvent:
 
     def frame(self) -> bytes:
         """One SSE event; ``data`` repeats the name as ``type`` for clients that ignore ``event:``."""
-        payload = orjson.dumps({"type": self.name, **self.data})
-        return b"event: " + self.name.encode() + b"\ndata: " + payload + b"\n\n"
+        return sse.named(self.name, {"type": self.name, **self.data})
 
 
 def _json_seconds(value: float) -> int | float:

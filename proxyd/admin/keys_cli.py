@@ -1,9 +1,10 @@
 """``proxyd keys``: create, list and revoke client keys from the host, straight in the database.
 
-Running instances see a change when their cached entry expires (within
-``PROXYD_KEY_CACHE_TTL``), as with a change made on another instance.
-``proxyd keys rotate-encryption`` re-encrypts the stored GitHub tokens under a new
-key (:mod:`proxyd.crypto.rotation`).
+The rules are the admin routes' (``admin/client_keys.py``); messages name this
+command's options where the routes name their fields. Running instances see a
+change when their cached entry expires (within ``PROXYD_KEY_CACHE_TTL``), as
+with a change made on another instance. ``proxyd keys rotate-encryption``
+re-encrypts the stored GitHub tokens under a new key (:mod:`proxyd.crypto.rotation`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from proxyd.admin.routes_client_keys import COUNT_MAX, NAME_MAX, expiry
+from proxyd.admin.client_keys import COUNT_MAX, ClientKeyAdmin
 from proxyd.clock import iso_ms
 from proxyd.config import Config
 from proxyd.crypto.rotation import rotate_encryption
@@ -20,8 +22,17 @@ from proxyd.crypto.startup import open_keys
 from proxyd.db import Database, open_database
 from proxyd.db.schema import require_current_schema
 from proxyd.errors import BadRequest
-from proxyd.keys.client_keys import ClientKey, ClientKeySettings, ClientKeyStore
-from proxyd.keys.store import account_ids
+from proxyd.keys.client_keys import ClientKey, ClientKeyStore
+
+# The API's field names, as this command names them in messages.
+_OPTIONS = {
+    "name": "NAME",
+    "models": "--models",
+    "rpm": "--rpm",
+    "monthlyRequests": "--monthly-requests",
+    "expiresAt": "--expires",
+    "accounts": "--accounts",
+}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,7 +71,7 @@ def _count(text: str) -> int:
 def run(config: Config, args: argparse.Namespace) -> int:
     if args.keys_action == "rotate-encryption":
         return asyncio.run(_rotate_encryption(config))
-    return asyncio.run(_with_store(config, lambda store: _ACTIONS[args.keys_action](store, args)))
+    return asyncio.run(_with_admin(config, lambda admin: _ACTIONS[args.keys_action](admin, args)))
 
 
 async def _rotate_encryption(config: Config) -> int:
@@ -73,45 +84,47 @@ async def _rotate_encryption(config: Config) -> int:
         await database.close()
 
 
-async def _with_store(config: Config, action: Callable[[ClientKeyStore], Awaitable[int]]) -> int:
+async def _with_admin(config: Config, action: Callable[[ClientKeyAdmin], Awaitable[int]]) -> int:
     database: Database = await open_database(config)
     try:
         await require_current_schema(database)
-        return await action(ClientKeyStore(database))
+        return await action(ClientKeyAdmin(ClientKeyStore(database)))
     finally:
         await database.close()
 
 
-async def _create(store: ClientKeyStore, args: argparse.Namespace) -> int:
-    problems: list[str] = []
-    if not args.name or len(args.name) > NAME_MAX or not args.name.isprintable():
-        problems.append(f"NAME must be 1 to {NAME_MAX} printable characters")
-    expires, problem = expiry(args.expires) if args.expires is not None else (None, None)
-    if problem:
-        problems.append(problem.replace("expiresAt", "--expires"))
-    models = tuple(dict.fromkeys(m for each in args.models or () for m in each.split(",") if m)) or None
-    accounts = tuple(dict.fromkeys(args.accounts)) if args.accounts else None
-    if accounts is not None:
-        known = await account_ids(store.db)
-        problems += [f"--accounts: no API key has the id {a!r}" for a in accounts if a not in known]
-    if problems:
-        raise BadRequest("; ".join(problems))
-    settings = ClientKeySettings(
-        name=args.name,
-        models=models,
-        rpm=args.rpm,
-        monthly_requests=args.monthly_requests,
-        expires_at=expires,
-        accounts=accounts,
-    )
-    created, secret = await store.create(settings)
+async def _create(admin: ClientKeyAdmin, args: argparse.Namespace) -> int:
+    fields: dict[str, Any] = {"name": args.name}
+    models = list(dict.fromkeys(m for each in args.models or () for m in each.split(",") if m))
+    if models:
+        fields["models"] = models
+    if args.rpm is not None:
+        fields["rpm"] = args.rpm
+    if args.monthly_requests is not None:
+        fields["monthlyRequests"] = args.monthly_requests
+    if args.expires is not None:
+        fields["expiresAt"] = args.expires
+    if args.accounts:
+        fields["accounts"] = list(args.accounts)
+    try:
+        created, secret = await admin.create(fields)
+    except BadRequest as exc:
+        raise BadRequest("; ".join(_in_option_words(m) for m in exc.messages or [exc.message])) from None
     print(secret)
     print(f"created client key {created.id} ({created.name}); the secret above is shown this once")
     return 0
 
 
-async def _list(store: ClientKeyStore, args: argparse.Namespace) -> int:
-    for key in await store.find_all():
+def _in_option_words(message: str) -> str:
+    """A message of the client key rules, the field it starts with named as this command's option."""
+    for field, option in _OPTIONS.items():
+        if message.startswith(field):
+            return option + message.removeprefix(field)
+    return message
+
+
+async def _list(admin: ClientKeyAdmin, args: argparse.Namespace) -> int:
+    for key in await admin.find_all():
         print(_line(key))
     return 0
 
@@ -129,13 +142,13 @@ def _line(key: ClientKey) -> str:
     return "\t".join([key.id, key.prefix + "...", key.name, " ".join(x for x in limits if x)])
 
 
-async def _revoke(store: ClientKeyStore, args: argparse.Namespace) -> int:
-    await store.delete(args.id)
+async def _revoke(admin: ClientKeyAdmin, args: argparse.Namespace) -> int:
+    await admin.delete(args.id)
     print(f"revoked client key {args.id}; running instances refuse it within PROXYD_KEY_CACHE_TTL")
     return 0
 
 
-_ACTIONS: dict[str, Callable[[ClientKeyStore, argparse.Namespace], Awaitable[int]]] = {
+_ACTIONS: dict[str, Callable[[ClientKeyAdmin, argparse.Namespace], Awaitable[int]]] = {
     "create": _create,
     "list": _list,
     "revoke": _revoke,

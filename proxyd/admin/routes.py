@@ -1,23 +1,27 @@
-"""The admin routes as an aiohttp sub-application: its own guard, its own state, its own start and stop.
+"""The admin routes: ``{prefix}/api-keys``, ``{prefix}/client-keys``, ``{prefix}/admin`` and the console's ``/admin``.
 
-Every route here except login requires an admin (see ``admin_auth``); the
-handlers live in ``admin_keys`` and ``admin_stats``. The sub-application
-answers the paths below ``{prefix}/api-keys``, ``{prefix}/client-keys`` and ``{prefix}/admin``; the
-proxy routes that share the prefix stay with the root application.
+Every route here except the login and the console's own (its page, assets,
+sign-in and sign-out check for themselves) requires an admin (``auth.py``):
+each handler is wrapped in the guard, so a path no route matches keeps its
+plain 404 or 405, as on any other path. Every answer on these paths, errors
+included, carries the console's security headers (``routes_console.py``). The
+handlers live in ``routes_accounts``, ``routes_client_keys``, ``routes_stats``
+and ``routes_console``. They are routes of the root application, not a
+sub-application: their paths share the API prefix with the proxy routes, and
+that prefix may be empty (``PROXYD_API_PREFIX=/``), which aiohttp's
+``add_subapp`` cannot take.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from proxyd.admin import routes_accounts as admin_keys
+from proxyd.admin import routes_accounts as admin_accounts
 from proxyd.admin import routes_client_keys as admin_client_keys
 from proxyd.admin import routes_console as console
 from proxyd.admin import routes_stats as admin_stats
@@ -25,26 +29,26 @@ from proxyd.admin import token_file as admin_token
 from proxyd.admin.auth import AdminAuth
 from proxyd.admin.device_flow import DeviceFlowHub
 from proxyd.admin.sessions import CONSOLE_PATH
-from proxyd.admin.validation import read_dto, require_strings
+from proxyd.admin.validation import require_strings
 from proxyd.appkeys import ADMIN_AUTH, DATABASE, DEVICE_FLOWS, GITHUB, KEY_ADMIN, SHARED_STATE
 from proxyd.config import Config
 from proxyd.errors import Forbidden, Unauthorized
-from proxyd.http.json_io import json_response
+from proxyd.http.json_io import json_response, read_dto
 from proxyd.logs import redact_values
 
 log = logging.getLogger("proxyd.admin")
 
 CREDENTIAL_MAX = 1024
-_PUBLIC = "admin-login"  # the one route anyone may call: it is how an admin gets a token
 
 
-@web.middleware
-async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    route = request.match_info.route
-    # Unmatched paths fall through to their 404/405, as on the root application.
-    if request.match_info.http_exception is None and route.name != _PUBLIC and route.name not in console.PUBLIC:
+def guarded(handler: Handler) -> Handler:
+    """``handler`` for admins only: anyone else gets the guard's 401 or 403 and the handler never runs."""
+
+    async def guard(request: web.Request) -> web.StreamResponse:
         await request.app[ADMIN_AUTH].authorize(request)
-    return await handler(request)
+        return await handler(request)
+
+    return guard
 
 
 async def login(request: web.Request) -> web.Response:
@@ -74,39 +78,27 @@ def _with_admin_token(config: Config) -> Config:
     return dataclasses.replace(config, admin_token=token)
 
 
-class _AdminPaths(AbstractRuleMatching):
-    """The admin paths under the API prefix, which may be empty (so no plain sub-app prefix), and the console's."""
+def admin_paths(prefix: str) -> Callable[[str], bool]:
+    """Whether a path is the admin's: below ``{prefix}/api-keys``, ``/client-keys``, ``/admin``, or the console's."""
+    exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys", CONSOLE_PATH)
+    below = tuple(f"{path}/" for path in exact)
 
-    def __init__(self, prefix: str) -> None:
-        self._exact = (f"{prefix}/api-keys", f"{prefix}/admin", f"{prefix}/client-keys", CONSOLE_PATH)
-        self._below = tuple(f"{path}/" for path in self._exact)
+    def is_admin(path: str) -> bool:
+        return path in exact or path.startswith(below)
 
-    async def match(self, request: web.Request) -> bool:
-        path = request.rel_url.path
-        return path in self._exact or path.startswith(self._below)
-
-    def get_info(self) -> dict[str, object]:  # type: ignore[override]
-        return {"paths": self._exact}
-
-    @property
-    def canonical(self) -> str:
-        return self._exact[0]
+    return is_admin
 
 
-def create_admin_app(root: web.Application, config: Config) -> web.Application:
-    """The admin sub-application, built from the root's services.
+def mount(root: web.Application, config: Config) -> None:
+    """The admin routes on ``root``, their state set up after the root's services and torn down before them.
 
-    aiohttp starts a sub-application after its parent's cleanup contexts and
-    stops it before them, so the GitHub client and key admin it takes from
-    ``root`` exist for as long as it runs.
+    The GitHub client, key admin and database they take from ``root`` come from
+    the cleanup contexts before this one, so they exist for as long as it runs.
     """
-    admin = web.Application(middlewares=[admin_guard])
 
-    async def admin_state(admin: web.Application) -> AsyncIterator[None]:
-        admin[ADMIN_AUTH] = auth = AdminAuth(
-            _with_admin_token(config), state=root[SHARED_STATE], database=root[DATABASE]
-        )
-        admin[DEVICE_FLOWS] = hub = DeviceFlowHub(root[GITHUB], root[KEY_ADMIN])
+    async def admin_state(app: web.Application) -> AsyncIterator[None]:
+        app[ADMIN_AUTH] = auth = AdminAuth(_with_admin_token(config), state=app[SHARED_STATE], database=app[DATABASE])
+        app[DEVICE_FLOWS] = hub = DeviceFlowHub(app[GITHUB], app[KEY_ADMIN])
         if auth.loopback_only:
             log.warning(
                 "PROXYD_ADMIN_TOKEN is unset and PROXYD_ADMIN_LOOPBACK=1: admin routes (%s/api-keys, %s/admin/*) "
@@ -120,45 +112,45 @@ def create_admin_app(root: web.Application, config: Config) -> web.Application:
         yield
         await hub.close()
 
-    async def end_device_flows(admin: web.Application) -> None:
+    async def end_device_flows(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for open streams: device-flow watchers end now, not at the timeout.
-        await admin[DEVICE_FLOWS].close()
+        await app[DEVICE_FLOWS].close()
 
-    admin.cleanup_ctx.append(admin_state)
-    admin.on_shutdown.append(end_device_flows)
-    admin.on_response_prepare.append(console.security_headers)
+    is_admin = admin_paths(config.api_prefix)
+
+    async def admin_headers(request: web.Request, response: web.StreamResponse) -> None:
+        if is_admin(request.rel_url.path):  # every answer on the admin paths, errors included
+            await console.security_headers(request, response)
+
+    root.cleanup_ctx.append(admin_state)
+    root.on_shutdown.append(end_device_flows)
+    root.on_response_prepare.append(admin_headers)
 
     prefix = config.api_prefix
-    keys = f"{prefix}/api-keys"
-    routes: list[tuple[str, str, Handler]] = [
-        # The fixed paths before ``{id}``, so it never captures ``default`` or ``device-flow``.
-        ("POST", f"{keys}/default", admin_keys.set_default_key),
-        ("GET", f"{keys}/device-flow", admin_keys.device_flow),
-        ("POST", keys, admin_keys.create_key),
-        ("GET", keys, admin_keys.list_keys),
-        ("PATCH", f"{keys}/{{id}}", admin_keys.rename_key),
-        ("DELETE", f"{keys}/{{id}}", admin_keys.delete_key),
-        ("POST", f"{keys}/{{id}}/refresh-meta", admin_keys.refresh_meta),
-        ("GET", f"{keys}/{{id}}/quota", admin_keys.key_quota),
-        ("POST", f"{prefix}/client-keys", admin_client_keys.create_client_key),
-        ("GET", f"{prefix}/client-keys", admin_client_keys.list_client_keys),
-        ("GET", f"{prefix}/client-keys/{{id}}", admin_client_keys.get_client_key),
-        ("PATCH", f"{prefix}/client-keys/{{id}}", admin_client_keys.update_client_key),
-        ("DELETE", f"{prefix}/client-keys/{{id}}", admin_client_keys.delete_client_key),
-        ("GET", f"{prefix}/admin/stats", admin_stats.stats),
-        ("GET", f"{prefix}/admin/logs", admin_stats.logs),
-        ("GET", f"{prefix}/admin/usage", admin_stats.usage),
-    ]
-    for method, path, handler in routes:
-        admin.router.add_route(method, path, handler)
-    console.add_routes(admin)  # with PROXYD_API_PREFIX=/ its sign-in also answers the API's login
+    keys, client_keys, admin = f"{prefix}/api-keys", f"{prefix}/client-keys", f"{prefix}/admin"
+    # Each path with its methods; the fixed paths before ``{id}``, so it never captures ``default`` or ``device-flow``.
+    table: dict[str, dict[str, Handler]] = {
+        f"{keys}/default": {"POST": admin_accounts.set_default_key},
+        f"{keys}/device-flow": {"GET": admin_accounts.device_flow},
+        keys: {"POST": admin_accounts.create_key, "GET": admin_accounts.list_keys},
+        f"{keys}/{{id}}": {"PATCH": admin_accounts.rename_key, "DELETE": admin_accounts.delete_key},
+        f"{keys}/{{id}}/refresh-meta": {"POST": admin_accounts.refresh_meta},
+        f"{keys}/{{id}}/quota": {"GET": admin_accounts.key_quota},
+        client_keys: {"POST": admin_client_keys.create_client_key, "GET": admin_client_keys.list_client_keys},
+        f"{client_keys}/{{id}}": {
+            "GET": admin_client_keys.get_client_key,
+            "PATCH": admin_client_keys.update_client_key,
+            "DELETE": admin_client_keys.delete_client_key,
+        },
+        f"{admin}/stats": {"GET": admin_stats.stats},
+        f"{admin}/logs": {"GET": admin_stats.logs},
+        f"{admin}/usage": {"GET": admin_stats.usage},
+    }
+    for path, methods in table.items():
+        for method, handler in methods.items():
+            root.router.add_route(method, path, guarded(handler))
+    # The routes anyone may call: the console's page and sign-in check for themselves, and the login is
+    # how an admin gets a token (with PROXYD_API_PREFIX=/ the console's sign-in answers it too).
+    console.add_routes(root)
     if prefix:
-        admin.router.add_post(f"{prefix}/admin/login", login, name=_PUBLIC)
-    return admin
-
-
-def mount(root: web.Application, config: Config) -> None:
-    admin = create_admin_app(root, config)
-    # add_subapp() needs a non-empty prefix; PROXYD_API_PREFIX=/ is allowed, so match by rule.
-    # _add_subapp is what add_domain() uses for its rule-matched sub-applications.
-    root._add_subapp(partial(MatchedSubAppResource, _AdminPaths(config.api_prefix), admin), admin)
+        root.router.add_post(f"{admin}/login", login)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxyd import sse
 from proxyd.admin.accounts import usable
-from proxyd.admin.validation import read_dto, require_new_key, require_strings
+from proxyd.admin.validation import require_new_key, require_strings
 from proxyd.appkeys import COPILOT, DEVICE_FLOWS, KEY_ADMIN, QUOTAS, STORE
-from proxyd.http.json_io import json_response
+from proxyd.http.json_io import json_response, read_dto
 
 NAME_MAX = 100
 KEY_MAX = 512
@@ -68,9 +69,7 @@ async def key_quota(request: web.Request) -> web.Response:
 
 async def device_flow(request: web.Request) -> web.StreamResponse:
     """Server-sent events of the (shared) device flow; see ``device_flow.py`` for the events."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    response = sse.stream_response()
     with request.app[DEVICE_FLOWS].watch() as events:
         await response.prepare(request)
         try:

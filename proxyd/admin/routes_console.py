@@ -3,8 +3,8 @@
 The page (``proxyd/console/static/``: hand-written HTML, CSS and JavaScript,
 no build step, nothing fetched from elsewhere) calls the admin API with the
 session cookie that ``POST /admin/login`` sets (``proxyd/admin/sessions.py``).
-Every answer of the admin sub-application, console and API alike, carries the
-security headers below: a Content-Security-Policy that allows this server's
+Every answer on the admin paths (``routes.py``), console and API alike, carries
+the security headers below: a Content-Security-Policy that allows this server's
 own scripts and styles only (no inline script, no ``eval``), no framing, no
 referrer, no MIME sniffing.
 """
@@ -70,7 +70,7 @@ ASSETS = _load_assets()
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare of the admin sub-application: every answer, errors included."""
+    """For every answer on the admin paths, errors included (``routes.py`` calls it on response prepare)."""
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers.setdefault("Cache-Control", "no-store")

@@ -2,7 +2,8 @@
 
 Every rule that fails contributes one message in class-validator's wording, so
 a client that parsed the legacy ``message`` list keeps working. Bodies must be
-JSON objects sent as JSON; anything else is a 400 before any handler runs.
+JSON objects sent as JSON (``http/json_io.read_dto``); anything else is a 400
+before any rule runs.
 """
 
 from __future__ import annotations
@@ -11,23 +12,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
-
 from proxyd.errors import BadRequest
-from proxyd.http.json_io import read_json_object
 from proxyd.keys.account_resolver import unusable_key_reasons
 
 # C0 controls and DEL cannot travel in the Authorization header a key is sent in.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIGITS = re.compile(r"[0-9]+")
-
-
-async def read_dto(request: web.Request) -> dict[str, Any]:
-    """The JSON object in the body of ``request``; 400 for any other content type or shape."""
-    content_type = request.content_type
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise BadRequest("Content-Type must be application/json")
-    return await read_json_object(request)
 
 
 def string_messages(body: Mapping[str, Any], field: str, *, max_length: int) -> list[str]:

@@ -19,9 +19,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from proxyd.config import Config, DatabaseUrl, Dialect
+from proxyd.config import Config
 from proxyd.crypto.keyring import Keyring
 from proxyd.crypto.source import KeySource, key_source
+from proxyd.db.url import DatabaseUrl, Dialect
 from proxyd.errors import ConfigError, ProxydError, UndecryptableToken
 from proxyd.keys.masking import mask_secret
 from proxyd.legacy.syncdb import SyncExecutor, connect, driver_error, driver_reason

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, TypeVar
 
-from proxyd.config import DatabaseUrl
 from proxyd.db.queries import Paramstyle, Query, queries_for
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import DatabaseError, IntegrityViolation, TransientConflict
 
 Row = dict[str, Any]

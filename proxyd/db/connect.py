@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from proxyd.config import Config, Dialect
 from proxyd.db.base import Adapter, Database
 from proxyd.db.mysql import MysqlDatabase
 from proxyd.db.postgresql import PostgresDatabase
 from proxyd.db.sqlite import SqliteDatabase
+from proxyd.db.url import Dialect
+
+if TYPE_CHECKING:  # proxyd.config imports proxyd.db.url, so this package must not import it at run time
+    from proxyd.config import Config
 
 ADAPTERS: Mapping[Dialect, type[Adapter[Any]]] = {
     "sqlite": SqliteDatabase,

@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 import aiomysql
 import pymysql
 
-from proxyd.config import DatabaseUrl
 from proxyd.db.aiomysql_shim import is_encrypted, is_encrypted_sync, wake_pool_waiter
 from proxyd.db.base import Adapter, Params, Row
 from proxyd.db.queries import Query
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError, DatabaseError
 from proxyd.limits import MYSQL_POOL_RECYCLE
 

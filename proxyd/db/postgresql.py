@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from proxyd.config import DatabaseUrl
 from proxyd.db.base import Adapter, Params, Row
 from proxyd.db.queries import Query
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import DatabaseError
 
 # What the pool hands out; a string, as asyncpg's classes take no subscript at run time.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Literal
 
-from proxyd.config import Dialect
+from proxyd.db.url import Dialect
 
 Paramstyle = Literal["named", "pyformat", "numeric_dollar"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from proxyd.config import DatabaseUrl
 from proxyd.db import Database
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import DatabaseError, SchemaOutOfDate
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from urllib.request import pathname2url
 
 import aiosqlite
 
-from proxyd.config import DatabaseUrl
 from proxyd.db.base import Adapter, Params, Row
 from proxyd.db.queries import Query
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import DatabaseError
 
 SECURE_DELETE = "PRAGMA secure_delete = ON"

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 
 from proxyd import sse
 from proxyd.errors import UpstreamAnswered
-from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import Relay, refusal, to_client
 from proxyd.translate.base import JsonObject
 
@@ -38,30 +39,30 @@ def codex_code(error: UpstreamAnswered) -> str:
     return error.code or ("server_error" if error.status >= 500 else "invalid_request_error")
 
 
+@dataclass(frozen=True, slots=True)
 class FailedAsEvent:
     """Copilot's answer through ``relay``, unless it is an error: then a stream ending in ``response.failed``."""
 
-    def __init__(self, relay: Relay, model: str) -> None:
-        self._relay = relay
-        self._model = model
+    relay: Relay
+    model: str
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if 200 <= upstream.status < 300:
-            return await self._relay(request, upstream, exchange)
-        exchange.upstream_status = exchange.status = upstream.status
+            return await self.relay(request, upstream, record)
+        record.upstream_status = record.status = upstream.status
         error = await refusal(upstream)
         message = error.message
         wait = error.headers.get("Retry-After") if error.headers else None
         if error.status == 429 and wait and wait.isdigit():
             message = f"{message} Please try again in {wait}s."
-        failed = _response(self._model, "failed")
+        failed = _response(self.model, "failed")
         failed["error"] = {"code": codex_code(error), "message": message}
         events = [
             (
                 "response.created",
-                {"type": "response.created", "sequence_number": 0, "response": _response(self._model, "in_progress")},
+                {"type": "response.created", "sequence_number": 0, "response": _response(self.model, "in_progress")},
             ),
             ("response.failed", {"type": "response.failed", "sequence_number": 1, "response": failed}),
         ]

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from proxyd.clock import now_ms
-from proxyd.config import host_name
 from proxyd.errors import Forbidden, NoAccount, Unauthorized, UnsupportedMediaType
 from proxyd.gateway.client_limits import ClientKeyLimits
-from proxyd.http.hosts import is_loopback_host
+from proxyd.http.hosts import host_name, is_loopback_name
 from proxyd.keys.account_resolver import DEFAULT_KEY_ALIASES, KeyResolver
 from proxyd.keys.client_key_resolver import ClientKeyResolver
 from proxyd.keys.client_keys import ClientKey, is_client_key
@@ -120,8 +119,8 @@ class ClientAuth:
         bodies included, and read the answers; the browser still names that domain
         in ``Host``.
         """
-        host = request.headers.get("Host")
-        if is_loopback_host(host) or host_name(host) in self._allowed_hosts:
+        name = host_name(request.headers.get("Host"))
+        if is_loopback_name(name) or name in self._allowed_hosts:
             return
         raise Forbidden(
             "Requests without an API key must be sent to localhost, a loopback address or a host in "

@@ -68,13 +68,15 @@ class RequestLogEntry:
         }
 
 
-# API key id, or (CLIENT_KEY, client key id, start of the UTC month, epoch ms) -> (requests, newest time)
+# The uses of each key not yet written (its usage_count and last_used): API key id, or
+# (CLIENT_KEY, client key id, start of the UTC month, epoch ms) -> (requests, newest time).
+# Not token usage (upstream/wire.Usage).
 CLIENT_KEY = "client_key"
-Usage = dict[str | tuple[str, str, int], tuple[int, int]]
+UseCounts = dict[str | tuple[str, str, int], tuple[int, int]]
 
 
-def _fold(into: Usage, usage: Usage) -> None:
-    for key_id, (n, last) in usage.items():
+def _fold(into: UseCounts, uses: UseCounts) -> None:
+    for key_id, (n, last) in uses.items():
         count, newest = into.get(key_id, (0, 0))
         into[key_id] = (count + n, max(newest, last))
 
@@ -84,12 +86,12 @@ class _Batch:
     """Entries taken from the buffer for one write, under an id the database keeps once they counted."""
 
     id: str
-    usage: Usage
+    uses: UseCounts
     rows: list[RequestLogEntry]
 
     @property
     def size(self) -> int:
-        return len(self.usage) + len(self.rows)
+        return len(self.uses) + len(self.rows)
 
 
 class UsageRecorder:
@@ -103,7 +105,7 @@ class UsageRecorder:
     ) -> None:
         self._database = database
         self._store = store
-        self._usage: Usage = {}
+        self._uses: UseCounts = {}
         self._log: deque[RequestLogEntry] = deque()
         # A batch whose COMMIT was sent but never acknowledged: it may or may not have counted.
         self._in_doubt: _Batch | None = None
@@ -120,16 +122,16 @@ class UsageRecorder:
     def buffered(self) -> int:
         """Entries not known to be written: waiting, being written, or in doubt."""
         held = self._writing or ([self._in_doubt] if self._in_doubt is not None else [])
-        return len(self._log) + len(self._usage) + sum(batch.size for batch in held)
+        return len(self._log) + len(self._uses) + sum(batch.size for batch in held)
 
     def record(self, entry: RequestLogEntry, *, count_usage: bool) -> None:
         if count_usage and entry.api_key_id is not None:
-            count, last = self._usage.get(entry.api_key_id, (0, 0))
-            self._usage[entry.api_key_id] = (count + 1, max(last, entry.time))
+            count, last = self._uses.get(entry.api_key_id, (0, 0))
+            self._uses[entry.api_key_id] = (count + 1, max(last, entry.time))
         if count_usage and entry.client_key_id is not None:
             client = (CLIENT_KEY, entry.client_key_id, self._month_of(entry.time))
-            count, last = self._usage.get(client, (0, 0))
-            self._usage[client] = (count + 1, max(last, entry.time))
+            count, last = self._uses.get(client, (0, 0))
+            self._uses[client] = (count + 1, max(last, entry.time))
         if len(self._log) >= self._max_entries:
             self._log.popleft()
             self.dropped += 1
@@ -170,18 +172,18 @@ class UsageRecorder:
             return True
 
     def _take(self) -> _Batch | None:
-        if not self._usage and not self._log:
+        if not self._uses and not self._log:
             return None
-        batch = _Batch(uuid.uuid4().hex, self._usage, list(self._log))
-        self._usage = {}
+        batch = _Batch(uuid.uuid4().hex, self._uses, list(self._log))
+        self._uses = {}
         self._log.clear()
         return batch
 
     async def _write(self, tx: Executor, batch: _Batch) -> bool:
-        increments = [UsageIncrement(key, n, last) for key, (n, last) in batch.usage.items() if isinstance(key, str)]
+        increments = [UsageIncrement(key, n, last) for key, (n, last) in batch.uses.items() if isinstance(key, str)]
         clients = [
             ClientKeyIncrement(key[1], key[2], n, last)
-            for key, (n, last) in batch.usage.items()
+            for key, (n, last) in batch.uses.items()
             if isinstance(key, tuple)
         ]
         if not await self._store.record_usage_batch(tx, batch.id, increments):
@@ -210,7 +212,7 @@ class UsageRecorder:
             return
         merged = _Batch(doubtful[-1].id, {}, [])
         for batch in doubtful:
-            _fold(merged.usage, batch.usage)
+            _fold(merged.uses, batch.uses)
             merged.rows.extend(batch.rows)
         if len(merged.rows) > self._max_entries:
             excess = len(merged.rows) - self._max_entries
@@ -219,7 +221,7 @@ class UsageRecorder:
         self._in_doubt = merged
 
     def _requeue(self, batch: _Batch) -> None:
-        _fold(self._usage, batch.usage)
+        _fold(self._uses, batch.uses)
         self._log.extendleft(reversed(batch.rows))
         while len(self._log) > self._max_entries:
             self._log.popleft()

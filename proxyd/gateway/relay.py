@@ -1,8 +1,8 @@
 """The relay: Copilot's answer streamed back to the client as it arrives.
 
-SSE is forwarded event by event (bytes after the last blank line wait for the
-rest of their event, so a stream that breaks never leaves half an event in
-front of the error event); anything else is forwarded chunk by chunk. Once the
+SSE is forwarded whole events at a time, as ``sse.EventCutter`` cuts it (a
+stream that breaks never leaves half an event in front of the error event);
+anything else is forwarded chunk by chunk. Once the
 status line is sent, every failure ends this response: the error middleware
 must never start a second one.
 """
@@ -12,25 +12,35 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from proxyd import sse
 from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
-from proxyd.gateway.accounting import CLIENT_GONE, Exchange
+from proxyd.gateway.record import CLIENT_GONE, RequestRecord
+from proxyd.limits import UPSTREAM_ERROR_BODY_MAX
 from proxyd.metrics import Metrics
-from proxyd.upstream.wire import JsonUsageSniffer, SseUsageSniffer, error_message, response_headers
+from proxyd.upstream.wire import (
+    USAGE_MENTIONED,
+    JsonUsageSniffer,
+    Usage,
+    error_message,
+    response_headers,
+    with_usage,
+)
 
 log = logging.getLogger("proxyd.proxy")
 
-_LOST_EVENT = b'data: {"error":{"message":"upstream connection lost","type":"upstream_error"}}\n\n'
+_LOST_EVENT = sse.frame("chat", [(None, {"error": {"message": "upstream connection lost", "type": "upstream_error"}})])
 
 
 class Relay(Protocol):
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse: ...
 
 
@@ -46,40 +56,70 @@ class PassThroughRelay:
         self._reshape_errors = errors_in_client_shape
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        exchange.upstream_status = exchange.status = upstream.status
+        record.upstream_status = record.status = upstream.status
         if self._reshape_errors and not 200 <= upstream.status < 300:
             raise await refusal(upstream)
-        is_sse = upstream.content_type == "text/event-stream"
-        sniffer: SseUsageSniffer | JsonUsageSniffer = SseUsageSniffer() if is_sse else JsonUsageSniffer()
-        response = web.StreamResponse(status=upstream.status, headers=response_headers(upstream.headers))
-        if is_sse:
-            response.headers["Cache-Control"] = "no-cache"
-            response.headers["X-Accel-Buffering"] = "no"
+        is_sse = upstream.content_type == sse.CONTENT_TYPE
+        headers = response_headers(upstream.headers)
+        response = (
+            sse.stream_response(upstream.status, headers)
+            if is_sse
+            else web.StreamResponse(status=upstream.status, headers=headers)
+        )
         # A client that went away is no failure: the caller closing upstream stops Copilot.
         try:
             await to_client(response.prepare(request))
         except ClientGone:
-            client_left(exchange)
+            client_left(record)
             return response
-        pending = b""
-        try:
-            async with BodyGuard(request, response, exchange, self._metrics, _LOST_EVENT if is_sse else None):
-                async for chunk in upstream.content.iter_any():
-                    sniffer.feed(chunk)
-                    if is_sse:
-                        chunk, pending = complete_events(pending + chunk)
-                    if chunk:
-                        await to_client(response.write(chunk))
-                if pending:
-                    await to_client(response.write(pending))
-                await to_client(response.write_eof())
-        finally:
-            exchange.usage = sniffer.usage
+        async with BodyGuard(request, response, record, self._metrics, _LOST_EVENT if is_sse else None):
+            await (_pass_events if is_sse else _pass_body)(response, upstream, record)
         return response
 
 
+async def _pass_events(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    """An SSE answer, whole events at a time; only the events that mention usage are parsed."""
+    events = sse.EventCutter()
+    async for chunk in upstream.content.iter_any():
+        whole = events.feed(chunk)
+        if whole:
+            record.usage = _usage_in(whole, record.usage)
+            await to_client(response.write(whole))
+    rest = events.close()
+    if rest:
+        record.usage = _usage_in(rest, record.usage)
+        await to_client(response.write(rest))
+    await to_client(response.write_eof())
+
+
+def _usage_in(events: bytes, usage: Usage | None) -> Usage | None:
+    """``usage`` with what ``events`` report; one substring search when they say nothing of it."""
+    if USAGE_MENTIONED not in events:
+        return usage
+    for _, data in sse.events_in(events):
+        if USAGE_MENTIONED in data:
+            try:
+                usage = with_usage(usage, orjson.loads(data))
+            except orjson.JSONDecodeError:
+                continue
+    return usage
+
+
+async def _pass_body(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    """Any other answer, chunk by chunk; usage is read from its end."""
+    sniffer = JsonUsageSniffer()
+    try:
+        async for chunk in upstream.content.iter_any():
+            sniffer.feed(chunk)
+            await to_client(response.write(chunk))
+        await to_client(response.write_eof())
+    finally:
+        record.usage = sniffer.usage
+
+
+@dataclass(slots=True)
 class BodyGuard:
     """Around the body of a response whose status line is sent: no failure may escape to the middleware.
 
@@ -89,35 +129,25 @@ class BodyGuard:
     this costs a fraction of a generator's set-up.
     """
 
-    __slots__ = ("_exchange", "_lost_event", "_metrics", "_request", "_response")
-
-    def __init__(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        exchange: Exchange,
-        metrics: Metrics,
-        lost_event: bytes | None,
-    ) -> None:
-        self._request = request
-        self._response = response
-        self._exchange = exchange
-        self._metrics = metrics
-        self._lost_event = lost_event
+    request: web.Request
+    response: web.StreamResponse
+    record: RequestRecord
+    metrics: Metrics
+    lost_event: bytes | None
 
     async def __aenter__(self) -> None:
         return None
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         if isinstance(exc, ClientGone):
-            client_left(self._exchange)
+            client_left(self.record)
             return True
         if not isinstance(exc, Exception):
             return False  # no failure, or a cancellation: not ours to swallow
-        log.warning("upstream failed mid-response on %s: %s", self._exchange.endpoint, type(exc).__name__)
-        self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
-        self._exchange.status = 502
-        await end_broken(self._request, self._response, self._lost_event)
+        log.warning("upstream failed mid-response on %s: %s", self.record.endpoint, type(exc).__name__)
+        self.metrics.upstream_errors.inc((("kind", "mid_stream"),))
+        self.record.status = 502
+        await end_broken(self.request, self.response, self.lost_event)
         return True
 
 
@@ -131,54 +161,54 @@ async def to_client(write: Awaitable[object]) -> None:
         raise ClientGone from None
 
 
-def client_left(exchange: Exchange) -> None:
+def client_left(record: RequestRecord) -> None:
     # Routine for streams (a user stops a generation): one short line, no traceback.
-    log.debug("client went away mid-answer on %s", exchange.endpoint)
-    exchange.status = CLIENT_GONE
+    log.debug("client went away mid-answer on %s", record.endpoint)
+    record.status = CLIENT_GONE
 
 
+@dataclass(frozen=True, slots=True)
 class ModelListRelay:
     """``GET /models``: Copilot's list, kept to the models a client key may use (entries unchanged)."""
 
-    def __init__(self, passthrough: Relay) -> None:
-        self._passthrough = passthrough
+    passthrough: Relay
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        allowed = allowed_models(exchange)
+        allowed = allowed_models(record)
         if upstream.status != 200 or allowed is None:
-            return await self._passthrough(request, upstream, exchange)
-        exchange.upstream_status = exchange.status = upstream.status
+            return await self.passthrough(request, upstream, record)
+        record.upstream_status = record.status = upstream.status
         listing = await _model_list(upstream)
         kept = [model for model in _entries(listing) if model.get("id") in allowed]
         body = {**listing, "data": kept} if isinstance(listing, dict) else {"object": "list", "data": kept}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
+@dataclass(frozen=True, slots=True)
 class ModelLookupRelay:
     """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so its list is searched."""
 
-    def __init__(self, passthrough: Relay, model_id: str) -> None:
-        self._passthrough = passthrough
-        self._model_id = model_id
+    passthrough: Relay
+    model_id: str
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if upstream.status != 200:
-            return await self._passthrough(request, upstream, exchange)  # Copilot's own error, unchanged
-        exchange.upstream_status = exchange.status = upstream.status
-        allowed = allowed_models(exchange)
+            return await self.passthrough(request, upstream, record)  # Copilot's own error, unchanged
+        record.upstream_status = record.status = upstream.status
+        allowed = allowed_models(record)
         for model in _entries(await _model_list(upstream)):
-            if model.get("id") == self._model_id and (allowed is None or self._model_id in allowed):
+            if model.get("id") == self.model_id and (allowed is None or self.model_id in allowed):
                 return web.Response(body=orjson.dumps(model), content_type="application/json")
-        raise ModelNotFound(f"The model '{self._model_id}' does not exist")
+        raise ModelNotFound(f"The model '{self.model_id}' does not exist")
 
 
-def allowed_models(exchange: Exchange) -> frozenset[str] | None:
+def allowed_models(record: RequestRecord) -> frozenset[str] | None:
     """The models the request's client key may use; None when any."""
-    key = exchange.principal.client_key
+    key = record.principal.client_key
     models = key.settings.models if key is not None else None
     return frozenset(models) if models is not None else None
 
@@ -207,22 +237,13 @@ async def end_broken(request: web.Request, response: web.StreamResponse, last_ev
         request.transport.abort()
 
 
-def complete_events(data: bytes) -> tuple[bytes, bytes]:
-    """Split ``data`` into whole SSE events (up to the last blank line) and the unfinished rest."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-    return data[:end], data[end:]
-
-
-# Copilot's error bodies are small; a larger one is cut rather than read whole.
-_ERROR_BODY_MAX = 64 * 1024
 _PASSED_ON_ERROR = ("Retry-After",)
 
 
 async def refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
     """Copilot's error answer, its message and code kept, as an error the middleware renders in the client's shape."""
     try:
-        body = await upstream.content.read(_ERROR_BODY_MAX)
+        body = await upstream.content.read(UPSTREAM_ERROR_BODY_MAX)
         document = orjson.loads(body)
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
         document = None

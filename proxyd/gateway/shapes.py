@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from proxyd import sse
 from proxyd.gateway.failed_response import FailedAsEvent
 from proxyd.gateway.relay import PassThroughRelay, Relay
 from proxyd.gateway.translating_relay import TranslatingRelay
@@ -23,8 +24,6 @@ from proxyd.translate.base import ENDPOINT_PATHS, Api, JsonObject
 from proxyd.translate.registry import TRANSLATIONS
 from proxyd.translate.responses_tools import native_responses
 from proxyd.upstream.client import UpstreamCall
-
-_SSE = "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ class CallPlanner:
         body = {**request.body, "model": request.model}
         translator = TRANSLATIONS[(request.api, target)](body, request.requested)
         payload = translator.request()
-        accept = _SSE if payload.get("stream") is True else "application/json"
+        accept = sse.CONTENT_TYPE if payload.get("stream") is True else "application/json"
         call = UpstreamCall("POST", ENDPOINT_PATHS[target], orjson.dumps(payload), payload, target, accept)
         relay = TranslatingRelay(self._metrics, translator, request.api, stream=request.stream, upstream_api=target)
         return call, relay

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from proxyd import sse
 from proxyd.errors import UpstreamError
-from proxyd.gateway.accounting import Exchange
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import BodyGuard, refusal, to_client
 from proxyd.metrics import Metrics
 from proxyd.translate.base import Api, Event, Translator
-from proxyd.upstream.wire import Usage, merged, usage_from
+from proxyd.upstream.wire import Usage, usage_from, with_usage
 
 
 def lost_event(api: Api) -> bytes:
@@ -48,36 +48,36 @@ class TranslatingRelay:
         self._upstream_api = upstream_api
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        exchange.upstream_status = upstream.status
+        record.upstream_status = upstream.status
         if not 200 <= upstream.status < 300:
             raise await refusal(upstream)
-        if upstream.content_type == "text/event-stream":
-            return await self._relay_stream(request, upstream, exchange)
+        if upstream.content_type == sse.CONTENT_TYPE:
+            return await self._relay_stream(request, upstream, record)
         document = await _read_json(upstream)
-        exchange.usage = usage_from(document)
-        exchange.status = 200
+        record.usage = usage_from(document)
+        record.status = 200
         if self._stream and self._upstream_api == "chat":
             # Copilot answered a stream request with JSON: the client still gets its stream, at once.
             translation = self._translator.stream()
             events = translation.feed(None, _as_chunk(document)) + translation.finish()
             body = sse.frame(self._client_api, events) + sse.end_of_stream(self._client_api)
-            return web.Response(body=body, content_type="text/event-stream")
+            return web.Response(body=body, headers=sse.HEADERS)
         answer = self._translator.answer(document)
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def _relay_stream(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, exchange: Exchange
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        exchange.status = 200
+        record.status = 200
         client_api = self._client_api
         response = sse.stream_response()
         translation = self._translator.stream()
         reader = sse.SseReader()
         usage: Usage | None = None
         try:
-            async with BodyGuard(request, response, exchange, self._metrics, lost_event(client_api)):
+            async with BodyGuard(request, response, record, self._metrics, lost_event(client_api)):
                 await to_client(response.prepare(request))
                 async for chunk in upstream.content.iter_any():
                     out: list[Event] = []
@@ -85,9 +85,7 @@ class TranslatingRelay:
                         document = _event_data(data)
                         if document is None:
                             continue
-                        found = usage_from(document)
-                        if found is not None:
-                            usage = merged(usage, found)
+                        usage = with_usage(usage, document)
                         out.extend(translation.feed(name, document))
                     if out:
                         await to_client(response.write(sse.frame(client_api, out)))
@@ -96,7 +94,7 @@ class TranslatingRelay:
                 await to_client(response.write(closing))
                 await to_client(response.write_eof())
         finally:
-            exchange.usage = usage
+            record.usage = usage
         return response
 
 

@@ -140,3 +140,14 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object")
     return data
+
+
+async def read_dto(request: web.Request) -> dict[str, Any]:
+    """An admin request body (a DTO, as the legacy NestJS service called it): a JSON object sent as JSON.
+
+    400 for any other content type or shape.
+    """
+    content_type = request.content_type
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise BadRequest("Content-Type must be application/json")
+    return await read_json_object(request)

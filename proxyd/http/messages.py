@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxyd.appkeys import ACCESS, CLIENT_AUTH, CONFIG
+from proxyd.appkeys import CLIENT_AUTH, CONFIG
 from proxyd.http.json_io import json_response
-from proxyd.http.proxy import model_route, read_json_object_with_raw, required_model
+from proxyd.http.proxy import authenticate, model_route, note_model, read_json_object_with_raw, required_model
 from proxyd.limits import OFF_LOOP_BODY_BYTES
-from proxyd.runtime.lifecycle import AccessInfo
 from proxyd.runtime.offloop import off_loop
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
@@ -30,13 +29,12 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 async def count_tokens(request: web.Request) -> web.Response:
     """An estimate (translate/messages_to_chat/estimate.py): nothing goes upstream, but it counts as a request."""
     app = request.app
-    principal = await app[CLIENT_AUTH].authenticate(request)
-    access = request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
+    record = await authenticate(request, ENDPOINT + "/count_tokens")
     raw, body = await read_json_object_with_raw(request)
     requested = required_model(body)
-    access.model = requested[:200]
+    note_model(record, requested)
     # Counted against a client key's limits like any request: it costs proxyd the same work.
-    await app[CLIENT_AUTH].admit(principal, requested)
+    await app[CLIENT_AUTH].admit(record.principal, requested)
     model = copilot_model(requested, dict(app[CONFIG].model_map))
 
     def estimate() -> int:

@@ -9,9 +9,8 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxyd.appkeys import ACCESS, METRICS
+from proxyd.appkeys import METRICS, REQUEST_RECORD
 from proxyd.logs import redact_query
-from proxyd.runtime.lifecycle import AccessInfo
 
 log = logging.getLogger("proxyd.access")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -36,8 +35,11 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _record(request: web.Request, status: int, seconds: float) -> None:
-    info = request.get(ACCESS) or AccessInfo()
-    status = info.status or status
+    # A proxied request's record (gateway/record.py) knows its key, its model and what it really came to.
+    key = model = None
+    record = request.get(REQUEST_RECORD)
+    if record is not None:
+        key, model, status = record.principal.masked_key, record.model, record.outcome(status)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     request.config_dict[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
@@ -53,8 +55,8 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
         "query": query or None,
         "status": status,
         "duration_ms": round(seconds * 1000, 1),
-        "key": info.masked_key,
-        "model": info.model,
+        "key": key,
+        "model": model,
     }
     log.log(
         level,
@@ -64,7 +66,7 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
         "?" + query if query else "",
         status,
         seconds * 1000,
-        info.masked_key or "-",
-        info.model or "-",
+        key or "-",
+        model or "-",
         extra={"fields": fields},
     )

@@ -1,6 +1,6 @@
 """The proxied routes: who asks, the Copilot call, the answer relayed back, accounting.
 
-Each step is a part of ``proxyd/gateway``; ``exchange`` strings them together
+Each step is a part of ``proxyd/gateway``; ``call_copilot`` strings them together
 for one request. A model route (chat completions, Responses, Messages) reads
 the body, names the model, and leaves the endpoint to the upstream client,
 which asks the route's ``CallPlanner`` for the call on the endpoint it chose;
@@ -16,15 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from proxyd.appkeys import ACCESS, ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY
+from proxyd.appkeys import ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY, REQUEST_RECORD
 from proxyd.errors import BadRequest, InvalidModel, ProxydError
-from proxyd.gateway.accounting import Exchange
-from proxyd.gateway.principal import Principal
+from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
 from proxyd.gateway.shapes import CallPlanner, ModelRequest
 from proxyd.http.json_io import read_json
 from proxyd.limits import OFF_LOOP_BODY_BYTES
-from proxyd.runtime.lifecycle import AccessInfo
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import conversation_id
 from proxyd.upstream.client import Ask, UpstreamCall
@@ -45,12 +43,12 @@ def required_model(body: dict[str, Any]) -> str:
 async def model_route(request: web.Request, client_api: Api, endpoint: str) -> web.StreamResponse:
     """A request for a model in ``client_api``'s shape, answered by whichever endpoint serves the model."""
     app = request.app
-    principal, record = await _authenticate(request, endpoint)
+    record = await authenticate(request, endpoint)
     raw, body = await read_json_object_with_raw(request)
     requested = required_model(body)
-    _log_model(request, record, requested)
+    note_model(record, requested)
     # A client key's limits (403, 429): a refused request is not logged and does not count.
-    await app[CLIENT_AUTH].admit(principal, requested)
+    await app[CLIENT_AUTH].admit(record.principal, requested)
     model_request = ModelRequest(
         api=client_api,
         raw=raw,
@@ -67,7 +65,7 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
         conversation=conversation_id(client_api, body, request.headers),
         heavy=len(raw) > OFF_LOOP_BODY_BYTES,
     )
-    return await exchange(request, principal, record, ask)
+    return await call_copilot(request, record, ask)
 
 
 async def forward(
@@ -75,25 +73,25 @@ async def forward(
 ) -> web.StreamResponse:
     """Proxy ``request`` to Copilot's ``path`` unchanged; ``relay`` answers (default: Copilot's answer unchanged)."""
     app = request.app
-    principal, record = await _authenticate(request, path)
+    record = await authenticate(request, path)
     raw: bytes | None = None
     payload: Any = None
     if request.method == "POST":
         raw, payload = await read_json_object_with_raw(request)
         model = required_model(payload)
     if model is not None:
-        _log_model(request, record, model)
-    await app[CLIENT_AUTH].admit(principal, model)
+        note_model(record, model)
+    await app[CLIENT_AUTH].admit(record.principal, model)
     call = UpstreamCall(request.method, path, raw, payload, None, request.headers.get("Accept"))
     chosen = relay or app[RELAY]
-    return await exchange(request, principal, record, Ask(lambda _: (call, chosen)))
+    return await call_copilot(request, record, Ask(lambda _: (call, chosen)))
 
 
-async def exchange(request: web.Request, principal: Principal, record: Exchange, ask: Ask[Relay]) -> web.StreamResponse:
+async def call_copilot(request: web.Request, record: RequestRecord, ask: Ask[Relay]) -> web.StreamResponse:
     """The Copilot call, its answer relayed, the accounting."""
     app = request.app
     try:
-        upstream, relay = await app[COPILOT].send(principal, ask, record)
+        upstream, relay = await app[COPILOT].send(record.principal, ask, record)
         try:
             return await relay(request, upstream, record)
         finally:
@@ -107,22 +105,20 @@ async def exchange(request: web.Request, principal: Principal, record: Exchange,
         client_left(record)  # aiohttp cancels the handler when the client disconnects
         raise
     finally:
-        access = request[ACCESS]
-        if record.upstream_status is not None and record.status != record.upstream_status:
-            access.status = record.status  # the answer broke after its status line
         app[ACCOUNTING].record(record)
 
 
-async def _authenticate(request: web.Request, endpoint: str) -> tuple[Principal, Exchange]:
+async def authenticate(request: web.Request, endpoint: str) -> RequestRecord:
+    """Who asks, as the request's record (kept under ``REQUEST_RECORD`` for the access log)."""
     # Before reading the body: an unknown client gets its 401 without proxyd reading
     # (up to PROXYD_MAX_BODY_BYTES of) what it sends.
     principal = await request.app[CLIENT_AUTH].authenticate(request)
-    request[ACCESS] = AccessInfo(masked_key=principal.masked_key)
-    return principal, Exchange(endpoint=endpoint, principal=principal)
+    record = request[REQUEST_RECORD] = RequestRecord(endpoint=endpoint, principal=principal)
+    return record
 
 
-def _log_model(request: web.Request, record: Exchange, model: str) -> None:
-    record.model = request[ACCESS].model = model[:_MODEL_LOGGED_MAX]
+def note_model(record: RequestRecord, model: str) -> None:
+    record.model = model[:_MODEL_LOGGED_MAX]
 
 
 async def read_json_object_with_raw(request: web.Request) -> tuple[bytes, dict[str, Any]]:

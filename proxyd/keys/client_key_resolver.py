@@ -1,4 +1,4 @@
-"""Client keys by the SHA-256 of their secret, cached as ``keycache`` caches API keys.
+"""Client keys by the SHA-256 of their secret, cached as ``account_resolver`` caches API keys.
 
 Entries live ``PROXYD_KEY_CACHE_TTL`` seconds in a
 :class:`~proxyd.keys.lookup_cache.LookupCache` (stale-while-revalidate), so a key

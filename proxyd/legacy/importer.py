@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from proxyd.clock import now_ms
-from proxyd.config import Config, DatabaseUrl
+from proxyd.config import Config
 from proxyd.crypto.keyring import Keyring, generate_key, parse_key
 from proxyd.crypto.startup import open_keys_sync
 from proxyd.db import Row
 from proxyd.db.schema import migration_ids
+from proxyd.db.url import DatabaseUrl
 from proxyd.errors import DatabaseError, LegacyDirError, ProxydError, SchemaOutOfDate, UndecryptableToken
 from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.keys.sealed import key_columns, meta_columns

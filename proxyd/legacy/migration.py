@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from proxyd.config import Dialect
+from proxyd.db.url import Dialect
 from proxyd.errors import LegacyDirError
 from proxyd.legacy.importer import CHUNK, CLEAR_COLUMNS, read_source, write_plan
 from proxyd.legacy.syncdb import SyncExecutor, driver_error

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from proxyd.config import DatabaseUrl, Dialect
 from proxyd.db.base import Params, Row
 from proxyd.db.connect import ADAPTERS
 from proxyd.db.mysql import connect_sync
 from proxyd.db.queries import Paramstyle, Query, parse_queries, queries_for
 from proxyd.db.schema import DRIVER_EXTRAS
+from proxyd.db.url import DatabaseUrl, Dialect
 from proxyd.errors import DatabaseError
 
 _BATCH_PAGE = 1000

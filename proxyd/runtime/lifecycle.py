@@ -1,4 +1,4 @@
-"""Small mutable state objects shared through AppKeys and RequestKeys, and the shutdown budget."""
+"""Where the process is in its life (``Lifecycle``, shared through an AppKey), and the shutdown budget."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from proxyd.limits import CANCEL_GRACE
+
 T = TypeVar("T")
 
 log = logging.getLogger("proxyd")
 # Drivers whose internal tasks may still fail after work on them was abandoned at shutdown.
 _DRIVERS = ("asyncpg", "aiomysql", "pymysql")
-
-# How long work given up on at shutdown gets to wind down after it is cancelled: a driver waiting
-# on a frozen database server would take PROXYD_DB_TIMEOUT, and closing the pool ends it anyway.
-CANCEL_GRACE = 0.1
 
 
 @dataclass(slots=True)
@@ -78,14 +76,3 @@ def _quiet_driver_stragglers(loop: asyncio.AbstractEventLoop, context: dict[str,
         log.debug("shutdown: abandoned database work ended with %s", type(exception).__name__)
         return
     loop.default_exception_handler(context)
-
-
-@dataclass(slots=True)
-class AccessInfo:
-    """What a handler learned that belongs in the access log line (never a full key)."""
-
-    masked_key: str | None = None
-    model: str | None = None
-    # Set when the answer's status line was already sent but the request then failed
-    # (a stream cut short, a client gone): what the request really came to.
-    status: int | None = None

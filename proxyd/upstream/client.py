@@ -39,12 +39,13 @@ from proxyd.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from proxyd.gateway.accounting import Exchange
 from proxyd.gateway.principal import Principal
+from proxyd.gateway.record import RequestRecord
 from proxyd.keys.records import ApiKey
 from proxyd.limits import (
     MODEL_LIST_REFRESH,
     MODEL_LIST_RETRY,
+    UPSTREAM_ERROR_BODY_MAX,
     UPSTREAM_RETRY_DELAY,
     VERSION_REFUSED_LOG_EVERY,
 )
@@ -75,8 +76,6 @@ log = logging.getLogger("proxyd.upstream")
 T = TypeVar("T")
 A = TypeVar("A")
 R = TypeVar("R")
-# Copilot's error bodies are small; a larger one is cut rather than read whole.
-_ERROR_BODY_MAX = 64 * 1024
 # Words in a 400 that mean Copilot could not verify what another account made.
 _ACCOUNT_BOUND_REFUSALS = (b"signature", b"encrypted_content", b"previous_response_not_found")
 _RETRIED = frozenset({500, 502})
@@ -181,19 +180,19 @@ class CopilotClient:
         self.affinity = ConversationAffinity(state, idle=conversation_idle)
 
     async def send(
-        self, target: ApiKey | Principal, ask: Ask[T], exchange: Exchange | None = None
+        self, target: ApiKey | Principal, ask: Ask[T], record: RequestRecord | None = None
     ) -> tuple[aiohttp.ClientResponse, T]:
         """Copilot's answer, its body not yet read (the caller closes it), and what the route prepared with it.
 
         ``target``: one account, or a principal (a client key's fails over within its
-        pool). ``exchange.account`` is set to the account that answered.
+        pool). ``record.account`` is set to the account that answered.
         """
         calls = _Calls(ask)
         if isinstance(target, ApiKey):
             return await self._send_as(target, calls, moved=False, resent=False)
         if target.client_key is None:
             return await self._send_as(target.account, calls, moved=False, resent=False)
-        return await self._send_pooled(target, calls, exchange)
+        return await self._send_pooled(target, calls, record)
 
     async def forget(self, account_id: str) -> None:
         """The account was deleted: nothing of it is kept (its conversations find it gone and move)."""
@@ -201,7 +200,7 @@ class CopilotClient:
         self.catalog.forget(account_id)
 
     async def _send_pooled(
-        self, principal: Principal, calls: _Calls[T], exchange: Exchange | None
+        self, principal: Principal, calls: _Calls[T], record: RequestRecord | None
     ) -> tuple[aiohttp.ClientResponse, T]:
         ask = calls.ask
         key = _conversation_key(principal, ask)
@@ -210,8 +209,8 @@ class CopilotClient:
         for account in await self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
             if await self.cooldowns.cooling(account.id) is not None:
                 continue  # cooled down meanwhile, by a concurrent request
-            if exchange is not None:
-                exchange.account = account
+            if record is not None:
+                record.account = account
             moved = pin is not None and (pin.moved or pin.account_id != account.id)
             try:
                 response, extra = await self._send_as(account, calls, moved=moved, resent=resent)
@@ -264,7 +263,7 @@ class CopilotClient:
         """A 400 for a request holding thinking signatures or encrypted reasoning: if Copilot could not verify
         them (another account made them: proxyd restarted, another instance served), send it again without."""
         try:
-            body = await response.content.read(_ERROR_BODY_MAX)
+            body = await response.content.read(UPSTREAM_ERROR_BODY_MAX)
         except (aiohttp.ClientError, TimeoutError):
             body = b""
         finally:

@@ -115,6 +115,7 @@ class GitHubClient:
         self._headers = ClientIdentity.from_config(config).github_headers()
 
     async def exchange(self, github_token: str) -> CopilotToken:
+        """The token exchange: an account's GitHub token for a short-lived Copilot token (all "exchange" means here)."""
         data = await self._get_as(github_token, "/copilot_internal/v2/token", "the token exchange")
         return parse_token_response(self._config, data, now_ms())
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from proxyd.clock import now_ms
 from proxyd.keys.records import ApiKey
+from proxyd.limits import QUOTA_TTL
 
-QUOTA_TTL = 60.0
 QUOTA_KINDS = ("premium_interactions", "chat", "completions")
 _QUOTA_FIELDS = ("entitlement", "remaining", "percent_remaining", "unlimited")
 

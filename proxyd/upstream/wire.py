@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -74,6 +74,16 @@ def merged(earlier: Usage | None, later: Usage) -> Usage:
     return prompt, completion, total
 
 
+def with_usage(usage: Usage | None, document: Any) -> Usage | None:
+    """``usage`` with what ``document`` (an answer, or one event of a stream) reports, parts merged."""
+    found = usage_from(document)
+    return usage if found is None else merged(usage, found)
+
+
+# Bytes that hold usage say so: a stream's events are parsed only when they mention it.
+USAGE_MENTIONED = b'"usage"'
+
+
 def _count(usage: Mapping[str, Any], *names: str) -> int | None:
     for name in names:
         value = usage.get(name)
@@ -81,39 +91,6 @@ def _count(usage: Mapping[str, Any], *names: str) -> int | None:
             # Whatever upstream says must fit the BIGINT column, or it would block every later flush.
             return min(max(value, 0), _INT64_MAX)
     return None
-
-
-class SseUsageSniffer:
-    """Finds the usage chunk in an SSE stream as its bytes pass by, without holding the stream.
-
-    Only the current, incomplete line is kept; a complete line is parsed only if
-    it mentions usage, so ordinary content chunks cost one substring search.
-    """
-
-    def __init__(self) -> None:
-        self._partial = b""
-        self.usage: Usage | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        data = self._partial + chunk if self._partial else chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        if len(self._partial) > 4 * 1024 * 1024:
-            self._partial = b""  # a line this long holds no usage worth the memory
-        self._scan(lines)
-
-    def _scan(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            if not line.startswith(b"data:"):
-                continue
-            body = line[5:].strip()
-            if b'"usage"' in body:
-                try:
-                    found = usage_from(orjson.loads(body))
-                except orjson.JSONDecodeError:
-                    continue
-                if found is not None:
-                    self.usage = merged(self.usage, found)
 
 
 class JsonUsageSniffer:

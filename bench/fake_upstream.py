@@ -13,7 +13,11 @@ reasoning (Responses) are HMACs keyed by the GitHub account behind the request's
 they verify only on the account that produced them (``state.signature_for``,
 ``state.encrypted_reasoning_for``).
 
-Run standalone (for the benchmark): ``python -m tests.fake_upstream --port 0``; it prints
+It lives in ``bench/`` with the other helpers both use (``delegating_database``,
+``node_persist``): the tests import the benchmark's helpers, the benchmark never
+imports the tests.
+
+Run standalone (for the benchmark): ``python -m bench.fake_upstream --port 0``; it prints
 ``FAKE_UPSTREAM_URL=...`` and ``FAKE_GITHUB_TOKEN=...`` lines, then serves until SIGINT/SIGTERM.
 """
 
@@ -34,7 +38,7 @@ import struct
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
@@ -251,6 +255,36 @@ _TOOLS = {"streaming": True, "tool_calls": True, "parallel_tool_calls": True}
 _CLAUDE_THINKING = {"thinking": True, "max_thinking_budget": 32000, "min_thinking_budget": 1024}
 
 
+def _claude_model(
+    model_id: str,
+    name: str,
+    context: int,
+    output: int,
+    *,
+    multiplier: float,
+    endpoints: list[str] | None = None,
+    category: str = "versatile",
+) -> dict[str, Any]:
+    """A Claude model: premium, with vision and thinking; those that list their endpoints think adaptively too."""
+    supports = {**_TOOLS, "vision": True, **_CLAUDE_THINKING}
+    if endpoints is not None:
+        supports["adaptive_thinking"] = True
+    return _chat_model(
+        model_id,
+        name,
+        "Anthropic",
+        model_id,
+        context,
+        output,
+        prompt=None if endpoints is None else 128000,
+        premium=True,
+        multiplier=multiplier,
+        supports=supports,
+        endpoints=endpoints,
+        category=category,
+    )
+
+
 def default_models() -> list[dict[str, Any]]:
     """The model list in the shape Copilot's GET /models returns it.
 
@@ -272,17 +306,7 @@ def default_models() -> list[dict[str, Any]]:
             16384,
             supports={**_TOOLS, "vision": True, "structured_outputs": True},
         ),
-        _chat_model(
-            "claude-sonnet-4",
-            "Claude Sonnet 4",
-            "Anthropic",
-            "claude-sonnet-4",
-            128000,
-            16000,
-            premium=True,
-            multiplier=1,
-            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING},
-        ),
+        _claude_model("claude-sonnet-4", "Claude Sonnet 4", 128000, 16000, multiplier=1),
         {
             "id": "text-embedding-3-small",
             "object": "model",
@@ -337,32 +361,16 @@ def default_models() -> list[dict[str, Any]]:
             endpoints=[RESPONSES],
             category="powerful",
         ),
-        _chat_model(
+        _claude_model(
             "claude-sonnet-4.5",
             "Claude Sonnet 4.5",
-            "Anthropic",
-            "claude-sonnet-4.5",
             144000,
             16000,
-            prompt=128000,
-            premium=True,
             multiplier=1,
-            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING, "adaptive_thinking": True},
             endpoints=[CHAT_COMPLETIONS, MESSAGES],
         ),
-        _chat_model(
-            "claude-opus-4.5",
-            "Claude Opus 4.5",
-            "Anthropic",
-            "claude-opus-4.5",
-            160000,
-            32000,
-            prompt=128000,
-            premium=True,
-            multiplier=3,
-            supports={**_TOOLS, "vision": True, **_CLAUDE_THINKING, "adaptive_thinking": True},
-            endpoints=[MESSAGES],
-            category="powerful",
+        _claude_model(
+            "claude-opus-4.5", "Claude Opus 4.5", 160000, 32000, multiplier=3, endpoints=[MESSAGES], category="powerful"
         ),
     ]
 
@@ -943,6 +951,21 @@ async def _access_token(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- Copilot API
 
 
+CopilotHandler = Callable[[web.Request, "FakeUpstreamState"], Awaitable[web.StreamResponse]]
+
+
+def _copilot_route(handler: CopilotHandler) -> Handler:
+    """A Copilot API route: answered by ``handler`` once the request passed Copilot's checks."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        state = request.app[FAKE_STATE]
+        if (denied := _check_copilot_request(state, request)) is not None:
+            return denied
+        return await handler(request, state)
+
+    return checked
+
+
 def _check_copilot_request(state: FakeUpstreamState, request: web.Request) -> web.Response | None:
     """The 401/400 answer Copilot gives this request, or None when it may proceed."""
     token = _auth_credential(request, ("bearer",))
@@ -1168,10 +1191,7 @@ def _chat_completion(state: FakeUpstreamState, model: str, payload: dict[str, An
     }
 
 
-async def _chat_completions(request: web.Request) -> web.StreamResponse:
-    state = request.app[FAKE_STATE]
-    if (denied := _check_copilot_request(state, request)) is not None:
-        return denied
+async def _chat_completions(request: web.Request, state: FakeUpstreamState) -> web.StreamResponse:
     payload = request[_PARSED_BODY]
     if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
         return _openai_error(400, "invalid request body: messages is required", "invalid_request_body")
@@ -1184,10 +1204,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     return _json(_chat_completion(state, model, payload))
 
 
-async def _models(request: web.Request) -> web.Response:
-    state = request.app[FAKE_STATE]
-    if (denied := _check_copilot_request(state, request)) is not None:
-        return denied
+async def _models(request: web.Request, state: FakeUpstreamState) -> web.Response:
     return _json({"data": state.models, "object": "list"})
 
 
@@ -1212,10 +1229,7 @@ def _embedding_vector(text: str, dims: int) -> list[float]:
     return [(byte - 128) / 128 for byte in digest[:dims]]
 
 
-async def _embeddings(request: web.Request) -> web.Response:
-    state = request.app[FAKE_STATE]
-    if (denied := _check_copilot_request(state, request)) is not None:
-        return denied
+async def _embeddings(request: web.Request, state: FakeUpstreamState) -> web.Response:
     payload = request[_PARSED_BODY]
     inputs = _embedding_inputs(payload.get("input")) if isinstance(payload, dict) else None
     if inputs is None or not isinstance(payload, dict):
@@ -1423,10 +1437,7 @@ def _responses_refusal(state: FakeUpstreamState, payload: dict[str, Any], accoun
     return None
 
 
-async def _responses(request: web.Request) -> web.StreamResponse:
-    state = request.app[FAKE_STATE]
-    if (denied := _check_copilot_request(state, request)) is not None:
-        return denied
+async def _responses(request: web.Request, state: FakeUpstreamState) -> web.StreamResponse:
     payload = request[_PARSED_BODY]
     if not isinstance(payload, dict) or "input" not in payload:
         return _openai_error(400, "invalid request body: input is required", "invalid_request_body")
@@ -1624,11 +1635,8 @@ def _messages_events(state: FakeUpstreamState, plan: _MessagePlan) -> list[tuple
     return [(name, orjson.dumps({"type": name, **body})) for name, body in bodies]
 
 
-async def _messages(request: web.Request) -> web.StreamResponse:
+async def _messages(request: web.Request, state: FakeUpstreamState) -> web.StreamResponse:
     """POST /v1/messages: Anthropic's Messages API as Copilot serves it for Claude models."""
-    state = request.app[FAKE_STATE]
-    if (denied := _check_copilot_request(state, request)) is not None:
-        return denied
     payload = request[_PARSED_BODY]
     if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
         return _anthropic_error(400, "messages: Field required")
@@ -1656,11 +1664,11 @@ def create_fake_upstream(state: FakeUpstreamState | None = None) -> web.Applicat
     app.router.add_get("/copilot_internal/user", _copilot_user)
     app.router.add_post("/login/device/code", _device_code)
     app.router.add_post("/login/oauth/access_token", _access_token)
-    app.router.add_post("/chat/completions", _chat_completions)
-    app.router.add_get("/models", _models)
-    app.router.add_post("/embeddings", _embeddings)
-    app.router.add_post("/responses", _responses)
-    app.router.add_post("/v1/messages", _messages)
+    app.router.add_post("/chat/completions", _copilot_route(_chat_completions))
+    app.router.add_get("/models", _copilot_route(_models))
+    app.router.add_post("/embeddings", _copilot_route(_embeddings))
+    app.router.add_post("/responses", _copilot_route(_responses))
+    app.router.add_post("/v1/messages", _copilot_route(_messages))
     return app
 
 
