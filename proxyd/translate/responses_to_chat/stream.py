@@ -127,7 +127,7 @@ class ResponseEvents:
         if self._started:
             return []
         self._started = True
-        response = self._shell.response("in_progress", [])
+        response = self._shell.response("in_progress", [], usage=None)
         return [
             self._event("response.created", response=response),
             self._event("response.in_progress", response=response),
