@@ -104,28 +104,6 @@ def _invalidations(app: web.Application, caches: dict[str, Callable[[], None]]) 
     return invalidations
 
 
-async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-    """With workers: this worker's sampled values written each second, for the others' scrapes (metrics.py)."""
-    metrics = app[METRICS]
-    if metrics.shared is None:
-        yield
-        return
-
-    async def publish() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            metrics.publish()
-
-    task = asyncio.create_task(publish())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        metrics.publish()  # the last values: its counters stay in the sum after it stopped
-
-
 def _shared_state(config: Config, metrics: Metrics) -> SharedState:
     if config.redis_url is None:
         return MemoryState()
@@ -325,6 +303,28 @@ async def usage_ctx(app: web.Application) -> AsyncIterator[None]:
         written = False  # the database hangs: what PROXYD_SHUTDOWN_TIMEOUT left is spent
     if not written:
         log.error("shutdown: %d usage entries could not be written", recorder.buffered)
+
+
+async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With workers: this worker's sampled values written each second, for the others' scrapes (metrics.py)."""
+    metrics = app[METRICS]
+    if metrics.shared is None:
+        yield
+        return
+
+    async def publish() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            metrics.publish()
+
+    task = asyncio.create_task(publish())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        metrics.publish()  # the last values: its counters stay in the sum after it stopped
 
 
 def create_app(config: Config) -> web.Application:

@@ -20,7 +20,7 @@ from aiohttp import web
 from proxyd import sse
 from proxyd.errors import UpstreamAnswered
 from proxyd.gateway.record import RequestRecord
-from proxyd.gateway.relay import Relay, refusal, to_client
+from proxyd.gateway.relay import Intercepting, refusal, to_client
 from proxyd.translate.base import JsonObject
 
 # Copilot's codes (and OpenAI's) for a prompt longer than the model takes.
@@ -40,18 +40,17 @@ def codex_code(error: UpstreamAnswered) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class FailedAsEvent:
-    """Copilot's answer through ``relay``, unless it is an error: then a stream ending in ``response.failed``."""
+class FailedAsEvent(Intercepting):
+    """Copilot's answer through ``passthrough``, unless it is an error: then a stream ending in ``response.failed``."""
 
-    relay: Relay
     model: str
 
-    async def __call__(
+    def takes(self, status: int, record: RequestRecord) -> bool:
+        return not 200 <= status < 300
+
+    async def answer(
         self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        if 200 <= upstream.status < 300:
-            return await self.relay(request, upstream, record)
-        record.upstream_status = record.status = upstream.status
         error = await refusal(upstream)
         message = error.message
         wait = error.headers.get("Retry-After") if error.headers else None

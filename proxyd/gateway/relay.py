@@ -168,37 +168,57 @@ def client_left(record: RequestRecord) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelListRelay:
-    """``GET /models``: Copilot's list, kept to the models a client key may use (entries unchanged)."""
+class Intercepting:
+    """A relay that answers some of Copilot's answers itself (``takes``) and passes the others on unchanged."""
 
     passthrough: Relay
 
     async def __call__(
         self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        allowed = allowed_models(record)
-        if upstream.status != 200 or allowed is None:
+        if not self.takes(upstream.status, record):
             return await self.passthrough(request, upstream, record)
         record.upstream_status = record.status = upstream.status
+        return await self.answer(request, upstream, record)
+
+    def takes(self, status: int, record: RequestRecord) -> bool:
+        raise NotImplementedError
+
+    async def answer(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+    ) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class ModelListRelay(Intercepting):
+    """``GET /models``: Copilot's list, kept to the models a client key may use (entries unchanged)."""
+
+    def takes(self, status: int, record: RequestRecord) -> bool:
+        return status == 200 and allowed_models(record) is not None
+
+    async def answer(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+    ) -> web.StreamResponse:
+        allowed = allowed_models(record)
         listing = await _model_list(upstream)
-        kept = [model for model in _entries(listing) if model.get("id") in allowed]
+        kept = [model for model in _entries(listing) if allowed is None or model.get("id") in allowed]
         body = {**listing, "data": kept} if isinstance(listing, dict) else {"object": "list", "data": kept}
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)
-class ModelLookupRelay:
+class ModelLookupRelay(Intercepting):
     """``GET /models/{id}``, the SDKs' ``models.retrieve``: Copilot has no such route, so its list is searched."""
 
-    passthrough: Relay
     model_id: str
 
-    async def __call__(
+    def takes(self, status: int, record: RequestRecord) -> bool:
+        return status == 200  # Copilot's own error is passed on unchanged
+
+    async def answer(
         self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
     ) -> web.StreamResponse:
-        if upstream.status != 200:
-            return await self.passthrough(request, upstream, record)  # Copilot's own error, unchanged
-        record.upstream_status = record.status = upstream.status
         allowed = allowed_models(record)
         for model in _entries(await _model_list(upstream)):
             if model.get("id") == self.model_id and (allowed is None or self.model_id in allowed):

@@ -44,11 +44,18 @@ if not now then
 end
 """
 
-_HIT = (
+# A sliding window of events (KEYS[1], scored by time): the limit, the window's length, the expired dropped.
+_WINDOW = (
     _NOW
     + """
 local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+"""
+)
+
+_HIT = (
+    _WINDOW
+    + """
 if redis.call('ZCARD', KEYS[1]) >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   return tostring(math.max(0, tonumber(oldest[2]) + window - now))
@@ -60,10 +67,8 @@ return false
 )
 
 _NOTE = (
-    _NOW
+    _WINDOW
     + """
-local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 1))
 redis.call('PEXPIRE', KEYS[1], math.ceil(window))
@@ -72,10 +77,8 @@ return false
 )
 
 _FULL_FOR = (
-    _NOW
+    _WINDOW
     + """
-local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
   return false
 end

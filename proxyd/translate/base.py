@@ -65,3 +65,28 @@ class Translator(Protocol):
 
 # (the client's body, its ``model`` already replaced by Copilot's name; the model name the client asked for)
 TranslatorFactory = Callable[[JsonObject, str], Translator]
+
+
+class FunctionTranslator:
+    """A ``Translator`` built from three functions, each already bound to one request's body and model."""
+
+    __slots__ = ("_answer", "_request", "_stream")
+
+    def __init__(
+        self,
+        request: Callable[[], JsonObject],
+        answer: Callable[[JsonObject], JsonObject],
+        stream: Callable[[], StreamTranslation],
+    ) -> None:
+        self._request = request
+        self._answer = answer
+        self._stream = stream
+
+    def request(self) -> JsonObject:
+        return self._request()
+
+    def answer(self, document: JsonObject) -> JsonObject:
+        return self._answer(document)
+
+    def stream(self) -> StreamTranslation:
+        return self._stream()

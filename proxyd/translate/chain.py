@@ -9,7 +9,14 @@ verified by the other shape's endpoint anyway.
 
 from __future__ import annotations
 
-from proxyd.translate.base import Event, JsonObject, StreamTranslation, Translator, TranslatorFactory
+from proxyd.translate.base import (
+    Event,
+    FunctionTranslator,
+    JsonObject,
+    StreamTranslation,
+    Translator,
+    TranslatorFactory,
+)
 
 
 class _ChainedStream:
@@ -33,28 +40,16 @@ class _ChainedStream:
         return out
 
 
-class _Chained:
-    __slots__ = ("_client_side", "_upstream_side")
-
-    def __init__(self, client_side: Translator, upstream_side: Translator) -> None:
-        self._client_side = client_side
-        self._upstream_side = upstream_side
-
-    def request(self) -> JsonObject:
-        return self._upstream_side.request()
-
-    def answer(self, document: JsonObject) -> JsonObject:
-        return self._client_side.answer(self._upstream_side.answer(document))
-
-    def stream(self) -> StreamTranslation:
-        return _ChainedStream(self._client_side.stream(), self._upstream_side.stream())
-
-
 def chained(to_chat: TranslatorFactory, from_chat: TranslatorFactory) -> TranslatorFactory:
     """``client → chat`` followed by ``chat → upstream``, as one translation."""
 
     def translator(body: JsonObject, requested_model: str) -> Translator:
         client_side = to_chat(body, requested_model)
-        return _Chained(client_side, from_chat(client_side.request(), requested_model))
+        upstream_side = from_chat(client_side.request(), requested_model)
+        return FunctionTranslator(
+            upstream_side.request,
+            lambda document: client_side.answer(upstream_side.answer(document)),
+            lambda: _ChainedStream(client_side.stream(), upstream_side.stream()),
+        )
 
     return translator

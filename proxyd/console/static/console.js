@@ -357,23 +357,23 @@
     if (done) render();
   }
 
-  async function makeDefault(account) {
+  // One change through the API, then the view again; a refusal is shown as a notice.
+  async function change(method, path, body) {
     try {
-      await api("POST", "/api-keys/default", { id: account.id });
+      await api(method, path, body);
     } catch (exc) {
       notice(exc.message);
     }
     render();
   }
 
+  async function makeDefault(account) {
+    await change("POST", "/api-keys/default", { id: account.id });
+  }
+
   async function deleteAccount(account) {
     if (!(await confirmDialog(`Delete ${account.name}?`, "Its GitHub token is removed from proxyd; client keys that name this account no longer use it.", "Delete"))) return;
-    try {
-      await api("DELETE", `/api-keys/${encodeURIComponent(account.id)}`);
-    } catch (exc) {
-      notice(exc.message);
-    }
-    render();
+    await change("DELETE", `/api-keys/${encodeURIComponent(account.id)}`);
   }
 
   function deviceFlow() {
@@ -526,12 +526,7 @@
 
   async function revokeClientKey(key) {
     if (!(await confirmDialog(`Revoke ${key.name}?`, "Clients sending this key are refused from now on. This cannot be undone.", "Revoke"))) return;
-    try {
-      await api("DELETE", `/client-keys/${encodeURIComponent(key.id)}`);
-    } catch (exc) {
-      notice(exc.message);
-    }
-    render();
+    await change("DELETE", `/client-keys/${encodeURIComponent(key.id)}`);
   }
 
   // ------------------------------------------------------------------ usage

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from proxyd.errors import BadRequest
+from proxyd.translate import fields
 from proxyd.translate.base import JsonObject
 from proxyd.translate.fields import sampling
 
@@ -89,10 +90,7 @@ def _conversation(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObjec
     """The system blocks and the alternating user and assistant turns."""
     system: list[JsonObject] = []
     turns: list[JsonObject] = []
-    for position, message in enumerate(messages):
-        where = f"messages.{position}"
-        if not isinstance(message, dict):
-            raise BadRequest(f"{where}: must be an object")
+    for where, message in fields.messages(messages):
         role = message.get("role")
         if role in _SYSTEM_ROLES:
             system.extend(_text_block(text) for text in _texts(message.get("content"), f"{where}.content"))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from proxyd.errors import BadRequest
+from proxyd.translate import fields
 from proxyd.translate.base import JsonObject
 from proxyd.translate.fields import sampling
 
@@ -152,10 +153,7 @@ def _input(messages: list[Any]) -> tuple[str, list[JsonObject]]:
     """The instructions (the leading system and developer messages) and the input items."""
     leading: list[str] = []
     items: list[JsonObject] = []
-    for position, message in enumerate(messages):
-        where = f"messages.{position}"
-        if not isinstance(message, dict):
-            raise BadRequest(f"{where}: must be an object")
+    for where, message in fields.messages(messages):
         role = message.get("role")
         if role not in _ROLES:
             raise BadRequest(f"{where}.role: must be one of {', '.join(_ROLES)}")
@@ -194,11 +192,7 @@ def _plain_text(content: Any, where: str) -> str:
 
 
 def _user_content(content: Any, where: str) -> list[JsonObject]:
-    if isinstance(content, str):
-        return [{"type": "input_text", "text": content}]
-    if not isinstance(content, list):
-        raise BadRequest(f"{where}: must be a string or a list of content parts")
-    return [_user_part(part, f"{where}.{i}") for i, part in enumerate(content)]
+    return fields.content_parts(content, where, "input_text", _user_part)
 
 
 def _user_part(part: Any, where: str) -> JsonObject:

@@ -13,32 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from proxyd.errors import BadRequest
-from proxyd.translate.base import JsonObject, StreamTranslation, Translator
+from proxyd.translate.base import FunctionTranslator, JsonObject, Translator
 from proxyd.translate.messages_to_chat.answer import to_message
 from proxyd.translate.messages_to_chat.request import chat_request
 from proxyd.translate.messages_to_chat.stream import MessageStream
 
 __all__ = ["MessageStream", "chat_request", "to_message", "translator"]
-
-
-class _MessagesToChat:
-    __slots__ = ("_body", "_requested", "_stops")
-
-    def __init__(self, body: JsonObject, requested_model: str) -> None:
-        self._body = body
-        self._requested = requested_model
-        # request() refuses a malformed list; until then (and for the answer) what is usable of it.
-        stops = body.get("stop_sequences")
-        self._stops = tuple(s for s in stops if isinstance(s, str)) if isinstance(stops, list) else ()
-
-    def request(self) -> JsonObject:
-        return chat_request(self._body, _copilot_model(self._body))
-
-    def answer(self, document: JsonObject) -> JsonObject:
-        return to_message(document, self._requested, self._stops)
-
-    def stream(self) -> StreamTranslation:
-        return MessageStream(self._requested, self._stops)
 
 
 def _copilot_model(body: JsonObject) -> str:
@@ -50,4 +30,11 @@ def _copilot_model(body: JsonObject) -> str:
 
 def translator(body: JsonObject, requested_model: str) -> Translator:
     """``body``'s ``model`` is already Copilot's name; ``requested_model`` is the client's, which answers carry."""
-    return _MessagesToChat(body, requested_model)
+    # request() refuses a malformed list; until then (and for the answer) what is usable of it.
+    stops = body.get("stop_sequences")
+    usable = tuple(s for s in stops if isinstance(s, str)) if isinstance(stops, list) else ()
+    return FunctionTranslator(
+        lambda: chat_request(body, _copilot_model(body)),
+        lambda document: to_message(document, requested_model, usable),
+        lambda: MessageStream(requested_model, usable),
+    )

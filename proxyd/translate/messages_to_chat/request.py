@@ -123,17 +123,18 @@ def _user(blocks: list[JsonObject], where: str) -> list[JsonObject]:
     tool_messages: list[JsonObject] = []
     parts: list[JsonObject] = []
     for i, block in enumerate(blocks):
+        at = f"{where}.content.{i}"
         kind = block["type"]
         if kind == "tool_result":
-            text, images = _tool_result(block, f"{where}.content.{i}")
+            text, images = _tool_result(block, at)
             tool_messages.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
             parts.extend(images)  # a tool message holds text only: its images follow as the user's
         elif kind == "text":
-            parts.append({"type": "text", "text": _text_of(block, f"{where}.content.{i}")})
+            parts.append({"type": "text", "text": _text_of(block, at)})
         elif kind == "image":
-            parts.append(_image(block, f"{where}.content.{i}"))
+            parts.append(_image(block, at))
         else:
-            raise BadRequest(f"{where}.content.{i}: content blocks of type {kind!r} are not supported")
+            raise BadRequest(f"{at}: content blocks of type {kind!r} are not supported")
     if parts:
         only_text = all(part["type"] == "text" for part in parts)
         content: Any = "\n\n".join(part["text"] for part in parts) if only_text else parts

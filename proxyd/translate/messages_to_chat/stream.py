@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.chat_chunks import choice_events
 from proxyd.translate.messages_to_chat.answer import matched_stop, message_id, stop_reason, tool_use_id
 
 # Anthropic's error types; any other kind a chat error names is reported as an api_error.
@@ -78,17 +79,14 @@ class MessageStream:
                 value = usage.get(theirs)
                 if isinstance(value, int) and not isinstance(value, bool):
                     self.usage[ours] = value
-        choices = data.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if isinstance(choice, dict):
-                out.extend(self._choice(choice))
+        out.extend(choice_events(data, self._choice))
         return out
 
     def finish(self) -> list[Event]:
         if self.done:
             return []
-        out = self._start()
         self.done = True
+        out = self._start()
         out.extend(self._close())
         if self._saw_tool:
             reason, sequence = "tool_use", None

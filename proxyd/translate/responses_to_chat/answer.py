@@ -43,7 +43,7 @@ class ResponseShell:
         self,
         status: str,
         output: list[JsonObject],
-        usage: JsonObject | None = None,
+        usage: JsonObject | None,
         *,
         incomplete: str | None = None,
         error: JsonObject | None = None,

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from proxyd.errors import BadRequest
+from proxyd.translate import fields
 from proxyd.translate.base import JsonObject
 from proxyd.translate.fields import sampling
 from proxyd.translate.responses_tools import ResponsesTools
@@ -222,11 +223,7 @@ def _message(item: Mapping[str, Any], where: str) -> JsonObject:
 
 
 def _parts(content: Any, where: str) -> list[JsonObject]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if not isinstance(content, list):
-        raise BadRequest(f"{where}: must be a string or a list of content parts")
-    return [_part(part, f"{where}.{i}") for i, part in enumerate(content)]
+    return fields.content_parts(content, where, "text", _part)
 
 
 def _part(part: Any, where: str) -> JsonObject:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from proxyd.translate.base import Event, JsonObject
+from proxyd.translate.chat_chunks import choice_events
 from proxyd.translate.responses_to_chat.answer import (
     CALL_ID_PREFIXES,
     INCOMPLETE_REASONS,
@@ -97,10 +98,7 @@ class ResponseEvents:
         usage = response_usage(data.get("usage"))
         if usage is not None:
             self._usage = usage
-        choices = data.get("choices")
-        for choice in choices if isinstance(choices, list) else ():
-            if isinstance(choice, dict):
-                out.extend(self._choice(choice))
+        out.extend(choice_events(data, self._choice))
         return out
 
     def finish(self) -> list[Event]:
@@ -129,7 +127,7 @@ class ResponseEvents:
         if self._started:
             return []
         self._started = True
-        response = self._shell.response("in_progress", [])
+        response = self._shell.response("in_progress", [], usage=None)
         return [
             self._event("response.created", response=response),
             self._event("response.in_progress", response=response),
