@@ -19,6 +19,14 @@ class ProxydError(Exception):
     code: str | None = None
     param: str | None = None
 
+    def __init_subclass__(cls, *, status: int | None = None, message: str | None = None, **kwargs: object) -> None:
+        """A subclass names its status and default message: ``class Gone(ProxydError, status=410, message="Gone")``."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if message is not None:
+            cls.message = message
+
     def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
@@ -29,17 +37,12 @@ class ConfigError(ProxydError):
     """A configuration value is invalid; the message names the variable."""
 
 
-class DatabaseError(ProxydError):
+class DatabaseError(ProxydError, status=503, message="Database unavailable"):
     """A database call failed. The message names the database, never its credentials."""
 
-    status = 503
-    message = "Database unavailable"
 
-
-class IntegrityViolation(DatabaseError):
+class IntegrityViolation(DatabaseError, status=409):
     """A constraint (unique, foreign key, check) rejected the statement."""
-
-    status = 409
 
     def __init__(self, message: str, constraint: str = "") -> None:
         super().__init__(message)
@@ -54,38 +57,32 @@ class SchemaOutOfDate(DatabaseError):
     """The database schema lacks migrations this version needs."""
 
 
-class NotFoundError(ProxydError):
-    status = 404
-    message = "Not found"
+class NotFoundError(ProxydError, status=404, message="Not found"):
+    pass
 
 
-class ApiKeyNotFound(NotFoundError):
-    message = "API key not found"
+class ApiKeyNotFound(NotFoundError, message="API key not found"):
+    pass
 
 
-class ClientKeyNotFound(NotFoundError):
-    message = "Client key not found"
+class ClientKeyNotFound(NotFoundError, message="Client key not found"):
+    pass
 
 
-class ModelNotFound(NotFoundError):
-    message = "Model not found"
+class ModelNotFound(NotFoundError, message="Model not found"):
     code = "model_not_found"
     param = "model"
 
 
-class ConflictError(ProxydError):
-    status = 409
-    message = "Conflict"
+class ConflictError(ProxydError, status=409, message="Conflict"):
+    pass
 
 
-class DuplicateKeyError(ConflictError):
-    message = "An API key with this key already exists"
+class DuplicateKeyError(ConflictError, message="An API key with this key already exists"):
+    pass
 
 
-class BadRequest(ProxydError):
-    status = 400
-    message = "Bad Request"
-
+class BadRequest(ProxydError, status=400, message="Bad Request"):
     def __init__(self, message: str | list[str] | None = None) -> None:
         # NestJS' ValidationPipe answers with a list of messages; keep that shape.
         self.messages = message if isinstance(message, list) else None
@@ -98,48 +95,35 @@ class InvalidModel(BadRequest):
     param = "model"
 
 
-class UnsupportedMediaType(ProxydError):
-    status = 415
-    message = "Unsupported Media Type"
+class UnsupportedMediaType(ProxydError, status=415, message="Unsupported Media Type"):
+    pass
 
 
-class RequestTimeout(ProxydError):
-    status = 408
-    message = "Request Timeout"
+class RequestTimeout(ProxydError, status=408, message="Request Timeout"):
+    pass
 
 
-class PayloadTooLarge(ProxydError):
-    status = 413
-    message = "Payload Too Large"
+class PayloadTooLarge(ProxydError, status=413, message="Payload Too Large"):
+    pass
 
 
-class Unauthorized(ProxydError):
-    status = 401
-    message = "Unauthorized"
+class Unauthorized(ProxydError, status=401, message="Unauthorized"):
+    pass
 
 
-class Forbidden(ProxydError):
-    status = 403
-    message = "Forbidden"
+class Forbidden(ProxydError, status=403, message="Forbidden"):
+    pass
 
 
-class NoAccount(ProxydError):
+class NoAccount(ProxydError, status=503, message="No GitHub account is available to serve this client key"):
     """A client key whose pool is empty: it names only deleted accounts, or none is stored."""
 
-    status = 503
-    message = "No GitHub account is available to serve this client key"
 
-
-class AccountRefused(Unauthorized):
+class AccountRefused(Unauthorized, message="GitHub refused this API key for Copilot"):
     """GitHub refused an account's token for Copilot (401/403/404 on the token exchange)."""
 
-    message = "GitHub refused this API key for Copilot"
 
-
-class TooManyRequests(ProxydError):
-    status = 429
-    message = "Too Many Requests"
-
+class TooManyRequests(ProxydError, status=429, message="Too Many Requests"):
     def __init__(
         self, message: str | None = None, *, retry_after: float | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
@@ -150,16 +134,12 @@ class TooManyRequests(ProxydError):
         super().__init__(message, headers=merged)
 
 
-class UpstreamError(ProxydError):
+class UpstreamError(ProxydError, status=502, message="Bad Gateway"):
     """GitHub or Copilot could not be reached or refused us."""
 
-    status = 502
-    message = "Bad Gateway"
 
-
-class UpstreamTimeout(UpstreamError):
-    status = 504
-    message = "Gateway Timeout"
+class UpstreamTimeout(UpstreamError, status=504, message="Gateway Timeout"):
+    pass
 
 
 class GitHubRefused(UpstreamError):

@@ -85,17 +85,31 @@ def _keys(dialect: Dialect, *, create: bool, count: int) -> KeySource:
     return source
 
 
+def _stored_tokens(
+    connection: Any, dialect: Dialect, schema_queries: str, queries: tuple[str, str], none_stored: str
+) -> tuple[SyncExecutor, list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """The executor, and the ``api_keys`` and ``copilot_meta`` rows the two queries select; None (logged) if none."""
+    executor = SyncExecutor(connection, dialect, schema_queries)
+    executor.prepare_session()  # SQLite: zero what the updates overwrite
+    keys_query, metas_query = queries
+    keys = executor.fetch_all(keys_query)
+    metas = executor.fetch_all(metas_query)
+    if not keys and not metas:
+        log.info(none_stored, ENCRYPT_MIGRATION)
+        return None
+    return executor, keys, metas
+
+
 def encrypt_step(dialect: Dialect, schema_queries: str) -> Step:
     """Seal every GitHub and Copilot token in place: the hash and ciphertext beside the key, the token replaced."""
 
     def apply(connection: Any) -> None:
-        executor = SyncExecutor(connection, dialect, schema_queries)
-        executor.prepare_session()  # SQLite: zero what the updates overwrite
-        keys = executor.fetch_all("clear_keys")
-        metas = executor.fetch_all("clear_meta_tokens")
-        if not keys and not metas:
-            log.info("%s: no stored token to encrypt", ENCRYPT_MIGRATION)
+        stored = _stored_tokens(
+            connection, dialect, schema_queries, ("clear_keys", "clear_meta_tokens"), "%s: no stored token to encrypt"
+        )
+        if stored is None:
             return
+        executor, keys, metas = stored
         source = _keys(dialect, create=True, count=len(keys) + len(metas))
         keyring = source.keyring()
         executor.execute_many(
@@ -134,13 +148,16 @@ def decrypt_step(dialect: Dialect, schema_queries: str) -> Step:
     """The rollback: every token back in clear (all or nothing), and a warning saying so."""
 
     def rollback(connection: Any) -> None:
-        executor = SyncExecutor(connection, dialect, schema_queries)
-        executor.prepare_session()
-        keys = executor.fetch_all("sealed_keys_to_open")
-        metas = executor.fetch_all("sealed_meta_tokens_to_open")
-        if not keys and not metas:
-            log.info("%s rolled back: no stored token to decrypt", ENCRYPT_MIGRATION)
+        stored = _stored_tokens(
+            connection,
+            dialect,
+            schema_queries,
+            ("sealed_keys_to_open", "sealed_meta_tokens_to_open"),
+            "%s rolled back: no stored token to decrypt",
+        )
+        if stored is None:
             return
+        executor, keys, metas = stored
         source = _keys(dialect, create=False, count=len(keys) + len(metas))
         keyring = source.keyring()
         clear_keys = _opened(dialect, source, keyring, keys, "id", "key_ciphertext", "github-token")
