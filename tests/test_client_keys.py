@@ -15,6 +15,7 @@ import pytest
 from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.appkeys import CLIENT_KEY_RESOLVER, CLIENT_KEYS, DATABASE, USAGE
+from proxyd.clock import now_ms
 from proxyd.config import Config
 from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeySettings, ClientKeyStore, secret_hash
@@ -70,6 +71,8 @@ async def test_create_list_get_patch_delete(proxy: RunningProxy, http: aiohttp.C
     assert created["models"] == ["gpt-4o"] and created["rpm"] == 10 and created["monthlyRequests"] == 100
     assert created["expiresAt"] == "2999-01-01T00:00:00.000Z" and created["accounts"] == [alice]
     assert (created["usageCount"], created["requestsThisMonth"], created["lastUsed"]) == (0, 0, None)
+    # "Newest first" orders by creation time, to the millisecond: the second key must come a millisecond later.
+    await asyncio.sleep(max(0, created["createdAt"] + 2 - now_ms()) / 1000)
     second = await new_client_key(proxy, http, name="second")
     base = f"{proxy.base_url}/client-keys"
     status, listed, _ = await call(http, "GET", base)

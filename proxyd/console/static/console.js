@@ -278,11 +278,17 @@
     const renderers = { accounts: renderAccounts, "client-keys": renderClientKeys, usage: renderUsage, requests: renderRequests };
     const renderer = renderers[page];
     if (!renderer) return;
+    // Renders overlap (a filter changed while the page still loads): each builds off-screen, and only
+    // the latest one started is shown, so a slow earlier answer never replaces a newer one.
+    const generation = (state.renderGeneration = (state.renderGeneration || 0) + 1);
+    const staging = document.createElement("div");
     try {
-      await renderer(view);
+      await renderer(staging);
     } catch (exc) {
-      if (exc.status !== 401) notice(exc.message);
+      if (exc.status !== 401 && generation === state.renderGeneration) notice(exc.message);
+      return;
     }
+    if (generation === state.renderGeneration) view.replaceChildren(...staging.childNodes);
   }
 
   // ------------------------------------------------------------------ accounts
