@@ -52,7 +52,7 @@ class Combination(NamedTuple):
     ids=lambda c: f"{c.client_api}-{c.model}-{c.endpoint}-{'stream' if c.stream else 'json'}",
 )
 def combination(request: pytest.FixtureRequest) -> Combination:
-    return request.param  # type: ignore[no-any-return]
+    return Combination(*request.param)
 
 
 @pytest.fixture
