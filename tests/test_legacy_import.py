@@ -247,14 +247,11 @@ def _now() -> int:
 
 
 @pytest.fixture
-def legacy_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> pytest.MonkeyPatch:
-    """The environment `proxyd` sees: this test's database, no legacy settings, logging left to pytest."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def legacy_env(cli_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment `proxyd` sees (``cli_env``), without legacy settings."""
     for variable in ("PROXYD_LEGACY_DIR", "PROXYD_LEGACY_MODE", "STORAGE_DIR"):
-        monkeypatch.delenv(variable, raising=False)
-    # main() points the root logger at stdout; pytest's capture must stay in place.
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None, raising=False)
-    return monkeypatch
+        cli_env.delenv(variable, raising=False)
+    return cli_env
 
 
 async def _migrate(config: Config, legacy_dir: Path | None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
