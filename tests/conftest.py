@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from bench.fake_upstream import FakeUpstream, running_fake_upstream
+from proxyd import cli
 from proxyd.app import create_app
 from proxyd.appkeys import STORE
 from proxyd.config import Config
@@ -192,6 +193,24 @@ def encryption_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands a test runs read the environment (``Config.from_env``): they get the tests' key too."""
     monkeypatch.setenv("PROXYD_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
     monkeypatch.delenv("PROXYD_ENCRYPTION_KEY_FILE", raising=False)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> pytest.MonkeyPatch:
+    """The environment a `proxyd` command run in the test (``cli.main``) sees: this test's database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    # main() points the root logger at stdout; pytest's capture must stay in place.
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    return monkeypatch
+
+
+@pytest.fixture
+def cli_key_file(cli_env: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The same, with the encryption key in a key file instead (not made yet): the file's path."""
+    path = tmp_path / "encryption-key"
+    cli_env.setenv("PROXYD_ENCRYPTION_KEY", "")  # unset: the key file
+    cli_env.setenv("PROXYD_ENCRYPTION_KEY_FILE", str(path))
+    return path
 
 
 def migrator(config: Config) -> Migrator:

@@ -14,7 +14,6 @@ import logging
 import os
 import stat
 import subprocess
-import threading
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -27,10 +26,10 @@ import pytest
 from bench.fake_upstream import FakeUpstream
 from proxyd.admin import token_file as admin_token
 from proxyd.config import Config
-from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError
 from tests.conftest import KNOWN_SECRETS, RunningProxy, run_proxy
 from tests.daemon import PROXYD, Daemon
+from tests.state_files import assert_state_file_placement, race, refused_file
 
 GITHUB_KEY = "gho_" + "T" * 36
 MISSING_TOKEN = {
@@ -211,18 +210,7 @@ def test_created_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
 
 def test_concurrent_starts_agree_on_one_token(tmp_path: Path) -> None:
     path = tmp_path / "admin-token"
-    results: list[tuple[str, bool]] = []
-    barrier = threading.Barrier(16)
-
-    def start() -> None:
-        barrier.wait()
-        results.append(admin_token.load_or_create(path))
-
-    threads = [threading.Thread(target=start) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda: admin_token.load_or_create(path))
     assert len({token for token, _ in results}) == 1
     assert sum(created for _, created in results) == 1
     assert os.listdir(tmp_path) == ["admin-token"]
@@ -242,13 +230,10 @@ def test_concurrent_starts_agree_on_one_token(tmp_path: Path) -> None:
     ],
 )
 def test_unusable_files_are_refused(tmp_path: Path, content: bytes, file_mode: int, message: str) -> None:
-    path = tmp_path / "admin-token"
-    path.write_bytes(content)
-    path.chmod(file_mode)
-    with pytest.raises(ConfigError, match=r"^PROXYD_ADMIN_TOKEN_FILE: ") as raised:
-        admin_token.load_or_create(path)
-    assert message in raised.value.message and str(path) in raised.value.message
-    assert path.read_bytes() == content  # never replaced behind the admin's back
+    refused = refused_file(
+        tmp_path / "admin-token", content, file_mode, admin_token.load_or_create, "PROXYD_ADMIN_TOKEN_FILE"
+    )
+    assert message in refused
 
 
 def test_unreadable_or_uncreatable_paths_are_refused(tmp_path: Path) -> None:
@@ -269,18 +254,7 @@ def test_unreadable_or_uncreatable_paths_are_refused(tmp_path: Path) -> None:
 
 
 def test_where_the_token_file_goes() -> None:
-    sqlite = {"DATABASE_URL": "sqlite:////var/lib/x/keys.db"}
-    postgres = {"DATABASE_URL": "postgresql://u@db/proxyd"}
-    assert Config.from_env(sqlite).admin_token_file == Path("/var/lib/x/proxyd-admin-token")
-    assert Config.from_env({}).admin_token_file == Path("proxyd-admin-token")  # beside ./proxyd.db
-    assert Config.from_env(postgres).admin_token_file == Path("proxyd-admin-token")
-    systemd = {**sqlite, "STATE_DIRECTORY": "/var/lib/proxyd:/var/lib/other"}
-    assert Config.from_env(systemd).admin_token_file == Path("/var/lib/proxyd/admin-token")
-    chosen = {**systemd, "PROXYD_ADMIN_TOKEN_FILE": "/etc/proxyd/admin-token"}
-    assert Config.from_env(chosen).admin_token_file == Path("/etc/proxyd/admin-token")
-    # Built without the environment (as tests do): beside the SQLite database.
-    direct = Config(database=DatabaseUrl.parse("sqlite:////srv/p.db"))
-    assert direct.admin_token_path == Path("/srv/proxyd-admin-token")
+    assert_state_file_placement("admin_token_file", "PROXYD_ADMIN_TOKEN_FILE", "admin-token")
 
 
 def test_loopback_opt_in_variable() -> None:

@@ -50,6 +50,22 @@ async def new_client_key(proxy: RunningProxy, http: aiohttp.ClientSession, **fie
     return str(created["key"])
 
 
+async def admin_refusal(http: aiohttp.ClientSession, proxy: RunningProxy, data: bytes, headers: dict[str, str]) -> str:
+    """Posts ``data`` to the admin API (without the Authorization: loopback mode in tests); it must be a 400 in
+    NestJS' shape, whose message this returns."""
+    admin_headers = {name: value for name, value in headers.items() if name != "Authorization"}
+    status, body = await call(http, "POST", f"{proxy.base_url}/api-keys", data=data, headers=admin_headers)
+    assert status == 400, body
+    message: str = body["message"]
+    return message
+
+
+def assert_refused_quietly(proxy: RunningProxy, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing reached Copilot, and nothing was logged as an error (no traceback)."""
+    assert proxy.upstream.state.requests_to("/chat/completions") == []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 # --------------------------------------------------------------------------- which key a request presents
 
 
@@ -182,11 +198,8 @@ async def test_a_body_that_is_not_what_its_encoding_claims_is_a_400(
     status, body = await call(http, "POST", f"{proxy.url}/v1/messages", data=data, headers=headers)
     assert status == 400 and body["error"]["type"] == "invalid_request_error"  # Anthropic's
     assert body["error"]["message"].startswith(expected)
-    del headers["Authorization"]  # admin routes: loopback mode in tests
-    status, body = await call(http, "POST", f"{proxy.base_url}/api-keys", data=data, headers=headers)
-    assert status == 400 and body["message"].startswith(expected)  # NestJS'
-    assert proxy.upstream.state.requests_to("/chat/completions") == []
-    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]  # no traceback
+    assert (await admin_refusal(http, proxy, data, headers)).startswith(expected)
+    assert_refused_quietly(proxy, caplog)
 
 
 async def test_gzip_members_are_inflated_one_after_the_other(
@@ -238,12 +251,8 @@ async def test_json_nested_too_deeply_is_a_400_everywhere(
     data = with_field(CHAT, "metadata", deep)
     status, body = await call(http, "POST", f"{proxy.url}/v1/chat/completions", data=data, headers=headers)
     assert (status, body["error"]["message"]) == (400, message)
-    del headers["Authorization"]  # admin routes: loopback mode in tests
-    data = with_field({"key": "x"}, "name", deep)
-    status, body = await call(http, "POST", f"{proxy.base_url}/api-keys", data=data, headers=headers)
-    assert (status, body["message"]) == (400, message)
-    assert proxy.upstream.state.requests_to("/chat/completions") == []
-    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]  # no traceback
+    assert await admin_refusal(http, proxy, with_field({"key": "x"}, "name", deep), headers) == message
+    assert_refused_quietly(proxy, caplog)
 
 
 async def test_json_nested_up_to_the_limit_goes_through(

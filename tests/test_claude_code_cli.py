@@ -59,11 +59,27 @@ def sent_messages(proxy: RunningProxy) -> list[list[dict[str, Any]]]:
     return [request.json["messages"] for request in proxy.upstream.state.requests_to("/chat/completions")]
 
 
-async def test_claude_code_gets_an_answer(proxy: RunningProxy, tmp_path: Path, sqlite_only: None) -> None:
+async def say_hello(proxy: RunningProxy, tmp_path: Path, *args: str) -> dict[str, Any]:
+    """Claude Code says hello (with ``args``) and gets the fake's answer; returns its result."""
     await add_key(proxy)
-    result = await claude(proxy, tmp_path, "say hello")
+    result = await claude(proxy, tmp_path, "say hello", *args)
     assert result["is_error"] is False, result.get("result")
     assert result["result"] == "Hello from the fake Copilot!"
+    return result
+
+
+MARKER_COMMAND = {"command": "echo proxyd-tool-ok", "description": "Print a marker"}
+
+
+async def run_the_marker_tool(proxy: RunningProxy, tmp_path: Path, *args: str) -> None:
+    """The fake asks for ``MARKER_COMMAND`` on every turn: two turns are one call and one answer with its output."""
+    await add_key(proxy)
+    proxy.upstream.state.tool_calls = [("Bash", MARKER_COMMAND)]
+    await claude(proxy, tmp_path, "print the marker", "--max-turns", "2", "--allowedTools", "Bash", *args)
+
+
+async def test_claude_code_gets_an_answer(proxy: RunningProxy, tmp_path: Path, sqlite_only: None) -> None:
+    result = await say_hello(proxy, tmp_path)
     assert result["usage"]["output_tokens"] > 0  # the usage of the translated stream reached it
     assert sent_messages(proxy)[-1][0]["role"] == "system"
 
@@ -71,17 +87,13 @@ async def test_claude_code_gets_an_answer(proxy: RunningProxy, tmp_path: Path, s
 async def test_claude_code_runs_a_tool_and_gets_its_output_to_copilot(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
-    await add_key(proxy)
-    command = {"command": "echo proxyd-tool-ok", "description": "Print a marker"}
-    proxy.upstream.state.tool_calls = [("Bash", command)]
-    # The fake asks for the tool on every turn: two turns are one call and one answer with its output.
-    await claude(proxy, tmp_path, "print the marker", "--max-turns", "2", "--allowedTools", "Bash")
+    await run_the_marker_tool(proxy, tmp_path)
     turns = sent_messages(proxy)
     assert len(turns) >= 2
     tool_messages = [message for message in turns[1] if message["role"] == "tool"]
     assert [message["content"] for message in tool_messages] == ["proxyd-tool-ok"]
     (assistant,) = [message for message in turns[1] if message.get("tool_calls")]
-    assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == command
+    assert orjson.loads(assistant["tool_calls"][0]["function"]["arguments"]) == MARKER_COMMAND
 
 
 NATIVE_MODEL = "claude-sonnet-4-5-20250929"  # Copilot serves claude-sonnet-4.5 on /v1/messages
@@ -95,10 +107,7 @@ async def test_claude_code_on_a_native_messages_model_keeps_what_it_sends(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
     """A Claude model goes to Copilot's /v1/messages as Claude Code wrote it: system blocks, cache marks, tools."""
-    await add_key(proxy)
-    result = await claude(proxy, tmp_path, "say hello", "--model", NATIVE_MODEL)
-    assert result["is_error"] is False, result.get("result")
-    assert result["result"] == "Hello from the fake Copilot!"
+    await say_hello(proxy, tmp_path, "--model", NATIVE_MODEL)
     assert not proxy.upstream.state.requests_to("/chat/completions", "POST")
     sent = native_requests(proxy)[-1]
     assert sent["model"] == "claude-sonnet-4.5"  # the one change a native body needs: Copilot's id
@@ -111,12 +120,7 @@ async def test_claude_code_on_a_native_messages_model_keeps_what_it_sends(
 async def test_claude_code_runs_a_tool_on_a_native_messages_model(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
-    await add_key(proxy)
-    command = {"command": "echo proxyd-tool-ok", "description": "Print a marker"}
-    proxy.upstream.state.tool_calls = [("Bash", command)]
-    await claude(
-        proxy, tmp_path, "print the marker", "--max-turns", "2", "--allowedTools", "Bash", "--model", NATIVE_MODEL
-    )
+    await run_the_marker_tool(proxy, tmp_path, "--model", NATIVE_MODEL)
     turns = native_requests(proxy)
     assert len(turns) >= 2
     last = turns[1]["messages"][-1]

@@ -399,12 +399,9 @@ def _insert_legacy_log() -> Any:
 async def test_cli_create_list_revoke(
     proxy: RunningProxy,
     http: aiohttp.ClientSession,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
     await add_account(proxy, http, "alice", ALICE)
 
     async def run(*args: str) -> tuple[int, str, str]:

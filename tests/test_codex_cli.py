@@ -158,37 +158,36 @@ def tool_names(request: RecordedRequest) -> list[str]:
     return [tool.get("name") or tool.get("function", {}).get("name") for tool in request.json.get("tools") or []]
 
 
+async def say_hi(proxy: RunningProxy, tmp_path: Path, model: str, endpoint: str) -> RecordedRequest:
+    """Codex says hi to ``model``, which the fake serves on ``endpoint``: it gets the answer and its usage.
+
+    Returns the one request sent there (streamed, with Codex's shell tool); none went to the other endpoint."""
+    await add_key(proxy)
+    state = proxy.upstream.state
+    run = await codex(proxy, tmp_path, "Say hi", model)
+    assert run.answers == [state.completion_text], run.failure
+    assert run.returncode == 0, run.failure
+    assert run.usage["output_tokens"] > 0  # the usage of the (translated) stream reached it
+    (sent,) = state.requests_to(endpoint, "POST")
+    assert sent.json["model"] == model
+    assert sent.json["stream"] is True
+    assert SHELL_TOOL in tool_names(sent)
+    assert not state.requests_to(CHAT if endpoint == RESPONSES else RESPONSES)
+    return sent
+
+
 async def test_codex_gets_an_answer_from_a_responses_model(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
-    await add_key(proxy)
-    state = proxy.upstream.state
-    run = await codex(proxy, tmp_path, "Say hi", RESPONSES_MODEL)
-    assert run.answers == [state.completion_text], run.failure
-    assert run.returncode == 0, run.failure
-    assert run.usage["output_tokens"] > 0  # response.completed's usage reached it
-    (sent,) = state.requests_to(RESPONSES, "POST")
-    assert sent.json["model"] == RESPONSES_MODEL
-    assert sent.json["stream"] is True
-    assert SHELL_TOOL in tool_names(sent)
-    assert not state.requests_to(CHAT)
+    await say_hi(proxy, tmp_path, RESPONSES_MODEL, RESPONSES)
 
 
 async def test_codex_gets_an_answer_from_a_chat_only_model(
     proxy: RunningProxy, tmp_path: Path, sqlite_only: None
 ) -> None:
-    await add_key(proxy)
-    state = proxy.upstream.state
-    run = await codex(proxy, tmp_path, "Say hi", CHAT_MODEL)
-    assert run.answers == [state.completion_text], run.failure
-    assert run.returncode == 0, run.failure
-    assert run.usage["output_tokens"] > 0
-    (sent,) = state.requests_to(CHAT, "POST")
-    assert sent.json["model"] == CHAT_MODEL
+    sent = await say_hi(proxy, tmp_path, CHAT_MODEL, CHAT)
     assert sent.json["messages"][-1]["role"] == "user"
     assert "Say hi" in orjson.dumps(sent.json["messages"][-1]["content"]).decode()
-    assert SHELL_TOOL in tool_names(sent)
-    assert not state.requests_to(RESPONSES)
 
 
 async def test_what_reaches_copilots_responses_holds_only_function_tools(

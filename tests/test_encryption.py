@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from proxyd.crypto.source import FileKeys, StaticKeys, key_source
 from proxyd.db.url import DatabaseUrl
 from proxyd.errors import ConfigError, UndecryptableToken
 from tests.manual_clock import ManualClock
+from tests.state_files import assert_state_file_placement, race, refused_file
 
 TOKEN = "gho_encryptionUnitTest000000000000000001"
 OLD, NEW = generate_key(), generate_key()
@@ -91,16 +91,7 @@ def test_the_key_setting_is_checked_and_never_echoed() -> None:
 
 
 def test_where_the_key_file_goes() -> None:
-    sqlite = {"DATABASE_URL": "sqlite:////var/lib/x/keys.db"}
-    assert Config.from_env(sqlite).encryption_key_file == Path("/var/lib/x/proxyd-encryption-key")
-    assert Config.from_env({}).encryption_key_file == Path("proxyd-encryption-key")  # beside ./proxyd.db
-    assert Config.from_env({"DATABASE_URL": "postgresql://u@db/p"}).encryption_key_file == Path("proxyd-encryption-key")
-    systemd = {**sqlite, "STATE_DIRECTORY": "/var/lib/proxyd"}
-    assert Config.from_env(systemd).encryption_key_file == Path("/var/lib/proxyd/encryption-key")
-    chosen = {**systemd, "PROXYD_ENCRYPTION_KEY_FILE": "/etc/proxyd/key"}
-    assert Config.from_env(chosen).encryption_key_file == Path("/etc/proxyd/key")
-    direct = Config(database=DatabaseUrl.parse("sqlite:////srv/p.db"))
-    assert direct.encryption_key_path == Path("/srv/proxyd-encryption-key")
+    assert_state_file_placement("encryption_key_file", "PROXYD_ENCRYPTION_KEY_FILE", "encryption-key")
 
 
 # --------------------------------------------------------------------------- the key file
@@ -125,18 +116,7 @@ def test_the_key_file_is_created_private_once(tmp_path: Path, caplog: pytest.Log
 
 def test_racing_processes_agree_on_one_key(tmp_path: Path) -> None:
     path = tmp_path / "encryption-key"
-    results: list[tuple[tuple[str, ...], bool]] = []
-    barrier = threading.Barrier(16)
-
-    def start() -> None:
-        barrier.wait()
-        results.append(key_file.load_or_create(path))
-
-    threads = [threading.Thread(target=start) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(lambda: key_file.load_or_create(path))
     assert len({keys for keys, _ in results}) == 1 and sum(created for _, created in results) == 1
 
 
@@ -154,14 +134,11 @@ def test_racing_processes_agree_on_one_key(tmp_path: Path) -> None:
 def test_unusable_key_files_are_refused_never_replaced(
     tmp_path: Path, content: str, file_mode: int, message: str
 ) -> None:
-    path = tmp_path / "encryption-key"
-    path.write_text(content)
-    path.chmod(file_mode)
-    with pytest.raises(ConfigError, match=r"^PROXYD_ENCRYPTION_KEY_FILE: ") as refused:
-        key_file.load_or_create(path)
-    assert message in refused.value.message and str(path) in refused.value.message
-    assert "delete it" not in refused.value.message  # losing the key loses every stored token
-    assert path.read_text() == content
+    refused = refused_file(
+        tmp_path / "encryption-key", content.encode(), file_mode, key_file.load_or_create, "PROXYD_ENCRYPTION_KEY_FILE"
+    )
+    assert message in refused
+    assert "delete it" not in refused  # losing the key loses every stored token
 
 
 def test_a_key_file_of_another_user_is_refused(tmp_path: Path) -> None:

@@ -128,8 +128,7 @@ def copilot_tokens(upstream: FakeUpstream) -> set[str]:
 async def test_no_token_in_clear_in_the_rows_the_files_or_a_dump(
     proxy: RunningProxy,
     http: aiohttp.ClientSession,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    cli_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     alice = await add_account(proxy, http, "alice", ALICE)  # the admin API, with its Copilot meta
@@ -143,8 +142,6 @@ async def test_no_token_in_clear_in_the_rows_the_files_or_a_dump(
     # The legacy import writes sealed rows too (here by `proxyd import-legacy`, the fallback and the
     # migration share its code).
     legacy = samples_dir() / "basic"
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
     assert await asyncio.to_thread(cli.main, ["import-legacy", str(legacy)]) == 0
     capsys.readouterr()
     records = read_store(legacy).records
@@ -398,18 +395,9 @@ async def test_accounts_that_do_not_decrypt_are_marked_unusable_and_named(
 
 
 async def test_a_dry_run_makes_no_key_file(
-    config: Config,
-    database: Database,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    sqlite_only: None,
+    config: Config, database: Database, cli_key_file: Path, capsys: pytest.CaptureFixture[str], sqlite_only: None
 ) -> None:
-    path = tmp_path / "encryption-key"
-    monkeypatch.setenv("DATABASE_URL", config.database.raw)
-    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY", "")
-    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY_FILE", str(path))
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    path = cli_key_file
     legacy = str(samples_dir() / "basic")
     assert await asyncio.to_thread(cli.main, ["import-legacy", legacy, "--dry-run"]) == 0
     assert "would insert: 3" in capsys.readouterr().out and not path.exists()

@@ -181,21 +181,12 @@ async def test_accounts_no_key_opens_are_named_and_fail_the_command(
 
 
 async def test_the_command(
-    config: Config,
-    database: Database,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    sqlite_only: None,
+    config: Config, database: Database, cli_key_file: Path, capsys: pytest.CaptureFixture[str], sqlite_only: None
 ) -> None:
-    path = tmp_path / "encryption-key"
+    path = cli_key_file
     store = KeyStore(database, key_source(file_config(config, path), create=True))
     await store.create("alice", TOKENS[0])
     (old_key,) = key_file.read_keys(path)
-    monkeypatch.setenv("DATABASE_URL", config.database.raw)
-    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY", "")  # unset: the key file
-    monkeypatch.setenv("PROXYD_ENCRYPTION_KEY_FILE", str(path))
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
     assert await asyncio.to_thread(cli.main, ["keys", "rotate-encryption"]) == 0
     out = capsys.readouterr().out
     (new_key,) = key_file.read_keys(path)

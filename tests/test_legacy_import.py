@@ -52,6 +52,9 @@ CLIENT_KEYS = "0004.client-keys"
 ADMIN_SESSIONS = "0005.admin-sessions"
 CLIENT_KEY_MONTHS = "0006.client-key-months"
 ENCRYPT = "0007.encrypt-tokens"
+# 0002 and the migrations after it, in the order they are applied (and rolled back, reversed).
+FROM_LEGACY = [LEGACY, USAGE_BATCHES, CLIENT_KEYS, ADMIN_SESSIONS, CLIENT_KEY_MONTHS, ENCRYPT]
+ONLY_SCHEMA = {"0001.schema": True} | dict.fromkeys(FROM_LEGACY, False)  # the status with all of those rolled back
 SAMPLES = sorted(EXPECTED)
 BASIC_DEFAULT = "f39a2950-f6a8-484a-a4da-3e1c46fee19a"
 CORRUPT_SKIPPED = [
@@ -244,14 +247,11 @@ def _now() -> int:
 
 
 @pytest.fixture
-def legacy_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> pytest.MonkeyPatch:
-    """The environment `proxyd` sees: this test's database, no legacy settings, logging left to pytest."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
+def legacy_env(cli_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment `proxyd` sees (``cli_env``), without legacy settings."""
     for variable in ("PROXYD_LEGACY_DIR", "PROXYD_LEGACY_MODE", "STORAGE_DIR"):
-        monkeypatch.delenv(variable, raising=False)
-    # main() points the root logger at stdout; pytest's capture must stay in place.
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None, raising=False)
-    return monkeypatch
+        cli_env.delenv(variable, raising=False)
+    return cli_env
 
 
 async def _migrate(config: Config, legacy_dir: Path | None, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -415,30 +415,15 @@ async def test_rollback_removes_exactly_the_imported_keys(
         assert {r["via"] for r in await _import_records(store.db)} == {"migration", "cli"}
 
         rolled_back = await asyncio.to_thread(migrator(config).rollback, 6)
-        assert rolled_back == [ENCRYPT, CLIENT_KEY_MONTHS, ADMIN_SESSIONS, CLIENT_KEYS, USAGE_BATCHES, LEGACY]
+        assert rolled_back == FROM_LEGACY[::-1]
         assert await _clear_keys(store.db) == {api_key.id: api_key.key}  # 0007 rolled back: in clear again
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # legacy_import is gone
         status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-        assert status == {
-            "0001.schema": True,
-            LEGACY: False,
-            USAGE_BATCHES: False,
-            CLIENT_KEYS: False,
-            ADMIN_SESSIONS: False,
-            CLIENT_KEY_MONTHS: False,
-            ENCRYPT: False,
-        }
+        assert status == ONLY_SCHEMA
 
         # Applied again without PROXYD_LEGACY_DIR: an empty legacy_import, the API key untouched.
-        assert await _migrate(config, None, legacy_env) == [
-            LEGACY,
-            USAGE_BATCHES,
-            CLIENT_KEYS,
-            ADMIN_SESSIONS,
-            CLIENT_KEY_MONTHS,
-            ENCRYPT,
-        ]
+        assert await _migrate(config, None, legacy_env) == FROM_LEGACY
         assert await _import_records(store.db) == []
         assert await store.find_all() == [api_key]
 
@@ -588,28 +573,13 @@ async def test_failed_migration_import_writes_nothing(
         _inject(kind, legacy_env)
         with pytest.raises(DatabaseError, match="migration failed"):
             await _migrate(config, _sample("basic"), legacy_env)
-        assert {s.id: s.applied for s in await asyncio.to_thread(migrations.status)} == {
-            "0001.schema": True,
-            LEGACY: False,
-            USAGE_BATCHES: False,
-            CLIENT_KEYS: False,
-            ADMIN_SESSIONS: False,
-            CLIENT_KEY_MONTHS: False,
-            ENCRYPT: False,
-        }
+        assert {s.id: s.applied for s in await asyncio.to_thread(migrations.status)} == ONLY_SCHEMA
         assert await _clear_keys(store.db) == {planted.id: planted.key}
         with pytest.raises(DatabaseError):
             await _import_records(store.db)  # on MySQL too, where the CREATE TABLE had committed
         legacy_env.undo()
         legacy_env.setattr(cli, "configure_logging", lambda *args: None, raising=False)
-        assert await _migrate(config, None, legacy_env) == [
-            LEGACY,
-            USAGE_BATCHES,
-            CLIENT_KEYS,
-            ADMIN_SESSIONS,
-            CLIENT_KEY_MONTHS,
-            ENCRYPT,
-        ]  # nothing left behind in the way
+        assert await _migrate(config, None, legacy_env) == FROM_LEGACY  # nothing left behind in the way
         assert await store.find_all() == [planted]
 
 
@@ -619,15 +589,7 @@ async def test_migration_refuses_a_missing_directory(
     with pytest.raises(DatabaseError, match=r"PROXYD_LEGACY_DIR: .*nope: no such directory"):
         await _migrate(config, tmp_path / "nope", legacy_env)
     status = {s.id: s.applied for s in await asyncio.to_thread(Migrator(config.database).status)}
-    assert status == {
-        "0001.schema": True,
-        LEGACY: False,
-        USAGE_BATCHES: False,
-        CLIENT_KEYS: False,
-        ADMIN_SESSIONS: False,
-        CLIENT_KEY_MONTHS: False,
-        ENCRYPT: False,
-    }
+    assert status == ONLY_SCHEMA
 
 
 # --- the command's errors --------------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,16 @@ async def two_instances(
         first = await stack.enter_async_context(run_proxy(config, upstream))
         second = await stack.enter_async_context(run_proxy(config, upstream))
         yield first, second
+
+
+TwoInstances = Callable[..., AbstractAsyncContextManager[tuple[RunningProxy, RunningProxy]]]
+
+
+@pytest.fixture
+def on_own_redis(config: Config, upstream: FakeUpstream, private_redis: RedisServer, sqlite_only: None) -> TwoInstances:
+    """``two_instances`` sharing the test's own Redis, to stop, pause or restart (the database is SQLite: what
+    these tests are about is Redis going away)."""
+    return functools.partial(two_instances, config, upstream, private_redis.url)
 
 
 async def seen_by(http: aiohttp.ClientSession, proxy: RunningProxy, key: str) -> None:
@@ -110,14 +121,12 @@ async def _metric(http: aiohttp.ClientSession, proxy: RunningProxy, line: str) -
 
 
 async def test_redis_killed_the_instances_fail_open_and_share_again_when_it_is_back(
-    config: Config,
-    upstream: FakeUpstream,
     private_redis: RedisServer,
+    on_own_redis: TwoInstances,
     http: aiohttp.ClientSession,
-    sqlite_only: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async with two_instances(config, upstream, private_redis.url) as (first, second):
+    async with on_own_redis() as (first, second):
         await add_account(first, http, "alice", ALICE)
         created = await new_client_key(first, http, rpm=4)
         assert await _metric(http, first, 'proxyd_shared_state_store{store="redis"} 1')
@@ -184,13 +193,9 @@ async def test_revocations_and_edits_reach_the_other_instance_within_a_second(
 
 
 async def test_a_hung_redis_costs_at_most_its_timeout_and_no_error(
-    config: Config,
-    upstream: FakeUpstream,
-    private_redis: RedisServer,
-    http: aiohttp.ClientSession,
-    sqlite_only: None,
+    private_redis: RedisServer, on_own_redis: TwoInstances, http: aiohttp.ClientSession
 ) -> None:
-    async with two_instances(config, upstream, private_redis.url, redis_timeout=0.2) as (first, second):
+    async with on_own_redis(redis_timeout=0.2) as (first, second):
         await add_account(first, http, "alice", ALICE)
         created = await new_client_key(first, http, rpm=100)
         assert (await chat(http, first, created["key"]))[0] == 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import anthropic
@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from bench.fake_upstream import FakeUpstream
+from bench.phase_routes import ROUTES
 from proxyd.config import Config
 from tests import proxy_clients
 from tests.conftest import RunningProxy
@@ -32,18 +33,26 @@ WEATHER_TOOL = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 UPSTREAM_PATHS = {"chat": "/chat/completions", "responses": "/responses", "messages": "/v1/messages"}
-# (the client's API, a model, the endpoint the fake serves it on): the nine combinations.
-COMBINATIONS = [
-    ("chat", "gpt-4.1", "chat"),
-    ("chat", "gpt-5.3-codex", "responses"),
-    ("chat", "claude-opus-4.5", "messages"),
-    ("responses", "gpt-5.3-codex", "responses"),
-    ("responses", "gpt-4.1", "chat"),
-    ("responses", "claude-opus-4.5", "messages"),
-    ("messages", "claude-sonnet-4.5", "messages"),
-    ("messages", "gpt-4.1", "chat"),
-    ("messages", "gpt-5.3-codex", "responses"),
-]
+CLIENT_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}
+# (the client's API, a model, the endpoint the fake serves it on): the nine combinations, as the benchmark runs them.
+COMBINATIONS = list(ROUTES)
+
+
+class Combination(NamedTuple):
+    """One of the nine (client API, model, the endpoint the fake serves it on) routes, JSON or streamed."""
+
+    client_api: str
+    model: str
+    endpoint: str
+    stream: bool
+
+
+@pytest.fixture(
+    params=[Combination(*route, stream) for route in COMBINATIONS for stream in (False, True)],
+    ids=lambda c: f"{c.client_api}-{c.model}-{c.endpoint}-{'stream' if c.stream else 'json'}",
+)
+def combination(request: pytest.FixtureRequest) -> Combination:
+    return Combination(*request.param)
 
 
 @pytest.fixture
@@ -153,17 +162,21 @@ def _arguments(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str) else value
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
+async def _post_ok(proxy: RunningProxy, client_api: str, body: dict[str, Any]) -> None:
+    """Sends ``body`` raw to the client API's path and expects a 200."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            proxy.url + CLIENT_PATHS[client_api], json=body, headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
+        ) as r,
+    ):
+        assert r.status == 200, await r.text()
+
+
 async def test_every_client_api_reaches_every_model(
-    proxy: RunningProxy,
-    clients: tuple[Any, Any],
-    client_api: str,
-    model: str,
-    endpoint: str,
-    stream: bool,
-    sqlite_only: None,
+    proxy: RunningProxy, clients: tuple[Any, Any], combination: Combination, sqlite_only: None
 ) -> None:
+    client_api, model, endpoint, stream = combination
     state = proxy.upstream.state
     text, calls = await ask(clients, client_api, model, stream, tools=False)
     assert text == TEXT
@@ -178,17 +191,10 @@ async def test_every_client_api_reaches_every_model(
     assert logged["totalTokens"] > 0
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-@pytest.mark.parametrize(("client_api", "model", "endpoint"), COMBINATIONS)
 async def test_tool_calls_cross_every_combination(
-    proxy: RunningProxy,
-    clients: tuple[Any, Any],
-    client_api: str,
-    model: str,
-    endpoint: str,
-    stream: bool,
-    sqlite_only: None,
+    proxy: RunningProxy, clients: tuple[Any, Any], combination: Combination, sqlite_only: None
 ) -> None:
+    client_api, model, endpoint, stream = combination
     proxy.upstream.state.tool_calls = [("get_weather", {"city": "Oslo"})]
     _, calls = await ask(clients, client_api, model, stream, tools=True)
     assert [(name, _arguments(arguments)) for name, arguments in calls] == [("get_weather", {"city": "Oslo"})]
@@ -271,14 +277,7 @@ def _tool_result_sent(endpoint: str, body: dict[str, Any]) -> Any:
 async def test_tool_results_cross_every_combination(
     proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, sqlite_only: None
 ) -> None:
-    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            proxy.url + path, json=_tool_turn(client_api, model), headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
-        ) as r,
-    ):
-        assert r.status == 200, await r.text()
+    await _post_ok(proxy, client_api, _tool_turn(client_api, model))
     (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
     assert _tool_result_sent(endpoint, sent.json) == "sunny"
     assert sent.headers["x-initiator"] == "agent"  # a tool result is the agent loop going on
@@ -307,14 +306,7 @@ async def test_images_cross_every_combination(
     proxy: RunningProxy, clients: tuple[Any, Any], client_api: str, model: str, endpoint: str, sqlite_only: None
 ) -> None:
     proxy.upstream.state.require_vision_header = True  # as Copilot: an image without the header is refused
-    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            proxy.url + path, json=_image_turn(client_api, model), headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}
-        ) as r,
-    ):
-        assert r.status == 200, await r.text()
+    await _post_ok(proxy, client_api, _image_turn(client_api, model))
     (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
     assert sent.headers["copilot-vision-request"] == "true"
     assert _PNG in orjson.dumps(sent.json).decode()
@@ -328,12 +320,7 @@ async def test_a_large_body_is_prepared_off_the_event_loop(
     body = _image_turn(client_api, model)
     words = "lorem ipsum " * 40_000  # ~480 KB of text beside the image
     body["messages"][0]["content"].insert(0, {"type": "text", "text": words})
-    path = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "messages": "/v1/messages"}[client_api]
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(proxy.url + path, json=body, headers={"Authorization": f"Bearer {GITHUB_TOKEN}"}) as r,
-    ):
-        assert r.status == 200, await r.text()
+    await _post_ok(proxy, client_api, body)
     (sent,) = proxy.upstream.state.requests_to(UPSTREAM_PATHS[endpoint])
     assert sent.headers["copilot-vision-request"] == "true" and sent.headers["x-initiator"] == "user"
     assert words in orjson.dumps(sent.json).decode()

@@ -21,7 +21,7 @@ from proxyd.errors import BadRequest, UpstreamAnswered
 from proxyd.translate import chat_to_responses, responses_to_chat
 from proxyd.translate.base import Event, JsonObject, StreamTranslation, Translator
 from proxyd.translate.chain import chained
-from proxyd.translate.responses_tools import ResponsesTools
+from proxyd.translate.responses_tools import _HOSTED_TOOLS, ResponsesTools
 
 # The SDK's class for each event type (ResponseStreamEvent is the union of them): one class per
 # event reports what is wrong with it, where validating against the whole union reports 200 mismatches.
@@ -87,6 +87,33 @@ def run(stream: StreamTranslation, events: list[Event]) -> list[Event]:
 # ====================================================================== chat -> responses: the request
 
 
+# The options the two APIs share, in each one's form: translated one to the other, either way.
+_SCHEMA: JsonObject = {"name": "w", "schema": {"type": "object"}, "strict": True}
+_SHARED_OPTIONS: JsonObject = {
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "user": "u-1",
+    "prompt_cache_key": "conv-1",
+    "stream": True,
+}
+CHAT_OPTIONS: JsonObject = {
+    **_SHARED_OPTIONS,
+    "reasoning_effort": "high",
+    "response_format": {"type": "json_schema", "json_schema": _SCHEMA},
+}
+RESPONSES_OPTIONS: JsonObject = {
+    **_SHARED_OPTIONS,
+    "reasoning": {"effort": "high"},
+    "text": {"format": {"type": "json_schema", **_SCHEMA}},
+}
+
+
+def assert_completed_item(item: JsonObject, id_prefix: str, **fields: Any) -> None:
+    """A completed output item: its own id with ``id_prefix``, and just ``fields`` besides."""
+    assert item["id"].startswith(id_prefix)
+    assert item == {"id": item["id"], "status": "completed", **fields}
+
+
 def chat_request(body: JsonObject) -> JsonObject:
     return chat_to_responses.translator({"model": "gpt-5.3-codex", **body}, "gpt-5.3-codex").request()
 
@@ -125,16 +152,7 @@ def test_chat_request_field_by_field() -> None:
         "parallel_tool_calls": False,
         "max_completion_tokens": 300,
         "max_tokens": 5,
-        "temperature": 0.2,
-        "top_p": 0.9,
-        "reasoning_effort": "high",
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "w", "schema": {"type": "object"}, "strict": True},
-        },
-        "user": "u-1",
-        "prompt_cache_key": "conv-1",
-        "stream": True,
+        **CHAT_OPTIONS,
         "stream_options": {"include_usage": True},
         "presence_penalty": 0.5,
         "seed": 3,
@@ -169,13 +187,7 @@ def test_chat_request_field_by_field() -> None:
         "tool_choice": {"type": "function", "name": "weather"},
         "parallel_tool_calls": False,
         "max_output_tokens": 300,
-        "temperature": 0.2,
-        "top_p": 0.9,
-        "reasoning": {"effort": "high"},
-        "text": {"format": {"type": "json_schema", "name": "w", "schema": {"type": "object"}, "strict": True}},
-        "user": "u-1",
-        "prompt_cache_key": "conv-1",
-        "stream": True,
+        **RESPONSES_OPTIONS,
         "store": False,
     }
 
@@ -520,18 +532,11 @@ def test_responses_request_field_by_field() -> None:
         "tool_choice": "auto",
         "parallel_tool_calls": True,
         "max_output_tokens": 1000,
-        "temperature": 0.5,
-        "top_p": 1,
-        "reasoning": {"effort": "medium", "summary": "auto"},
-        "text": {
-            "verbosity": "low",
-            "format": {"type": "json_schema", "name": "o", "schema": {"type": "object"}, "strict": True},
-        },
-        "stream": True,
+        **RESPONSES_OPTIONS,
+        "reasoning": {**RESPONSES_OPTIONS["reasoning"], "summary": "auto"},  # Copilot's chat has no summaries
+        "text": {**RESPONSES_OPTIONS["text"], "verbosity": "low"},
         "store": False,
         "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "conv-1",
-        "user": "u-1",
     }
     chat = responses_request(body)
     tools = chat.pop("tools")
@@ -567,16 +572,7 @@ def test_responses_request_field_by_field() -> None:
         "tool_choice": "auto",
         "parallel_tool_calls": True,
         "max_tokens": 1000,
-        "temperature": 0.5,
-        "top_p": 1,
-        "reasoning_effort": "medium",
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "o", "schema": {"type": "object"}, "strict": True},
-        },
-        "prompt_cache_key": "conv-1",
-        "user": "u-1",
-        "stream": True,
+        **CHAT_OPTIONS,
         "stream_options": {"include_usage": True},
     }
     weather, patch, shell = tools
@@ -645,18 +641,7 @@ def test_tool_images_follow_the_last_tool_message() -> None:
     assert [call["id"] for call in messages[1]["tool_calls"]] == ["a", "b"]
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "web_search",
-        "web_search_preview",
-        "image_generation",
-        "file_search",
-        "code_interpreter",
-        "computer_use_preview",
-        "mcp",
-    ],
-)
+@pytest.mark.parametrize("kind", sorted(_HOSTED_TOOLS))
 def test_hosted_tools_are_refused_by_name(kind: str) -> None:
     with pytest.raises(BadRequest) as refused:
         responses_request({"input": "hi", "tools": [WEATHER, {"type": kind}]})
@@ -764,32 +749,17 @@ def test_responses_answer_with_text_and_every_kind_of_call() -> None:
     assert answer["instructions"] == "Be good."
     assert answer["tools"] == TOOLS_BODY["tools"]
     text, weather, patch, shell = answer["output"]
-    assert text["id"].startswith("msg_")
-    assert text == {
-        "id": text["id"],
-        "type": "message",
-        "role": "assistant",
-        "status": "completed",
-        "content": [{"type": "output_text", "text": "Working.", "annotations": []}],
-    }
-    assert weather["id"].startswith("fc_")
-    assert weather == {
-        "id": weather["id"],
-        "type": "function_call",
-        "status": "completed",
-        "call_id": "c1",
-        "name": "weather",
-        "arguments": '{"c":"Oslo"}',
-    }
-    assert patch["id"].startswith("ctc_")
-    assert patch == {
-        "id": patch["id"],
-        "type": "custom_tool_call",
-        "status": "completed",
-        "call_id": "c2",
-        "name": "apply_patch",
-        "input": "*** Begin Patch\n*** End Patch",
-    }
+    assert_completed_item(
+        text,
+        "msg_",
+        type="message",
+        role="assistant",
+        content=[{"type": "output_text", "text": "Working.", "annotations": []}],
+    )
+    assert_completed_item(weather, "fc_", type="function_call", call_id="c1", name="weather", arguments='{"c":"Oslo"}')
+    assert_completed_item(
+        patch, "ctc_", type="custom_tool_call", call_id="c2", name="apply_patch", input="*** Begin Patch\n*** End Patch"
+    )
     assert shell["type"] == "local_shell_call"
     assert shell["call_id"] == "c3"
     assert shell["action"] == {

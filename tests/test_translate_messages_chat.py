@@ -678,6 +678,23 @@ def _block_stop(index: int) -> Event:
     return "content_block_stop", {"type": "content_block_stop", "index": index}
 
 
+def _block(index: int, block: dict[str, Any], *deltas: dict[str, Any]) -> list[Event]:
+    """A whole content block streamed: its start, its deltas and its stop."""
+    return [_block_start(index, block), *(_block_delta(index, delta) for delta in deltas), _block_stop(index)]
+
+
+def _text_block(index: int, *texts: str) -> list[Event]:
+    return _block(index, {"type": "text", "text": ""}, *({"type": "text_delta", "text": text} for text in texts))
+
+
+def _tool_block(index: int, call_id: str, name: str, *partial_json: str) -> list[Event]:
+    block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    return _block(index, block, *({"type": "input_json_delta", "partial_json": part} for part in partial_json))
+
+
+_THINKING: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+
+
 def _message_delta(stop: str, output_tokens: int) -> Event:
     delta = {"stop_reason": stop, "stop_sequence": None}
     return "message_delta", {"type": "message_delta", "delta": delta, "usage": {"output_tokens": output_tokens}}
@@ -704,14 +721,13 @@ def test_a_text_stream_with_thinking() -> None:
     events = [
         _start(),
         ("ping", {"type": "ping"}),
-        _block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
-        _block_delta(0, {"type": "thinking_delta", "thinking": "Let me think."}),
-        _block_delta(0, {"type": "signature_delta", "signature": "c2ln"}),
-        _block_stop(0),
-        _block_start(1, {"type": "text", "text": ""}),
-        _block_delta(1, {"type": "text_delta", "text": "Hello"}),
-        _block_delta(1, {"type": "text_delta", "text": " there"}),
-        _block_stop(1),
+        *_block(
+            0,
+            _THINKING,
+            {"type": "thinking_delta", "thinking": "Let me think."},
+            {"type": "signature_delta", "signature": "c2ln"},
+        ),
+        *_text_block(1, "Hello", " there"),
         _message_delta("end_turn", 12),
         STOP,
     ]
@@ -727,17 +743,9 @@ def test_a_text_stream_with_thinking() -> None:
 def test_parallel_tool_calls_stream_then_the_usage_chunk() -> None:
     events = [
         _start(),
-        _block_start(0, {"type": "text", "text": ""}),
-        _block_delta(0, {"type": "text_delta", "text": "Two calls."}),
-        _block_stop(0),
-        _block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
-        _block_delta(1, {"type": "input_json_delta", "partial_json": ""}),
-        _block_delta(1, {"type": "input_json_delta", "partial_json": '{"a":'}),
-        _block_delta(1, {"type": "input_json_delta", "partial_json": " 1}"}),
-        _block_stop(1),
-        _block_start(2, {"type": "tool_use", "id": "toolu_2", "name": "g", "input": {}}),
-        _block_delta(2, {"type": "input_json_delta", "partial_json": "{}"}),
-        _block_stop(2),
+        *_text_block(0, "Two calls."),
+        *_tool_block(1, "toolu_1", "f", "", '{"a":', " 1}"),
+        *_tool_block(2, "toolu_2", "g", "{}"),
         _message_delta("tool_use", 30),
         STOP,
     ]
@@ -818,15 +826,9 @@ def test_a_round_trip_through_chat_keeps_text_tools_and_usage() -> None:
     }
     events = [
         _start({"input_tokens": 10, "output_tokens": 1}),
-        _block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
-        _block_delta(0, {"type": "thinking_delta", "thinking": "Hmm."}),
-        _block_stop(0),
-        _block_start(1, {"type": "text", "text": ""}),
-        _block_delta(1, {"type": "text_delta", "text": "Calling."}),
-        _block_stop(1),
-        _block_start(2, {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
-        _block_delta(2, {"type": "input_json_delta", "partial_json": '{"a": 1}'}),
-        _block_stop(2),
+        *_block(0, _THINKING, {"type": "thinking_delta", "thinking": "Hmm."}),
+        *_text_block(1, "Calling."),
+        *_tool_block(2, "toolu_1", "f", '{"a": 1}'),
         _message_delta("tool_use", 9),
         STOP,
     ]
