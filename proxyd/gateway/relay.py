@@ -28,7 +28,7 @@ from proxyd.upstream.wire import (
     USAGE_MENTIONED,
     JsonUsageSniffer,
     Usage,
-    error_message,
+    answered,
     response_headers,
     with_usage,
 )
@@ -261,16 +261,10 @@ _PASSED_ON_ERROR = ("Retry-After",)
 
 
 async def refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
-    """Copilot's error answer, its message and code kept, as an error the middleware renders in the client's shape."""
+    """Copilot's error answer, read (up to its cap) and made an error in the client's shape (``wire.answered``)."""
     try:
         body = await upstream.content.read(UPSTREAM_ERROR_BODY_MAX)
-        document = orjson.loads(body)
-    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
-        document = None
-    message = error_message(document) or f"Copilot API answered {upstream.status}"
-    error = document.get("error") if isinstance(document, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
+    except (aiohttp.ClientError, TimeoutError):
+        body = b""
     headers = {name: upstream.headers[name] for name in _PASSED_ON_ERROR if name in upstream.headers}
-    # A redirect (never followed) is no answer the client could act on.
-    status = upstream.status if upstream.status >= 400 else 502
-    return UpstreamAnswered(status, message, headers=headers, code=code if isinstance(code, str) else None)
+    return answered(upstream.status, body, headers)

@@ -35,7 +35,6 @@ from proxyd.errors import (
     Forbidden,
     GitHubRefused,
     TooManyRequests,
-    UpstreamAnswered,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -69,7 +68,7 @@ from proxyd.upstream.pool import (
 from proxyd.upstream.portable import portable
 from proxyd.upstream.routing import choose_endpoint
 from proxyd.upstream.tokens import CopilotTokens
-from proxyd.upstream.wire import error_message
+from proxyd.upstream.wire import answered, readable_message
 
 log = logging.getLogger("proxyd.upstream")
 
@@ -271,7 +270,7 @@ class CopilotClient:
         if any(word in body.lower() for word in _ACCOUNT_BOUND_REFUSALS):
             self._metrics.upstream_retries.inc((("status", "400"),))
             return await self._send(token, stripped, resent=True)
-        raise _answered(400, body)
+        raise answered(400, body)
 
     async def _endpoint(self, account: ApiKey, token: CopilotToken, ask: Ask[T]) -> Api | None:
         if ask.api is None:
@@ -306,7 +305,7 @@ class CopilotClient:
                 raise UpstreamError(f"Copilot API sent an unreadable 403 ({type(exc).__name__})") from None
             if b"quota" not in body.lower():
                 response.close()
-                raise Forbidden(_message_of(body) or "Copilot refused the request (403)")
+                raise Forbidden(readable_message(body) or "Copilot refused the request (403)")
         wall = now_ms()
         retry_after = retry_after_seconds(response.headers.get("retry-after"), wall_ms=wall)
         if status == 429:
@@ -368,24 +367,3 @@ def _conversation_key(principal: Principal, ask: Ask[Any]) -> str | None:
     if ask.api is None or principal.client_key is None:
         return None
     return f"{principal.client_key.id}\x00{ask.model or ''}\x00{ask.conversation or ''}"
-
-
-def _answered(status: int, body: bytes) -> UpstreamAnswered:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        document = None
-    error = document.get("error") if isinstance(document, dict) else None
-    code = error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None
-    return UpstreamAnswered(status, _message_of(body) or f"Copilot API answered {status}", code=code)
-
-
-def _message_of(body: bytes) -> str | None:
-    """The message of an error body Copilot sent, as far as it can be read."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip()
-        return text[:500] or None
-    message = error_message(document)
-    return message[:500] if message is not None else None

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxyd.errors import UpstreamAnswered
+
 # Only these response headers reach the client; hop-by-hop headers, cookies and
 # upstream framing (length, encoding) never do.
 _PASSED_BACK = ("content-type", "retry-after", "x-request-id", "openai-processing-ms")
@@ -32,6 +34,36 @@ def error_message(document: Any) -> str | None:
     error = document.get("error")
     message = error.get("message") if isinstance(error, dict) else document.get("message")
     return message if isinstance(message, str) and message else None
+
+
+def answered(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamAnswered:
+    """Copilot's error answer, its message and code kept, as an error the middleware renders in the client's shape.
+
+    A redirect (never followed) is no answer the client could act on: it becomes a 502.
+    """
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = None
+    error = document.get("error") if isinstance(document, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return UpstreamAnswered(
+        status if status >= 400 else 502,
+        error_message(document) or f"Copilot API answered {status}",
+        headers=headers,
+        code=code if isinstance(code, str) else None,
+    )
+
+
+def readable_message(body: bytes) -> str | None:
+    """The message of an error body Copilot sent, as far as it can be read: its JSON message, else its text."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:500] or None
+    message = error_message(document)
+    return message[:500] if message is not None else None
 
 
 # (prompt, completion, total) tokens, each None when the answer did not say.
