@@ -36,10 +36,6 @@ from proxyd.limits import CONSOLE_SESSION_TTL_SECONDS
 
 CREDENTIAL_MAX = 1024
 FORM_FIELDS_MAX = 8
-# Route names the admin guard lets through: the page, its assets and the session endpoints check for themselves.
-PUBLIC = frozenset(
-    {"console-page", "console-slash", "console-asset", "console-login", "console-logout", "console-session"}
-)
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

@@ -135,11 +135,16 @@ def too_deep(raw: bytes, data: Any) -> bool:
     return False
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    _, data = await read_json(request)
+async def read_json_object_with_raw(request: web.Request) -> tuple[bytes, dict[str, Any]]:
+    """The raw body (to forward unchanged when it can be) and its JSON object."""
+    raw, data = await read_json(request)
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object")
-    return data
+    return raw, data
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    return (await read_json_object_with_raw(request))[1]
 
 
 async def read_dto(request: web.Request) -> dict[str, Any]:

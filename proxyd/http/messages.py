@@ -11,8 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxyd.appkeys import CLIENT_AUTH, CONFIG
-from proxyd.http.json_io import json_response
-from proxyd.http.proxy import authenticate, model_route, note_model, read_json_object_with_raw, required_model
+from proxyd.http.json_io import json_response, read_json_object_with_raw
+from proxyd.http.proxy import authenticate, model_route, note_model, required_model
 from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.runtime.offloop import off_loop
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens

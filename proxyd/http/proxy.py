@@ -17,11 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from proxyd.appkeys import ACCOUNTING, CLIENT_AUTH, CONFIG, COPILOT, METRICS, RELAY, REQUEST_RECORD
-from proxyd.errors import BadRequest, InvalidModel, ProxydError
+from proxyd.errors import InvalidModel, ProxydError
 from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import ModelListRelay, ModelLookupRelay, Relay, client_left
 from proxyd.gateway.shapes import CallPlanner, ModelRequest
-from proxyd.http.json_io import read_json
+from proxyd.http.json_io import read_json_object_with_raw
 from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import conversation_id
@@ -119,14 +119,6 @@ async def authenticate(request: web.Request, endpoint: str) -> RequestRecord:
 
 def note_model(record: RequestRecord, model: str) -> None:
     record.model = model[:_MODEL_LOGGED_MAX]
-
-
-async def read_json_object_with_raw(request: web.Request) -> tuple[bytes, dict[str, Any]]:
-    """The raw body (to forward unchanged when it can be) and its JSON object."""
-    raw, payload = await read_json(request)
-    if not isinstance(payload, dict):
-        raise BadRequest("Request body must be a JSON object")
-    return raw, payload
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
