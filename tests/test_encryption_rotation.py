@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
+from bench.delegating_database import DelegatingDatabase
 from bench.fake_upstream import FakeUpstream
 from proxyd import cli
 from proxyd.config import Config
@@ -26,6 +28,8 @@ from proxyd.crypto.keyring import Keyring, generate_key, parse_key, sealed_key_i
 from proxyd.crypto.rotation import rotate_encryption
 from proxyd.crypto.source import StaticKeys, key_source
 from proxyd.db import Database, open_database
+from proxyd.db.base import Params, Row
+from proxyd.db.queries import Query
 from proxyd.errors import UndecryptableToken
 from proxyd.keys.masking import mask_secret
 from proxyd.keys.store import KeyStore
@@ -142,6 +146,39 @@ async def test_rotation_under_load_fails_no_request(
     assert said[0].startswith(f"new key {new.primary.id} written first in {path}; {old.primary.id} still decrypts")
     assert any(line.startswith(f"retired {old.primary.id} from {path}") for line in said)
     assert new_key not in "\n".join(said) and old_key not in "\n".join(said)
+
+
+class RotatedWhileAsking(DelegatingDatabase):
+    """A real database on which a rotation runs, and the key file is read again, while a token's lookup waits."""
+
+    def __init__(self, inner: Database, rotate: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(inner)
+        self._rotate: Callable[[], Awaitable[None]] | None = rotate
+
+    async def fetch_one(self, query: Query, params: Params | None = None) -> Row | None:
+        if query is self.queries["find_key_by_hmac"] and self._rotate is not None:
+            rotate, self._rotate = self._rotate, None
+            await rotate()
+        return await super().fetch_one(query, params)
+
+
+async def test_a_lookup_that_waited_through_a_rotation_finds_its_account(
+    config: Config, database: Database, tmp_path: Path, sqlite_only: None
+) -> None:
+    """The query was asked with the old key's hash; meanwhile the row moved and another request reloaded the file."""
+    path = tmp_path / "encryption-key"
+    source = key_source(file_config(config, path), create=True)
+    await KeyStore(database, source).create("alice", TOKENS[0])
+    (old_key,) = key_file.read_keys(path)
+    new_key = generate_key()
+
+    async def rotate() -> None:
+        key_file.write_keys(path, [new_key, old_key])
+        assert source.refresh()  # what another request's lookup did while this one waited
+        assert await rotate_encryption(database, StaticKeys((new_key, old_key)), lambda _: None, grace=0) == 0
+
+    found = await KeyStore(RotatedWhileAsking(database, rotate), source).find_by_key(TOKENS[0])
+    assert found is not None and found.key == TOKENS[0]
 
 
 async def test_staged_rotation_with_the_environment_variable(

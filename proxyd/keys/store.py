@@ -127,10 +127,14 @@ class KeyStore:
         """The usable account whose GitHub token is ``key``, found by its lookup hash."""
         if not storable(key):
             return None  # stored nowhere, so found nowhere: no query (the drivers would fail on it)
-        found = await self._find_by_hash(executor, self.keys.keyring(), key)
-        if found is None and self.keys.refresh():
-            # The key file changed (a rotation): rows may be hashed under a key this process just learnt.
-            found = await self._find_by_hash(executor, self.keys.keyring(), key)
+        keyring = self.keys.keyring()
+        found = await self._find_by_hash(executor, keyring, key)
+        if found is None:
+            # The key file may have changed (a rotation): rows may be hashed under a key this process learnt
+            # just now, or while the query waited (compared by identity: another request may have reloaded it).
+            self.keys.refresh()
+            if (latest := self.keys.keyring()) is not keyring:
+                found = await self._find_by_hash(executor, latest, key)
         return found if found is not None and not found.unusable and found.key == key else None
 
     async def get_default(self) -> ApiKey | None:
