@@ -9,12 +9,27 @@ from typing import Any
 
 from . import loadclient, wrk
 from .procs import cpu_seconds
-from .services import CHAT_FOR_MESSAGES, MESSAGES, Fake, Target, register_key, running_proxyd, running_static
+from .services import (
+    CHAT_FOR_MESSAGES,
+    MESSAGES,
+    Fake,
+    Target,
+    register_client_key,
+    register_key,
+    running_floor,
+    running_proxyd,
+    running_static,
+)
 from .settings import Settings
 from .stats import Summary
 
 # Each proxied target and what the same request costs without proxyd in the way.
-BASELINES = {"proxyd": "direct", "proxyd-static": "static"}
+BASELINES = {"proxyd": "direct", "proxyd-static": "static", "floor": "static", "proxyd-static-client-key": "static"}
+# proxyd's own cost: the least an aiohttp proxy does (bench/floor.py) in front of the same static upstream, and
+# proxyd there presenting a GitHub token or a client key. proxyd's req/s over the floor's is the issue's target.
+FLOOR = "floor"
+OVER_THE_FLOOR = ("proxyd-static", "proxyd-static-client-key")
+KEY_KINDS = dict(zip(OVER_THE_FLOOR, ("GitHub token", "client key"), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,16 @@ class NonStreaming:
 
     def run_for(self, target: str, concurrency: int) -> ThroughputRun | None:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
+
+    def mean_rps(self, target: str, concurrency: int) -> float | None:
+        """Over every run of ``target`` at ``concurrency`` (the floor's runs are interleaved, twice each)."""
+        runs = [r.rps for r in self.runs if r.target == target and r.concurrency == concurrency]
+        return sum(runs) / len(runs) if runs else None
+
+    def over_the_floor(self, target: str, concurrency: int) -> float | None:
+        """``target``'s req/s over the floor's, at ``concurrency``."""
+        floor, proxied = self.mean_rps(FLOOR, concurrency), self.mean_rps(target, concurrency)
+        return proxied / floor if floor and proxied is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +192,7 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
     """Closed-loop runs against the fake and the static upstream, direct and through proxyd, back to back."""
     async with (
         running_static(workdir, "static") as static,
+        running_floor(workdir, FLOOR, static.url) as floor,
         running_proxyd(
             workdir,
             "proxyd-static",
@@ -177,17 +203,16 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         ) as proxyd_static,
     ):
         await register_key(proxyd_static, fake.github_token)
-        closed = (
-            direct,
-            proxied,
-            Target("static", static.url, "static"),
-            Target("proxyd-static", f"{proxyd_static.url}/v1", fake.github_token, proxyd_static.pid),
-        )
+        by_token = Target("proxyd-static", f"{proxyd_static.url}/v1", fake.github_token, proxyd_static.pid)
+        by_client_key = replace(by_token, name=OVER_THE_FLOOR[1], token=await register_client_key(proxyd_static))
+        floor_target = Target(FLOOR, f"{floor.url}/v1", "floor", floor.pid)
+        closed = (direct, proxied, Target("static", static.url, "static"), floor_target, by_token, by_client_key)
         for target in closed:
             await warm_up(workdir, target)
         runs: list[ThroughputRun] = []
         for concurrency in settings.concurrencies:
-            for target in closed:
+            # The floor runs again last: a drift in the machine's other load weighs on both sides of the ratio.
+            for target in (*closed, floor_target):
                 runs.append(await closed_run(settings, workdir, target, concurrency))
         event_loop = proxyd_static.event_loop
     moderate = added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)

@@ -75,7 +75,10 @@ def _nonstreaming(n: NonStreaming) -> list[str]:
         "",
         f"Closed loop, {driver}{loop}; latency in ms. *direct* is the fake upstream alone and *proxyd* proxyd in front "
         "of it; *static* is `bench/static_upstream.py` alone, which answers every request at once from a fixed "
-        "body, and *proxyd-static* proxyd in front of that: there proxyd's own cost is nearly all there is. "
+        "body, and *proxyd-static* proxyd in front of that (*-client-key*: presenting a client key): there "
+        "proxyd's own cost is nearly all there is. *floor* (`bench/floor.py`) is the least an aiohttp proxy does in "
+        "front of the same static upstream (read the body, POST it on a pooled session, stream the answer back; no "
+        "authentication, accounting or logging): proxyd's target, run twice at each concurrency. "
         "*added* = proxied - its upstream alone at the same concurrency; *CPU/req* = proxyd's CPU time (user + "
         "system) per request, which other load on the machine disturbs less than req/s.",
         "",

@@ -9,7 +9,7 @@ from typing import Any
 
 from .phase_client_keys import ClientKeyCost
 from .phase_heavy import HEALTHZ_LIMIT_MS, Heavy
-from .phase_http import BASELINES, AddedLatency, NonStreaming, Streaming
+from .phase_http import BASELINES, FLOOR, KEY_KINDS, OVER_THE_FLOOR, AddedLatency, NonStreaming, Streaming
 from .phase_keys import KeyLookup, QueryCount
 from .phase_legacy import LegacyImport
 from .phase_memory import HeldStreams, Soak
@@ -80,7 +80,7 @@ def _keeps_up(n: NonStreaming | None) -> Target:
     low, high = levels[0], levels[-1]
     name = f"proxyd req/s at concurrency {high} vs {low}"
     ratios: list[tuple[str, float]] = []
-    for target in BASELINES:
+    for target in (t for t in BASELINES if t != FLOOR):
         at_low, at_high = n.run_for(target, low), n.run_for(target, high)
         if at_low is not None and at_high is not None and at_low.rps > 0:
             ratios.append((target, at_high.rps / at_low.rps))
@@ -88,6 +88,36 @@ def _keeps_up(n: NonStreaming | None) -> Target:
         return _missing(name, goal)
     measured = ", ".join(f"{ratio:.2f} x ({target})" for target, ratio in ratios)
     return _judged(name, goal, measured, all(ratio >= 1.0 for _, ratio in ratios))
+
+
+def _over_the_floor(n: NonStreaming | None, concurrency: int) -> Target:
+    """proxyd's req/s over the floor's (bench/floor.py, the least an aiohttp proxy does), both before the static
+    upstream in one run: proxyd's own work per request is what keeps it under 1."""
+    name, goal = f"proxyd req/s over the floor's at concurrency {concurrency}", "≥ 0.80 x"
+    ratios = [(t, n.over_the_floor(t, concurrency)) for t in OVER_THE_FLOOR] if n is not None else []
+    measured_ratios = [(t, ratio) for t, ratio in ratios if ratio is not None]
+    if not measured_ratios:
+        return _missing(name, goal)
+    measured = ", ".join(f"{ratio:.2f} x ({KEY_KINDS[t]})" for t, ratio in measured_ratios)
+    return _judged(name, goal, measured, all(ratio >= 0.80 for _, ratio in measured_ratios))
+
+
+def _client_key_as_cheap(n: NonStreaming | None) -> Target:
+    """A client key's req/s against a GitHub token's, in front of the static upstream, at every concurrency above 1."""
+    name, goal = "client key req/s vs GitHub token", "≥ 0.95 x"
+    if n is None:
+        return _missing(name, goal)
+    levels = sorted({run.concurrency for run in n.runs if run.concurrency > 1})
+    token, key = OVER_THE_FLOOR
+    ratios = []
+    for level in levels:
+        by_token, by_key = n.mean_rps(token, level), n.mean_rps(key, level)
+        if by_token and by_key is not None:
+            ratios.append((level, by_key / by_token))
+    if not ratios:
+        return _missing(name, goal)
+    measured = ", ".join(f"{ratio:.2f} x at {level}" for level, ratio in ratios)
+    return _judged(name, goal, measured, all(ratio >= 0.95 for _, ratio in ratios))
 
 
 def _streaming(route: str, s: Streaming | None) -> Target:
@@ -210,6 +240,9 @@ def targets(r: Results, quick: bool) -> list[Target]:
         _added_latency(MESSAGES, r.messages, "p50", 1.0),
         _added_latency(MESSAGES, r.messages, "p99", 5.0),
         _keeps_up(r.nonstreaming),
+        _over_the_floor(r.nonstreaming, 4),
+        _over_the_floor(r.nonstreaming, 64),
+        _client_key_as_cheap(r.nonstreaming),
         _streaming("", r.streaming),
         _streaming(MESSAGES, r.messages_streaming),
         _routes(r.routes),

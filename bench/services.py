@@ -117,17 +117,26 @@ def _fields(log: Path, names: tuple[str, ...]) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def running_static(workdir: Path, name: str) -> AsyncIterator[Service]:
-    """``bench.static_upstream``: every chat completion answered at once, for proxyd's own cost."""
+async def _running_module(workdir: Path, name: str, module: str, *args: str) -> AsyncIterator[Service]:
+    """``python -m module --port 0 *args``, which prints ``..._URL=`` once it listens."""
     log = workdir / f"{name}.log"
-    child = await spawn(
-        name, python_argv("bench.static_upstream", "--port", "0"), env=clean_env({}), log_path=log, cwd=REPO
-    )
+    child = await spawn(name, python_argv(module, "--port", "0", *args), env=clean_env({}), log_path=log, cwd=REPO)
     try:
-        fields = await _wait_for_lines(child, log, ("STATIC_UPSTREAM_URL",), within=20)
-        yield Service(url=fields["STATIC_UPSTREAM_URL"], child=child)
+        url_line = f"{module.rpartition('.')[2].upper()}_URL"
+        fields = await _wait_for_lines(child, log, (url_line,), within=20)
+        yield Service(url=fields[url_line], child=child)
     finally:
         await child.stop()
+
+
+def running_static(workdir: Path, name: str) -> contextlib.AbstractAsyncContextManager[Service]:
+    """``bench.static_upstream``: every chat completion answered at once, for proxyd's own cost."""
+    return _running_module(workdir, name, "bench.static_upstream")
+
+
+def running_floor(workdir: Path, name: str, upstream: str) -> contextlib.AbstractAsyncContextManager[Service]:
+    """``bench.floor``: the least an aiohttp proxy does, in front of ``upstream``: proxyd's target."""
+    return _running_module(workdir, name, "bench.floor", "--upstream", upstream)
 
 
 def proxyd_env(

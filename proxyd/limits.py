@@ -95,6 +95,9 @@ CANCEL_GRACE = 0.1
 # --- Copilot API -------------------------------------------------------------------------------
 # Copilot's error bodies are small; a larger one is cut rather than read whole.
 UPSTREAM_ERROR_BODY_MAX = 64 * 1024
+# A non-streamed answer up to this size is read whole and sent in one write (status line, headers and body
+# together: a third of the system calls of sending it chunk by chunk); a larger one is streamed on as it comes.
+WHOLE_ANSWER_MAX_BYTES = 1024 * 1024
 # A 500 or 502 before the first byte is sent once more after this pause, as the official client does.
 UPSTREAM_RETRY_DELAY = 0.5
 # Each account's model list (which endpoints each model answers on) is refreshed in the background

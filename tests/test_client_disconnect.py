@@ -71,6 +71,9 @@ class UpstreamAnswer:
         self.content = self
         self._chunks, self._client, self._leave_at = chunks, client, leave_at
 
+    def is_eof(self) -> bool:
+        return False  # still arriving: read chunk by chunk
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         for n, chunk in enumerate(self._chunks):
             if n == self._leave_at:

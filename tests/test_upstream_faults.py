@@ -16,6 +16,7 @@ from aiohttp import web
 from bench.fake_upstream import FakeUpstream
 from proxyd.appkeys import USAGE
 from proxyd.config import Config
+from proxyd.limits import WHOLE_ANSWER_MAX_BYTES
 from tests.conftest import RunningProxy, run_proxy
 from tests.proxy_clients import add_key
 
@@ -72,15 +73,19 @@ async def test_upstream_faults_leave_the_daemon_serving(proxy: RunningProxy, sql
             assert status == 200 and data.rstrip().endswith(b"data: [DONE]")
 
 
+LARGE_ANSWER_MODEL = "gpt-4o-large-answer"
+
+
 @pytest.fixture
 async def broken_copilot() -> AsyncIterator[str]:
     """A Copilot API that sends half an answer (JSON, or an SSE event), then drops the connection."""
 
-    async def half_answer(request: web.Request) -> web.StreamResponse:
+    async def half_answer(request: web.Request, padding: int) -> web.StreamResponse:
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"
         await response.prepare(request)
-        await response.write(b'{"id":"chatcmpl-1","choices":[{"message":{"content":"cut')
+        await response.write(b'{"id":"chatcmpl-1","padding":"' + b"x" * padding + b'",')
+        await response.write(b'"choices":[{"message":{"content":"cut')
         assert request.transport is not None
         request.transport.abort()
         return response
@@ -104,7 +109,9 @@ async def broken_copilot() -> AsyncIterator[str]:
 
     async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        return await (half_event(request) if body.get("stream") else half_answer(request))
+        if body.get("stream"):
+            return await half_event(request)
+        return await half_answer(request, WHOLE_ANSWER_MAX_BYTES if body["model"] == LARGE_ANSWER_MODEL else 0)
 
     app = web.Application()
     app.router.add_post("/chat/completions", chat)
@@ -129,8 +136,14 @@ async def test_truncated_json_answer_is_not_passed_off_as_complete(
 ) -> None:
     proxy = broken_proxy
     async with aiohttp.ClientSession() as http:
-        with pytest.raises(aiohttp.ClientPayloadError):
-            async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT) as r:
+        # Held until its end, which never came: nothing was sent yet, so the client gets a 502 of its own.
+        async with http.post(f"{proxy.url}/v1/chat/completions", json=CHAT) as r:
+            assert r.status == 502
+            assert "connection lost mid-answer" in (await r.json())["error"]["message"]
+        # Too large to hold, so streamed on as it came: the client sees its body cut short.
+        async with http.post(f"{proxy.url}/v1/chat/completions", json={**CHAT, "model": LARGE_ANSWER_MODEL}) as r:
+            assert r.status == 200
+            with pytest.raises(aiohttp.ClientPayloadError):
                 await r.read()
         async with http.get(f"{proxy.url}/healthz") as r:  # and the daemon is fine
             assert r.status == 200

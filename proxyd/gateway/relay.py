@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
@@ -22,7 +22,7 @@ from aiohttp import web
 from proxyd import sse
 from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamError
 from proxyd.gateway.record import CLIENT_GONE, RequestRecord
-from proxyd.limits import UPSTREAM_ERROR_BODY_MAX
+from proxyd.limits import UPSTREAM_ERROR_BODY_MAX, WHOLE_ANSWER_MAX_BYTES
 from proxyd.metrics import Metrics
 from proxyd.upstream.wire import (
     USAGE_MENTIONED,
@@ -63,6 +63,11 @@ class PassThroughRelay:
             raise await refusal(upstream)
         is_sse = upstream.content_type == sse.CONTENT_TYPE
         headers = response_headers(upstream.headers)
+        held = None if is_sse else await self._held_answer(upstream, record)
+        if held is not None and held.whole:
+            return await _send_whole(
+                request, record, web.Response(status=upstream.status, headers=headers, body=held.body)
+            )
         response = (
             sse.stream_response(upstream.status, headers)
             if is_sse
@@ -75,8 +80,63 @@ class PassThroughRelay:
             client_left(record)
             return response
         async with BodyGuard(request, response, record, self._metrics, _LOST_EVENT if is_sse else None):
-            await (_pass_events if is_sse else _pass_body)(response, upstream, record)
+            if held is None:
+                await _pass_events(response, upstream, record)
+            else:
+                await _pass_body(response, upstream, record, held)
         return response
+
+    async def _held_answer(self, upstream: aiohttp.ClientResponse, record: RequestRecord) -> HeldAnswer:
+        """The answer's start, up to ``WHOLE_ANSWER_MAX_BYTES``: the whole of it, usually.
+
+        Nothing is sent to the client yet, so an upstream that breaks here gets the client a 502 of its own.
+        """
+        held = HeldAnswer()
+        content = upstream.content
+        try:
+            if content.is_eof():
+                held.add(content.read_nowait())  # it came whole with its headers, as small answers do
+            else:
+                async for chunk in content.iter_any():
+                    held.add(chunk)
+                    if held.size > WHOLE_ANSWER_MAX_BYTES:
+                        return held
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream failed mid-response on %s: %s", record.endpoint, type(exc).__name__)
+            self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
+            raise UpstreamError("Copilot API connection lost mid-answer") from None
+        held.whole = True
+        record.usage = held.sniffer.usage
+        return held
+
+
+@dataclass(slots=True)
+class HeldAnswer:
+    """What was read of a (non-SSE) answer before anything is sent; ``whole`` once its end was read too."""
+
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    whole: bool = False
+    sniffer: JsonUsageSniffer = field(default_factory=JsonUsageSniffer)
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        self.sniffer.feed(chunk)
+
+    @property
+    def body(self) -> bytes:
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+
+async def _send_whole(request: web.Request, record: RequestRecord, response: web.Response) -> web.Response:
+    # A Response (unlike a StreamResponse) sends its status line, headers and body in one write.
+    try:
+        await to_client(response.prepare(request))
+        await to_client(response.write_eof())
+    except ClientGone:
+        client_left(record)
+    return response
 
 
 async def _pass_events(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
@@ -107,10 +167,13 @@ def _usage_in(events: bytes, usage: Usage | None) -> Usage | None:
     return usage
 
 
-async def _pass_body(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
-    """Any other answer, chunk by chunk; usage is read from its end."""
-    sniffer = JsonUsageSniffer()
+async def _pass_body(
+    response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord, held: HeldAnswer
+) -> None:
+    """A large answer: what was held, then the rest chunk by chunk; usage is read from its end."""
+    sniffer = held.sniffer
     try:
+        await to_client(response.write(held.body))
         async for chunk in upstream.content.iter_any():
             sniffer.feed(chunk)
             await to_client(response.write(chunk))

@@ -95,17 +95,24 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 async def read_body(request: web.Request) -> bytes:
     """The body, decoded: 413 past PROXYD_MAX_BODY_BYTES (as sent or inflated), 408 past PROXYD_CLIENT_TIMEOUT."""
-    config = request.config_dict[CONFIG]
+    config = request.app[CONFIG]
     limit = config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _too_large(limit)  # said up front: nothing needs reading
     inflater = _inflater(request)
+    content = request.content
+    if inflater is None and content.is_eof():
+        # Sent whole with its headers, as small bodies are: already read, nothing to wait for.
+        body = content.read_nowait()
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
     parts: list[bytes] = []
     sent = size = 0
     try:
         # A client trickling its body must not hold a connection (and its memory) forever.
         async with asyncio.timeout(config.client_timeout):
-            async for chunk in request.content.iter_any():
+            async for chunk in content.iter_any():
                 sent += len(chunk)
                 if sent > limit:
                     raise _too_large(limit)

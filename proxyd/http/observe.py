@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxyd.appkeys import METRICS, REQUEST_RECORD
-from proxyd.logs import redact_query
+from proxyd.logs import log_redacted, redact, redact_query
 
 log = logging.getLogger("proxyd.access")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -42,31 +42,25 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
         key, model, status = record.principal.masked_key, record.model, record.outcome(status)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    request.config_dict[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
+    request.app[METRICS].requests.inc((("route", route), ("method", request.method), ("status", str(status))))
     level = logging.DEBUG if request.path in _QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return
     # Decoded, so the line is readable: the formatters escape any control character in it. A key
     # sent as ?api_key=... (or any parameter named like a credential) is not logged.
     query = redact_query(request.query_string)
+    target = redact(f"{request.path}?{query}" if query else request.path)
+    ms = seconds * 1000
+    # The key is masked already; what the client chose (path, query, model) is redacted here.
+    safe_model = redact(model) if model else "-"
+    message = f"{request.method} {target} {status} {ms:.1f}ms key={key or '-'} model={safe_model}"
     fields = {
         "method": request.method,
         "path": request.path,
         "query": query or None,
         "status": status,
-        "duration_ms": round(seconds * 1000, 1),
+        "duration_ms": round(ms, 1),
         "key": key,
         "model": model,
     }
-    log.log(
-        level,
-        "%s %s%s %d %.1fms key=%s model=%s",
-        request.method,
-        request.path,
-        "?" + query if query else "",
-        status,
-        seconds * 1000,
-        key or "-",
-        model or "-",
-        extra={"fields": fields},
-    )
+    log_redacted(log, level, message, fields)

@@ -15,9 +15,9 @@ request proxyd resends itself is ``agent``.
 
 from __future__ import annotations
 
-import uuid
+import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from proxyd.config import Config
@@ -35,10 +35,25 @@ class ClientIdentity:
     api_version: str
     editor_version: str
     editor_plugin_version: str
+    _fixed_copilot_headers: dict[str, str] = field(init=False, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: Config) -> ClientIdentity:
         return cls(config.copilot_api_version, config.editor_version, config.editor_plugin_version)
+
+    def __post_init__(self) -> None:
+        # The same for every call: built once, not on each request.
+        fixed = {
+            "accept-encoding": "identity",
+            "editor-version": self.editor_version,
+            "editor-plugin-version": self.editor_plugin_version,
+            "user-agent": self.user_agent,
+            "x-github-api-version": self.api_version,
+            "copilot-integration-id": "vscode-chat",
+            "openai-intent": "conversation-agent",
+            "x-interaction-type": "conversation-agent",
+        }
+        object.__setattr__(self, "_fixed_copilot_headers", fixed)
 
     @property
     def user_agent(self) -> str:
@@ -61,15 +76,8 @@ class ClientIdentity:
         headers = {
             "authorization": f"Bearer {copilot_token}",
             "accept": accept or "application/json",
-            "accept-encoding": "identity",
-            "editor-version": self.editor_version,
-            "editor-plugin-version": self.editor_plugin_version,
-            "user-agent": self.user_agent,
-            "x-github-api-version": self.api_version,
-            "copilot-integration-id": "vscode-chat",
-            "openai-intent": "conversation-agent",
-            "x-interaction-type": "conversation-agent",
-            "x-request-id": str(uuid.uuid4()),
+            **self._fixed_copilot_headers,
+            "x-request-id": request_id(),
             "x-initiator": "agent" if resent else traits.initiator,
         }
         if traits.has_body:
@@ -77,6 +85,14 @@ class ClientIdentity:
         if traits.vision:
             headers["copilot-vision-request"] = "true"
         return headers
+
+
+def request_id() -> str:
+    """A random id in the form of a version-4 UUID, as the official client sends; a tenth of ``uuid4()``'s cost
+    (not a secret: Mersenne Twister's bits do)."""
+    bits = random.getrandbits(128)
+    digits = f"{bits:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{'89ab'[bits & 3]}{digits[17:20]}-{digits[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
