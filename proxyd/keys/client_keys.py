@@ -22,6 +22,7 @@ import orjson
 from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
+from proxyd.keys.records import KeyRecord
 from proxyd.keys.store import retry_transient, storable
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
@@ -68,13 +69,9 @@ class ClientKeySettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientKey:
-    id: str
+class ClientKey(KeyRecord):
     settings: ClientKeySettings
     prefix: str
-    created_at: int
-    usage_count: int = 0
-    last_used: int | None = None
     # This UTC month's requests as the usage flush last wrote them (client_key_months) when the record was read.
     requests_this_month: int = 0
 
