@@ -23,7 +23,7 @@ from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
 from proxyd.keys.records import KeyRecord
-from proxyd.keys.store import retry_transient, storable
+from proxyd.keys.store import delete_row, lock_row, retry_transient, storable
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.
@@ -179,8 +179,7 @@ class ClientKeyStore:
     @retry_transient
     async def update(self, key_id: str, settings: ClientKeySettings) -> ClientKey:
         async with self.db.transaction() as tx:
-            if not storable(key_id) or await tx.fetch_one(self.q["lock_client_key"], {"id": key_id}) is None:
-                raise ClientKeyNotFound()
+            await lock_row(tx, self.q["lock_client_key"], key_id, ClientKeyNotFound)
             await tx.execute(self.q["update_client_key"], {**_settings_params(settings), "id": key_id})
             updated = await self._find_one(tx, "find_client_key_by_id", {"id": key_id})
         assert updated is not None  # locked above
@@ -188,11 +187,8 @@ class ClientKeyStore:
 
     @retry_transient
     async def delete(self, key_id: str) -> None:
-        if not storable(key_id):
-            raise ClientKeyNotFound()
         async with self.db.transaction() as tx:
-            if await tx.execute(self.q["delete_client_key"], {"id": key_id}) == 0:
-                raise ClientKeyNotFound()
+            await delete_row(tx, self.q["delete_client_key"], key_id, ClientKeyNotFound)
             await tx.execute(self.q["delete_client_key_months"], {"id": key_id})
 
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ClientKey | None:

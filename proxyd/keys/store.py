@@ -26,10 +26,12 @@ from proxyd.clock import now_ms
 from proxyd.crypto.keyring import Keyring, Purpose
 from proxyd.crypto.source import KeySource
 from proxyd.db import Database, Executor, Row, optional_int
+from proxyd.db.queries import Query
 from proxyd.errors import (
     ApiKeyNotFound,
     DuplicateKeyError,
     IntegrityViolation,
+    NotFoundError,
     TransientConflict,
     UndecryptableToken,
 )
@@ -68,6 +70,18 @@ def storable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+async def lock_row(tx: Executor, query: Query, row_id: str, missing: type[NotFoundError]) -> None:
+    """Lock the row ``row_id`` names until ``tx`` ends; ``missing`` if there is none (or no database could hold it)."""
+    if not storable(row_id) or await tx.fetch_one(query, {"id": row_id}) is None:
+        raise missing()
+
+
+async def delete_row(executor: Executor, query: Query, row_id: str, missing: type[NotFoundError]) -> None:
+    """Delete the row ``row_id`` names; ``missing`` if there is none (or no database could hold it)."""
+    if not storable(row_id) or await executor.execute(query, {"id": row_id}) == 0:
+        raise missing()
 
 
 async def account_ids(database: Database) -> set[str]:
@@ -203,8 +217,7 @@ class KeyStore:
             # The row stays locked until commit: a DELETE racing this update either
             # removed it already (404 here) or waits, so what is read back below is
             # what was stored, and a 200 never reports a change that was lost.
-            if not storable(key_id) or await tx.fetch_one(self.q["lock_key"], {"id": key_id}) is None:
-                raise ApiKeyNotFound()
+            await lock_row(tx, self.q["lock_key"], key_id, ApiKeyNotFound)
             current = await self._find_one(tx, "find_key_by_id", {"id": key_id})
             assert current is not None  # locked above
             if name is not None:
@@ -226,10 +239,7 @@ class KeyStore:
 
     @retry_transient
     async def delete(self, key_id: str) -> None:
-        if not storable(key_id):
-            raise ApiKeyNotFound()
-        if await self.db.execute(self.q["delete_key"], {"id": key_id}) == 0:
-            raise ApiKeyNotFound()
+        await delete_row(self.db, self.q["delete_key"], key_id, ApiKeyNotFound)
 
     @retry_transient
     async def set_default(self, key_id: str) -> ApiKey:
