@@ -23,7 +23,7 @@ from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
 from proxyd.keys.records import KeyRecord
-from proxyd.keys.store import delete_row, lock_row, retry_transient, storable
+from proxyd.keys.store import UsageIncrement, delete_row, lock_row, retry_transient, storable, usage_batch
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.
@@ -199,24 +199,17 @@ class ClientKeyStore:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientKeyIncrement:
-    key_id: str
+class ClientKeyIncrement(UsageIncrement):
     month: int  # the start of the UTC month the requests fell in, epoch ms
-    count: int
-    last_used: int
 
 
 async def record_client_key_usage(
     database: Database, executor: Executor, increments: Sequence[ClientKeyIncrement]
 ) -> None:
     """Apply usage increments of client keys: totals and months, one statement each; deleted keys are ignored."""
-    if not increments:
+    totals = usage_batch(increments)
+    if totals is None:
         return
-    totals: dict[str, tuple[int, int]] = {}
-    for i in increments:
-        count, last = totals.get(i.key_id, (0, 0))
-        totals[i.key_id] = (count + i.count, max(last, i.last_used))
-    batch = [{"id": key_id, "n": n, "last_used": last} for key_id, (n, last) in totals.items()]
-    await executor.execute(database.queries["record_client_key_usage"], {"batch": orjson.dumps(batch).decode()})
+    await executor.execute(database.queries["record_client_key_usage"], {"batch": totals})
     months = [{"id": i.key_id, "month": i.month, "n": i.count} for i in increments]
     await executor.execute(database.queries["record_client_key_months"], {"batch": orjson.dumps(months).decode()})

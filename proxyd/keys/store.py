@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,6 +46,25 @@ class UsageIncrement:
     key_id: str
     count: int
     last_used: int
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def add_uses(uses: dict[K, tuple[int, int]], key: K, count: int, last_used: int) -> None:
+    """Add ``count`` uses of ``key``, the latest at ``last_used``, to ``uses``: key -> (uses, latest use)."""
+    total, latest = uses.get(key, (0, 0))
+    uses[key] = (total + count, max(latest, last_used))
+
+
+def usage_batch(increments: Iterable[UsageIncrement]) -> str | None:
+    """The increments added up per key, as the JSON batch the usage statements take; None if there are none."""
+    uses: dict[str, tuple[int, int]] = {}
+    for i in increments:
+        add_uses(uses, i.key_id, i.count, i.last_used)
+    if not uses:
+        return None
+    return orjson.dumps([{"id": key_id, "n": n, "last_used": last} for key_id, (n, last) in uses.items()]).decode()
 
 
 class _Unset:
@@ -274,14 +293,9 @@ class KeyStore:
 
     async def record_usage(self, increments: Iterable[UsageIncrement], *, executor: Executor | None = None) -> None:
         """Apply many usage increments in one round trip; ids of deleted keys are ignored."""
-        merged: dict[str, tuple[int, int]] = {}
-        for inc in increments:
-            count, last = merged.get(inc.key_id, (0, 0))
-            merged[inc.key_id] = (count + inc.count, max(last, inc.last_used))
-        if not merged:
-            return
-        batch = [{"id": k, "n": n, "last_used": lu} for k, (n, lu) in merged.items()]
-        await (executor or self.db).execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
+        batch = usage_batch(increments)
+        if batch is not None:
+            await (executor or self.db).execute(self.q["record_usage"], {"batch": batch})
 
     async def record_usage_batch(
         self, executor: Executor, batch_id: str, increments: Iterable[UsageIncrement], *, applied_at: int | None = None
