@@ -27,7 +27,8 @@ from proxyd.clock import now_ms
 from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeyIncrement, month_start, next_month_start, record_client_key_usage
-from proxyd.keys.store import KeyStore, UsageIncrement, add_uses
+from proxyd.keys.store import KeyStore
+from proxyd.keys.usage import UsageIncrement, add_uses
 from proxyd.limits import (
     HOUSEKEEPING_BATCH_ROWS,
     HOUSEKEEPING_PAUSE,

@@ -23,7 +23,8 @@ from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
 from proxyd.keys.records import KeyRecord
-from proxyd.keys.store import UsageIncrement, delete_row, lock_row, retry_transient, storable, usage_batch
+from proxyd.keys.store import delete_row, lock_row, retry_transient, storable
+from proxyd.keys.usage import UsageIncrement, usage_batch
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.

@@ -16,11 +16,9 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
-
-import orjson
 
 from proxyd.clock import now_ms
 from proxyd.crypto.keyring import Keyring, Purpose
@@ -37,34 +35,9 @@ from proxyd.errors import (
 )
 from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.keys.sealed import key_columns, meta_columns, unusable_account
+from proxyd.keys.usage import UsageIncrement, usage_batch
 
 log = logging.getLogger("proxyd.keys")
-
-
-@dataclass(frozen=True, slots=True)
-class UsageIncrement:
-    key_id: str
-    count: int
-    last_used: int
-
-
-K = TypeVar("K", bound=Hashable)
-
-
-def add_uses(uses: dict[K, tuple[int, int]], key: K, count: int, last_used: int) -> None:
-    """Add ``count`` uses of ``key``, the latest at ``last_used``, to ``uses``: key -> (uses, latest use)."""
-    total, latest = uses.get(key, (0, 0))
-    uses[key] = (total + count, max(latest, last_used))
-
-
-def usage_batch(increments: Iterable[UsageIncrement]) -> str | None:
-    """The increments added up per key, as the JSON batch the usage statements take; None if there are none."""
-    uses: dict[str, tuple[int, int]] = {}
-    for i in increments:
-        add_uses(uses, i.key_id, i.count, i.last_used)
-    if not uses:
-        return None
-    return orjson.dumps([{"id": key_id, "n": n, "last_used": last} for key_id, (n, last) in uses.items()]).decode()
 
 
 class _Unset:
