@@ -88,7 +88,16 @@ def _sample_row(
     meta: CopilotMeta | None = None,
 ) -> ApiKey:
     """A planned row of a sample record, its token looked up in ``SAMPLE_KEYS``."""
-    return ApiKey(rid, name, SAMPLE_KEYS[rid], created_at, usage_count, last_used, is_default, meta)
+    return ApiKey(
+        id=rid,
+        name=name,
+        key=SAMPLE_KEYS[rid],
+        created_at=created_at,
+        usage_count=usage_count,
+        last_used=last_used,
+        is_default=is_default,
+        meta=meta,
+    )
 
 
 # Every row, written out from the sample files and legacy-storage/README.md (fields left out have their defaults).

@@ -13,7 +13,8 @@ from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import ApiKeyNotFound, DuplicateKeyError, TransientConflict
 from proxyd.keys.records import CopilotMeta
-from proxyd.keys.store import KeyStore, UsageIncrement, retry_transient
+from proxyd.keys.store import KeyStore, retry_transient
+from proxyd.keys.usage import UsageIncrement
 
 META = CopilotMeta(
     token="tid=abc;exp=1756134861;sku=free",

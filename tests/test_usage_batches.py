@@ -18,7 +18,8 @@ from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
 from proxyd.gateway.recorder import RequestLogEntry, UsageRecorder
 from proxyd.keys.records import ApiKey
-from proxyd.keys.store import KeyStore, UsageIncrement
+from proxyd.keys.store import KeyStore
+from proxyd.keys.usage import UsageIncrement
 from tests.conftest import RunningProxy, run_proxy
 from tests.proxy_clients import add_key
 from tests.tcp_relay import CommitLosingRelay, LostPart

@@ -31,6 +31,7 @@ def optional_int(value: Any) -> int | None:
 
 
 C = TypeVar("C")  # a driver's connection
+H = TypeVar("H")  # what a driver's connect() opens: a pool, or SQLite's one connection
 T = TypeVar("T")
 
 
@@ -86,15 +87,15 @@ class Database(Executor):
         return DatabaseError(f"{self.url.redacted()}: {action} failed: {reason}")
 
 
-class Adapter(Database, Generic[C]):
-    """A ``Database`` on one async driver whose connections are of type ``C``.
+class Adapter(Database, Generic[C, H]):
+    """A ``Database`` on one async driver whose connections are of type ``C``, handed out by an ``H``.
 
     Everything here is written once: each driver call runs through ``_call``
     (errors translated, never a driver type); a transaction is BEGIN, the
     caller's statements, then COMMIT, or ROLLBACK on any error or
     cancellation, and a failed ROLLBACK never hides the error that caused it.
-    A subclass supplies its connections, its statement and transaction calls,
-    and the exception classes below.
+    A subclass supplies what it opens and how to close it, its connections,
+    its statement and transaction calls, and the exception classes below.
     """
 
     # Everything the driver raises; anything else (our own errors, cancellation) passes through untouched.
@@ -108,7 +109,17 @@ class Adapter(Database, Generic[C]):
     # Settings every session of this dialect starts with, on the async pool and the synchronous drivers alike.
     session_init: ClassVar[str | None] = None
 
+    # What connect() opened; None before and once closed.
+    _handle: H | None = None
+
     # --- what a driver supplies ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _close(self, handle: H) -> None: ...
+
+    @abc.abstractmethod
+    def _stats(self, handle: H) -> tuple[int, int]:
+        """``pool_stats()`` of an open database."""
 
     @abc.abstractmethod
     def _connection(self) -> AbstractAsyncContextManager[C]:
@@ -149,6 +160,14 @@ class Adapter(Database, Generic[C]):
         return str(exc)
 
     # --- the template ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._handle is not None:
+            await self._close(self._handle)
+            self._handle = None
+
+    def pool_stats(self) -> tuple[int, int]:
+        return (0, 0) if self._handle is None else self._stats(self._handle)
 
     async def _call(self, connection: C, operation: Awaitable[T]) -> T:
         """Run one driver call on ``connection``, its errors translated."""
@@ -221,7 +240,7 @@ class Adapter(Database, Generic[C]):
 class _ConnectionExecutor(Executor, Generic[C]):
     """An adapter's statements on one connection, each run through the adapter's ``_call``."""
 
-    def __init__(self, adapter: Adapter[C], connection: C) -> None:
+    def __init__(self, adapter: Adapter[C, Any], connection: C) -> None:
         self._adapter = adapter
         self._connection = connection
 

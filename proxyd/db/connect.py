@@ -14,7 +14,7 @@ from proxyd.db.url import Dialect
 if TYPE_CHECKING:  # proxyd.config imports proxyd.db.url, so this package must not import it at run time
     from proxyd.config import Config
 
-ADAPTERS: Mapping[Dialect, type[Adapter[Any]]] = {
+ADAPTERS: Mapping[Dialect, type[Adapter[Any, Any]]] = {
     "sqlite": SqliteDatabase,
     "postgresql": PostgresDatabase,
     "mysql": MysqlDatabase,

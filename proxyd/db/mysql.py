@@ -119,13 +119,12 @@ async def _cursor(connection: Any, query: Query, params: Params | None) -> Async
         yield cursor
 
 
-class MysqlDatabase(Adapter[Any]):
+class MysqlDatabase(Adapter[Any, Any]):
     paramstyle = "pyformat"
     driver_errors = (pymysql.Error, OSError, asyncio.TimeoutError)
     integrity_errors = (pymysql.IntegrityError,)
     session_init = SESSION_INIT
 
-    _pool: Any = None
     _ssl: ssl.SSLContext | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -138,7 +137,7 @@ class MysqlDatabase(Adapter[Any]):
         with self._connecting():
             # create_pool opens pool_min connections; aiomysql's connect_timeout covers only the TCP connect.
             async with asyncio.timeout(self.timeout):
-                self._pool = await aiomysql.create_pool(
+                self._handle = await aiomysql.create_pool(
                     host=url.host,
                     port=url.port or 3306,
                     user=url.user or "root",
@@ -161,17 +160,13 @@ class MysqlDatabase(Adapter[Any]):
                 await self.close()
                 raise
 
-    async def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
-            self._pool = None
+    async def _close(self, handle: Any) -> None:
+        handle.close()
+        await handle.wait_closed()
 
-    def pool_stats(self) -> tuple[int, int]:
-        if self._pool is None:
-            return (0, 0)
-        idle = int(self._pool.freesize)
-        return (int(self._pool.size) - idle, idle)
+    def _stats(self, handle: Any) -> tuple[int, int]:
+        idle = int(handle.freesize)
+        return (int(handle.size) - idle, idle)
 
     def _is_transient(self, exc: BaseException) -> bool:
         # InnoDB says so by error code, on the generic OperationalError.
@@ -200,10 +195,10 @@ class MysqlDatabase(Adapter[Any]):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        if self._pool is None:
+        if self._handle is None:
             raise self._not_connected()
         with self._connecting():
-            connection = await asyncio.wait_for(self._pool.acquire(), self.timeout)
+            connection = await asyncio.wait_for(self._handle.acquire(), self.timeout)
         try:
             if self._ssl is not None and not is_encrypted(connection):
                 connection.close()
@@ -214,8 +209,8 @@ class MysqlDatabase(Adapter[Any]):
             yield connection
         finally:
             dropped = connection.closed
-            self._pool.release(connection)
-            if dropped and (wakeup := wake_pool_waiter(self._pool)) is not None:
+            self._handle.release(connection)
+            if dropped and (wakeup := wake_pool_waiter(self._handle)) is not None:
                 self._wakeups.add(wakeup)  # a reference, so the task is not collected before it runs
                 wakeup.add_done_callback(self._wakeups.discard)
 

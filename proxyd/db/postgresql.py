@@ -19,6 +19,7 @@ from proxyd.errors import DatabaseError
 
 # What the pool hands out; a string, as asyncpg's classes take no subscript at run time.
 _Connection: TypeAlias = "PoolConnectionProxy[Any]"
+_Pool: TypeAlias = "asyncpg.Pool[Any]"
 
 
 def connect_options(url: DatabaseUrl) -> tuple[str | None, dict[str, str]]:
@@ -42,20 +43,18 @@ def _bind(query: Query, params: Params | None) -> list[Any]:
     return [params[name] for name in query.params]
 
 
-class PostgresDatabase(Adapter[_Connection]):
+class PostgresDatabase(Adapter[_Connection, _Pool]):
     paramstyle = "numeric_dollar"
     # Connection-level failures (the server went away, refused us, or timed out) besides the server's errors.
     driver_errors = (asyncpg.PostgresError, OSError, asyncio.TimeoutError, asyncpg.exceptions.InterfaceError)
     integrity_errors = (asyncpg.IntegrityConstraintViolationError,)
     transient_errors = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
-    _pool: asyncpg.Pool[Any] | None = None
-
     async def connect(self) -> None:
         url = self.url
         dsn, settings = connect_options(url)
         with self._connecting():
-            self._pool = await asyncpg.create_pool(
+            self._handle = await asyncpg.create_pool(
                 dsn,
                 host=url.host,
                 port=url.port or 5432,
@@ -69,15 +68,11 @@ class PostgresDatabase(Adapter[_Connection]):
                 server_settings=settings,
             )
 
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+    async def _close(self, handle: _Pool) -> None:
+        await handle.close()
 
-    def pool_stats(self) -> tuple[int, int]:
-        if self._pool is None:
-            return (0, 0)
-        size, idle = self._pool.get_size(), self._pool.get_idle_size()
+    def _stats(self, handle: _Pool) -> tuple[int, int]:
+        size, idle = handle.get_size(), handle.get_idle_size()
         return (size - idle, idle)
 
     def _constraint(self, exc: BaseException) -> str:
@@ -90,17 +85,17 @@ class PostgresDatabase(Adapter[_Connection]):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[_Connection]:
-        if self._pool is None:
+        if self._handle is None:
             raise self._not_connected()
         with self._connecting():
-            connection = await self._pool.acquire(timeout=self.timeout)
+            connection = await self._handle.acquire(timeout=self.timeout)
         try:
             yield connection
         finally:
             # A connection release cannot reset is terminated by asyncpg (the pool opens a new one); the
             # statement's own outcome is what the caller needs, not a driver error from the cleanup.
             with contextlib.suppress(*self.driver_errors):
-                await self._pool.release(connection)
+                await self._handle.release(connection)
 
     # The statements asyncpg's own Connection.transaction() sends; the pool's reset rolls back whatever a
     # connection comes back with still open.

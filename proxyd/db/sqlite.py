@@ -76,7 +76,7 @@ def readable_by_others(url: DatabaseUrl) -> list[tuple[str, int]]:
     return exposed
 
 
-class SqliteDatabase(Adapter[aiosqlite.Connection]):
+class SqliteDatabase(Adapter[aiosqlite.Connection, aiosqlite.Connection]):
     paramstyle = "named"
     driver_errors = (sqlite3.Error,)
     integrity_errors = (sqlite3.IntegrityError,)
@@ -86,8 +86,6 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
     # What SQLite deletes or overwrites (a token re-sealed under a new key, a deleted account) is zeroed in
     # the file rather than left in free space; the legacy import and migrations set it too (SyncExecutor).
     session_init = SECURE_DELETE
-
-    _db: aiosqlite.Connection | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,24 +113,20 @@ class SqliteDatabase(Adapter[aiosqlite.Connection]):
                 SECURE_DELETE,
             ):
                 await connection.execute(pragma)
-        self._db = connection
+        self._handle = connection
 
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+    async def _close(self, handle: aiosqlite.Connection) -> None:
+        await handle.close()
 
-    def pool_stats(self) -> tuple[int, int]:
-        if self._db is None:
-            return (0, 0)
+    def _stats(self, handle: aiosqlite.Connection) -> tuple[int, int]:
         return (1, 0) if self._lock.locked() else (0, 1)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            if self._db is None:
+            if self._handle is None:
                 raise self._not_connected()
-            yield self._db
+            yield self._handle
 
     async def _begin(self, connection: aiosqlite.Connection) -> None:
         if connection.in_transaction:  # never build on a transaction someone left open

@@ -27,7 +27,8 @@ from proxyd.clock import now_ms
 from proxyd.db import Database, Executor
 from proxyd.errors import DatabaseError
 from proxyd.keys.client_keys import ClientKeyIncrement, month_start, next_month_start, record_client_key_usage
-from proxyd.keys.store import KeyStore, UsageIncrement
+from proxyd.keys.store import KeyStore
+from proxyd.keys.usage import UsageIncrement, add_uses
 from proxyd.limits import (
     HOUSEKEEPING_BATCH_ROWS,
     HOUSEKEEPING_PAUSE,
@@ -76,9 +77,8 @@ UseCounts = dict[str | tuple[str, str, int], tuple[int, int]]
 
 
 def _fold(into: UseCounts, uses: UseCounts) -> None:
-    for key_id, (n, last) in uses.items():
-        count, newest = into.get(key_id, (0, 0))
-        into[key_id] = (count + n, max(newest, last))
+    for key, (n, last) in uses.items():
+        add_uses(into, key, n, last)
 
 
 @dataclass(slots=True)
@@ -126,12 +126,9 @@ class UsageRecorder:
 
     def record(self, entry: RequestLogEntry, *, count_usage: bool) -> None:
         if count_usage and entry.api_key_id is not None:
-            count, last = self._uses.get(entry.api_key_id, (0, 0))
-            self._uses[entry.api_key_id] = (count + 1, max(last, entry.time))
+            add_uses(self._uses, entry.api_key_id, 1, entry.time)
         if count_usage and entry.client_key_id is not None:
-            client = (CLIENT_KEY, entry.client_key_id, self._month_of(entry.time))
-            count, last = self._uses.get(client, (0, 0))
-            self._uses[client] = (count + 1, max(last, entry.time))
+            add_uses(self._uses, (CLIENT_KEY, entry.client_key_id, self._month_of(entry.time)), 1, entry.time)
         if len(self._log) >= self._max_entries:
             self._log.popleft()
             self.dropped += 1
@@ -182,7 +179,7 @@ class UsageRecorder:
     async def _write(self, tx: Executor, batch: _Batch) -> bool:
         increments = [UsageIncrement(key, n, last) for key, (n, last) in batch.uses.items() if isinstance(key, str)]
         clients = [
-            ClientKeyIncrement(key[1], key[2], n, last)
+            ClientKeyIncrement(key[1], n, last, month=key[2])
             for key, (n, last) in batch.uses.items()
             if isinstance(key, tuple)
         ]

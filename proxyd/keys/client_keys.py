@@ -22,7 +22,9 @@ import orjson
 from proxyd.clock import epoch_ms, iso_ms, now_ms
 from proxyd.db import Database, Executor, Row, optional_int
 from proxyd.errors import ClientKeyNotFound
-from proxyd.keys.store import retry_transient, storable
+from proxyd.keys.records import KeyRecord
+from proxyd.keys.store import delete_row, lock_row, retry_transient, storable
+from proxyd.keys.usage import UsageIncrement, usage_batch
 
 SECRET_PREFIX = "pxd_"  # noqa: S105 (the public prefix of every secret)
 # Shown in lists and logs: the prefix and the next 6 characters, never enough to use the key.
@@ -68,13 +70,9 @@ class ClientKeySettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientKey:
-    id: str
+class ClientKey(KeyRecord):
     settings: ClientKeySettings
     prefix: str
-    created_at: int
-    usage_count: int = 0
-    last_used: int | None = None
     # This UTC month's requests as the usage flush last wrote them (client_key_months) when the record was read.
     requests_this_month: int = 0
 
@@ -182,8 +180,7 @@ class ClientKeyStore:
     @retry_transient
     async def update(self, key_id: str, settings: ClientKeySettings) -> ClientKey:
         async with self.db.transaction() as tx:
-            if not storable(key_id) or await tx.fetch_one(self.q["lock_client_key"], {"id": key_id}) is None:
-                raise ClientKeyNotFound()
+            await lock_row(tx, self.q["lock_client_key"], key_id, ClientKeyNotFound)
             await tx.execute(self.q["update_client_key"], {**_settings_params(settings), "id": key_id})
             updated = await self._find_one(tx, "find_client_key_by_id", {"id": key_id})
         assert updated is not None  # locked above
@@ -191,11 +188,8 @@ class ClientKeyStore:
 
     @retry_transient
     async def delete(self, key_id: str) -> None:
-        if not storable(key_id):
-            raise ClientKeyNotFound()
         async with self.db.transaction() as tx:
-            if await tx.execute(self.q["delete_client_key"], {"id": key_id}) == 0:
-                raise ClientKeyNotFound()
+            await delete_row(tx, self.q["delete_client_key"], key_id, ClientKeyNotFound)
             await tx.execute(self.q["delete_client_key_months"], {"id": key_id})
 
     async def _find_one(self, executor: Executor, query: str, params: Mapping[str, Any]) -> ClientKey | None:
@@ -206,24 +200,17 @@ class ClientKeyStore:
 
 
 @dataclass(frozen=True, slots=True)
-class ClientKeyIncrement:
-    key_id: str
+class ClientKeyIncrement(UsageIncrement):
     month: int  # the start of the UTC month the requests fell in, epoch ms
-    count: int
-    last_used: int
 
 
 async def record_client_key_usage(
     database: Database, executor: Executor, increments: Sequence[ClientKeyIncrement]
 ) -> None:
     """Apply usage increments of client keys: totals and months, one statement each; deleted keys are ignored."""
-    if not increments:
+    totals = usage_batch(increments)
+    if totals is None:
         return
-    totals: dict[str, tuple[int, int]] = {}
-    for i in increments:
-        count, last = totals.get(i.key_id, (0, 0))
-        totals[i.key_id] = (count + i.count, max(last, i.last_used))
-    batch = [{"id": key_id, "n": n, "last_used": last} for key_id, (n, last) in totals.items()]
-    await executor.execute(database.queries["record_client_key_usage"], {"batch": orjson.dumps(batch).decode()})
+    await executor.execute(database.queries["record_client_key_usage"], {"batch": totals})
     months = [{"id": i.key_id, "month": i.month, "n": i.count} for i in increments]
     await executor.execute(database.queries["record_client_key_months"], {"batch": orjson.dumps(months).decode()})

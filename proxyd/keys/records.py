@@ -1,4 +1,5 @@
-"""The legacy wire shapes: ``ApiKey`` and ``CopilotMeta``, timestamps in epoch milliseconds."""
+"""Key records, timestamps in epoch milliseconds: the legacy wire shapes ``ApiKey`` and ``CopilotMeta``, and
+``KeyRecord``, what an account and a client key both are."""
 
 from __future__ import annotations
 
@@ -26,8 +27,19 @@ class CopilotMeta:
         }
 
 
+# Keyword-only: a subclass's own fields, defaults or not, follow these in any order.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRecord:
+    """A stored key of either kind, account or client key: its uses as the usage flush last wrote them."""
+
+    id: str
+    created_at: int
+    usage_count: int = 0
+    last_used: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
-class ApiKey:
+class ApiKey(KeyRecord):
     """An account: ``key`` is its GitHub token, in clear (in memory only; the database holds it sealed).
 
     ``masked_key`` is computed once, when the key is written, and stored beside it: listing accounts
@@ -35,12 +47,8 @@ class ApiKey:
     the keys proxyd holds: its ``key`` is empty, and it is never used for a request.
     """
 
-    id: str
     name: str
     key: str
-    created_at: int
-    usage_count: int = 0
-    last_used: int | None = None
     is_default: bool = False
     meta: CopilotMeta | None = None
     masked_key: str = ""

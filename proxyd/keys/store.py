@@ -17,33 +17,27 @@ import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
-
-import orjson
 
 from proxyd.clock import now_ms
 from proxyd.crypto.keyring import Keyring, Purpose
 from proxyd.crypto.source import KeySource
 from proxyd.db import Database, Executor, Row, optional_int
+from proxyd.db.queries import Query
 from proxyd.errors import (
     ApiKeyNotFound,
     DuplicateKeyError,
     IntegrityViolation,
+    NotFoundError,
     TransientConflict,
     UndecryptableToken,
 )
 from proxyd.keys.records import ApiKey, CopilotMeta
 from proxyd.keys.sealed import key_columns, meta_columns, unusable_account
+from proxyd.keys.usage import UsageIncrement, usage_batch
 
 log = logging.getLogger("proxyd.keys")
-
-
-@dataclass(frozen=True, slots=True)
-class UsageIncrement:
-    key_id: str
-    count: int
-    last_used: int
 
 
 class _Unset:
@@ -68,6 +62,18 @@ def storable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+async def lock_row(tx: Executor, query: Query, row_id: str, missing: type[NotFoundError]) -> None:
+    """Lock the row ``row_id`` names until ``tx`` ends; ``missing`` if there is none (or no database could hold it)."""
+    if not storable(row_id) or await tx.fetch_one(query, {"id": row_id}) is None:
+        raise missing()
+
+
+async def delete_row(executor: Executor, query: Query, row_id: str, missing: type[NotFoundError]) -> None:
+    """Delete the row ``row_id`` names; ``missing`` if there is none (or no database could hold it)."""
+    if not storable(row_id) or await executor.execute(query, {"id": row_id}) == 0:
+        raise missing()
 
 
 async def account_ids(database: Database) -> set[str]:
@@ -203,8 +209,7 @@ class KeyStore:
             # The row stays locked until commit: a DELETE racing this update either
             # removed it already (404 here) or waits, so what is read back below is
             # what was stored, and a 200 never reports a change that was lost.
-            if not storable(key_id) or await tx.fetch_one(self.q["lock_key"], {"id": key_id}) is None:
-                raise ApiKeyNotFound()
+            await lock_row(tx, self.q["lock_key"], key_id, ApiKeyNotFound)
             current = await self._find_one(tx, "find_key_by_id", {"id": key_id})
             assert current is not None  # locked above
             if name is not None:
@@ -226,10 +231,7 @@ class KeyStore:
 
     @retry_transient
     async def delete(self, key_id: str) -> None:
-        if not storable(key_id):
-            raise ApiKeyNotFound()
-        if await self.db.execute(self.q["delete_key"], {"id": key_id}) == 0:
-            raise ApiKeyNotFound()
+        await delete_row(self.db, self.q["delete_key"], key_id, ApiKeyNotFound)
 
     @retry_transient
     async def set_default(self, key_id: str) -> ApiKey:
@@ -264,14 +266,9 @@ class KeyStore:
 
     async def record_usage(self, increments: Iterable[UsageIncrement], *, executor: Executor | None = None) -> None:
         """Apply many usage increments in one round trip; ids of deleted keys are ignored."""
-        merged: dict[str, tuple[int, int]] = {}
-        for inc in increments:
-            count, last = merged.get(inc.key_id, (0, 0))
-            merged[inc.key_id] = (count + inc.count, max(last, inc.last_used))
-        if not merged:
-            return
-        batch = [{"id": k, "n": n, "last_used": lu} for k, (n, lu) in merged.items()]
-        await (executor or self.db).execute(self.q["record_usage"], {"batch": orjson.dumps(batch).decode()})
+        batch = usage_batch(increments)
+        if batch is not None:
+            await (executor or self.db).execute(self.q["record_usage"], {"batch": batch})
 
     async def record_usage_batch(
         self, executor: Executor, batch_id: str, increments: Iterable[UsageIncrement], *, applied_at: int | None = None
