@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientResponse, ClientSession, TCPConnector, web
 
 _UPSTREAM = web.AppKey("upstream", str)
 _SESSION = web.AppKey("session", ClientSession)
@@ -31,13 +31,18 @@ async def _relay(request: web.Request) -> web.StreamResponse:
     headers = {name: request.headers[name] for name in _PASSED_ON if name in request.headers}
     url = request.app[_UPSTREAM] + request.path
     async with request.app[_SESSION].post(url, data=body, headers=headers) as upstream:
-        response = web.StreamResponse(status=upstream.status)
-        response.content_type = upstream.content_type
-        await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-        await response.write_eof()
-        return response
+        return await stream_back(request, upstream)
+
+
+async def stream_back(request: web.Request, upstream: ClientResponse) -> web.StreamResponse:
+    """``upstream``'s status, content type and body, the body chunk by chunk as it arrives."""
+    response = web.StreamResponse(status=upstream.status)
+    response.content_type = upstream.content_type
+    await response.prepare(request)
+    async for chunk in upstream.content.iter_any():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 def make_app(upstream: str) -> web.Application:

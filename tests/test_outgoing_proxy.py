@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.floor import stream_back
 from tests.conftest import RunningProxy
 
 GITHUB_TOKEN = "gho_outgoingproxy0000000000000000000001"
@@ -28,13 +29,7 @@ class ForwardProxy:
             aiohttp.ClientSession(trust_env=False) as session,
             session.request(request.method, str(request.url), headers=headers, data=await request.read()) as upstream,
         ):
-            response = web.StreamResponse(status=upstream.status)
-            response.content_type = upstream.content_type
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+            return await stream_back(request, upstream)
 
 
 @pytest.fixture
