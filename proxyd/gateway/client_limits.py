@@ -36,12 +36,14 @@ class ClientKeyLimits:
         settings = key.settings
         if settings.models is not None and model is not None and model not in settings.models:
             raise Forbidden(f"This client key may not use the model '{model}'")
+        limit = settings.monthly_requests
+        if limit is None and settings.rpm is None:
+            return  # nothing to count
         wall = self._wall_ms()
         start, end = self._month_bounds(wall)
         month_key = f"{key.id}:{start}"
         # The counter outlives its month by a minute: instances whose clocks differ a little still agree.
         month_left = (end - wall) / 1000 + MINUTE
-        limit = settings.monthly_requests
         if limit is not None:
             counted = await self._state.add(
                 MONTH, month_key, 1, floor=self._floor(key, start), limit=limit, seconds=month_left

@@ -17,7 +17,7 @@ from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.runtime.offloop import off_loop
 from proxyd.translate.messages_to_chat.estimate import estimate_input_tokens
 from proxyd.translate.messages_to_chat.request import chat_request
-from proxyd.upstream.model_names import copilot_model
+from proxyd.upstream.model_names import copilot_model, overrides
 
 ENDPOINT = "/v1/messages"
 
@@ -35,7 +35,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     note_model(record, requested)
     # Counted against a client key's limits like any request: it costs proxyd the same work.
     await app[CLIENT_AUTH].admit(record.principal, requested)
-    model = copilot_model(requested, dict(app[CONFIG].model_map))
+    model = copilot_model(requested, overrides(app[CONFIG].model_map))
 
     def estimate() -> int:
         return estimate_input_tokens(chat_request(body, model, counting=True))

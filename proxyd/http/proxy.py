@@ -26,7 +26,7 @@ from proxyd.limits import OFF_LOOP_BODY_BYTES
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import conversation_id
 from proxyd.upstream.client import Ask, UpstreamCall
-from proxyd.upstream.model_names import copilot_model
+from proxyd.upstream.model_names import copilot_model, overrides
 
 # Model names longer than this are cut in the logs: the client chooses them.
 _MODEL_LOGGED_MAX = 200
@@ -54,7 +54,7 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
         raw=raw,
         body=body,
         requested=requested,
-        model=copilot_model(requested, dict(app[CONFIG].model_map)),
+        model=copilot_model(requested, overrides(app[CONFIG].model_map)),
         accept=request.headers.get("Accept"),
         betas=request.headers.get("anthropic-beta"),
     )

@@ -206,8 +206,10 @@ class CopilotClient:
         pin = await self.affinity.pinned(key) if key is not None else None
         resent = False
         for account in await self.cooldowns.order(principal.pool, first=pin.account_id if pin is not None else None):
-            if await self.cooldowns.cooling(account.id) is not None:
-                continue  # cooled down meanwhile, by a concurrent request
+            if resent and await self.cooldowns.cooling(account.id) is not None:
+                # Cooled down by a concurrent request while the accounts before it were tried (the first was
+                # looked at just now, by order()).
+                continue
             if record is not None:
                 record.account = account
             moved = pin is not None and (pin.moved or pin.account_id != account.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 
 _DATE_OR_LATEST = re.compile(r"-(?:\d{8}|latest)$")
 # A version written with a dash between single digits ("3-5", "4-1"): Copilot writes it "3.5", "4.1".
@@ -23,6 +24,12 @@ def copilot_model(requested: str, overrides: Mapping[str, str]) -> str:
     if mapped is not None:
         return mapped
     return _by_rule(requested) if requested.startswith("claude-") else requested
+
+
+@functools.lru_cache(maxsize=8)
+def overrides(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    """``PROXYD_MODEL_MAP``'s pairs as a mapping: built once, not on every request."""
+    return MappingProxyType(dict(pairs))
 
 
 # A client uses a few names again and again: the two substitutions run once per name.
