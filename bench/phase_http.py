@@ -108,6 +108,13 @@ class Streaming:
     concurrency: int
     direct: StreamSide
     proxyd: StreamSide
+    # The same stream relayed by the floor (bench/floor.py) in front of the fake: what any proxy adds per chunk.
+    floor: StreamSide | None = None
+
+    @property
+    def gap_p50_over_floor_ms(self) -> float | None:
+        """proxyd's median gap between chunks minus the floor's: proxyd's own work per chunk."""
+        return None if self.floor is None else self.proxyd.gap.p50_ms - self.floor.gap.p50_ms
 
     @property
     def added_ttfb_p50_ms(self) -> float:
@@ -237,14 +244,20 @@ async def _stream_side(settings: Settings, workdir: Path, target: Target) -> Str
     )
 
 
-async def streaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> Streaming:
-    sides = {target.name: await _stream_side(settings, workdir, target) for target in (direct, proxied)}
+async def streaming(
+    settings: Settings, workdir: Path, direct: Target, proxied: Target, floor_name: str = "floor-stream"
+) -> Streaming:
+    """``floor_name``: the floor's process (and log) name, one per phase."""
+    async with running_floor(workdir, floor_name, direct.base) as floor:
+        relayed = replace(direct, name=FLOOR, base=floor.url, pid=floor.pid)
+        sides = {target.name: await _stream_side(settings, workdir, target) for target in (direct, relayed, proxied)}
     return Streaming(
         chunks=settings.stream_chunks,
         chunk_delay_ms=settings.chunk_delay * 1000,
         concurrency=settings.stream_concurrency,
         direct=sides["direct"],
         proxyd=sides["proxyd"],
+        floor=sides[FLOOR],
     )
 
 
@@ -263,4 +276,4 @@ async def messages(settings: Settings, workdir: Path, direct: Target, proxied: T
 async def messages_streaming(settings: Settings, workdir: Path, direct: Target, proxied: Target) -> Streaming:
     """Chunks are the events with text: Copilot's content chunks direct, the ``content_block_delta`` events
     proxyd makes of them (one each) on ``/v1/messages``."""
-    return await streaming(settings, workdir, *_for_messages(direct, proxied))
+    return await streaming(settings, workdir, *_for_messages(direct, proxied), floor_name="floor-messages-stream")

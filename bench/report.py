@@ -187,15 +187,18 @@ def _summary_row(label: str, s: Summary) -> tuple[str, ...]:
     return (label, _ms(s.mean_ms), _ms(s.p50_ms), _ms(s.p99_ms), _ms(s.max_ms))
 
 
+def _sides(s: Streaming) -> list[tuple[str, StreamSide]]:
+    floor = [("through the floor", s.floor)] if s.floor is not None else []
+    return [("direct", s.direct), *floor, ("proxyd", s.proxyd)]
+
+
 def _stream_rows(s: Streaming, what: str, pick: Callable[[StreamSide], Summary]) -> list[tuple[str, ...]]:
-    return [_summary_row(f"{what}, {name}", pick(side)) for name, side in (("direct", s.direct), ("proxyd", s.proxyd))]
+    return [_summary_row(f"{what}, {name}", pick(side)) for name, side in _sides(s)]
 
 
 def _first_event_rows(s: Streaming) -> list[tuple[str, ...]]:
-    return [
-        _summary_row(f"time to first event, {name} ({side.streams} streams)", side.ttfb)
-        for name, side in (("direct", s.direct), ("proxyd", s.proxyd))
-    ]
+    rows = [(f"time to first event, {name} ({side.streams} streams)", side.ttfb) for name, side in _sides(s)]
+    return [_summary_row(label, summary) for label, summary in rows]
 
 
 def _stream_intro(s: Streaming) -> str:
@@ -203,9 +206,11 @@ def _stream_intro(s: Streaming) -> str:
 
 
 def _stream_added(s: Streaming, first: str) -> str:
+    over = s.gap_p50_over_floor_ms
+    floor = f" (over the floor's: {over:+.3f} ms at p50)" if over is not None else ""
     return (
         f"Added by proxyd: {first}; per chunk {s.added_gap_mean_ms:+.3f} ms mean, {s.added_gap_p99_ms:+.2f} ms at "
-        f"p99. Errors: direct {s.direct.errors}, proxyd {s.proxyd.errors}; incomplete streams: "
+        f"p99{floor}. Errors: direct {s.direct.errors}, proxyd {s.proxyd.errors}; incomplete streams: "
         f"{s.direct.incomplete + s.proxyd.incomplete}; "
     )
 

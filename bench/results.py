@@ -130,6 +130,15 @@ def _streaming(route: str, s: Streaming | None) -> Target:
     )
 
 
+def _streaming_over_the_floor(route: str, s: Streaming | None) -> Target:
+    """proxyd's median gap between chunks against the floor's, relaying the same stream from the same fake."""
+    name, goal = f"{route}streaming: per-chunk delay over the floor's, p50", "≤ 0.1 ms"
+    over = s.gap_p50_over_floor_ms if s is not None else None
+    if s is None or over is None:
+        return _missing(name, goal)
+    return _judged(name, goal, f"{over:+.3f} ms", over <= 0.1 and s.proxyd.errors == 0)
+
+
 # What a native route may add over the chat passthrough measured beside it: the run-to-run spread of each figure on
 # the 2-core VM (added p50 at the moderate rate; the added mean gap per chunk, which moves by ±0.3 ms between runs).
 NATIVE_NOISE_MS = (0.25, 0.5)
@@ -245,6 +254,8 @@ def targets(r: Results, quick: bool) -> list[Target]:
         _client_key_as_cheap(r.nonstreaming),
         _streaming("", r.streaming),
         _streaming(MESSAGES, r.messages_streaming),
+        _streaming_over_the_floor("", r.streaming),
+        _streaming_over_the_floor(MESSAGES, r.messages_streaming),
         _routes(r.routes),
         _held(r.held),
         *_heavy(r.heavy),
