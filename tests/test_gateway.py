@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from bench.fake_upstream import FakeUpstream
+from proxyd.admin.routes_stats import unfiltered
 from proxyd.config import Config
 from proxyd.db import Database
 from proxyd.errors import Forbidden, Unauthorized, UnsupportedMediaType
@@ -144,7 +145,7 @@ async def test_accounting_counts_copilot_successes_and_logs_every_exchange(
         accounting.record(record)
     assert await recorder.flush()
     assert (await store.get(account.id)).usage_count == 2  # Copilot did the work twice
-    rows = await database.fetch_all(database.queries["page_request_log"], {"limit": 10, "offset": 0})
+    rows = await database.fetch_all(database.queries["page_request_log"], {**unfiltered(), "limit": 10, "offset": 0})
     assert sorted((r["endpoint"], r["status"], r["total_tokens"]) for r in rows) == [
         ("/chat/completions", 200, 20),
         ("/chat/completions", 499, None),

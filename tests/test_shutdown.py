@@ -10,6 +10,7 @@ import time
 import aiohttp
 
 from bench.fake_upstream import FakeUpstream
+from proxyd.admin.routes_stats import unfiltered
 from proxyd.appkeys import LIFECYCLE
 from proxyd.config import Config
 from proxyd.db import open_database
@@ -123,7 +124,7 @@ async def test_kill_9_loses_nothing_a_flush_interval_old(config: Config, upstrea
     assert await _usage_count(config, key_id) == 5, daemon.output.decode()
     database = await open_database(config)
     try:
-        row = await database.fetch_one(database.queries["count_request_log"], {})
+        row = await database.fetch_one(database.queries["count_request_log"], unfiltered())
     finally:
         await database.close()
     assert row is not None and int(row["total"]) == 5

@@ -12,6 +12,7 @@ import pytest
 
 from bench.delegating_database import DelegatingDatabase
 from bench.fake_upstream import FakeUpstream
+from proxyd.admin.routes_stats import unfiltered
 from proxyd.appkeys import DATABASE, TOKENS, USAGE
 from proxyd.config import Config
 from proxyd.db import Database, Executor
@@ -35,7 +36,7 @@ def _entry(key_id: str, t: int) -> RequestLogEntry:
 
 
 async def _request_log_rows(database: Database) -> int:
-    row = await database.fetch_one(database.queries["count_request_log"], {})
+    row = await database.fetch_one(database.queries["count_request_log"], unfiltered())
     assert row is not None
     return int(row["total"])
 

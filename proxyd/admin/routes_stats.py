@@ -114,9 +114,9 @@ async def logs(request: web.Request) -> web.Response:
     if page_errors or limit_errors or filter_errors:
         raise BadRequest(page_errors + limit_errors + filter_errors)
     database = request.config_dict[DATABASE]
-    counted = await database.fetch_one(database.queries["count_request_log_filtered"], filters)
+    counted = await database.fetch_one(database.queries["count_request_log"], filters)
     rows = await database.fetch_all(
-        database.queries["page_request_log_filtered"], {**filters, "limit": limit, "offset": (page - 1) * limit}
+        database.queries["page_request_log"], {**filters, "limit": limit, "offset": (page - 1) * limit}
     )
     return json_response(
         {
@@ -128,8 +128,13 @@ async def logs(request: web.Request) -> web.Response:
     )
 
 
+def unfiltered() -> dict[str, Any]:
+    """The request-log queries' parameters with no filter set: every row."""
+    return dict.fromkeys(("client_key_id", "api_key_id", "model", "status_min", "status_max"))
+
+
 def _log_filters(query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
-    filters: dict[str, Any] = {}
+    filters = unfiltered()
     messages = []
     for param, column in (("clientKeyId", "client_key_id"), ("apiKeyId", "api_key_id"), ("model", "model")):
         value = query.get(param) or None
@@ -138,7 +143,6 @@ def _log_filters(query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
             value = None
         filters[column] = value
     status = query.get("status") or None
-    filters["status_min"] = filters["status_max"] = None
     if status is not None:
         if status.isdigit() and len(status) == 3 and 100 <= int(status) <= 599:
             filters["status_min"] = filters["status_max"] = int(status)

@@ -27,17 +27,3 @@ WHERE r.model IS NOT NULL AND (:client_key_id IS NULL OR r.client_key_id = :clie
 GROUP BY r.model
 ORDER BY requests DESC, r.model
 LIMIT :limit;
-
--- name: count_request_log
-SELECT COUNT(*) AS total FROM request_log;
-
--- name: page_request_log
--- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
-SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.masked_key AS api_key_masked_key,
-       r.client_key_id, c.name AS client_key_name,
-       r.endpoint, r.model, r.status, r.duration_ms, r.prompt_tokens, r.completion_tokens, r.total_tokens
-FROM request_log AS r
-LEFT JOIN api_keys AS k ON k.id = r.api_key_id
-LEFT JOIN client_keys AS c ON c.id = r.client_key_id
-ORDER BY r.time DESC, r.id DESC
-LIMIT :limit OFFSET :offset;

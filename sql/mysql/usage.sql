@@ -1,7 +1,7 @@
 -- The admin console's numbers (GET /api/admin/usage, the filters of GET /api/admin/logs).
 -- Time boundaries are computed by the caller in UTC and passed as epoch milliseconds.
 
--- name: count_request_log_filtered
+-- name: count_request_log
 -- Each filter NULL matches every row; status_min/status_max bound the status (both inclusive).
 SELECT COUNT(*) AS total
 FROM request_log AS r
@@ -11,7 +11,7 @@ WHERE (:client_key_id IS NULL OR r.client_key_id = :client_key_id)
   AND (:status_min IS NULL OR r.status >= :status_min)
   AND (:status_max IS NULL OR r.status <= :status_max);
 
--- name: page_request_log_filtered
+-- name: page_request_log
 -- Newest first. LEFT JOIN: a deleted key's rows stay, with no name or key.
 SELECT r.id, r.time, r.api_key_id, k.name AS api_key_name, k.masked_key AS api_key_masked_key,
        r.client_key_id, c.name AS client_key_name,
