@@ -102,8 +102,7 @@ class PassThroughRelay:
                     if held.size > WHOLE_ANSWER_MAX_BYTES:
                         return held
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("upstream failed mid-response on %s: %s", record.endpoint, type(exc).__name__)
-            self._metrics.upstream_errors.inc((("kind", "mid_stream"),))
+            upstream_broke(self._metrics, record, exc)
             raise UpstreamError("Copilot API connection lost mid-answer") from None
         held.whole = True
         record.usage = held.sniffer.usage
@@ -207,11 +206,16 @@ class BodyGuard:
             return True
         if not isinstance(exc, Exception):
             return False  # no failure, or a cancellation: not ours to swallow
-        log.warning("upstream failed mid-response on %s: %s", self.record.endpoint, type(exc).__name__)
-        self.metrics.upstream_errors.inc((("kind", "mid_stream"),))
+        upstream_broke(self.metrics, self.record, exc)
         self.record.status = 502
         await end_broken(self.request, self.response, self.lost_event)
         return True
+
+
+def upstream_broke(metrics: Metrics, record: RequestRecord, exc: BaseException) -> None:
+    """Copilot's answer broke off before its end: one line, one count."""
+    log.warning("upstream failed mid-response on %s: %s", record.endpoint, type(exc).__name__)
+    metrics.upstream_errors.inc((("kind", "mid_stream"),))
 
 
 async def to_client(write: Awaitable[object]) -> None:
