@@ -243,6 +243,8 @@ class LineWriter(logging.StreamHandler[TextIO]):
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._waiting: list[str] = []
+        # The loop a flush is scheduled on: a loop that ended before running it must not hold lines back.
+        self._flushing_on: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -256,7 +258,8 @@ class LineWriter(logging.StreamHandler[TextIO]):
             self._waiting.append(line)
             self._write_waiting(record)
             return
-        if not self._waiting:
+        if not self._waiting or self._flushing_on is not loop:
+            self._flushing_on = loop
             loop.call_soon(self.flush)
         self._waiting.append(line)
 
