@@ -26,7 +26,17 @@ from pathlib import Path
 import aiohttp
 
 from .procs import clean_env, free_port, python_argv
-from .services import CHAT, PROXYD, REPO, Fake, proxyd_env, running_fake, running_static
+from .services import (
+    CHAT,
+    PROXYD,
+    REPO,
+    Fake,
+    proxyd_env,
+    register_client_key,
+    register_key,
+    running_fake,
+    running_static,
+)
 
 WARM_UP = 200
 CONCURRENCY = 4
@@ -112,15 +122,8 @@ async def _floor_headers(base: str) -> dict[str, str]:
 
 def _proxyd_headers(fake: Fake, client_key: bool) -> Prepare:
     async def prepare(base: str) -> dict[str, str]:
-        async with aiohttp.ClientSession() as http:
-            account = {"name": "bench", "key": fake.github_token}
-            async with http.post(f"{base}/api/api-keys", json=account) as response:
-                response.raise_for_status()
-            key = fake.github_token
-            if client_key:
-                async with http.post(f"{base}/api/client-keys", json={"name": "bench"}) as response:
-                    response.raise_for_status()
-                    key = (await response.json())["key"]
+        await register_key(base, fake.github_token)
+        key = await register_client_key(base) if client_key else fake.github_token
         return {"Authorization": f"Bearer {key}"}
 
     return prepare

@@ -54,7 +54,7 @@ async def client_key_cost(
 ) -> ClientKeyCost:
     """``proxied`` presents the stored GitHub token; the client key it is compared with may use every account."""
     by_token = replace(proxied, name=BY_GITHUB_TOKEN)
-    by_client_key = replace(proxied, name=BY_CLIENT_KEY, token=await register_client_key(proxyd))
+    by_client_key = replace(proxied, name=BY_CLIENT_KEY, token=await register_client_key(proxyd.url))
     for target in (by_token, by_client_key):
         await warm_up(workdir, target)
     at_rate = await at_moderate_rate(settings, workdir, direct, by_token, by_client_key)

@@ -209,9 +209,9 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
             copilot_api_url=static.url,
         ) as proxyd_static,
     ):
-        await register_key(proxyd_static, fake.github_token)
+        await register_key(proxyd_static.url, fake.github_token)
         by_token = Target("proxyd-static", f"{proxyd_static.url}/v1", fake.github_token, proxyd_static.pid)
-        by_client_key = replace(by_token, name=OVER_THE_FLOOR[1], token=await register_client_key(proxyd_static))
+        by_client_key = replace(by_token, name=OVER_THE_FLOOR[1], token=await register_client_key(proxyd_static.url))
         floor_target = Target(FLOOR, f"{floor.url}/v1", "floor", floor.pid)
         closed = (direct, proxied, Target("static", static.url, "static"), floor_target, by_token, by_client_key)
         for target in closed:

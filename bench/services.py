@@ -199,27 +199,28 @@ async def _wait_ready(proxyd: Proxyd, within: float = 30.0) -> None:
     raise ServiceError(f"proxyd did not become ready:\n{proxyd.child.log_tail()}")
 
 
-async def register_key(proxyd: Proxyd, github_token: str) -> str:
-    """Create the bench key through the admin API (loopback, no admin token) and make it the default."""
+async def register_key(base_url: str, github_token: str) -> str:
+    """Create the bench key through proxyd's admin API at ``base_url`` (loopback, no admin token) and make it the
+    default."""
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{proxyd.url}/api/api-keys", json={"name": "bench", "key": github_token}) as response:
+        async with http.post(f"{base_url}/api/api-keys", json={"name": "bench", "key": github_token}) as response:
             created = await response.json()
             if response.status != 201:
                 raise ServiceError(f"creating the bench key answered {response.status}: {created}")
         key_id = str(created["id"])
         if created.get("meta") is None:
             raise ServiceError("the bench key has no Copilot meta: the token exchange with the fake failed")
-        async with http.post(f"{proxyd.url}/api/api-keys/default", json={"id": key_id}) as response:
+        async with http.post(f"{base_url}/api/api-keys/default", json={"id": key_id}) as response:
             if response.status != 201:
                 raise ServiceError(f"making the bench key default answered {response.status}")
     return key_id
 
 
-async def register_client_key(proxyd: Proxyd) -> str:
-    """Create a client key through the admin API (loopback, no admin token): its secret, ``pxd_...``."""
+async def register_client_key(base_url: str) -> str:
+    """Create a client key through proxyd's admin API at ``base_url`` (loopback, no admin token): its secret."""
     async with (
         aiohttp.ClientSession() as http,
-        http.post(f"{proxyd.url}/api/client-keys", json={"name": "bench"}) as response,
+        http.post(f"{base_url}/api/client-keys", json={"name": "bench"}) as response,
     ):
         created = await response.json()
         if response.status != 201:
@@ -304,7 +305,7 @@ class Target:
 
 async def targets(fake: Fake, proxyd: Proxyd) -> tuple[Target, Target]:
     """(direct, proxied) for one fake and the proxyd in front of it; the proxyd gets its key first."""
-    await register_key(proxyd, fake.github_token)
+    await register_key(proxyd.url, fake.github_token)
     direct = Target("direct", fake.url, await copilot_token(fake))
     proxied = Target("proxyd", f"{proxyd.url}/v1", fake.github_token, proxyd.pid)
     return direct, proxied
