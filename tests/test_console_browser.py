@@ -393,6 +393,8 @@ async def test_requests_page_filters_and_pages(console: Console, http: aiohttp.C
     await page.get_by_label("Client key").select_option(label="team")
     await expect(page.get_by_text("27 requests", exact=True)).to_be_visible()
     await page.get_by_label("Client key").select_option("")
+    # The page draws itself again for that choice: typing into the field it is about to replace would be lost.
+    await expect(page.get_by_text("29 requests", exact=True)).to_be_visible()
     await page.get_by_label("Model").fill("gpt-4.1")
     await page.get_by_label("Model").press("Enter")
     await expect(page.get_by_text("1 request", exact=True)).to_be_visible()
