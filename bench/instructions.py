@@ -7,6 +7,9 @@ instructions each request cost, and proxyd's over the floor's. req/s on a shared
 between runs; these counts moved by 1-1.5 % (the same build, four runs: 1.073-1.089 M), so they tell whether a change
 to the request path helped by more than that.
 They count only what runs in user space: system calls saved (fewer writes) show in CPU time, not here.
+proxyd's usage flush (one transaction a second, ``PROXYD_USAGE_FLUSH_INTERVAL``) is put off to the end: under
+callgrind each request takes 50x longer, so a timer's work would weigh 50x as much per request as at full speed
+(it added 64 k instructions a request, where at full speed it is one transaction for thousands of requests).
 
 ``--proxyd "env PYTHONPATH=/path/to/other/checkout .venv/bin/python -m proxyd"`` measures another build.
 Needs valgrind (``apt-get install valgrind``); under it each process runs about 50x slower.
@@ -39,6 +42,7 @@ from .services import (
 )
 
 WARM_UP = 200
+FLUSH_PUT_OFF = 3600.0  # seconds: no timed usage flush while counting
 CONCURRENCY = 4
 _JSON = {"Content-Type": "application/json"}
 
@@ -142,6 +146,7 @@ async def measure(proxyd: list[str], requests: int) -> dict[str, float]:
         for name, client_key in (("proxyd, GitHub token", False), ("proxyd, client key", True)):
             port = free_port()
             env = proxyd_env(work / f"proxyd-{len(per_request)}.db", port, fake, "info", static.url)
+            env["PROXYD_USAGE_FLUSH_INTERVAL"] = str(FLUSH_PUT_OFF)
             base = f"http://127.0.0.1:{port}"
             argv = [*proxyd, "serve", "--migrate"]
             total = await _count(work, argv, env, base, _proxyd_headers(fake, client_key), requests)

@@ -173,6 +173,10 @@ class TextFormatter(logging.Formatter):
         # No timestamp: the journal adds its own.
         super().__init__("%(levelname)s %(name)s: %(message)s")
 
+    def event_line(self, level: int, logger: str, message: str, fields: dict[str, object]) -> str:
+        """The line ``format`` writes for a record of ``message`` (redacted already), with no exception."""
+        return f"{logging.getLevelName(level)} {logger}: {escape_controls(message)}"
+
     def format(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(_redacted_message(record))
         line = self.formatMessage(record)
@@ -190,27 +194,50 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
+    def event_line(self, level: int, logger: str, message: str, fields: dict[str, object]) -> str:
+        """The line ``format`` writes for a record of ``message`` (redacted already) and ``fields``, now."""
+        created = time.time()
+        entry = self._entry(created, (created - int(created)) * 1000, level, logger, message, fields)
+        return _json_line(entry)
+
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": _redacted_message(record),
-        }
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            # Structured fields are redacted like the message: a path may carry a token.
-            entry.update({key: _redact_value(value) for key, value in fields.items()})
+        entry = self._entry(
+            record.created,
+            record.msecs,
+            record.levelno,
+            record.name,
+            _redacted_message(record),
+            fields if isinstance(fields, dict) else {},
+        )
         exception = record.exc_text or (self.formatException(record.exc_info) if record.exc_info else None)
         if exception:
             entry["exception"] = redact(exception)
         if record.stack_info:
             entry["stack"] = redact(record.stack_info)
-        try:
-            return orjson.dumps(entry).decode()
-        except orjson.JSONEncodeError:
-            # A lone surrogate (an undecodable header byte, say) is not valid UTF-8: escape it.
-            return orjson.dumps(_unsurrogate(entry)).decode()
+        return _json_line(entry)
+
+    @staticmethod
+    def _entry(
+        created: float, msecs: float, level: int, logger: str, message: str, fields: dict[str, object]
+    ) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(msecs):03d}Z",
+            "level": logging.getLevelName(level).lower(),
+            "logger": logger,
+            "message": message,
+        }
+        # Structured fields are redacted like the message: a path may carry a token.
+        entry.update({key: _redact_value(value) for key, value in fields.items()})
+        return entry
+
+
+def _json_line(entry: dict[str, object]) -> str:
+    try:
+        return orjson.dumps(entry).decode()
+    except orjson.JSONEncodeError:
+        # A lone surrogate (an undecodable header byte, say) is not valid UTF-8: escape it.
+        return orjson.dumps(_unsurrogate(entry)).decode()
 
 
 def _unsurrogate(value: object) -> object:
@@ -252,6 +279,26 @@ class LineWriter(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
             return
+        self._queue(line, record)
+
+    def write_event(self, level: int, logger: str, message: str, fields: dict[str, object]) -> None:
+        """What ``emit`` writes for such a record, without making one: ``message`` is redacted already."""
+        formatter = self.formatter
+        if not isinstance(formatter, TextFormatter | JsonFormatter):
+            self.handle(_event_record(level, logger, message, fields))
+            return
+        try:
+            line = formatter.event_line(level, logger, message, fields) + self.terminator
+        except Exception:
+            self.handleError(_event_record(level, logger, message, fields))
+            return
+        self.acquire()  # as Handler.handle does around emit: a flush from another thread may be under way
+        try:
+            self._queue(line, None)
+        finally:
+            self.release()
+
+    def _queue(self, line: str, record: logging.LogRecord | None) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not the event loop's thread: no turn to wait for
@@ -281,13 +328,49 @@ class LineWriter(logging.StreamHandler[TextIO]):
 def log_redacted(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> None:
     """Log ``message``, already redacted by its caller, with structured ``fields``: the access log's fast path.
 
-    Skips what ``Logger.log`` does per call that proxyd's formatters never show (finding the caller's
-    file and line) and the second redaction of the message; the fields are still redacted on output.
+    When proxyd's own handler alone would write it (as ``configure`` sets logging up), the line goes
+    to it directly: no record, no filters, no handler lookup, the same line. Otherwise (a test's
+    capture, another handler) it is a record like any other, without what ``Logger.log`` does per
+    call that proxyd's formatters never show (finding the caller's file and line) or a second
+    redaction of the message. The fields are redacted on output either way.
     """
-    record = logger.makeRecord(
-        logger.name, level, "", 0, message, (), None, extra={"fields": fields, _REDACTED_MARK: True}
+    if not logger.isEnabledFor(level):
+        return
+    writer = sole_writer(logger)
+    if writer is not None and level >= writer.level:
+        writer.write_event(level, logger.name, message, fields)
+        return
+    logger.handle(_event_record(level, logger.name, message, fields))
+
+
+def _event_record(level: int, logger: str, message: str, fields: dict[str, object]) -> logging.LogRecord:
+    return logging.makeLogRecord(
+        {
+            "name": logger,
+            "levelno": level,
+            "levelname": logging.getLevelName(level),
+            "msg": message,
+            "fields": fields,
+            _REDACTED_MARK: True,
+        }
     )
-    logger.handle(record)
+
+
+def sole_writer(logger: logging.Logger) -> LineWriter | None:
+    """The ``LineWriter`` that alone writes ``logger``'s records, with proxyd's own filters only; else None."""
+    found: LineWriter | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for candidate in current.handlers:
+            if found is not None or type(candidate) is not LineWriter:
+                return None
+            if any(type(f) not in (OneLineLibraryWarnings, RedactSecrets) for f in candidate.filters):
+                return None
+            found = candidate
+        current = current.parent if current.propagate else None
+    return found
 
 
 class OneLineLibraryWarnings(logging.Filter):

@@ -21,7 +21,16 @@ from proxyd.config import Config
 from proxyd.db.schema import Migrator
 from proxyd.errors import ConfigError
 from proxyd.keys.masking import mask_secret
-from proxyd.logs import JsonFormatter, TextFormatter, handler, redact, redact_query, redact_values
+from proxyd.logs import (
+    JsonFormatter,
+    TextFormatter,
+    handler,
+    log_redacted,
+    redact,
+    redact_query,
+    redact_values,
+    sole_writer,
+)
 from proxyd.runtime.server import client_base_urls
 from tests.conftest import KNOWN_SECRETS, RunningProxy, find_leaks, run_proxy
 from tests.daemon import Daemon
@@ -130,6 +139,29 @@ async def test_access_log_escapes_control_characters(proxy: RunningProxy, sqlite
         entry = orjson.loads(lines[0])
         assert entry["path"] == "/v1/models\r\nINFO proxyd.access: GET /forged 200\x1b[2K"
         assert entry["query"] == "page=1\r\nINFO x&c=\x1b[31m"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_access_line_written_directly_is_the_line_a_record_would_give(fmt: str) -> None:
+    """With proxyd's handler alone on the way (the daemon's set-up), the access line skips the record, not a byte."""
+    outputs = []
+    for alone in (True, False):
+        logger = logging.Logger("proxyd.access")  # outside the tree: the test run's own capture is not on its way
+        stream = io.StringIO()
+        logger.addHandler(handler(fmt, stream))
+        if not alone:
+            logger.addHandler(logging.NullHandler())
+        assert (sole_writer(logger) is not None) is alone
+        fields: dict[str, object] = {"path": "/v1/x\r\nINFO forged", "query": "api_key=sk-x", "status": 200}
+        log_redacted(logger, logging.INFO, "GET /v1/x\r\nINFO forged 200 \x1b[2K", fields)
+        logger.handlers[0].flush()
+        outputs.append(stream.getvalue())
+    direct, via_record = outputs
+    if fmt == "json":
+        direct, via_record = ({**orjson.loads(line), "time": "-"} for line in outputs)
+    else:
+        assert direct.endswith("\n") and direct.count("\n") == 1
+    assert direct == via_record
 
 
 def test_text_format_escapes_every_message_and_indents_tracebacks() -> None:

@@ -94,6 +94,13 @@ class UpstreamCall:
     headers: Mapping[str, str] | None = None  # the route's own, e.g. anthropic-beta
     traits: CallTraits | None = None  # read from the payload once (``_Calls``); None: read when sent
 
+    def with_traits(self) -> UpstreamCall:
+        """This call with its traits read (spelled out: ``dataclasses.replace`` costs more than the reading)."""
+        traits = CallTraits.of(self.api, self.payload)
+        return UpstreamCall(
+            self.method, self.path, self.body, self.payload, self.api, self.accept, self.headers, traits
+        )
+
 
 # The route's part: the call for the endpoint chosen (None: a call without a model), and what relays its answer.
 Prepare = Callable[[Api | None], tuple[UpstreamCall, T]]
@@ -136,7 +143,7 @@ class _Calls(Generic[T]):
 
     def _prepare(self, api: Api | None) -> tuple[UpstreamCall, T]:
         call, extra = self.ask.prepare(api)
-        return replace(call, traits=CallTraits.of(call.api, call.payload)), extra
+        return call.with_traits(), extra
 
     async def _off_loop(self, work: Callable[[A], R], argument: A) -> R:
         if self.ask.heavy:
