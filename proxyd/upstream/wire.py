@@ -141,7 +141,12 @@ class JsonUsageSniffer:
         self._tail = b""
 
     def feed(self, chunk: bytes) -> None:
-        self._tail = (self._tail + chunk)[-self._TAIL :] if len(chunk) < self._TAIL else chunk[-self._TAIL :]
+        if len(chunk) >= self._TAIL:
+            self._tail = chunk[-self._TAIL :]
+        elif self._tail:
+            self._tail = (self._tail + chunk)[-self._TAIL :]
+        else:
+            self._tail = chunk  # the first chunk, as a small answer's whole body is: no copy
 
     @property
     def usage(self) -> Usage | None:
