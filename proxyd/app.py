@@ -59,6 +59,7 @@ from proxyd.sharedstate.invalidation import Invalidations
 from proxyd.sharedstate.memory import MemoryState
 from proxyd.sharedstate.redis import open_redis_state
 from proxyd.upstream.client import CopilotClient
+from proxyd.upstream.direct import DirectClient
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
@@ -158,7 +159,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    direct = DirectClient(connect_timeout=config.upstream_connect_timeout, read_timeout=config.upstream_timeout)
+    async with aiohttp.ClientSession(connector=connector) as session, direct:
         proxies = ProxySelector()
         app[GITHUB] = GitHubClient(session, config, proxies)
         app[QUOTAS] = QuotaCache(app[GITHUB])
@@ -186,6 +188,7 @@ async def upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             read_timeout=config.upstream_timeout,
             state=state,
             conversation_idle=config.conversation_idle,
+            direct=direct,
         )
         app[KEY_ADMIN] = KeyAdmin(
             app[STORE], app[GITHUB], resolver, tokens, client_keys.invalidate, on_delete=copilot.forget

@@ -31,6 +31,7 @@ from proxyd.keys.store import KeyStore
 from proxyd.metrics import Metrics
 from proxyd.sharedstate.memory import MemoryState
 from proxyd.upstream.client import Ask, CopilotClient, UpstreamCall
+from proxyd.upstream.direct import DirectClient, UpstreamResponse
 from proxyd.upstream.github import GitHubClient
 from proxyd.upstream.identity import ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
@@ -85,18 +86,26 @@ async def copilot(
     upstream.state.add_github_token(GITHUB_TOKEN)
     account = await store.create("a", GITHUB_TOKEN)
     metrics = Metrics()
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession() as session, DirectClient(connect_timeout=5, read_timeout=30) as direct:
         proxies = ProxySelector()
         tokens = CopilotTokens(GitHubClient(session, config, proxies), store, config)
         identity = ClientIdentity.from_config(config)
         client = CopilotClient(
-            session, tokens, proxies, metrics, identity, connect_timeout=5, read_timeout=30, state=MemoryState()
+            session,
+            tokens,
+            proxies,
+            metrics,
+            identity,
+            connect_timeout=5,
+            read_timeout=30,
+            state=MemoryState(),
+            direct=direct,
         )
         yield client, account, metrics
         await tokens.drain()
 
 
-async def _send(client: CopilotClient, account: ApiKey, call: UpstreamCall) -> aiohttp.ClientResponse:
+async def _send(client: CopilotClient, account: ApiKey, call: UpstreamCall) -> UpstreamResponse:
     response, _ = await client.send(account, Ask(lambda _: (call, None)))
     return response
 

@@ -14,7 +14,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from proxyd import sse
@@ -22,6 +21,7 @@ from proxyd.errors import UpstreamAnswered
 from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import Intercepting, refusal, to_client
 from proxyd.translate.base import JsonObject
+from proxyd.upstream.direct import UpstreamResponse
 
 # Copilot's codes (and OpenAI's) for a prompt longer than the model takes.
 _CONTEXT_CODES = frozenset({"context_length_exceeded", "model_max_prompt_tokens_exceeded", "tokens_limit_reached"})
@@ -49,7 +49,7 @@ class FailedAsEvent(Intercepting):
         return not 200 <= status < 300
 
     async def answer(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         error = await refusal(upstream)
         message = error.message

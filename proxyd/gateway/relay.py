@@ -24,6 +24,7 @@ from proxyd.errors import ClientGone, ModelNotFound, UpstreamAnswered, UpstreamE
 from proxyd.gateway.record import CLIENT_GONE, RequestRecord
 from proxyd.limits import UPSTREAM_ERROR_BODY_MAX, WHOLE_ANSWER_MAX_BYTES
 from proxyd.metrics import Metrics
+from proxyd.upstream.direct import UpstreamResponse
 from proxyd.upstream.wire import (
     USAGE_MENTIONED,
     JsonUsageSniffer,
@@ -40,7 +41,7 @@ _LOST_EVENT = sse.frame("chat", [(None, {"error": {"message": "upstream connecti
 
 class Relay(Protocol):
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse: ...
 
 
@@ -56,7 +57,7 @@ class PassThroughRelay:
         self._reshape_errors = errors_in_client_shape
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         record.upstream_status = record.status = upstream.status
         if self._reshape_errors and not 200 <= upstream.status < 300:
@@ -86,7 +87,7 @@ class PassThroughRelay:
                 await _pass_body(response, upstream, record, held)
         return response
 
-    async def _held_answer(self, upstream: aiohttp.ClientResponse, record: RequestRecord) -> HeldAnswer:
+    async def _held_answer(self, upstream: UpstreamResponse, record: RequestRecord) -> HeldAnswer:
         """The answer's start, up to ``WHOLE_ANSWER_MAX_BYTES``: the whole of it, usually.
 
         Nothing is sent to the client yet, so an upstream that breaks here gets the client a 502 of its own.
@@ -138,7 +139,7 @@ async def _send_whole(request: web.Request, record: RequestRecord, response: web
     return response
 
 
-async def _pass_events(response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord) -> None:
+async def _pass_events(response: web.StreamResponse, upstream: UpstreamResponse, record: RequestRecord) -> None:
     """An SSE answer, whole events at a time; only the events that mention usage are parsed."""
     events = sse.EventCutter()
     async for chunk in upstream.content.iter_any():
@@ -167,7 +168,7 @@ def _usage_in(events: bytes, usage: Usage | None) -> Usage | None:
 
 
 async def _pass_body(
-    response: web.StreamResponse, upstream: aiohttp.ClientResponse, record: RequestRecord, held: HeldAnswer
+    response: web.StreamResponse, upstream: UpstreamResponse, record: RequestRecord, held: HeldAnswer
 ) -> None:
     """A large answer: what was held, then the rest chunk by chunk; usage is read from its end."""
     sniffer = held.sniffer
@@ -241,7 +242,7 @@ class Intercepting:
     passthrough: Relay
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         if not self.takes(upstream.status, record):
             return await self.passthrough(request, upstream, record)
@@ -252,7 +253,7 @@ class Intercepting:
         raise NotImplementedError
 
     async def answer(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         raise NotImplementedError
 
@@ -265,7 +266,7 @@ class ModelListRelay(Intercepting):
         return status == 200 and allowed_models(record) is not None
 
     async def answer(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         allowed = allowed_models(record)
         listing = await _model_list(upstream)
@@ -284,7 +285,7 @@ class ModelLookupRelay(Intercepting):
         return status == 200  # Copilot's own error is passed on unchanged
 
     async def answer(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         allowed = allowed_models(record)
         for model in _entries(await _model_list(upstream)):
@@ -300,7 +301,7 @@ def allowed_models(record: RequestRecord) -> frozenset[str] | None:
     return frozenset(models) if models is not None else None
 
 
-async def _model_list(upstream: aiohttp.ClientResponse) -> Any:
+async def _model_list(upstream: UpstreamResponse) -> Any:
     try:
         return orjson.loads(await upstream.read())
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
@@ -327,7 +328,7 @@ async def end_broken(request: web.Request, response: web.StreamResponse, last_ev
 _PASSED_ON_ERROR = ("Retry-After",)
 
 
-async def refusal(upstream: aiohttp.ClientResponse) -> UpstreamAnswered:
+async def refusal(upstream: UpstreamResponse) -> UpstreamAnswered:
     """Copilot's error answer, read (up to its cap) and made an error in the client's shape (``wire.answered``)."""
     try:
         body = await upstream.content.read(UPSTREAM_ERROR_BODY_MAX)

@@ -21,6 +21,7 @@ from proxyd.gateway.record import RequestRecord
 from proxyd.gateway.relay import BodyGuard, refusal, to_client
 from proxyd.metrics import Metrics
 from proxyd.translate.base import Api, Event, Translator
+from proxyd.upstream.direct import UpstreamResponse
 from proxyd.upstream.wire import Usage, usage_from, with_usage
 
 
@@ -48,7 +49,7 @@ class TranslatingRelay:
         self._upstream_api = upstream_api
 
     async def __call__(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         record.upstream_status = upstream.status
         if not 200 <= upstream.status < 300:
@@ -68,7 +69,7 @@ class TranslatingRelay:
         return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
     async def _relay_stream(
-        self, request: web.Request, upstream: aiohttp.ClientResponse, record: RequestRecord
+        self, request: web.Request, upstream: UpstreamResponse, record: RequestRecord
     ) -> web.StreamResponse:
         record.status = 200
         client_api = self._client_api
@@ -108,7 +109,7 @@ def _event_data(data: bytes) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-async def _read_json(upstream: aiohttp.ClientResponse) -> dict[str, Any]:
+async def _read_json(upstream: UpstreamResponse) -> dict[str, Any]:
     try:
         document = orjson.loads(await upstream.read())
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:

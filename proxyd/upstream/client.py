@@ -54,6 +54,7 @@ from proxyd.sharedstate.base import SharedState
 from proxyd.translate.base import Api
 from proxyd.upstream.affinity import ConversationAffinity
 from proxyd.upstream.catalog import ModelCatalog
+from proxyd.upstream.direct import DirectClient, UpstreamResponse
 from proxyd.upstream.github import CopilotToken
 from proxyd.upstream.identity import CallTraits, ClientIdentity
 from proxyd.upstream.outbound import ProxySelector
@@ -172,8 +173,11 @@ class CopilotClient:
         state: SharedState,
         conversation_idle: float = 7200.0,
         retry_delay: float = UPSTREAM_RETRY_DELAY,
+        direct: DirectClient | None = None,
     ) -> None:
         self._session = session
+        # Calls without an outgoing proxy go on proxyd's own connections (direct.py); None: aiohttp's for all.
+        self._direct = direct
         self._tokens = tokens
         self._proxies = proxies
         self._metrics = metrics
@@ -187,7 +191,7 @@ class CopilotClient:
 
     async def send(
         self, target: ApiKey | Principal, ask: Ask[T], record: RequestRecord | None = None
-    ) -> tuple[aiohttp.ClientResponse, T]:
+    ) -> tuple[UpstreamResponse, T]:
         """Copilot's answer, its body not yet read (the caller closes it), and what the route prepared with it.
 
         ``target``: one account, or a principal (a client key's fails over within its
@@ -207,7 +211,7 @@ class CopilotClient:
 
     async def _send_pooled(
         self, principal: Principal, calls: _Calls[T], record: RequestRecord | None
-    ) -> tuple[aiohttp.ClientResponse, T]:
+    ) -> tuple[UpstreamResponse, T]:
         ask = calls.ask
         key = _conversation_key(principal, ask)
         pin = await self.affinity.pinned(key) if key is not None else None
@@ -242,7 +246,7 @@ class CopilotClient:
 
     async def _send_as(
         self, account: ApiKey, calls: _Calls[T], *, moved: bool, resent: bool
-    ) -> tuple[aiohttp.ClientResponse, T]:
+    ) -> tuple[UpstreamResponse, T]:
         token = await self._token(account)
         api = await self._endpoint(account, token, calls.ask)
         call, extra = (await calls.portable(api) if moved else None) or await calls.plain(api)
@@ -266,8 +270,8 @@ class CopilotClient:
         return response, extra
 
     async def _without_foreign_state(
-        self, response: aiohttp.ClientResponse, token: CopilotToken, stripped: UpstreamCall
-    ) -> aiohttp.ClientResponse:
+        self, response: UpstreamResponse, token: CopilotToken, stripped: UpstreamCall
+    ) -> UpstreamResponse:
         """A 400 for a request holding thinking signatures or encrypted reasoning: if Copilot could not verify
         them (another account made them: proxyd restarted, another instance served), send it again without."""
         try:
@@ -300,7 +304,7 @@ class CopilotClient:
             log.error("%s", message)
         return ClientVersionRefused(message)
 
-    async def _exhausted(self, account: ApiKey, response: aiohttp.ClientResponse) -> tuple[float, str, str] | None:
+    async def _exhausted(self, account: ApiKey, response: UpstreamResponse) -> tuple[float, str, str] | None:
         """How long ``account`` must rest, when Copilot's answer says it is rate limited or out of quota."""
         status = response.status
         if status not in (402, 403, 429):
@@ -345,23 +349,28 @@ class CopilotClient:
         entries = document.get("data") if isinstance(document, dict) else None
         return entries if isinstance(entries, list) else []
 
-    async def _send(self, token: CopilotToken, call: UpstreamCall, *, resent: bool) -> aiohttp.ClientResponse:
+    async def _send(self, token: CopilotToken, call: UpstreamCall, *, resent: bool) -> UpstreamResponse:
         url = token.api_base + call.path
         traits = call.traits or CallTraits.of(call.api, call.payload)
         headers = self._identity.copilot_headers(token.token, traits, call.accept, resent=resent)
         if call.headers:
             headers.update(call.headers)
         started = time.monotonic()
+        proxy = self._proxies(url)
         try:
-            response = await self._session.request(
-                call.method,
-                url,
-                data=call.body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                proxy=self._proxies(url),
-            )
+            response: UpstreamResponse
+            if proxy is None and self._direct is not None:
+                response = await self._direct.request(call.method, url, headers, call.body)
+            else:
+                response = await self._session.request(
+                    call.method,
+                    url,
+                    data=call.body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    proxy=proxy,
+                )
         except TimeoutError:
             self._metrics.upstream_errors.inc((("kind", "timeout"),))
             raise UpstreamTimeout("Copilot API did not answer in time") from None
