@@ -410,7 +410,7 @@ async def insert_log(database: Database, time: int, **fields: Any) -> None:
         "total_tokens": 15,
         **fields,
     }
-    await database.execute(database.queries["insert_request_log"], row)
+    await database.execute_many(database.queries["insert_request_log"], [row])
 
 
 @pytest.fixture
