@@ -49,7 +49,10 @@ def conversation_id(api: Api | None, body: Any, headers: Mapping[str, str]) -> s
         else:
             found = body.get("prompt_cache_key") or (body.get("user") if api == "chat" else None)
     if not isinstance(found, str) or not found:
-        found = next((value for name in _HEADERS if (value := headers.get(name))), None)
+        for name in _HEADERS:
+            found = headers.get(name)
+            if found:
+                break
     return found[:_ID_MAX] if isinstance(found, str) and found else None
 
 

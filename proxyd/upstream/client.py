@@ -79,6 +79,8 @@ R = TypeVar("R")
 # Words in a 400 that mean Copilot could not verify what another account made.
 _ACCOUNT_BOUND_REFUSALS = (b"signature", b"encrypted_content", b"previous_response_not_found")
 _RETRIED = frozenset({500, 502})
+# The statuses that may mean an account must rest (_exhausted reads which).
+_EXHAUSTED = frozenset({402, 403, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +232,7 @@ class CopilotClient:
                 await self.cooldowns.cool_down(account, DEFAULT_COOL_DOWN, REFUSED, exc.message)
                 resent = True
                 continue
-            cool_down = await self._exhausted(account, response)
+            cool_down = await self._exhausted(account, response) if response.status in _EXHAUSTED else None
             if cool_down is None:
                 if key is not None and response.status < 400:
                     await self.affinity.remember(key, account.id, pin)
@@ -305,10 +307,8 @@ class CopilotClient:
         return ClientVersionRefused(message)
 
     async def _exhausted(self, account: ApiKey, response: UpstreamResponse) -> tuple[float, str, str] | None:
-        """How long ``account`` must rest, when Copilot's answer says it is rate limited or out of quota."""
+        """How long ``account`` must rest when Copilot's 402, 403 or 429 says it is rate limited or out of quota."""
         status = response.status
-        if status not in (402, 403, 429):
-            return None
         if status == 403:
             # Copilot's 403 is also "not allowed" (a policy, a model): only the quota one moves on.
             try:

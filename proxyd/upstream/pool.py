@@ -68,12 +68,17 @@ class AccountCooldowns:
 
     async def order(self, pool: Sequence[ApiKey], first: str | None = None) -> list[ApiKey]:
         """The accounts not cooling down: ``first`` (a conversation's own) if it is ready, else the next in turn."""
-        ready = [account for account in pool if await self.cooling(account.id) is None]
-        if not ready:
-            return []
-        pinned = next((i for i, account in enumerate(ready) if account.id == first), None)
+        ready: list[ApiKey] = []
+        pinned: int | None = None
+        for account in pool:
+            if await self._state.deadline(NAMESPACE, account.id) is None:
+                if account.id == first:
+                    pinned = len(ready)
+                ready.append(account)
         if pinned is not None:
             return [ready[pinned], *ready[:pinned], *ready[pinned + 1 :]]
+        if not ready:
+            return []
         ids = tuple(account.id for account in pool)
         turn = self._turns.get(ids, 0)
         self._turns[ids] = turn + 1
