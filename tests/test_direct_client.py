@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from proxyd.upstream.direct import DirectClient
+from tests.served import served
 
 
 class Upstream:
@@ -58,15 +59,8 @@ class Upstream:
 @pytest.fixture
 async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     server = Upstream()
-    runner = web.AppRunner(server.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield server, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(server.app) as base:
+        yield server, base
 
 
 @pytest.fixture
@@ -157,20 +151,12 @@ def test_the_same_calls_on_uvloop() -> None:
 
     async def scenario() -> None:
         server = Upstream()
-        runner = web.AppRunner(server.app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        try:
-            async with DirectClient(connect_timeout=2, read_timeout=2) as client:
-                for _ in range(2):
-                    response = await client.request("POST", f"http://{host}:{port}/plain", {}, b"{}")
-                    assert response.status == 201 and await response.read() == b'{"echo": "{}"}'
-                stream = await client.request("GET", f"http://{host}:{port}/chunks", {}, None)
-                assert b"".join([chunk async for chunk in stream.content.iter_any()]).count(b"data:") == 3
-            assert len(set(map(id, server.peers))) == 1
-        finally:
-            await runner.cleanup()
+        async with served(server.app) as base, DirectClient(connect_timeout=2, read_timeout=2) as client:
+            for _ in range(2):
+                response = await client.request("POST", f"{base}/plain", {}, b"{}")
+                assert response.status == 201 and await response.read() == b'{"echo": "{}"}'
+            stream = await client.request("GET", f"{base}/chunks", {}, None)
+            assert b"".join([chunk async for chunk in stream.content.iter_any()]).count(b"data:") == 3
+        assert len(set(map(id, server.peers))) == 1
 
     uvloop.run(scenario())

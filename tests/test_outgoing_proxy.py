@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bench.floor import stream_back
 from tests.conftest import RunningProxy
+from tests.served import served
 
 GITHUB_TOKEN = "gho_outgoingproxy0000000000000000000001"
 
@@ -35,12 +36,8 @@ class ForwardProxy:
 @pytest.fixture
 async def forward_proxy() -> AsyncIterator[tuple[ForwardProxy, str]]:
     proxy = ForwardProxy()
-    runner = web.AppRunner(proxy.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield proxy, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    async with served(proxy.app) as url:
+        yield proxy, url
 
 
 @pytest.fixture
