@@ -48,7 +48,7 @@ class Upstream:
                 self.disconnected.set()
                 raise
         if kind == "silent":
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)  # beyond the client's read timeout
         if kind == "gzip":
             return web.Response(body=gzip.compress(b'{"zipped":true}'), headers={"Content-Encoding": "gzip"})
         if kind == "close":
