@@ -284,9 +284,7 @@ class LineWriter(logging.StreamHandler[TextIO]):
     def write_event(self, level: int, logger: str, message: str, fields: dict[str, object]) -> None:
         """What ``emit`` writes for such a record, without making one: ``message`` is redacted already."""
         formatter = self.formatter
-        if not isinstance(formatter, TextFormatter | JsonFormatter):
-            self.handle(_event_record(level, logger, message, fields))
-            return
+        assert isinstance(formatter, TextFormatter | JsonFormatter)  # sole_writer() sends no other here
         try:
             line = formatter.event_line(level, logger, message, fields) + self.terminator
         except Exception:
@@ -357,7 +355,7 @@ def _event_record(level: int, logger: str, message: str, fields: dict[str, objec
 
 
 def sole_writer(logger: logging.Logger) -> LineWriter | None:
-    """The ``LineWriter`` that alone writes ``logger``'s records, with proxyd's own filters only; else None."""
+    """The ``LineWriter`` that alone writes ``logger``'s records, with proxyd's formatter and filters; else None."""
     found: LineWriter | None = None
     current: logging.Logger | None = logger
     while current is not None:
@@ -365,6 +363,8 @@ def sole_writer(logger: logging.Logger) -> LineWriter | None:
             return None
         for candidate in current.handlers:
             if found is not None or type(candidate) is not LineWriter:
+                return None
+            if not isinstance(candidate.formatter, TextFormatter | JsonFormatter):
                 return None
             if any(type(f) not in (OneLineLibraryWarnings, RedactSecrets) for f in candidate.filters):
                 return None

@@ -36,7 +36,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 KEEP_ALIVE = 15.0
 # Past this many unread bytes of an answer, the connection stops reading until the relay catches up.
 _HIGH_WATER = 256 * 1024
-_LOW_WATER = 64 * 1024
 _ACCEPT_ENCODING = "gzip, deflate"
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
 
@@ -50,6 +49,10 @@ class _Target:
     port: int
     authority: str
     path: str
+
+    @property
+    def pool_key(self) -> tuple[str, str, int]:
+        return self.scheme, self.host, self.port
 
 
 def _target(url: str) -> _Target:
@@ -394,7 +397,7 @@ class DirectClient:
         self._busy.clear()
 
     def _idle_connection(self, target: _Target) -> _Connection | None:
-        idle = self._idle.get((target.scheme, target.host, target.port))
+        idle = self._idle.get(target.pool_key)
         now = time.monotonic()
         while idle:
             connection = idle.pop()
@@ -405,7 +408,7 @@ class DirectClient:
 
     async def _connect(self, target: _Target) -> _Connection:
         loop = asyncio.get_running_loop()
-        key = (target.scheme, target.host, target.port)
+        key = target.pool_key
         tls = self._tls_context() if target.scheme == "https" else None
         try:
             async with asyncio.timeout(self._connect_timeout):
