@@ -257,6 +257,43 @@ async def test_a_conversation_stays_on_its_account_and_moves_without_what_only_i
         assert "proxyd_conversations 2" in await r.text()
 
 
+async def test_a_conversation_resent_without_another_accounts_signature_stays_moved(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    """After the 400 the pin says moved: later turns go without what another account made at once, not after
+    another 400 each."""
+    key = await _pool(proxy, http)
+    state = proxy.upstream.state
+    url = f"{proxy.url}/v1/messages"
+    foreign = {"type": "thinking", "thinking": "old", "signature": "c2lnbmVkIGVsc2V3aGVyZQ=="}
+    history = [*HI, {"role": "assistant", "content": [foreign, {"type": "text", "text": "hi"}]}]
+    status, message, _ = await post(http, url, _turn("x", history), key)
+    assert status == 200, message
+    _, resent = state.requests_to("/v1/messages")  # refused, then sent again without the foreign signature
+    history += [{"role": "user", "content": "go on"}, {"role": "assistant", "content": message["content"]}]
+    status, message, _ = await post(http, url, _turn("x", history), key)
+    assert status == 200, message
+    (next_turn,) = state.requests_to("/v1/messages")[2:]
+    assert account_of(proxy, next_turn) == account_of(proxy, resent)
+    blocks = [b for m in next_turn.json["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    assert all(block["type"] != "thinking" for block in blocks)
+
+
+async def test_a_pool_of_one_account_pins_no_conversation(
+    proxy: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
+) -> None:
+    """One account is no choice to keep: nothing is read or written for the conversation."""
+    alice = await add_account(proxy, http, "alice", ALICE)
+    key = str((await new_client_key(proxy, http, accounts=[alice]))["key"])
+    history: list[Any] = []
+    for _ in range(2):
+        status, message, _ = await post(http, f"{proxy.url}/v1/messages", _turn("one", history), key)
+        assert status == 200, message
+        history += [{"role": "user", "content": "go on"}, {"role": "assistant", "content": message["content"]}]
+    async with http.get(f"{proxy.url}/metrics") as r:
+        assert "proxyd_conversations 0" in await r.text()
+
+
 async def test_a_signature_from_another_account_is_left_behind_after_a_400(
     keyed: RunningProxy, http: aiohttp.ClientSession, sqlite_only: None
 ) -> None:

@@ -159,13 +159,9 @@ async def test_affinity_pins_moves_and_forgets() -> None:
     state = MemoryState(clock=clock, capacity=2)
     affinity = ConversationAffinity(state, idle=60)
     assert await affinity.pinned("c1") is None
-    await affinity.remember("c1", "a", None)
-    pin = await affinity.pinned("c1")
-    assert pin == Pin("a", moved=False)
-    await affinity.remember("c1", "b", pin)  # moved once: moved for good
-    pin = await affinity.pinned("c1")
-    assert pin == Pin("b", moved=True)
-    await affinity.remember("c1", "b", pin)
+    await affinity.remember("c1", "a", moved=False)
+    assert await affinity.pinned("c1") == Pin("a", moved=False)
+    await affinity.remember("c1", "b", moved=True)
     assert await affinity.pinned("c1") == Pin("b", moved=True)
     clock.advance(59)
     assert await affinity.pinned("c1") is not None  # each request keeps it alive ...
@@ -174,7 +170,7 @@ async def test_affinity_pins_moves_and_forgets() -> None:
     clock.advance(61)
     assert await affinity.pinned("c1") is None  # ... idle too long, it is forgotten
     for name in ("c2", "c3", "c4"):
-        await affinity.remember(name, "a", None)
+        await affinity.remember(name, "a", moved=False)
     assert len(affinity) == 2 and await affinity.pinned("c2") is None  # bounded: the least recently used went
 
 

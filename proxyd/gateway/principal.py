@@ -37,6 +37,11 @@ class Principal:
     pool: tuple[ApiKey, ...] = ()
 
     @property
+    def chooses_account(self) -> bool:
+        """A client key whose pool has more than one account: a conversation is kept on the one it began on."""
+        return len(self.pool) > 1
+
+    @property
     def masked_key(self) -> str:
         return self.client_key.masked if self.client_key is not None else mask_secret(self.account.key)
 
@@ -108,8 +113,9 @@ class ClientAuth:
 
     async def admit(self, principal: Principal, model: str | None) -> None:
         """Apply a client key's limits to one request for ``model`` (403 or 429); other keys have none."""
-        if principal.client_key is not None:
-            await self._limits.admit(principal.client_key, model)
+        key = principal.client_key
+        if key is not None and key.settings.limited:
+            await self._limits.admit(key, model)
 
     def _require_keyless_host(self, request: web.Request) -> None:
         """A request that spends the default key must name this machine (or an allowed host) in its ``Host``.

@@ -62,8 +62,8 @@ async def model_route(request: web.Request, client_api: Api, endpoint: str) -> w
         CallPlanner(app[METRICS], model_request),
         api=client_api,
         model=model_request.model,
-        # Only a client key's pool has accounts for a conversation to stay on.
-        conversation=conversation_id(client_api, body, request.headers) if record.principal.client_key else None,
+        # Only a pool of several accounts has a choice for a conversation to stay on.
+        conversation=conversation_id(client_api, body, request.headers) if record.principal.chooses_account else None,
         heavy=len(raw) > OFF_LOOP_BODY_BYTES,
     )
     return await call_copilot(request, record, ask)

@@ -68,6 +68,11 @@ class ClientKeySettings:
     expires_at: int | None = None  # epoch ms
     accounts: tuple[str, ...] | None = None
 
+    @property
+    def limited(self) -> bool:
+        """Whether a request of this key has a model list, a rate or a monthly cap to pass."""
+        return self.models is not None or self.rpm is not None or self.monthly_requests is not None
+
 
 @dataclass(frozen=True, slots=True)
 class ClientKey(KeyRecord):

@@ -5,7 +5,15 @@ made them, and prompt caches are per account (COPILOT-PROTOCOL.md §8), so a
 conversation keeps the account that first served it. It moves only when that
 account cannot serve (cooling down, refused, out of quota); then it is marked
 ``moved``, and every later request of it is sent without what only the old
-account could verify (``portable.py``).
+account could verify (``portable.py``). It is marked so too when Copilot
+answered 400 to what another account made (proxyd restarted, another instance
+served) and the request went again without it.
+
+Only a client key whose pool has several accounts pins its conversations: with
+one account there is no choice to keep, and the pin's read and write would be
+paid on every request (a Redis round trip each, when Redis is shared). If that
+account is replaced, a conversation it served gets the 400 above and is sent
+again without what the old account made.
 
 A conversation is named by what the client sends: Claude Code's
 ``metadata.user_id`` (it holds the session), Codex's ``prompt_cache_key`` or
@@ -73,15 +81,11 @@ class ConversationAffinity:
         account_id, _, moved = found.rpartition(" ")
         return Pin(account_id, moved == "moved")
 
-    async def remember(self, conversation: str, account_id: str, pin: Pin | None) -> None:
-        """``account_id`` served this conversation's request; a change of account marks it moved for good.
+    async def remember(self, conversation: str, account_id: str, *, moved: bool) -> None:
+        """``account_id`` served this conversation's request; ``moved``: its history holds what another made.
 
-        ``pin``: what the conversation was pinned to when the request began. A deleted
-        account needs no forgetting here: its conversations find it gone and move.
+        A deleted account needs no forgetting here: its conversations find it gone and move.
         """
-        moved = pin is not None and (pin.moved or pin.account_id != account_id)
-        if pin is not None and not moved and pin.account_id == account_id:
-            return  # unchanged; the read already kept it alive
         await self._state.put(
             NAMESPACE, conversation, f"{account_id} {'moved' if moved else 'kept'}", seconds=self._idle
         )

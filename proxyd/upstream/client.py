@@ -129,6 +129,8 @@ class _Calls(Generic[T]):
         self.ask = ask
         self._plain: dict[Api | None, tuple[UpstreamCall, T]] = {}
         self._portable: dict[Api | None, tuple[UpstreamCall, T] | None] = {}
+        # Copilot could not verify what another account made: the call went again without it.
+        self.left_foreign_state = False
 
     async def plain(self, api: Api | None) -> tuple[UpstreamCall, T]:
         found = self._plain.get(api)
@@ -235,7 +237,10 @@ class CopilotClient:
             cool_down = await self._exhausted(account, response) if response.status in _EXHAUSTED else None
             if cool_down is None:
                 if key is not None and response.status < 400:
-                    await self.affinity.remember(key, account.id, pin)
+                    # Moved once, moved for good: the history holds what the first account made.
+                    moved = moved or calls.left_foreign_state
+                    if pin is None or pin.account_id != account.id or pin.moved != moved:
+                        await self.affinity.remember(key, account.id, moved=moved)  # unchanged: its read kept it
                 return response, extra
             seconds, reason, detail = cool_down
             response.close()
@@ -269,6 +274,7 @@ class CopilotClient:
             raise self._version_refused()
         if response.status == 400 and not moved and (stripped := await calls.portable(api)) is not None:
             response = await self._without_foreign_state(response, token, stripped[0])
+            calls.left_foreign_state = True
         return response, extra
 
     async def _without_foreign_state(
@@ -382,6 +388,7 @@ class CopilotClient:
 
 
 def _conversation_key(principal: Principal, ask: Ask[Any]) -> str | None:
-    if ask.api is None or principal.client_key is None:
+    client_key = principal.client_key
+    if ask.api is None or client_key is None or not principal.chooses_account:
         return None
-    return f"{principal.client_key.id}\x00{ask.model or ''}\x00{ask.conversation or ''}"
+    return f"{client_key.id}\x00{ask.model or ''}\x00{ask.conversation or ''}"

@@ -75,10 +75,10 @@ class AccountCooldowns:
                 if account.id == first:
                     pinned = len(ready)
                 ready.append(account)
+        if len(ready) < 2:
+            return ready  # no choice to make: a one-account pool pays for no rotation
         if pinned is not None:
             return [ready[pinned], *ready[:pinned], *ready[pinned + 1 :]]
-        if not ready:
-            return []
         ids = tuple(account.id for account in pool)
         turn = self._turns.get(ids, 0)
         self._turns[ids] = turn + 1
