@@ -79,7 +79,7 @@ class NonStreaming:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
 
     def mean_rps(self, target: str, concurrency: int) -> float | None:
-        """Over every run of ``target`` at ``concurrency`` (the floor's runs are interleaved, twice each)."""
+        """Over every run of ``target`` at ``concurrency`` (the floor and both keys run twice each, mirrored)."""
         runs = [r.rps for r in self.runs if r.target == target and r.concurrency == concurrency]
         return sum(runs) / len(runs) if runs else None
 
@@ -218,8 +218,9 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
             await warm_up(workdir, target)
         runs: list[ThroughputRun] = []
         for concurrency in settings.concurrencies:
-            # The floor runs again last: a drift in the machine's other load weighs on both sides of the ratio.
-            for target in (*closed, floor_target):
+            # Mirrored: floor, token, client key, client key, token, floor. A drift in the machine's other load
+            # then weighs alike on both sides of each ratio (over the floor, client key over token).
+            for target in (*closed, by_client_key, by_token, floor_target):
                 runs.append(await closed_run(settings, workdir, target, concurrency))
         event_loop = proxyd_static.event_loop
     moderate = added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)
