@@ -79,7 +79,7 @@ class NonStreaming:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
 
     def mean_rps(self, target: str, concurrency: int) -> float | None:
-        """Over every run of ``target`` at ``concurrency`` (the floor and both keys run twice each, mirrored)."""
+        """Over every run of ``target`` at ``concurrency`` (the floor and both keys: twice a round, mirrored)."""
         runs = [r.rps for r in self.runs if r.target == target and r.concurrency == concurrency]
         return sum(runs) / len(runs) if runs else None
 
@@ -213,14 +213,16 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         by_token = Target("proxyd-static", f"{proxyd_static.url}/v1", fake.github_token, proxyd_static.pid)
         by_client_key = replace(by_token, name=OVER_THE_FLOOR[1], token=await register_client_key(proxyd_static.url))
         floor_target = Target(FLOOR, f"{floor.url}/v1", "floor", floor.pid)
-        closed = (direct, proxied, Target("static", static.url, "static"), floor_target, by_token, by_client_key)
-        for target in closed:
+        alone = (direct, proxied, Target("static", static.url, "static"))
+        compared = (floor_target, by_token, by_client_key)
+        for target in (*alone, *compared):
             await warm_up(workdir, target)
         runs: list[ThroughputRun] = []
         for concurrency in settings.concurrencies:
-            # Mirrored: floor, token, client key, client key, token, floor. A drift in the machine's other load
-            # then weighs alike on both sides of each ratio (over the floor, client key over token).
-            for target in (*closed, by_client_key, by_token, floor_target):
+            # Mirrored: floor, token, client key, client key, token, floor (each round). A drift in the machine's
+            # other load then weighs alike on both sides of each ratio (over the floor, client key over token).
+            mirrored = (*compared, *reversed(compared)) * settings.over_the_floor_rounds
+            for target in (*alone, *mirrored):
                 runs.append(await closed_run(settings, workdir, target, concurrency))
         event_loop = proxyd_static.event_loop
     moderate = added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)

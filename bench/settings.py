@@ -13,6 +13,8 @@ _KNOBS: dict[str, tuple[Any, Any, Any]] = {
     "profile_seconds": (6.0, 6.0, 1.0),
     "concurrencies": ((1, 4, 64), (1, 4, 64), (1, 10)),  # 64 against 4: does proxyd keep up as requests pile up?
     "throughput_seconds": (5.0, 2.0, 1.0),
+    # Mirrored rounds of the floor and both keys at each concurrency: the ratios' noise falls as they add up.
+    "over_the_floor_rounds": (2, 1, 1),
     "moderate_rate": (200.0, 200.0, 50.0),  # requests/s for the added-latency target: "moderate load"
     "moderate_seconds": (10.0, 4.0, 1.0),
     "client_key_concurrency": (4, 4, 4),  # the closed loop comparing a client key with a GitHub token
@@ -48,6 +50,7 @@ class Settings:
     profile_seconds: float
     concurrencies: tuple[int, ...]
     throughput_seconds: float
+    over_the_floor_rounds: int
     moderate_rate: float
     moderate_seconds: float
     client_key_concurrency: int
