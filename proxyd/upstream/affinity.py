@@ -10,8 +10,8 @@ answered 400 to what another account made (proxyd restarted, another instance
 served) and the request went again without it.
 
 Only a client key whose pool has several accounts pins its conversations: with
-one account there is no choice to keep, and the pin's read and write would be
-paid on every request (a Redis round trip each, when Redis is shared). If that
+one account there is no choice to keep, and the pin's read would be paid on
+every request (a Redis round trip, when Redis is shared). If that
 account is replaced, a conversation it served gets the 400 above and is sent
 again without what the old account made.
 
