@@ -284,7 +284,7 @@ class LineWriter(logging.StreamHandler[TextIO]):
     def write_event(self, level: int, logger: str, message: str, fields: dict[str, object]) -> None:
         """What ``emit`` writes for such a record, without making one: ``message`` is redacted already."""
         formatter = self.formatter
-        assert isinstance(formatter, TextFormatter | JsonFormatter)  # sole_writer() sends no other here
+        assert isinstance(formatter, _OWN_FORMATTERS)  # sole_writer() sends no other here
         try:
             line = formatter.event_line(level, logger, message, fields) + self.terminator
         except Exception:
@@ -356,6 +356,7 @@ def _event_record(level: int, logger: str, message: str, fields: dict[str, objec
 
 def sole_writer(logger: logging.Logger) -> LineWriter | None:
     """The ``LineWriter`` that alone writes ``logger``'s records, with proxyd's formatter and filters; else None."""
+    # Runs for every access line: exact types against tuples, no generator (a ``A | B`` is a new object each call).
     found: LineWriter | None = None
     current: logging.Logger | None = logger
     while current is not None:
@@ -364,10 +365,11 @@ def sole_writer(logger: logging.Logger) -> LineWriter | None:
         for candidate in current.handlers:
             if found is not None or type(candidate) is not LineWriter:
                 return None
-            if not isinstance(candidate.formatter, TextFormatter | JsonFormatter):
+            if type(candidate.formatter) not in _OWN_FORMATTERS:
                 return None
-            if any(type(f) not in (OneLineLibraryWarnings, RedactSecrets) for f in candidate.filters):
-                return None
+            for each in candidate.filters:
+                if type(each) not in _OWN_FILTERS:
+                    return None
             found = candidate
         current = current.parent if current.propagate else None
     return found
@@ -391,6 +393,11 @@ class OneLineLibraryWarnings(logging.Filter):
         return True
 
 
+# What sole_writer() accepts on the way to the direct path: proxyd's own, as handler() sets them up.
+_OWN_FORMATTERS = (TextFormatter, JsonFormatter)
+_OWN_FILTERS = (OneLineLibraryWarnings, RedactSecrets)
+
+
 def configure(level: int, fmt: str) -> None:
     # No format of proxyd's shows a record's thread or process: not looking them up saves every record
     # (the access log's one per request) a few microseconds, as the logging HOWTO's "Optimization" suggests.
@@ -400,3 +407,4 @@ def configure(level: int, fmt: str) -> None:
     root.setLevel(level)
     for name, floor in QUIETER_LIBRARIES.items():
         logging.getLogger(name).setLevel(max(level, floor))
+
