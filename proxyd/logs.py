@@ -407,4 +407,3 @@ def configure(level: int, fmt: str) -> None:
     root.setLevel(level)
     for name, floor in QUIETER_LIBRARIES.items():
         logging.getLogger(name).setLevel(max(level, floor))
-
