@@ -79,7 +79,7 @@ class NonStreaming:
         return next((r for r in self.runs if r.target == target and r.concurrency == concurrency), None)
 
     def mean_rps(self, target: str, concurrency: int) -> float | None:
-        """Over every run of ``target`` at ``concurrency`` (the floor and both keys: twice a round, mirrored)."""
+        """Over every run of ``target`` at ``concurrency`` (the floor and both keys: twice a round, ``_rounds``)."""
         runs = [r.rps for r in self.runs if r.target == target and r.concurrency == concurrency]
         return sum(runs) / len(runs) if runs else None
 
@@ -214,19 +214,28 @@ async def nonstreaming(settings: Settings, workdir: Path, direct: Target, proxie
         by_client_key = replace(by_token, name=OVER_THE_FLOOR[1], token=await register_client_key(proxyd_static.url))
         floor_target = Target(FLOOR, f"{floor.url}/v1", "floor", floor.pid)
         alone = (direct, proxied, Target("static", static.url, "static"))
-        compared = (floor_target, by_token, by_client_key)
-        for target in (*alone, *compared):
+        for target in (*alone, floor_target, by_token, by_client_key):
             await warm_up(workdir, target)
         runs: list[ThroughputRun] = []
         for concurrency in settings.concurrencies:
-            # Mirrored: floor, token, client key, client key, token, floor (each round). A drift in the machine's
-            # other load then weighs alike on both sides of each ratio (over the floor, client key over token).
-            mirrored = (*compared, *reversed(compared)) * settings.over_the_floor_rounds
-            for target in (*alone, *mirrored):
+            for target in (*alone, *_rounds(settings.over_the_floor_rounds, floor_target, by_token, by_client_key)):
                 runs.append(await closed_run(settings, workdir, target, concurrency))
         event_loop = proxyd_static.event_loop
     moderate = added_latency(settings, await at_moderate_rate(settings, workdir, direct, proxied), direct, proxied)
     return NonStreaming(loadgen=settings.loadgen, runs=runs, moderate=moderate, event_loop=event_loop)
+
+
+def _rounds(rounds: int, floor: Target, *keys: Target) -> list[Target]:
+    """Mirrored rounds: floor, token, client key, client key, token, floor, then the keys the other way round.
+
+    A drift in the machine's other load then weighs alike on both sides of each ratio, and each key runs
+    next to the floor as often as the other (what a run right after another target pays, both pay).
+    """
+    order: list[Target] = []
+    for turn in range(rounds):
+        first = keys if turn % 2 == 0 else keys[::-1]
+        order += [floor, *first, *first[::-1], floor]
+    return order
 
 
 async def _stream_side(settings: Settings, workdir: Path, target: Target) -> StreamSide:

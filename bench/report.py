@@ -79,8 +79,8 @@ def _nonstreaming(n: NonStreaming) -> list[str]:
         "proxyd's own cost is nearly all there is. *floor* (`bench/floor.py`) is the least an aiohttp proxy does in "
         "front of the same static upstream (read the body, POST it on a pooled session, stream the answer back; no "
         "authentication, accounting or logging): proxyd's target. At each concurrency the floor and proxyd-static's "
-        "two keys run in mirrored rounds (floor, token, client key, client key, token, floor), and each ratio "
-        "is taken over the means. "
+        "two keys run in mirrored rounds (floor, token, client key, client key, token, floor; the next round "
+        "puts the client key first), and each ratio is taken over the means. "
         "*added* = proxied - its upstream alone at the same concurrency; *CPU/req* = proxyd's CPU time (user + "
         "system) per request, which other load on the machine disturbs less than req/s.",
         "",

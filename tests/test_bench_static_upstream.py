@@ -7,8 +7,9 @@ import json
 
 import aiohttp
 
-from bench.phase_http import AddedLatency, NonStreaming, ThroughputRun
+from bench.phase_http import AddedLatency, NonStreaming, ThroughputRun, _rounds
 from bench.results import Results, targets
+from bench.services import Target
 from bench.static_upstream import RESPONSE, StaticHttp
 from bench.stats import Summary
 
@@ -69,3 +70,9 @@ def test_throughput_target_compares_the_highest_concurrency_with_the_lowest_abov
     assert (measured, status) == ("1.10 x (proxyd), 1.05 x (proxyd-static)", "PASS")
     runs[-2] = _run("proxyd-static", 64, 1900)  # one proxied target losing throughput is a miss
     assert _keeps_up_target(runs)[1] == "MISS"
+
+
+def test_the_two_keys_take_turns_beside_the_floor() -> None:
+    floor, token, key = (Target(name, "http://127.0.0.1:1", "t") for name in ("floor", "token", "key"))
+    names = [target.name for target in _rounds(2, floor, token, key)]
+    assert names == ["floor", "token", "key", "key", "token", "floor", "floor", "key", "token", "token", "key", "floor"]
